@@ -1,0 +1,88 @@
+#pragma once
+/// Dataset descriptors and sweep files (YAML), read in one place into typed structs.
+/// Unknown keys are errors that name the file, the key path and the line (ARCHITECTURE.md).
+/// Relative paths in both files are resolved against the current working directory.
+#include <optional>
+#include <regex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace brainsweep {
+
+/// Where one family of fMRI runs lives: `file` is a template relative to the dataset root with
+/// `{subject}` and `{atlas}`; `episodes` a regex (full match) of the episodes stored in that file.
+struct FmriRule {
+  std::string file;
+  std::string episodes;
+  std::regex episodes_re;
+};
+
+/// How an episode maps to the MedARC feature layout
+/// `features/<model>/<stimset>/<group>/<stimset>_<feature_episode>.h5` and to its movie.
+/// `stimset`, `group`, `movie` and `feature_episode` may use `{1}`, `{2}`, ... for the capture
+/// groups of the `episodes` regex; `feature_episode` defaults to the episode itself.
+struct StimulusRule {
+  std::string episodes;
+  std::regex episodes_re;
+  std::string stimset, group, movie, feature_episode;
+};
+
+/// A dataset descriptor (`configs/datasets/*.yaml`).
+struct DatasetDescriptor {
+  std::string name;
+  std::string descriptor_path;  ///< absolute path of the YAML file
+  std::string root;             ///< absolute data root
+  double tr = 0;                ///< seconds per fMRI sample
+  int exclude_start = 0;        ///< samples left out at the start of every episode (ENCODING.md §1)
+  int exclude_end = 0;          ///< ... and at its end
+  int max_missing_feature_rows = 10;  ///< a feature file may have at most this many rows fewer than the fMRI
+  std::vector<FmriRule> fmri;
+  std::string feature_file;     ///< template relative to root: {model} {stimset} {group} {episode}
+  std::vector<StimulusRule> stimuli;
+
+  /// Load a descriptor. @param root_override  replaces the descriptor's `root` when set.
+  /// @throw ConfigError  on a missing, unknown or ill-typed key (file, key path and line)
+  static DatasetDescriptor load(const std::string& path, const std::optional<std::string>& root_override);
+  /// Absolute path of the fMRI file that holds `episode` for `subject`. @throw DataError if no rule matches.
+  std::string fmri_file(const std::string& subject, const std::string& atlas, const std::string& episode) const;
+  /// Absolute path of the feature file of `model` for `episode`. @throw DataError if no rule matches.
+  std::string feature_file_of(const std::string& model, const std::string& episode) const;
+  /// Movie an episode belongs to (episodes of one movie are concatenated for scoring, ENCODING.md §5).
+  std::string movie_of(const std::string& episode) const;
+
+ private:
+  const StimulusRule& stimulus_rule(const std::string& episode, std::smatch& m) const;
+};
+
+/// One feature set: a model and its layers, concatenated column-wise in this order.
+struct FeatureSet {
+  std::string model;
+  std::vector<std::string> layers;
+};
+
+/// A sweep file (`sweeps/*.yaml`), with ENCODING.md defaults filled in.
+struct Sweep {
+  std::string path;                     ///< absolute path of the sweep file
+  std::string dataset;                  ///< absolute path of the descriptor
+  std::optional<std::string> dataset_root;
+  std::string atlas;
+  std::vector<std::string> subjects;
+  std::vector<FeatureSet> features;
+  std::vector<int> hrf_delay{3};        ///< TRs; ENCODING.md §1 default 3
+  std::vector<int> stimulus_window{5};  ///< TRs; default 5
+  int folds = 5;
+  std::vector<double> alphas;           ///< ascending; default 10^-1 … 10^7, 17 steps
+  std::string backend = "cpu";
+  std::vector<std::string> train;
+  std::vector<std::pair<std::string, std::vector<std::string>>> eval;  ///< named eval sets, in file order
+
+  /// @throw ConfigError  naming the file, key path and line for unknown keys, wrong types, empty
+  ///        grids, alphas <= 0, stimulus_window < 1, hrf_delay < 0, folds < 2
+  static Sweep load(const std::string& path);
+};
+
+/// The default alpha grid of ENCODING.md §4: 10^-1 … 10^7 in 17 log-spaced steps.
+std::vector<double> default_alphas();
+
+}  // namespace brainsweep

@@ -1,0 +1,59 @@
+#pragma once
+/// Thin RAII layer over the HDF5 C API (serial use of Debian's parallel HDF5 build).
+/// Every error is a DataError naming the file and the dataset.
+#include <hdf5.h>
+
+#include <string>
+#include <vector>
+
+#include "brainsweep/matrix.hpp"
+
+namespace brainsweep::h5 {
+
+/// An open HDF5 file. Not collective: opened with the default (serial) driver.
+class File {
+ public:
+  enum class Mode { read, truncate };
+  /// @throw DataError  if the file is missing or not HDF5
+  File(const std::string& path, Mode mode = Mode::read);
+  ~File();
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  File(File&& other) noexcept;
+
+  hid_t id() const { return id_; }
+  const std::string& path() const { return path_; }
+  /// True if `name` (a path such as "eval/test/r") names a link in the file.
+  bool has(const std::string& name) const;
+  /// Names of the links in group `group`, in HDF5's name order.
+  std::vector<std::string> list(const std::string& group = "/") const;
+  /// Shape of dataset `name`. @throw DataError if it does not exist.
+  std::vector<hsize_t> shape(const std::string& name) const;
+
+  /// Read a 1-D or 2-D dataset of any floating type as float32 (row-major, rows × cols;
+  /// a 1-D dataset is one column). float16 is converted by HDF5.
+  MatrixF read_f32(const std::string& name) const;
+  /// Read a 1-D or 2-D floating dataset as float64, flattened.
+  std::vector<double> read_f64(const std::string& name) const;
+  /// Read a string array attribute (fixed or variable length) of object `obj`;
+  /// empty if the attribute is absent.
+  std::vector<std::string> read_string_attr(const std::string& obj, const std::string& attr) const;
+  std::string read_string_attr1(const std::string& attr) const;
+
+  /// Write a rows × cols dataset from float32 data (intermediate groups are created), stored as
+  /// IEEE float32, or as IEEE float16 (what numpy's float16 reads) when `as_float16`.
+  void write_f32(const std::string& name, const float* data, hsize_t rows, hsize_t cols, bool as_float16 = false);
+  /// Write a 1-D (cols = 0) or 2-D float64 dataset.
+  void write_f64(const std::string& name, const double* data, hsize_t rows, hsize_t cols = 0);
+  /// Write a string attribute (array of fixed-length strings) on the root group.
+  void write_string_attr(const std::string& attr, const std::vector<std::string>& values);
+  void write_string_attr1(const std::string& attr, const std::string& value);
+  void write_int_attr(const std::string& attr, long long value);
+
+ private:
+  std::string where(const std::string& name) const { return path_ + ": dataset '" + name + "'"; }
+  hid_t id_ = -1;
+  std::string path_;
+};
+
+}  // namespace brainsweep::h5

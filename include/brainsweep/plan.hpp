@@ -1,0 +1,82 @@
+#pragma once
+/// The sweep generator: a Sweep expanded into jobs with stable ids, grouped in work units, with
+/// every input file resolved and checked (docs/plan-format.md).
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "brainsweep/config.hpp"
+
+namespace brainsweep {
+
+/// One fMRI run of one subject.
+struct FmriRef {
+  std::string file, dataset;
+  long n_tr = 0, n_parcels = 0;
+};
+
+/// A named evaluation set; `movies` maps each episode to its movie (ENCODING.md §5).
+struct EvalSet {
+  std::string name;
+  std::vector<std::string> episodes;
+  std::map<std::string, std::string> movies;
+};
+
+/// One point of the sweep: feature set × grid point × subject (ENCODING.md, Terms).
+struct Job {
+  std::string job_id, unit_id, model;
+  std::vector<std::string> layers;
+  int hrf_delay = 0, stimulus_window = 1;
+  std::string subject;
+};
+
+/// Jobs that share one design matrix and one set of training rows: fitted together.
+struct Unit {
+  std::string unit_id, model;
+  std::vector<std::string> layers;
+  int hrf_delay = 0, stimulus_window = 1;
+  std::vector<std::string> subjects;
+  std::vector<std::string> job_ids;
+};
+
+struct Plan {
+  std::string version, sweep_file;
+  std::string dataset_name, dataset_descriptor, dataset_root, atlas;
+  double tr = 0;
+  int exclude_start = 0, exclude_end = 0, max_missing_feature_rows = 0;
+  std::vector<std::string> subjects, train;
+  std::vector<EvalSet> eval;
+  int folds = 5;
+  std::vector<double> alphas;
+  std::string backend;
+  std::map<std::string, std::map<std::string, FmriRef>> fmri;           ///< subject → episode → run
+  std::map<std::string, std::map<std::string, std::string>> features;   ///< model → episode → file
+  std::vector<Unit> units;
+  std::vector<Job> jobs;
+
+  nlohmann::json to_json() const;
+  /// @throw DataError  if the JSON is not a brainsweep plan (names `where`)
+  static Plan from_json(const nlohmann::json& j, const std::string& where);
+  /// Read RUN_DIR/plan.json. @throw DataError if missing or malformed
+  static Plan load(const std::string& run_dir);
+  const EvalSet& eval_set(const std::string& name) const;
+  const Job& job(const std::string& job_id) const;
+};
+
+/// Expand a sweep into a plan, resolving and checking every fMRI and feature file it needs
+/// (existence, episode keys, layers, feature rows against fMRI rows). Reads metadata only.
+/// @throw ConfigError, DataError  naming the file and the key or dataset
+Plan make_plan(const Sweep& sweep);
+
+/// Write the plan into run_dir (plan.json, sweep.yaml), creating it. A run_dir that already holds
+/// the same plan is left as it is; one that holds a different plan, or other files, is refused.
+/// @return  false if the identical plan was already there
+/// @throw ConfigError  when run_dir holds a different plan or is not a brainsweep run directory
+bool write_plan(const Plan& plan, const std::string& run_dir);
+
+/// First 16 hex digits of XXH3-64 of `text`.
+std::string stable_id(const std::string& text);
+
+}  // namespace brainsweep

@@ -1,0 +1,23 @@
+#pragma once
+/// Stitching (ENCODING.md §6): per subject and parcel, the equal-weight mean of the top-k jobs'
+/// predictions ranked by a named selection score, scored on a separate evaluation set.
+#include <ostream>
+#include <string>
+
+namespace brainsweep {
+
+struct StitchOptions {
+  std::string select = "cv";  ///< "cv" (the CV score) or the name of an eval set
+  int top_k = 1;              ///< jobs averaged per subject and parcel (1: best job)
+  std::string eval;           ///< eval set to score the stitched predictions on; must differ from `select`
+};
+
+/// Stitch a finished run. Writes RUN_DIR/stitched/scores.csv (`subject,parcel,eval_set,r,job_ids`,
+/// job ids in rank order joined by '+') and RUN_DIR/stitched/predictions.h5 (`/<subject>/<episode>`,
+/// T × P float32), each atomically, and prints a per-parcel summary (mean r over subjects and the
+/// feature sets that won) to `report`. Ties in the ranking go to the lower job id.
+/// @throw ConfigError  if the sets are unknown, equal, or top_k < 1
+/// @throw DataError  if the run is not complete (a job file is missing)
+void stitch(const std::string& run_dir, const StitchOptions& options, std::ostream& report);
+
+}  // namespace brainsweep

@@ -1,0 +1,130 @@
+// brainsweep: one executable, one subcommand per stage. main() stays thin: it parses arguments,
+// calls the library and maps exceptions to exit codes (0 success, 1 runtime failure, 2 input error).
+#include <mpi.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "brainsweep/build_config.hpp"
+#include "brainsweep/config.hpp"
+#include "brainsweep/demo.hpp"
+#include "brainsweep/errors.hpp"
+#include "brainsweep/plan.hpp"
+#include "brainsweep/run.hpp"
+#include "brainsweep/stitch.hpp"
+
+namespace bs = brainsweep;
+
+namespace {
+
+int cmd_generate(const std::string& sweep_path, const std::string& out) {
+  const auto sweep = bs::Sweep::load(sweep_path);
+  const auto plan = bs::make_plan(sweep);
+  const bool written = bs::write_plan(plan, out);
+  std::set<std::string> sets;
+  for (const auto& f : sweep.features) {
+    std::string l;
+    for (const auto& x : f.layers) l += (l.empty() ? "" : "+") + x;
+    sets.insert(f.model + "/" + l);
+  }
+  fmt::print("plan: {} jobs in {} units = {} feature sets × {} hrf_delay × {} stimulus_window × {} subjects\n",
+             plan.jobs.size(), plan.units.size(), sweep.features.size(), sweep.hrf_delay.size(),
+             sweep.stimulus_window.size(), plan.subjects.size());
+  std::string subs, evals;
+  for (const auto& s : plan.subjects) subs += (subs.empty() ? "" : ", ") + s;
+  for (const auto& e : plan.eval) evals += (evals.empty() ? "" : ", ") + fmt::format("{} ({} episodes)", e.name, e.episodes.size());
+  fmt::print("dataset: {} ({}), atlas {}, TR {} s, exclude {}/{}\n", plan.dataset_name, plan.dataset_root, plan.atlas,
+             plan.tr, plan.exclude_start, plan.exclude_end);
+  fmt::print("subjects: {}\n", subs);
+  fmt::print("feature sets: ");
+  bool first = true;
+  for (const auto& s : sets) fmt::print("{}{}", first ? "" : ", ", s), first = false;
+  fmt::print("\ntrain: {} episodes, {}-fold CV, {} alphas; eval sets: {}\n", plan.train.size(), plan.folds,
+             plan.alphas.size(), evals.empty() ? "none" : evals);
+  fmt::print("{} {}\n", written ? "wrote" : "unchanged (same plan already there):",
+             (std::filesystem::path(out) / "plan.json").string());
+  return 0;
+}
+
+int cmd_run(const std::string& run_dir) {
+  MPI_Init(nullptr, nullptr);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  spdlog::set_pattern(fmt::format("[%H:%M:%S] [rank {}/{}] %v", rank, size));
+  int code = 1;
+  try {
+    code = bs::run_plan(run_dir, MPI_COMM_WORLD);
+  } catch (const std::exception& e) {
+    // Anything that escapes run_plan is unexpected and may be one rank only: abort them all.
+    fmt::print(stderr, "[rank {}/{}] {}\n", rank, size, e.what());
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  MPI_Finalize();
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"brainsweep " BRAINSWEEP_VERSION
+               ": fit and compare brain encoding models at cluster scale.\n"
+               "Stages: generate (sweep → plan), run (under MPI: fit every job), stitch (best models per parcel)."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", BRAINSWEEP_VERSION);
+  spdlog::set_pattern("[%H:%M:%S] %v");
+
+  std::string sweep_path, out, run_dir, demo_out;
+  auto* gen = app.add_subcommand("generate", "Expand a sweep YAML into a plan of jobs with stable ids in RUN_DIR");
+  gen->add_option("SWEEP", sweep_path, "sweep file (YAML)")->required();
+  gen->add_option("--out,-o", out, "run directory to create (refused if it holds a different plan)")->required();
+
+  auto* run = app.add_subcommand("run", "Fit every job of a plan; launch with mpirun/srun for several ranks");
+  run->add_option("RUN_DIR", run_dir, "run directory written by `generate`")->required();
+
+  bs::StitchOptions so;
+  auto* st = app.add_subcommand("stitch", "Per subject and parcel, average the top-k jobs and score them");
+  st->add_option("RUN_DIR", run_dir, "a finished run directory")->required();
+  st->add_option("--select", so.select, "selection score: cv or the name of an eval set")->capture_default_str();
+  st->add_option("--top-k", so.top_k, "jobs averaged per subject and parcel")->capture_default_str();
+  st->add_option("--eval", so.eval, "eval set to report the stitched score on (not the selection set)")->required();
+
+  bs::DemoOptions demo;
+  auto* dd = app.add_subcommand("demo-data", "Write the embedded synthetic demo dataset (Algonauts 2025 layout)");
+  dd->add_option("--out,-o", demo_out, "directory to create")->required();
+  dd->add_option("--parcels", demo.n_parcels, "parcels per subject")->capture_default_str()->check(CLI::Range(1, 1000));
+  dd->add_option("--seed", demo.seed, "random seed")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  try {
+    if (*gen) return cmd_generate(sweep_path, out);
+    if (*run) return cmd_run(run_dir);
+    if (*st) {
+      bs::stitch(run_dir, so, std::cout);
+      return 0;
+    }
+    if (*dd) {
+      bs::write_demo_dataset(demo_out, demo);
+      fmt::print("wrote the demo dataset to {} (planted r per parcel in planted_r.csv)\n", demo_out);
+      return 0;
+    }
+  } catch (const bs::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+  return 2;
+}

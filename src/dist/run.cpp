@@ -1,0 +1,283 @@
+#include "brainsweep/run.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "brainsweep/data.hpp"
+#include "brainsweep/errors.hpp"
+#include "brainsweep/fs.hpp"
+#include "brainsweep/hdf5_io.hpp"
+#include "brainsweep/ridge.hpp"
+#include "brainsweep/scoring.hpp"
+
+namespace brainsweep {
+namespace sfs = std::filesystem;
+
+namespace {
+
+std::string job_path(const std::string& run_dir, const std::string& job_id) {
+  return (sfs::path(run_dir) / "jobs" / (job_id + ".h5")).string();
+}
+std::string marker_path(const std::string& run_dir, const std::string& unit_id) {
+  return (sfs::path(run_dir) / "units" / (unit_id + ".done")).string();
+}
+
+std::vector<std::string> eval_episodes(const Plan& p) {
+  std::vector<std::string> eps;
+  for (const auto& e : p.eval)
+    for (const auto& ep : e.episodes)
+      if (std::find(eps.begin(), eps.end(), ep) == eps.end()) eps.push_back(ep);
+  return eps;
+}
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
+  return s;
+}
+
+/// Design matrix of one episode: every layer aligned, then concatenated column-wise in order.
+MatrixF episode_design(const Plan& p, const Unit& u, const std::string& episode, long n_tr) {
+  const std::string& file = p.features.at(u.model).at(episode);
+  std::vector<MatrixF> parts;
+  long cols = 0;
+  for (const auto& layer : u.layers) {
+    const MatrixF f = read_feature_layer(file, layer);
+    if (f.rows() < n_tr - p.max_missing_feature_rows)
+      throw DataError(file + ": dataset '" + layer + "' has " + std::to_string(f.rows()) + " rows, fMRI has " +
+                      std::to_string(n_tr));
+    parts.push_back(align_features(f, n_tr, u.hrf_delay, u.stimulus_window));
+    cols += parts.back().cols();
+  }
+  MatrixF x(n_tr, cols);
+  long at = 0;
+  for (const auto& m : parts) {
+    x.middleCols(at, m.cols()) = m;
+    at += m.cols();
+  }
+  return x;
+}
+
+MatrixF read_run(const FmriRef& r) {
+  MatrixF y = read_fmri(r.file, r.dataset);
+  if (y.rows() != r.n_tr || y.cols() != r.n_parcels)
+    throw DataError(r.file + ": dataset '" + r.dataset + "' is " + std::to_string(y.rows()) + "×" +
+                    std::to_string(y.cols()) + ", the plan recorded " + std::to_string(r.n_tr) + "×" +
+                    std::to_string(r.n_parcels) + " (the data changed since `generate`)");
+  return y;
+}
+
+}  // namespace
+
+void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string& run_dir) {
+  const auto& first = p.fmri.at(u.subjects.front());
+  const int xs = p.exclude_start, xe = p.exclude_end;
+
+  // Design: training rows after exclusion, standardised with their own statistics (ENCODING.md §2).
+  std::vector<long> run_lengths;
+  std::vector<MatrixF> train_parts;
+  long n = 0;
+  for (const auto& ep : p.train) {
+    train_parts.push_back(kept_rows(episode_design(p, u, ep, first.at(ep).n_tr), xs, xe));
+    run_lengths.push_back(train_parts.back().rows());
+    n += run_lengths.back();
+  }
+  MatrixF x(n, train_parts.front().cols());
+  for (long i = 0, at = 0; i < static_cast<long>(train_parts.size()); at += run_lengths[i], ++i)
+    x.middleRows(at, run_lengths[i]) = train_parts[i];
+  train_parts.clear();
+  const ColumnStats stats = column_stats(x);
+  standardize(x, stats);
+
+  // Targets: every subject's parcels side by side, centred with the training mean.
+  std::vector<long> offset{0};
+  for (const auto& sub : u.subjects) offset.push_back(offset.back() + p.fmri.at(sub).at(p.train.front()).n_parcels);
+  MatrixF y(n, offset.back());
+  for (size_t s = 0; s < u.subjects.size(); ++s) {
+    long at = 0;
+    for (const auto& ep : p.train) {
+      const MatrixF run = kept_rows(read_run(p.fmri.at(u.subjects[s]).at(ep)), xs, xe);
+      y.block(at, offset[s], run.rows(), run.cols()) = run;
+      at += run.rows();
+    }
+  }
+  VectorD y_mean = VectorD::Zero(y.cols());
+  for (long i = 0; i < n; ++i) y_mean += y.row(i).cast<double>().transpose();
+  y_mean /= static_cast<double>(n);
+  for (long i = 0; i < n; ++i)
+    for (long j = 0; j < y.cols(); ++j) y(i, j) = static_cast<float>(y(i, j) - y_mean(j));
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const RidgeCvResult fit = ridge_cv(be, x, y, fold_assignment(run_lengths, p.folds), p.folds, p.alphas);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  // Predictions of every eval episode (all samples), intercept added back.
+  std::map<std::string, MatrixF> pred;
+  for (const auto& ep : eval_episodes(p)) {
+    MatrixF xe_ep = episode_design(p, u, ep, first.at(ep).n_tr);
+    standardize(xe_ep, stats);
+    MatrixD out;
+    be.gemm(false, false, MatrixD(xe_ep.cast<double>()), fit.weights, out);
+    out.rowwise() += y_mean.transpose();
+    pred[ep] = out.cast<float>();
+  }
+
+  const long n_alphas = static_cast<long>(p.alphas.size());
+  for (size_t s = 0; s < u.subjects.size(); ++s) {
+    const auto& sub = u.subjects[s];
+    const long c0 = offset[s], np = offset[s + 1] - offset[s];
+    const std::string path = job_path(run_dir, u.job_ids[s]);
+    const std::string tmp = fs::temp_name(path);
+    {
+      h5::File f(tmp, h5::File::Mode::truncate);
+      std::vector<double> alpha(fit.alpha.begin() + c0, fit.alpha.begin() + c0 + np);
+      std::vector<double> cv_r(fit.cv_r.begin() + c0, fit.cv_r.begin() + c0 + np);
+      f.write_f64("alpha", alpha.data(), np);
+      f.write_f64("cv_r", cv_r.data(), np);
+      const MatrixD scores = fit.cv_scores.middleCols(c0, np);
+      f.write_f64("cv_scores", scores.data(), n_alphas, np);
+      std::map<std::string, MatrixF> sub_pred, truth;
+      for (const auto& [ep, m] : pred) {
+        sub_pred[ep] = m.middleCols(c0, np);
+        truth[ep] = read_run(p.fmri.at(sub).at(ep));
+        f.write_f32("predictions/" + ep, sub_pred[ep].data(), sub_pred[ep].rows(), np);
+      }
+      for (const auto& e : p.eval) {
+        const auto r = score_eval_set(e, sub_pred, truth, xs, xe);
+        f.write_f64("eval/" + e.name + "/r", r.data(), np);
+      }
+      const auto& ref = p.fmri.at(sub).at(p.train.front());
+      f.write_string_attr("parcel_names", parcel_names(ref.file, ref.n_parcels));
+      f.write_string_attr1("job_id", u.job_ids[s]);
+      f.write_string_attr1("unit_id", u.unit_id);
+      f.write_string_attr1("subject", sub);
+      f.write_string_attr1("model", u.model);
+      f.write_string_attr1("layers", join(u.layers, "+"));
+      f.write_string_attr1("solver", fit.solver);
+      f.write_int_attr("hrf_delay", u.hrf_delay);
+      f.write_int_attr("stimulus_window", u.stimulus_window);
+    }
+    fs::commit(tmp, path);
+  }
+  spdlog::info("unit {} ({} {} hrf_delay={} stimulus_window={}): {} subjects, n={} p={} t={}, {} solver, fit {:.2f} s",
+               u.unit_id, u.model, join(u.layers, "+"), u.hrf_delay, u.stimulus_window, u.subjects.size(), n, x.cols(),
+               y.cols(), fit.solver, seconds);
+  fs::write_text_atomic(marker_path(run_dir, u.unit_id), u.unit_id + "\n");
+}
+
+bool unit_done(const Plan& p, const Unit& u, const std::string& run_dir) {
+  if (!sfs::exists(marker_path(run_dir, u.unit_id))) return false;
+  for (const auto& id : u.job_ids)
+    if (!sfs::exists(job_path(run_dir, id))) return false;
+  (void)p;
+  return true;
+}
+
+void write_results_csv(const Plan& p, const std::string& run_dir) {
+  std::ostringstream out;
+  out << "job_id,model,layers,hrf_delay,stimulus_window,subject,parcel,alpha,cv_r,eval_set,eval_r\n";
+  for (const auto& job : p.jobs) {
+    const h5::File f(job_path(run_dir, job.job_id));
+    const auto alpha = f.read_f64("alpha");
+    const auto cv_r = f.read_f64("cv_r");
+    const auto names = f.read_string_attr("/", "parcel_names");
+    std::vector<std::vector<double>> eval_r;
+    for (const auto& e : p.eval) eval_r.push_back(f.read_f64("eval/" + e.name + "/r"));
+    const std::string prefix = fmt::format("{},{},{},{},{},{},", job.job_id, job.model, join(job.layers, "+"),
+                                           job.hrf_delay, job.stimulus_window, job.subject);
+    for (size_t j = 0; j < alpha.size(); ++j) {
+      if (p.eval.empty()) out << prefix << fmt::format("{},{:.9g},{:.9g},,\n", names.at(j), alpha[j], cv_r[j]);
+      for (size_t e = 0; e < p.eval.size(); ++e)
+        out << prefix
+            << fmt::format("{},{:.9g},{:.9g},{},{:.9g}\n", names.at(j), alpha[j], cv_r[j], p.eval[e].name, eval_r[e][j]);
+    }
+  }
+  fs::write_text_atomic((sfs::path(run_dir) / "results.csv").string(), out.str());
+}
+
+int run_plan(const std::string& run_dir, MPI_Comm comm) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+
+  // Set-up fails the same way on every rank in practice (same plan, same build); agree on it
+  // collectively anyway so that no rank waits for one that threw.
+  Plan p;
+  std::unique_ptr<Backend> backend;
+  int setup = 0;
+  std::string setup_error;
+  try {
+    p = Plan::load(run_dir);
+    backend = make_backend(p.backend);
+    if (rank == 0) {
+      sfs::create_directories(sfs::path(run_dir) / "jobs");
+      sfs::create_directories(sfs::path(run_dir) / "units");
+    }
+  } catch (const Error& e) {
+    setup = e.exit_code();
+    setup_error = e.what();
+  } catch (const std::exception& e) {
+    setup = 1;
+    setup_error = e.what();
+  }
+  int setup_all = 0, setup_root = setup;
+  MPI_Allreduce(&setup, &setup_all, 1, MPI_INT, MPI_MAX, comm);
+  MPI_Bcast(&setup_root, 1, MPI_INT, 0, comm);
+  if (setup_all != 0) {
+    if (setup != 0 && (rank == 0 || setup_root == 0)) fmt::print(stderr, "[rank {}/{}] {}\n", rank, size, setup_error);
+    return setup_all;
+  }
+  if (rank == 0)
+    spdlog::info("run {}: {} jobs in {} units on {} ranks, backend {}", run_dir, p.jobs.size(), p.units.size(), size,
+                 backend->name());
+
+  int code = 0, fitted = 0, skipped = 0;
+  std::vector<std::string> errors;
+  for (size_t i = 0; i < p.units.size(); ++i) {
+    if (static_cast<int>(i % static_cast<size_t>(size)) != rank) continue;
+    const Unit& u = p.units[i];
+    if (unit_done(p, u, run_dir)) {
+      ++skipped;
+      continue;
+    }
+    try {
+      fit_unit(p, u, *backend, run_dir);
+      ++fitted;
+    } catch (const Error& e) {
+      errors.push_back(fmt::format("unit {}: {}", u.unit_id, e.what()));
+      code = std::max(code, e.exit_code());
+    } catch (const std::exception& e) {
+      errors.push_back(fmt::format("unit {}: {}", u.unit_id, e.what()));
+      code = std::max(code, 1);
+    }
+  }
+  for (const auto& e : errors) fmt::print(stderr, "[rank {}/{}] {}\n", rank, size, e);
+  int global = 0;
+  MPI_Allreduce(&code, &global, 1, MPI_INT, MPI_MAX, comm);
+  int counts[2] = {fitted, skipped}, totals[2] = {0, 0};
+  MPI_Reduce(counts, totals, 2, MPI_INT, MPI_SUM, 0, comm);
+  if (rank == 0) {
+    spdlog::info("units fitted {}, already done {}, failed {}", totals[0], totals[1],
+                 static_cast<int>(p.units.size()) - totals[0] - totals[1]);
+    if (global == 0) {
+      try {
+        write_results_csv(p, run_dir);
+        spdlog::info("wrote {}", (sfs::path(run_dir) / "results.csv").string());
+      } catch (const Error& e) {
+        fmt::print(stderr, "[rank 0/{}] {}\n", size, e.what());
+        global = e.exit_code();
+      }
+    } else {
+      fmt::print(stderr, "run failed: results.csv not written; fix the input and rerun (finished units are kept)\n");
+    }
+  }
+  MPI_Bcast(&global, 1, MPI_INT, 0, comm);
+  return global;
+}
+
+}  // namespace brainsweep

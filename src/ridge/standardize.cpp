@@ -1,0 +1,93 @@
+#include <cmath>
+
+#include "brainsweep/errors.hpp"
+#include "brainsweep/ridge.hpp"
+
+namespace brainsweep {
+
+ColumnStats column_stats(const MatrixF& x) {
+  const long n = x.rows(), p = x.cols();
+  ColumnStats s{VectorD::Zero(p), VectorD::Zero(p)};
+  if (n == 0) return s;
+  for (long i = 0; i < n; ++i) s.mean += x.row(i).cast<double>().transpose();
+  s.mean /= static_cast<double>(n);
+  VectorD var = VectorD::Zero(p);
+  for (long i = 0; i < n; ++i) var += (x.row(i).cast<double>().transpose() - s.mean).array().square().matrix();
+  var /= static_cast<double>(n);
+  for (long j = 0; j < p; ++j) {
+    const double sd = std::sqrt(var(j));
+    s.inv_std(j) = sd < 1e-8 ? 0.0 : 1.0 / sd;
+  }
+  return s;
+}
+
+void standardize(MatrixF& x, const ColumnStats& stats) {
+  if (x.cols() != stats.mean.size())
+    throw DimensionMismatch("standardize: x has " + std::to_string(x.cols()) + " columns, statistics have " +
+                            std::to_string(stats.mean.size()));
+  for (long i = 0; i < x.rows(); ++i)
+    for (long j = 0; j < x.cols(); ++j)
+      x(i, j) = static_cast<float>((x(i, j) - stats.mean(j)) * stats.inv_std(j));
+}
+
+namespace {
+template <class M>
+std::vector<double> pearson_impl(const M& pred, const M& truth) {
+  if (pred.rows() != truth.rows() || pred.cols() != truth.cols())
+    throw DimensionMismatch("column_pearson: prediction is " + std::to_string(pred.rows()) + "×" +
+                            std::to_string(pred.cols()) + ", measurement is " + std::to_string(truth.rows()) + "×" +
+                            std::to_string(truth.cols()));
+  const long n = pred.rows(), t = pred.cols();
+  std::vector<double> r(static_cast<size_t>(t), 0.0);
+  if (n < 2) return r;
+  VectorD mp = VectorD::Zero(t), mt = VectorD::Zero(t);
+  for (long i = 0; i < n; ++i) {
+    mp += pred.row(i).template cast<double>().transpose();
+    mt += truth.row(i).template cast<double>().transpose();
+  }
+  mp /= static_cast<double>(n);
+  mt /= static_cast<double>(n);
+  VectorD sxy = VectorD::Zero(t), sxx = VectorD::Zero(t), syy = VectorD::Zero(t);
+  for (long i = 0; i < n; ++i) {
+    for (long j = 0; j < t; ++j) {
+      const double a = pred(i, j) - mp(j), b = truth(i, j) - mt(j);
+      sxy(j) += a * b;
+      sxx(j) += a * a;
+      syy(j) += b * b;
+    }
+  }
+  for (long j = 0; j < t; ++j) {
+    // Zero variance: exactly constant columns give exactly zero sums in float64.
+    if (sxx(j) > 0 && syy(j) > 0) r[static_cast<size_t>(j)] = sxy(j) / std::sqrt(sxx(j) * syy(j));
+  }
+  return r;
+}
+}  // namespace
+
+std::vector<double> column_pearson(const MatrixF& pred, const MatrixF& truth) { return pearson_impl(pred, truth); }
+std::vector<double> column_pearson(const MatrixD& pred, const MatrixD& truth) { return pearson_impl(pred, truth); }
+
+std::vector<int> fold_assignment(const std::vector<long>& run_lengths, int k) {
+  long n = 0;
+  for (long l : run_lengths) n += l;
+  if (n < k)
+    throw DataError("cross-validation: " + std::to_string(n) + " training samples for " + std::to_string(k) +
+                    " folds (need at least one sample per fold)");
+  std::vector<int> fold;
+  fold.reserve(static_cast<size_t>(n));
+  const long r_count = static_cast<long>(run_lengths.size());
+  if (r_count >= k) {
+    for (int j = 0; j < k; ++j) {
+      const long first = j * r_count / k, last = (j + 1) * r_count / k;
+      for (long r = first; r < last; ++r) fold.insert(fold.end(), static_cast<size_t>(run_lengths[r]), j);
+    }
+  } else {
+    for (int j = 0; j < k; ++j) {
+      const long size = n / k + (j < n % k ? 1 : 0);
+      fold.insert(fold.end(), static_cast<size_t>(size), j);
+    }
+  }
+  return fold;
+}
+
+}  // namespace brainsweep

@@ -1,0 +1,269 @@
+#include "brainsweep/plan.hpp"
+
+#include <xxhash.h>
+
+#include <filesystem>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "brainsweep/build_config.hpp"
+#include "brainsweep/data.hpp"
+#include "brainsweep/errors.hpp"
+#include "brainsweep/fs.hpp"
+
+namespace brainsweep {
+
+using nlohmann::json;
+
+std::string stable_id(const std::string& text) {
+  return fmt::format("{:016x}", static_cast<unsigned long long>(XXH3_64bits(text.data(), text.size())));
+}
+
+namespace {
+
+/// Everything that defines the numbers of a job, except the subject and where the data live.
+json numeric_identity(const Plan& p) {
+  json evals = json::array();
+  for (const auto& e : p.eval) evals.push_back({{"name", e.name}, {"episodes", e.episodes}, {"movies", e.movies}});
+  return {{"dataset", p.dataset_name}, {"atlas", p.atlas},          {"tr", p.tr},
+          {"exclude", {p.exclude_start, p.exclude_end}},           {"folds", p.folds},
+          {"alphas", p.alphas},        {"train", p.train},          {"eval", evals}};
+}
+
+std::vector<std::string> episodes_needed(const Plan& p) {
+  std::vector<std::string> eps = p.train;
+  for (const auto& e : p.eval)
+    for (const auto& ep : e.episodes)
+      if (std::find(eps.begin(), eps.end(), ep) == eps.end()) eps.push_back(ep);
+  return eps;
+}
+
+}  // namespace
+
+Plan make_plan(const Sweep& s) {
+  const auto d = DatasetDescriptor::load(s.dataset, s.dataset_root);
+  Plan p;
+  p.version = BRAINSWEEP_VERSION;
+  p.sweep_file = s.path;
+  p.dataset_name = d.name;
+  p.dataset_descriptor = d.descriptor_path;
+  p.dataset_root = d.root;
+  p.atlas = s.atlas;
+  p.tr = d.tr;
+  p.exclude_start = d.exclude_start;
+  p.exclude_end = d.exclude_end;
+  p.max_missing_feature_rows = d.max_missing_feature_rows;
+  p.subjects = s.subjects;
+  p.train = s.train;
+  for (const auto& [name, eps] : s.eval) {
+    EvalSet e{name, eps, {}};
+    for (const auto& ep : eps) e.movies[ep] = d.movie_of(ep);
+    p.eval.push_back(std::move(e));
+  }
+  p.folds = s.folds;
+  p.alphas = s.alphas;
+  p.backend = s.backend;
+
+  const auto episodes = episodes_needed(p);
+  for (const auto& sub : p.subjects) {
+    long n_parcels = -1;
+    for (const auto& ep : episodes) {
+      FmriRef r;
+      r.file = d.fmri_file(sub, p.atlas, ep);
+      r.dataset = fmri_dataset_of(r.file, ep);
+      std::tie(r.n_tr, r.n_parcels) = fmri_shape(r.file, r.dataset);
+      if (n_parcels >= 0 && r.n_parcels != n_parcels)
+        throw DataError(r.file + ": dataset '" + r.dataset + "' has " + std::to_string(r.n_parcels) +
+                        " parcels, other runs of " + sub + " have " + std::to_string(n_parcels));
+      n_parcels = r.n_parcels;
+      if (r.n_tr <= p.exclude_start + p.exclude_end)
+        throw DataError(r.file + ": dataset '" + r.dataset + "' has " + std::to_string(r.n_tr) +
+                        " TRs, no more than the excluded " + std::to_string(p.exclude_start + p.exclude_end));
+      p.fmri[sub][ep] = r;
+    }
+  }
+
+  // Feature files: every layer of every feature set, for every episode, against the fMRI length.
+  for (const auto& fs : s.features) {
+    for (const auto& ep : episodes) {
+      const std::string file = d.feature_file_of(fs.model, ep);
+      p.features[fs.model][ep] = file;
+      long max_tr = 0;
+      for (const auto& sub : p.subjects) max_tr = std::max(max_tr, p.fmri[sub][ep].n_tr);
+      for (const auto& layer : fs.layers) {
+        const long rows = feature_rows(file, layer);
+        if (rows < max_tr - p.max_missing_feature_rows)
+          throw DataError(file + ": dataset '" + layer + "' has " + std::to_string(rows) + " rows, fMRI of episode '" +
+                          ep + "' has " + std::to_string(max_tr) + " (at most " +
+                          std::to_string(p.max_missing_feature_rows) + " fewer allowed: max_missing_feature_rows)");
+      }
+    }
+  }
+
+  // Units: subjects share a unit when their runs have the same lengths (same design matrix).
+  const json ident = numeric_identity(p);
+  for (const auto& fs : s.features) {
+    for (int hrf : s.hrf_delay) {
+      for (int win : s.stimulus_window) {
+        std::map<std::vector<long>, std::vector<std::string>> groups;
+        std::vector<std::vector<long>> order;
+        for (const auto& sub : p.subjects) {
+          std::vector<long> sig;
+          for (const auto& ep : episodes) sig.push_back(p.fmri[sub][ep].n_tr);
+          if (!groups.count(sig)) order.push_back(sig);
+          groups[sig].push_back(sub);
+        }
+        for (const auto& sig : order) {
+          Unit u{"", fs.model, fs.layers, hrf, win, groups[sig], {}};
+          json base = ident;
+          base.update({{"model", fs.model}, {"layers", fs.layers}, {"hrf_delay", hrf}, {"stimulus_window", win}});
+          json uj = base;
+          uj["subjects"] = u.subjects;
+          u.unit_id = stable_id(uj.dump());
+          for (const auto& sub : u.subjects) {
+            json jj = base;
+            jj["subject"] = sub;
+            Job job{stable_id(jj.dump()), u.unit_id, fs.model, fs.layers, hrf, win, sub};
+            u.job_ids.push_back(job.job_id);
+            p.jobs.push_back(std::move(job));
+          }
+          p.units.push_back(std::move(u));
+        }
+      }
+    }
+  }
+  std::set<std::string> ids;
+  for (const auto& j : p.jobs)
+    if (!ids.insert(j.job_id).second)
+      throw ConfigError(s.path + ": key 'features': job " + j.job_id + " appears twice (a feature set is listed twice)");
+  return p;
+}
+
+json Plan::to_json() const {
+  json j;
+  j["format"] = "brainsweep-plan/1";
+  j["brainsweep_version"] = version;
+  j["sweep_file"] = sweep_file;
+  j["dataset"] = {{"name", dataset_name}, {"descriptor", dataset_descriptor}, {"root", dataset_root},
+                  {"tr", tr},             {"exclude_start", exclude_start},   {"exclude_end", exclude_end},
+                  {"atlas", atlas},       {"max_missing_feature_rows", max_missing_feature_rows}};
+  j["subjects"] = subjects;
+  j["train"] = train;
+  j["eval"] = json::array();
+  for (const auto& e : eval) j["eval"].push_back({{"name", e.name}, {"episodes", e.episodes}, {"movies", e.movies}});
+  j["ridge"] = {{"folds", folds}, {"alphas", alphas}, {"backend", backend}};
+  for (const auto& [sub, eps] : fmri)
+    for (const auto& [ep, r] : eps)
+      j["fmri"][sub][ep] = {{"file", r.file}, {"dataset", r.dataset}, {"n_tr", r.n_tr}, {"n_parcels", r.n_parcels}};
+  j["features"] = features;
+  j["units"] = json::array();
+  for (const auto& u : units)
+    j["units"].push_back({{"unit_id", u.unit_id}, {"model", u.model}, {"layers", u.layers}, {"hrf_delay", u.hrf_delay},
+                          {"stimulus_window", u.stimulus_window}, {"subjects", u.subjects}, {"jobs", u.job_ids}});
+  j["jobs"] = json::array();
+  for (const auto& b : jobs)
+    j["jobs"].push_back({{"job_id", b.job_id}, {"unit_id", b.unit_id}, {"model", b.model}, {"layers", b.layers},
+                         {"hrf_delay", b.hrf_delay}, {"stimulus_window", b.stimulus_window}, {"subject", b.subject}});
+  return j;
+}
+
+Plan Plan::from_json(const json& j, const std::string& where) {
+  try {
+    if (j.at("format") != "brainsweep-plan/1")
+      throw DataError(where + ": not a brainsweep plan (format '" + j.at("format").dump() + "')");
+    Plan p;
+    p.version = j.at("brainsweep_version");
+    p.sweep_file = j.at("sweep_file");
+    const auto& d = j.at("dataset");
+    p.dataset_name = d.at("name");
+    p.dataset_descriptor = d.at("descriptor");
+    p.dataset_root = d.at("root");
+    p.tr = d.at("tr");
+    p.exclude_start = d.at("exclude_start");
+    p.exclude_end = d.at("exclude_end");
+    p.atlas = d.at("atlas");
+    p.max_missing_feature_rows = d.at("max_missing_feature_rows");
+    p.subjects = j.at("subjects").get<std::vector<std::string>>();
+    p.train = j.at("train").get<std::vector<std::string>>();
+    for (const auto& e : j.at("eval"))
+      p.eval.push_back({e.at("name"), e.at("episodes").get<std::vector<std::string>>(),
+                        e.at("movies").get<std::map<std::string, std::string>>()});
+    p.folds = j.at("ridge").at("folds");
+    p.alphas = j.at("ridge").at("alphas").get<std::vector<double>>();
+    p.backend = j.at("ridge").at("backend");
+    for (const auto& [sub, eps] : j.at("fmri").items())
+      for (const auto& [ep, r] : eps.items())
+        p.fmri[sub][ep] = {r.at("file"), r.at("dataset"), r.at("n_tr"), r.at("n_parcels")};
+    p.features = j.at("features").get<std::map<std::string, std::map<std::string, std::string>>>();
+    for (const auto& u : j.at("units"))
+      p.units.push_back({u.at("unit_id"), u.at("model"), u.at("layers").get<std::vector<std::string>>(),
+                         u.at("hrf_delay"), u.at("stimulus_window"), u.at("subjects").get<std::vector<std::string>>(),
+                         u.at("jobs").get<std::vector<std::string>>()});
+    for (const auto& b : j.at("jobs"))
+      p.jobs.push_back({b.at("job_id"), b.at("unit_id"), b.at("model"), b.at("layers").get<std::vector<std::string>>(),
+                        b.at("hrf_delay"), b.at("stimulus_window"), b.at("subject")});
+    return p;
+  } catch (const json::exception& e) {
+    throw DataError(where + ": malformed plan: " + e.what());
+  }
+}
+
+Plan Plan::load(const std::string& run_dir) {
+  const std::string path = (std::filesystem::path(run_dir) / "plan.json").string();
+  if (!std::filesystem::exists(path))
+    throw DataError(path + ": no plan (run `brainsweep generate SWEEP.yaml --out " + run_dir + "` first)");
+  json j;
+  try {
+    j = json::parse(fs::read_text(path));
+  } catch (const json::parse_error& e) {
+    throw DataError(path + ": not valid JSON: " + e.what());
+  }
+  return from_json(j, path);
+}
+
+const EvalSet& Plan::eval_set(const std::string& name) const {
+  std::string known;
+  for (const auto& e : eval) {
+    if (e.name == name) return e;
+    known += (known.empty() ? "" : ", ") + e.name;
+  }
+  throw ConfigError("eval set '" + name + "' is not in the plan (eval sets: " + (known.empty() ? "none" : known) + ")");
+}
+
+const Job& Plan::job(const std::string& job_id) const {
+  for (const auto& j : jobs)
+    if (j.job_id == job_id) return j;
+  throw DataError("job '" + job_id + "' is not in the plan");
+}
+
+bool write_plan(const Plan& plan, const std::string& run_dir) {
+  namespace sfs = std::filesystem;
+  const sfs::path dir(run_dir);
+  const sfs::path plan_path = dir / "plan.json";
+  json j = plan.to_json();
+  if (sfs::exists(plan_path)) {
+    json old;
+    try {
+      old = json::parse(fs::read_text(plan_path.string()));
+    } catch (const json::parse_error&) {
+      throw ConfigError(plan_path.string() + ": exists but is not a plan; refusing to overwrite it");
+    }
+    auto strip = [](json x) {
+      x.erase("sweep_file");
+      x.erase("brainsweep_version");
+      return x;
+    };
+    if (strip(old) == strip(j)) return false;
+    throw ConfigError(run_dir + " holds a different plan (" + plan_path.string() +
+                      "); use a new RUN_DIR, or delete this one to start over");
+  }
+  if (sfs::exists(dir) && !sfs::is_empty(dir))
+    throw ConfigError(run_dir + ": exists, is not empty and holds no plan.json; refusing to write a plan into it");
+  sfs::create_directories(dir);
+  fs::write_text_atomic((dir / "sweep.yaml").string(), fs::read_text(plan.sweep_file));
+  fs::write_text_atomic(plan_path.string(), j.dump(1) + "\n");
+  return true;
+}
+
+}  // namespace brainsweep

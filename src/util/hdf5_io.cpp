@@ -1,0 +1,202 @@
+#include "brainsweep/hdf5_io.hpp"
+
+#include <filesystem>
+#include <memory>
+
+#include "brainsweep/errors.hpp"
+
+namespace brainsweep::h5 {
+namespace {
+
+/// Closes an HDF5 identifier with the matching close function.
+struct Handle {
+  hid_t id;
+  herr_t (*close)(hid_t);
+  ~Handle() {
+    if (id >= 0) close(id);
+  }
+};
+
+struct SilenceErrors {
+  SilenceErrors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+};
+const SilenceErrors silence_errors;
+
+hid_t link_create_plist() {
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  return lcpl;
+}
+
+}  // namespace
+
+File::File(const std::string& path, Mode mode) : path_(path) {
+  if (mode == Mode::read) {
+    if (!std::filesystem::exists(path)) throw DataError(path + ": file not found");
+    id_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (id_ < 0) throw DataError(path + ": cannot open as HDF5");
+  } else {
+    id_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (id_ < 0) throw DataError(path + ": cannot create HDF5 file");
+  }
+}
+
+File::~File() {
+  if (id_ >= 0) H5Fclose(id_);
+}
+
+File::File(File&& other) noexcept : id_(other.id_), path_(std::move(other.path_)) { other.id_ = -1; }
+
+bool File::has(const std::string& name) const {
+  // Check each component so that a missing intermediate group is not an HDF5 error.
+  std::string prefix;
+  size_t start = name[0] == '/' ? 1 : 0;
+  while (start <= name.size()) {
+    size_t end = name.find('/', start);
+    if (end == std::string::npos) end = name.size();
+    prefix += "/" + name.substr(start, end - start);
+    if (H5Lexists(id_, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+std::vector<std::string> File::list(const std::string& group) const {
+  std::vector<std::string> names;
+  Handle g{H5Gopen2(id_, group.c_str(), H5P_DEFAULT), H5Gclose};
+  if (g.id < 0) throw DataError(path_ + ": group '" + group + "' not found");
+  H5G_info_t info;
+  H5Gget_info(g.id, &info);
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    ssize_t len = H5Lget_name_by_idx(g.id, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    std::string name(static_cast<size_t>(len), '\0');
+    H5Lget_name_by_idx(g.id, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1, H5P_DEFAULT);
+    names.push_back(name);
+  }
+  return names;
+}
+
+std::vector<hsize_t> File::shape(const std::string& name) const {
+  if (!has(name)) throw DataError(where(name) + " not found");
+  Handle ds{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  if (ds.id < 0) throw DataError(where(name) + " is not a dataset");
+  Handle space{H5Dget_space(ds.id), H5Sclose};
+  int rank = H5Sget_simple_extent_ndims(space.id);
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
+  return dims;
+}
+
+MatrixF File::read_f32(const std::string& name) const {
+  auto dims = shape(name);
+  if (dims.empty() || dims.size() > 2)
+    throw DataError(where(name) + ": expected a 1-D or 2-D array, found " + std::to_string(dims.size()) + "-D");
+  Handle ds{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  Handle type{H5Dget_type(ds.id), H5Tclose};
+  if (H5Tget_class(type.id) != H5T_FLOAT && H5Tget_class(type.id) != H5T_INTEGER)
+    throw DataError(where(name) + ": expected a numeric (float16/float32) array");
+  MatrixF m(static_cast<Eigen::Index>(dims[0]), static_cast<Eigen::Index>(dims.size() == 2 ? dims[1] : 1));
+  if (m.size() > 0 && H5Dread(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.data()) < 0)
+    throw DataError(where(name) + ": read failed");
+  return m;
+}
+
+std::vector<double> File::read_f64(const std::string& name) const {
+  auto dims = shape(name);
+  size_t n = 1;
+  for (auto d : dims) n *= d;
+  std::vector<double> v(n);
+  Handle ds{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  if (n > 0 && H5Dread(ds.id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0)
+    throw DataError(where(name) + ": read failed");
+  return v;
+}
+
+std::vector<std::string> File::read_string_attr(const std::string& obj, const std::string& attr) const {
+  std::vector<std::string> out;
+  if (H5Aexists_by_name(id_, obj.c_str(), attr.c_str(), H5P_DEFAULT) <= 0) return out;
+  Handle a{H5Aopen_by_name(id_, obj.c_str(), attr.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  Handle type{H5Aget_type(a.id), H5Tclose};
+  Handle space{H5Aget_space(a.id), H5Sclose};
+  if (H5Tget_class(type.id) != H5T_STRING)
+    throw DataError(path_ + ": attribute '" + attr + "' of '" + obj + "' is not a string array");
+  hssize_t n = H5Sget_simple_extent_npoints(space.id);
+  if (H5Tis_variable_str(type.id) > 0) {
+    std::vector<char*> ptrs(static_cast<size_t>(n));
+    Handle mem{H5Tcopy(H5T_C_S1), H5Tclose};
+    H5Tset_size(mem.id, H5T_VARIABLE);
+    H5Aread(a.id, mem.id, ptrs.data());
+    for (char* p : ptrs) out.emplace_back(p ? p : "");
+    H5Dvlen_reclaim(mem.id, space.id, H5P_DEFAULT, ptrs.data());
+  } else {
+    size_t len = H5Tget_size(type.id);
+    std::vector<char> buf(static_cast<size_t>(n) * len);
+    Handle mem{H5Tcopy(H5T_C_S1), H5Tclose};
+    H5Tset_size(mem.id, len);
+    H5Tset_strpad(mem.id, H5T_STR_NULLPAD);
+    H5Aread(a.id, mem.id, buf.data());
+    for (hssize_t i = 0; i < n; ++i) {
+      const char* s = buf.data() + static_cast<size_t>(i) * len;
+      out.emplace_back(s, strnlen(s, len));
+    }
+  }
+  return out;
+}
+
+std::string File::read_string_attr1(const std::string& attr) const {
+  auto v = read_string_attr("/", attr);
+  return v.empty() ? std::string() : v.front();
+}
+
+void File::write_f32(const std::string& name, const float* data, hsize_t rows, hsize_t cols, bool as_float16) {
+  hsize_t dims[2] = {rows, cols};
+  Handle space{H5Screate_simple(2, dims, nullptr), H5Sclose};
+  Handle lcpl{link_create_plist(), H5Pclose};
+  Handle type{H5Tcopy(H5T_IEEE_F32LE), H5Tclose};
+  if (as_float16) {  // IEEE binary16: sign bit 15, exponent 10..14 (bias 15), mantissa 0..9
+    H5Tset_fields(type.id, 15, 10, 5, 0, 10);
+    H5Tset_size(type.id, 2);
+    H5Tset_precision(type.id, 16);
+    H5Tset_ebias(type.id, 15);
+  }
+  Handle ds{H5Dcreate2(id_, name.c_str(), type.id, space.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
+  if (ds.id < 0 || H5Dwrite(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    throw DataError(where(name) + ": write failed");
+}
+
+void File::write_f64(const std::string& name, const double* data, hsize_t rows, hsize_t cols) {
+  hsize_t dims[2] = {rows, cols};
+  Handle space{H5Screate_simple(cols == 0 ? 1 : 2, dims, nullptr), H5Sclose};
+  Handle lcpl{link_create_plist(), H5Pclose};
+  Handle ds{H5Dcreate2(id_, name.c_str(), H5T_IEEE_F64LE, space.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
+  if (ds.id < 0 || H5Dwrite(ds.id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    throw DataError(where(name) + ": write failed");
+}
+
+void File::write_string_attr(const std::string& attr, const std::vector<std::string>& values) {
+  size_t len = 1;
+  for (const auto& v : values) len = std::max(len, v.size());
+  std::vector<char> buf(values.size() * len, '\0');
+  for (size_t i = 0; i < values.size(); ++i) values[i].copy(buf.data() + i * len, len);
+  hsize_t n = values.size();
+  Handle type{H5Tcopy(H5T_C_S1), H5Tclose};
+  H5Tset_size(type.id, len);
+  H5Tset_strpad(type.id, H5T_STR_NULLPAD);
+  Handle space{H5Screate_simple(1, &n, nullptr), H5Sclose};
+  Handle a{H5Acreate2(id_, attr.c_str(), type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  if (a.id < 0 || H5Awrite(a.id, type.id, buf.data()) < 0)
+    throw DataError(path_ + ": cannot write attribute '" + attr + "'");
+}
+
+void File::write_string_attr1(const std::string& attr, const std::string& value) {
+  write_string_attr(attr, {value});
+}
+
+void File::write_int_attr(const std::string& attr, long long value) {
+  Handle space{H5Screate(H5S_SCALAR), H5Sclose};
+  Handle a{H5Acreate2(id_, attr.c_str(), H5T_STD_I64LE, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  if (a.id < 0 || H5Awrite(a.id, H5T_NATIVE_LLONG, &value) < 0)
+    throw DataError(path_ + ": cannot write attribute '" + attr + "'");
+}
+
+}  // namespace brainsweep::h5
