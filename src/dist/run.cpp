@@ -106,6 +106,11 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       at += run.rows();
     }
   }
+  // Eval-set fMRI of every subject, read (and checked) before anything is written.
+  std::vector<std::map<std::string, MatrixF>> truth(u.subjects.size());
+  for (size_t s = 0; s < u.subjects.size(); ++s)
+    for (const auto& ep : eval_episodes(p)) truth[s][ep] = read_run(p.fmri.at(u.subjects[s]).at(ep));
+
   VectorD y_mean = VectorD::Zero(y.cols());
   for (long i = 0; i < n; ++i) y_mean += y.row(i).cast<double>().transpose();
   y_mean /= static_cast<double>(n);
@@ -133,7 +138,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
     const long c0 = offset[s], np = offset[s + 1] - offset[s];
     const std::string path = job_path(run_dir, u.job_ids[s]);
     const std::string tmp = fs::temp_name(path);
-    {
+    try {
       h5::File f(tmp, h5::File::Mode::truncate);
       std::vector<double> alpha(fit.alpha.begin() + c0, fit.alpha.begin() + c0 + np);
       std::vector<double> cv_r(fit.cv_r.begin() + c0, fit.cv_r.begin() + c0 + np);
@@ -141,14 +146,13 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       f.write_f64("cv_r", cv_r.data(), np);
       const MatrixD scores = fit.cv_scores.middleCols(c0, np);
       f.write_f64("cv_scores", scores.data(), n_alphas, np);
-      std::map<std::string, MatrixF> sub_pred, truth;
+      std::map<std::string, MatrixF> sub_pred;
       for (const auto& [ep, m] : pred) {
         sub_pred[ep] = m.middleCols(c0, np);
-        truth[ep] = read_run(p.fmri.at(sub).at(ep));
         f.write_f32("predictions/" + ep, sub_pred[ep].data(), sub_pred[ep].rows(), np);
       }
       for (const auto& e : p.eval) {
-        const auto r = score_eval_set(e, sub_pred, truth, xs, xe);
+        const auto r = score_eval_set(e, sub_pred, truth[s], xs, xe);
         f.write_f64("eval/" + e.name + "/r", r.data(), np);
       }
       const auto& ref = p.fmri.at(sub).at(p.train.front());
@@ -161,6 +165,10 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       f.write_string_attr1("solver", fit.solver);
       f.write_int_attr("hrf_delay", u.hrf_delay);
       f.write_int_attr("stimulus_window", u.stimulus_window);
+    } catch (...) {
+      std::error_code ec;
+      sfs::remove(tmp, ec);
+      throw;
     }
     fs::commit(tmp, path);
   }
