@@ -1,0 +1,115 @@
+// Alignment (ENCODING.md §1), HDF5 readers and the fMRI key convention (DATA.md).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "brainsweep/data.hpp"
+#include "brainsweep/errors.hpp"
+#include "brainsweep/hdf5_io.hpp"
+
+namespace bs = brainsweep;
+
+namespace {
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("brainsweep_test_" + name)).string();
+}
+}  // namespace
+
+TEST(Alignment, RowsAreOldestFirstAndClamped) {
+  bs::MatrixF f(5, 2);
+  for (int i = 0; i < 5; ++i) f.row(i) << static_cast<float>(i), static_cast<float>(10 * i);
+  // T = 7 samples, hrf_delay 1, stimulus_window 2: row s holds feature rows s-2, s-1, clamped to [0, 4].
+  const bs::MatrixF x = bs::align_features(f, 7, 1, 2);
+  ASSERT_EQ(x.rows(), 7);
+  ASSERT_EQ(x.cols(), 4);
+  for (int s = 0; s < 7; ++s) {
+    const int a = std::clamp(s - 2, 0, 4), b = std::clamp(s - 1, 0, 4);
+    EXPECT_EQ(x(s, 0), a);
+    EXPECT_EQ(x(s, 1), 10 * a);
+    EXPECT_EQ(x(s, 2), b);
+    EXPECT_EQ(x(s, 3), 10 * b);
+  }
+}
+
+TEST(Alignment, WindowOneDelayZeroIsIdentityOnCommonRows) {
+  bs::MatrixF f = bs::MatrixF::Random(4, 3);
+  const bs::MatrixF x = bs::align_features(f, 6, 0, 1);  // fMRI longer than features: last row repeats
+  EXPECT_TRUE(x.topRows(4).isApprox(f));
+  EXPECT_TRUE(x.row(4).isApprox(f.row(3)));
+  EXPECT_TRUE(x.row(5).isApprox(f.row(3)));
+}
+
+TEST(Hdf5, Float16RoundTripAndRowMajorLayout) {
+  const std::string path = temp_path("f16.h5");
+  bs::MatrixF m(2, 3);
+  m << 0.5f, -2.0f, 1024.0f, 0.0f, 3.25f, -0.125f;  // exactly representable in float16
+  {
+    bs::h5::File f(path, bs::h5::File::Mode::truncate);
+    f.write_f32("layers.0", m.data(), 2, 3, true);
+    f.write_f32("deep/group/x", m.data(), 2, 3);
+  }
+  bs::h5::File f(path);
+  EXPECT_EQ(f.read_f32("layers.0"), m);
+  EXPECT_EQ(f.read_f32("deep/group/x"), m);
+  EXPECT_TRUE(f.has("deep/group/x"));
+  EXPECT_FALSE(f.has("deep/nothing/x"));
+  std::filesystem::remove(path);
+}
+
+TEST(Hdf5, MissingDatasetIsDataErrorNamingFileAndDataset) {
+  const std::string path = temp_path("missing.h5");
+  { bs::h5::File f(path, bs::h5::File::Mode::truncate); }
+  try {
+    bs::h5::File(path).read_f32("nope");
+    FAIL() << "no exception";
+  } catch (const bs::DataError& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("'nope'"), std::string::npos);
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(Fmri, EpisodeKeyHasThirteenCharacterPrefix) {
+  const std::string path = temp_path("fmri.h5");
+  bs::MatrixF y = bs::MatrixF::Constant(3, 2, 1.0f);
+  {
+    bs::h5::File f(path, bs::h5::File::Mode::truncate);
+    f.write_f32("ses-003_task-s01e01a", y.data(), 3, 2);
+    f.write_f32("ses-012_task-figures01_run-1", y.data(), 3, 2);
+  }
+  EXPECT_EQ(bs::fmri_dataset_of(path, "s01e01a"), "ses-003_task-s01e01a");
+  EXPECT_EQ(bs::fmri_dataset_of(path, "figures01_run-1"), "ses-012_task-figures01_run-1");
+  EXPECT_THROW(bs::fmri_dataset_of(path, "s01e01"), bs::DataError);
+  EXPECT_EQ(bs::parcel_names(path, 2), (std::vector<std::string>{"0", "1"}));
+  std::filesystem::remove(path);
+}
+
+TEST(Fmri, ReadsSherlockParcelNamesAndShape) {
+  const std::string file = std::string(BRAINSWEEP_SHERLOCK_DIR) +
+                           "/fmri/sub-01/func/sub-01_task-sherlock_space-MNI152_atlas-roi6_bold.h5";
+  if (!std::filesystem::exists(file)) GTEST_SKIP() << "no Sherlock data at " << file;
+  const auto ds = bs::fmri_dataset_of(file, "sherlock02");
+  EXPECT_EQ(bs::fmri_shape(file, ds), (std::pair<long, long>{1030, 6}));
+  const auto names = bs::parcel_names(file, 6);
+  EXPECT_EQ(names[0], "early_visual");
+  EXPECT_EQ(names[1], "aud_early");
+}
+
+TEST(Features, NonFiniteValueIsRejectedWithRowAndColumn) {
+  const std::string path = temp_path("nan.h5");
+  bs::MatrixF x = bs::MatrixF::Zero(4, 3);
+  x(2, 1) = std::numeric_limits<float>::quiet_NaN();
+  {
+    bs::h5::File f(path, bs::h5::File::Mode::truncate);
+    f.write_f32("layer", x.data(), 4, 3);
+  }
+  try {
+    bs::read_feature_layer(path, "layer");
+    FAIL() << "no exception";
+  } catch (const bs::DataError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(path), std::string::npos);
+    EXPECT_NE(msg.find("row 2, column 1"), std::string::npos) << msg;
+  }
+  std::filesystem::remove(path);
+}

@@ -1,0 +1,157 @@
+// RidgeCV against closed forms (ENCODING.md §2–4).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "brainsweep/errors.hpp"
+#include "brainsweep/ridge.hpp"
+#include "brainsweep/scoring.hpp"
+
+namespace bs = brainsweep;
+using bs::MatrixD;
+using bs::MatrixF;
+
+namespace {
+
+MatrixF randn(long r, long c, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> n;
+  MatrixF m(r, c);
+  for (long i = 0; i < m.size(); ++i) m.data()[i] = n(rng);
+  return m;
+}
+
+/// (XᵀX + αI)⁻¹ XᵀY in float64, by a Cholesky solve: the definition of ENCODING.md §3.
+MatrixD ridge_closed_form(const MatrixF& xf, const MatrixF& yf, double alpha) {
+  const MatrixD x = xf.cast<double>(), y = yf.cast<double>();
+  MatrixD g = x.transpose() * x;
+  g.diagonal().array() += alpha;
+  return g.llt().solve(x.transpose() * y);
+}
+
+double pearson(const Eigen::VectorXd& a, const Eigen::VectorXd& b) {
+  const Eigen::VectorXd ac = a.array() - a.mean(), bc = b.array() - b.mean();
+  return ac.dot(bc) / std::sqrt(ac.squaredNorm() * bc.squaredNorm());
+}
+
+const auto cpu = bs::make_backend("cpu");
+
+}  // namespace
+
+TEST(RidgeCv, SingleAlphaWeightsMatchNormalEquations) {
+  const MatrixF x = randn(60, 8, 1), y = randn(60, 3, 2);
+  const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({60}, 5), 5, {3.0});
+  EXPECT_EQ(res.solver, "primal");
+  const MatrixD w = ridge_closed_form(x, y, 3.0);
+  EXPECT_LT((res.weights - w).cwiseAbs().maxCoeff(), 1e-9 * w.cwiseAbs().maxCoeff());
+}
+
+TEST(RidgeCv, DualPathWhenFeaturesExceedRowsGivesPrimalWeights) {
+  const MatrixF x = randn(20, 50, 3), y = randn(20, 4, 4);
+  const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({20}, 4), 4, {0.5});
+  EXPECT_EQ(res.solver, "dual");
+  const MatrixD w = ridge_closed_form(x, y, 0.5);
+  EXPECT_LT((res.weights - w).cwiseAbs().maxCoeff(), 1e-8 * w.cwiseAbs().maxCoeff());
+}
+
+TEST(RidgeCv, CvScoreIsMeanOverFoldsOfHeldOutPearson) {
+  const MatrixF x = randn(50, 5, 5);
+  MatrixF y = x * randn(5, 2, 6) + 2.0f * randn(50, 2, 7);
+  const std::vector<double> alphas{0.1, 10.0, 1000.0};
+  const auto folds = bs::fold_assignment({50}, 5);  // blocks of 10 rows
+  const auto res = bs::ridge_cv(*cpu, x, y, folds, 5, alphas);
+  for (size_t a = 0; a < alphas.size(); ++a) {
+    for (long t = 0; t < 2; ++t) {
+      double mean = 0;
+      for (int k = 0; k < 5; ++k) {
+        MatrixF xt(40, 5), yt(40, 2);
+        for (int i = 0, r = 0; i < 50; ++i)
+          if (i / 10 != k) xt.row(r) = x.row(i), yt.row(r++) = y.row(i);
+        const MatrixD w = ridge_closed_form(xt, yt, alphas[a]);
+        const Eigen::VectorXd pred = x.middleRows(10 * k, 10).cast<double>() * w.col(t);
+        mean += pearson(pred, y.middleRows(10 * k, 10).col(t).cast<double>()) / 5;
+      }
+      EXPECT_NEAR(res.cv_scores(static_cast<long>(a), t), mean, 1e-9);
+    }
+  }
+  for (long t = 0; t < 2; ++t) {
+    long best = 0;
+    for (long a = 1; a < 3; ++a)
+      if (res.cv_scores(a, t) >= res.cv_scores(best, t)) best = a;
+    EXPECT_EQ(res.alpha[static_cast<size_t>(t)], alphas[static_cast<size_t>(best)]);
+    EXPECT_EQ(res.cv_r[static_cast<size_t>(t)], res.cv_scores(best, t));
+  }
+}
+
+TEST(RidgeCv, ConstantTargetScoresZeroAndTiesGoToLargerAlpha) {
+  const MatrixF x = randn(30, 4, 8);
+  const MatrixF y = MatrixF::Zero(30, 1);  // a constant target, centred
+  const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({30}, 3), 3, {0.1, 1.0, 10.0});
+  for (long a = 0; a < 3; ++a) EXPECT_EQ(res.cv_scores(a, 0), 0.0);
+  EXPECT_EQ(res.alpha[0], 10.0);
+  EXPECT_EQ(res.weights.cwiseAbs().maxCoeff(), 0.0);
+}
+
+TEST(RidgeCv, ZeroVarianceColumnIsZeroedAndGetsNoWeight) {
+  MatrixF x = randn(40, 4, 9);
+  x.col(2).setConstant(7.0f);
+  const MatrixF y = randn(40, 2, 10);
+  const auto stats = bs::column_stats(x);
+  EXPECT_EQ(stats.inv_std(2), 0.0);
+  bs::standardize(x, stats);
+  EXPECT_EQ(x.col(2).cwiseAbs().maxCoeff(), 0.0f);
+  const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({40}, 4), 4, {1.0});
+  EXPECT_NEAR(res.weights.row(2).cwiseAbs().maxCoeff(), 0.0, 1e-12);
+}
+
+TEST(Standardize, PopulationStdOfTrainingRows) {
+  MatrixF x(4, 1);
+  x << 1, 2, 3, 6;  // mean 3, population variance (4 + 1 + 0 + 9) / 4 = 3.5
+  const auto s = bs::column_stats(x);
+  EXPECT_DOUBLE_EQ(s.mean(0), 3.0);
+  EXPECT_NEAR(s.inv_std(0), 1.0 / std::sqrt(3.5), 1e-15);
+}
+
+TEST(Pearson, ClosedFormAndZeroVariance) {
+  MatrixF p(3, 2), t(3, 2);
+  p << 1, 5, 2, 5, 3, 5;
+  t << 1, 1, 2, 2, 4, 3;
+  const auto r = bs::column_pearson(p, t);
+  // x = (1,2,3), y = (1,2,4): centred (-1,0,1), (-4/3,-1/3,5/3): r = 3 / sqrt(2 · 14/3)
+  EXPECT_NEAR(r[0], 3.0 / std::sqrt(2.0 * 14.0 / 3.0), 1e-12);
+  EXPECT_EQ(r[1], 0.0);  // constant prediction
+}
+
+TEST(Folds, WholeRunsWhenAtLeastKRuns) {
+  const auto f = bs::fold_assignment({1, 1, 1, 1, 1, 1, 1}, 5);  // R = 7, K = 5
+  EXPECT_EQ(f, (std::vector<int>{0, 1, 2, 2, 3, 4, 4}));
+  const auto g = bs::fold_assignment({2, 3}, 2);
+  EXPECT_EQ(g, (std::vector<int>{0, 0, 1, 1, 1}));
+}
+
+TEST(Folds, ContiguousBlocksLikeKFoldWhenFewerRuns) {
+  EXPECT_EQ(bs::fold_assignment({7}, 3), (std::vector<int>{0, 0, 0, 1, 1, 2, 2}));
+  EXPECT_EQ(bs::fold_assignment({3, 4}, 3), (std::vector<int>{0, 0, 0, 1, 1, 2, 2}));
+  EXPECT_THROW(bs::fold_assignment({2}, 3), bs::DataError);
+}
+
+TEST(Scoring, MoviesConcatenatedAfterExclusionThenAveraged) {
+  bs::EvalSet set{"test", {"a1", "a2", "b1"}, {{"a1", "a"}, {"a2", "a"}, {"b1", "b"}}};
+  std::map<std::string, MatrixF> pred, truth;
+  pred["a1"] = randn(6, 2, 11), pred["a2"] = randn(5, 2, 12), pred["b1"] = randn(7, 2, 13);
+  truth["a1"] = randn(6, 2, 14), truth["a2"] = randn(5, 2, 15), truth["b1"] = randn(7, 2, 16);
+  const auto r = bs::score_eval_set(set, pred, truth, 1, 2);
+  for (long c = 0; c < 2; ++c) {
+    Eigen::VectorXd pa(3 + 2), ta(3 + 2);  // a1 keeps rows 1..3, a2 rows 1..2
+    pa << pred["a1"].col(c).segment(1, 3).cast<double>(), pred["a2"].col(c).segment(1, 2).cast<double>();
+    ta << truth["a1"].col(c).segment(1, 3).cast<double>(), truth["a2"].col(c).segment(1, 2).cast<double>();
+    const double rb = pearson(pred["b1"].col(c).segment(1, 4).cast<double>(), truth["b1"].col(c).segment(1, 4).cast<double>());
+    EXPECT_NEAR(r[static_cast<size_t>(c)], (pearson(pa, ta) + rb) / 2, 1e-12);
+  }
+}
+
+TEST(Backend, CudaWithoutCudaBuildSaysNotCompiled) {
+  EXPECT_THROW(bs::make_backend("cuda"), bs::NotCompiled);
+  EXPECT_THROW(bs::make_backend("tpu"), bs::ConfigError);
+}
