@@ -47,6 +47,11 @@ int cmd_generate(const std::string& sweep_path, const std::string& out) {
   for (const auto& s : sets) fmt::print("{}{}", first ? "" : ", ", s), first = false;
   fmt::print("\ntrain: {} episodes, {}-fold CV, {} alphas; eval sets: {}\n", plan.train.size(), plan.folds,
              plan.alphas.size(), evals.empty() ? "none" : evals);
+  for (const auto& e : plan.eval)
+    for (const auto& ep : e.episodes)
+      if (std::find(plan.train.begin(), plan.train.end(), ep) != plan.train.end())
+        fmt::print(stderr, "warning: eval set '{}' contains training episode '{}'; its score is not held out\n",
+                   e.name, ep);
   fmt::print("{} {}\n", written ? "wrote" : "unchanged (same plan already there):",
              (std::filesystem::path(out) / "plan.json").string());
   return 0;
@@ -101,6 +106,18 @@ int main(int argc, char** argv) {
   dd->add_option("--parcels", demo.n_parcels, "parcels per subject")->capture_default_str()->check(CLI::Range(1, 1000));
   dd->add_option("--seed", demo.seed, "random seed")->capture_default_str();
 
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string known;
+    bool found = false;
+    for (const auto* sub : app.get_subcommands({})) {
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+      found = found || sub->get_name() == argv[1];
+    }
+    if (!found) {
+      fmt::print(stderr, "error: unknown subcommand '{}' (expected one of: {}); run with --help\n", argv[1], known);
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

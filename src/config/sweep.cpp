@@ -1,5 +1,7 @@
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "brainsweep/config.hpp"
 #include "brainsweep/fs.hpp"
 #include "yaml_util.hpp"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install the Debian bookworm packages brainsweep needs, skipping those already installed.
+# Parallel HDF5 only: never install the serial libhdf5-dev beside libhdf5-openmpi-dev.
+set -euo pipefail
+PACKAGES=(
+  cmake g++ make pkg-config
+  libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
+  libeigen3-dev libopenblas-dev liblapacke-dev
+  libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libxxhash-dev
+  libgtest-dev libgmock-dev
+  python3-numpy python3-h5py
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "install_deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
