@@ -1,5 +1,6 @@
 // Sweep files and dataset descriptors: defaults, bounds, unknown keys with their line.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -16,7 +17,7 @@ const std::string kDescriptor = std::string(BRAINSWEEP_SOURCE_DIR) + "/configs/d
 
 std::string write_sweep(const std::string& body) {
   static int n = 0;
-  const auto path = std::filesystem::temp_directory_path() / ("brainsweep_sweep_" + std::to_string(n++) + ".yaml");
+  const auto path = std::filesystem::temp_directory_path() / ("brainsweep_sweep_" + std::to_string(::getpid()) + "_" + std::to_string(n++) + ".yaml");
   std::ofstream(path) << "dataset: " << kDescriptor << "\n" << body;
   return path.string();
 }

@@ -1,5 +1,6 @@
 // Alignment (ENCODING.md §1), HDF5 readers and the fMRI key convention (DATA.md).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -11,7 +12,7 @@ namespace bs = brainsweep;
 
 namespace {
 std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("brainsweep_test_" + name)).string();
+  return (std::filesystem::temp_directory_path() / ("brainsweep_test_" + std::to_string(::getpid()) + "_" + name)).string();
 }
 }  // namespace
 

@@ -1,5 +1,6 @@
 // Plan expansion and stable job ids.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -14,7 +15,7 @@ namespace {
 
 std::string sweep_file(const std::string& grid) {
   static int n = 0;
-  const auto path = std::filesystem::temp_directory_path() / ("brainsweep_plan_" + std::to_string(n++) + ".yaml");
+  const auto path = std::filesystem::temp_directory_path() / ("brainsweep_plan_" + std::to_string(::getpid()) + "_" + std::to_string(n++) + ".yaml");
   std::ofstream(path) << "dataset: " << BRAINSWEEP_SOURCE_DIR << "/configs/datasets/sherlock.yaml\n"
                       << "dataset_root: " << BRAINSWEEP_SHERLOCK_DIR << "\n"
                       << "atlas: roi6\nsubjects: [sub-01, sub-02, sub-03]\n"
@@ -59,7 +60,7 @@ TEST(Plan, ExpandsGridIntoUnitsAndJobsWithStableIds) {
 
 TEST(Plan, WritePlanRefusesADifferentPlanAndKeepsTheOld) {
   if (!have_sherlock()) GTEST_SKIP() << "no Sherlock data";
-  const auto dir = std::filesystem::temp_directory_path() / "brainsweep_plan_dir";
+  const auto dir = std::filesystem::temp_directory_path() / ("brainsweep_plan_dir_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   const auto a = bs::make_plan(bs::Sweep::load(sweep_file("grid: {hrf_delay: [0], stimulus_window: [1]}\n")));
   const auto b = bs::make_plan(bs::Sweep::load(sweep_file("grid: {hrf_delay: [0], stimulus_window: [2]}\n")));
