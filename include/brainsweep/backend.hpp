@@ -1,30 +1,156 @@
 #pragma once
-/// Dense kernels the ridge algorithm is written against (STYLE.md: algorithm apart from kernels).
-/// `src/ridge/` only calls these; `src/backends/<name>/` implements them.
+/// Dense kernels the ridge algorithm is written against (STYLE.md: algorithm apart from kernels,
+/// after Ginkgo). `src/ridge/` only calls these; `src/backends/<name>/` implements them. A backend
+/// owns its resources (BLAS threads, cuBLAS/cuSOLVER handles, workspace: faiss's GpuResources).
+///
+/// Matrices are row-major `View`s that carry their shape, leading dimension and memory space, so
+/// every transpose is stated once and checked. Storage is an `Array` allocated by the backend.
+#include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "brainsweep/errors.hpp"
 #include "brainsweep/matrix.hpp"
 
 namespace brainsweep {
+
+enum class Space { host, device };
+
+/// Non-owning row-major matrix view: element (i, j) at data[i * ld + j].
+template <class T>
+struct View {
+  T* data = nullptr;
+  long rows = 0, cols = 0, ld = 0;
+  Space space = Space::host;
+
+  /// Rows [r0, r0 + n) of this view (no copy).
+  View middle_rows(long r0, long n) const { return {data + r0 * ld, n, cols, ld, space}; }
+  /// Columns [c0, c0 + n) of this view (no copy).
+  View middle_cols(long c0, long n) const { return {data + c0, rows, n, ld, space}; }
+  operator View<const T>() const { return {data, rows, cols, ld, space}; }
+  std::string shape() const { return std::to_string(rows) + "×" + std::to_string(cols); }
+};
+
+class Backend;
+
+/// Owning dense row-major matrix in a backend's memory space.
+template <class T>
+class Array {
+ public:
+  Array() = default;
+  /// Uninitialised rows × cols array from `backend`. @throw Error if the allocation fails
+  Array(const Backend& backend, long rows, long cols);
+  View<T> view() const { return {mem_.get(), rows_, cols_, cols_, space_}; }
+  operator View<T>() const { return view(); }
+  operator View<const T>() const { return view(); }
+  long rows() const { return rows_; }
+  long cols() const { return cols_; }
+
+ private:
+  std::shared_ptr<T> mem_;
+  long rows_ = 0, cols_ = 0;
+  Space space_ = Space::host;
+};
+
+enum class Op { none, trans };
 
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
-  /// c = op(a) · op(b), float32, op = transpose when the flag is set. c is resized.
-  /// @throw DimensionMismatch  if the inner dimensions differ
-  virtual void gemm(bool trans_a, bool trans_b, const MatrixF& a, const MatrixF& b, MatrixF& c) const = 0;
-  /// The same in float64.
-  virtual void gemm(bool trans_a, bool trans_b, const MatrixD& a, const MatrixD& b, MatrixD& c) const = 0;
-  /// Symmetric eigendecomposition in float64 (LAPACK ?syevd): on return the columns of `a` are the
-  /// eigenvectors and `w` the eigenvalues, ascending. @throw NumericalError if it does not converge
-  virtual void syevd(MatrixD& a, VectorD& w) const = 0;
+  virtual Space space() const = 0;
+
+  virtual void* allocate(size_t bytes) const = 0;
+  virtual void deallocate(void* p) const = 0;
+  /// Copy `bytes` between any two spaces this backend knows (host ↔ backend).
+  virtual void copy(void* dst, Space dst_space, const void* src, Space src_space, size_t bytes) const = 0;
+
+  /// c = alpha · op(a) · op(b) + beta · c. @throw DimensionMismatch on inconsistent shapes
+  virtual void gemm(Op ta, Op tb, float alpha, View<const float> a, View<const float> b, float beta,
+                    View<float> c) const = 0;
+  virtual void gemm(Op ta, Op tb, double alpha, View<const double> a, View<const double> b, double beta,
+                    View<double> c) const = 0;
+  /// Symmetric eigendecomposition (LAPACK/cuSOLVER ?syevd): on return column j of `a` holds the
+  /// eigenvector of eigenvalue w[j], ascending. `w` is a 1 × n view. @throw NumericalError
+  virtual void syevd(View<float> a, View<float> w) const = 0;
+  virtual void syevd(View<double> a, View<double> w) const = 0;
+  /// Element-wise conversion (shapes must match).
+  virtual void convert(View<const float> src, View<double> dst) const = 0;
+  virtual void convert(View<const double> src, View<float> dst) const = 0;
+  /// out(i, j) = b(i, j) / (s[i] + alpha[j]); s is 1 × p, alpha 1 × t (float64), out may alias nothing.
+  virtual void shrink(View<const double> b, View<const double> s, View<const double> alpha, View<float> out) const = 0;
+  virtual void shrink(View<const double> b, View<const double> s, View<const double> alpha, View<double> out) const = 0;
+  /// r[j] += weight · Pearson(pred(:, j), truth(:, j)), accumulated in float64; a column where either
+  /// side has zero variance adds 0 (ENCODING.md §4). r is 1 × t.
+  virtual void add_pearson(View<const float> pred, View<const float> truth, double weight, View<double> r) const = 0;
+  virtual void add_pearson(View<const double> pred, View<const double> truth, double weight,
+                           View<double> r) const = 0;
+  /// dst = src, element-wise between two views of the same shape in this backend's space.
+  virtual void copy(View<const float> src, View<float> dst) const = 0;
+  virtual void copy(View<const double> src, View<double> dst) const = 0;
+  /// Set every element of `a` to `value`.
+  virtual void fill(View<double> a, double value) const = 0;
+  /// Block until queued work is done (a no-op on the CPU).
+  virtual void synchronize() const {}
+
+  /// Host → backend copy of a whole host matrix into a new array.
+  template <class T>
+  Array<T> upload(View<const T> host) const;
+  /// Backend → host copy.
+  template <class T>
+  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> download(View<const T> a) const;
 };
 
-/// The backend named `name` ("cpu" or "cuda").
+/// The backend named `name` ("cpu" or "cuda"). `threads` > 0 sets the BLAS threads of the CPU backend.
 /// @throw NotCompiled  for "cuda" in a build without CUDA (no silent fallback to the CPU)
 /// @throw ConfigError  for an unknown name
-std::unique_ptr<Backend> make_backend(const std::string& name);
+std::unique_ptr<Backend> make_backend(const std::string& name, int threads = 0);
+
+/// Names of the backends compiled into this build.
+std::vector<std::string> compiled_backends();
+
+/// A host view of an Eigen row-major matrix.
+template <class T>
+View<T> host_view(Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>& m) {
+  return {m.data(), m.rows(), m.cols(), m.cols(), Space::host};
+}
+template <class T>
+View<const T> host_view(const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>& m) {
+  return {m.data(), m.rows(), m.cols(), m.cols(), Space::host};
+}
+
+// ---- template definitions ----------------------------------------------------------------
+
+template <class T>
+Array<T>::Array(const Backend& backend, long rows, long cols) : rows_(rows), cols_(cols), space_(backend.space()) {
+  const size_t bytes = static_cast<size_t>(std::max(1L, rows * cols)) * sizeof(T);
+  const Backend* b = &backend;
+  mem_ = std::shared_ptr<T>(static_cast<T*>(backend.allocate(bytes)), [b](T* p) { b->deallocate(p); });
+}
+
+template <class T>
+Array<T> Backend::upload(View<const T> host) const {
+  Array<T> a(*this, host.rows, host.cols);
+  if (host.ld == host.cols) {
+    copy(a.view().data, space(), host.data, Space::host, sizeof(T) * host.rows * host.cols);
+    return a;
+  }
+  for (long i = 0; i < host.rows; ++i)
+    copy(a.view().data + i * a.cols(), space(), host.data + i * host.ld, Space::host, sizeof(T) * host.cols);
+  return a;
+}
+
+template <class T>
+Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> Backend::download(View<const T> a) const {
+  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> m(a.rows, a.cols);
+  if (a.ld == a.cols) {
+    copy(m.data(), Space::host, a.data, a.space, sizeof(T) * a.rows * a.cols);
+    return m;
+  }
+  for (long i = 0; i < a.rows; ++i)
+    copy(m.data() + i * a.cols, Space::host, a.data + i * a.ld, a.space, sizeof(T) * a.cols);
+  return m;
+}
 
 }  // namespace brainsweep

@@ -51,6 +51,7 @@ struct Plan {
   int folds = 5;
   std::vector<double> alphas;
   std::string backend;
+  std::string precision = "mixed";
   std::map<std::string, std::map<std::string, FmriRef>> fmri;           ///< subject → episode → run
   std::map<std::string, std::map<std::string, std::string>> features;   ///< model → episode → file
   std::vector<Unit> units;

@@ -33,25 +33,62 @@ std::vector<double> column_pearson(const MatrixD& pred, const MatrixD& truth);
 /// @throw DataError  if there are fewer rows than folds
 std::vector<int> fold_assignment(const std::vector<long>& run_lengths, int k);
 
+/// Arithmetic of the fit (ENCODING.md §7).
+/// - mixed (default): Gram matrices, their decompositions and the projections of XᵀY in float64;
+///   the per-alpha products (the bulk of the FLOPs) in float32. A float32 Gram of collinear
+///   features has eigenvalue errors of the order of the smallest alphas (seen on Sherlock's
+///   topic_model: |Δr| up to 1e-2), hence float64 there.
+/// - float64: everything in float64 (reference runs).
+/// - float32: everything in float32, eigenvalues clamped at 0 (guard against negative ones).
+enum class Precision { mixed, float64, float32 };
+Precision parse_precision(const std::string& name);
+std::string to_string(Precision p);
+
+struct RidgeOptions {
+  std::vector<double> alphas;            ///< candidate strengths, > 0, ascending
+  Precision precision = Precision::mixed;
+  std::string solver = "auto";           ///< auto (primal when p <= n_train of every fold), primal, dual
+  long target_batch = 4096;              ///< targets processed together (bounds the work space)
+};
+
+/// Seconds and GFLOP of each phase of a fit.
+struct RidgeTimings {
+  double gram_s = 0, decompose_s = 0, cv_s = 0, refit_s = 0;
+  double gram_gflop = 0, decompose_gflop = 0, cv_gflop = 0, refit_gflop = 0;
+};
+
 /// Result of `ridge_cv`.
 struct RidgeCvResult {
   MatrixD cv_scores;           ///< n_alphas × t: mean over folds of the held-out Pearson r
   std::vector<double> alpha;   ///< t: chosen alpha (highest score, ties to the larger alpha)
   std::vector<double> cv_r;    ///< t: cv score at the chosen alpha
-  MatrixD weights;             ///< p × t, for standardised x and centred y, refit on all rows
-  std::string solver;          ///< "primal" (eig of XᵀX, p <= n) or "dual" (eig of XXᵀ, p > n)
+  MatrixF weights;             ///< p × t, for standardised x and centred y, refit on all rows
+  std::string solver;          ///< "primal" (eig of XᵀX) or "dual" (eig of XXᵀ)
+  RidgeTimings timings;
 };
 
 /// Fit ridge with one alpha per target chosen by K-fold CV, then refit on all rows (ENCODING.md §3–4).
 /// @param x  design, n × p, standardised (column_stats of all training rows), row-major, host
-/// @param y  targets, n × t, centred with the training mean
-/// @param fold_of_row  n fold indices in [0, n_folds), from fold_assignment
-/// @param alphas  candidate strengths, > 0, ascending
+/// @param y  targets, n × t, centred with the training mean, host
+/// @param fold_of_row  n fold indices in [0, n_folds), from fold_assignment; every fold must be
+///        one contiguous block of rows (as fold_assignment makes them)
 /// @throw DimensionMismatch  if x, y and fold_of_row differ in rows
-/// Not collective. Products and decompositions in float64 (ENCODING.md §7 allows wider than float32).
-/// Method: one symmetric eigendecomposition per fold and one for the refit
-/// (XᵀX = V S Vᵀ when p <= n, else XXᵀ = U S Uᵀ with W = XᵀU (S + α)⁻¹ UᵀY), reused for every
-/// alpha and target (Hastie, Tibshirani & Friedman 2009, §3.4.1).
+/// @throw DataError  if a fold is not contiguous or empty
+/// Not collective. Method: the Gram matrix G = XᵀX (or K = XXᵀ, dual) is formed once; the Gram of
+/// fold k's training rows is G − X_kᵀX_k (dual: a sub-matrix of K). One symmetric
+/// eigendecomposition per fold and one for the refit, reused for every alpha and target:
+/// held-out predictions for alpha are A (S + α)⁻¹ B with A = X_k V and B = Vᵀ X_{-k}ᵀ Y_{-k}
+/// (dual: A = X_k X_{-k}ᵀ U, B = Uᵀ Y_{-k}); never a p × n matrix per alpha
+/// (Hastie, Tibshirani & Friedman 2009, §3.4.1; himalaya's solve_ridge_cv_eigenvalues).
+RidgeCvResult ridge_cv(const Backend& backend, const MatrixF& x, const MatrixF& y, const std::vector<int>& fold_of_row,
+                       int n_folds, const RidgeOptions& options);
+
+/// Predictions x · weights (float32 products on the backend).
+/// @param x  n × p, standardised like the training design; @param weights  p × t (RidgeCvResult::weights)
+/// @return  n × t, host. @throw DimensionMismatch if p differs
+MatrixF predict(const Backend& backend, const MatrixF& x, const MatrixF& weights);
+
+/// Compatibility form: default options with the given alphas.
 RidgeCvResult ridge_cv(const Backend& backend, const MatrixF& x, const MatrixF& y, const std::vector<int>& fold_of_row,
                        int n_folds, const std::vector<double>& alphas);
 

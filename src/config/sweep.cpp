@@ -65,7 +65,7 @@ Sweep Sweep::load(const std::string& path) {
 
   s.alphas = default_alphas();
   if (const auto ridge = doc["ridge"]) {
-    yaml::check_keys(path, ridge, "ridge", {"folds", "alphas", "backend"});
+    yaml::check_keys(path, ridge, "ridge", {"folds", "alphas", "backend", "precision"});
     if (ridge["folds"]) {
       s.folds = yaml::scalar<int>(path, ridge["folds"], "ridge.folds", "an integer");
       if (s.folds < 2)
@@ -81,6 +81,12 @@ Sweep Sweep::load(const std::string& path) {
                             std::to_string(a));
       std::sort(s.alphas.begin(), s.alphas.end());
       s.alphas.erase(std::unique(s.alphas.begin(), s.alphas.end()), s.alphas.end());
+    }
+    if (ridge["precision"]) {
+      s.precision = yaml::scalar<std::string>(path, ridge["precision"], "ridge.precision", "mixed, float64 or float32");
+      if (s.precision != "mixed" && s.precision != "float64" && s.precision != "float32")
+        throw ConfigError(yaml::at(path, ridge["precision"], "ridge.precision") +
+                          ": expected mixed, float64 or float32, found '" + s.precision + "'");
     }
     if (ridge["backend"]) {
       s.backend = yaml::scalar<std::string>(path, ridge["backend"], "ridge.backend", "cpu or cuda");

@@ -118,7 +118,10 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
     for (long j = 0; j < y.cols(); ++j) y(i, j) = static_cast<float>(y(i, j) - y_mean(j));
 
   const auto t0 = std::chrono::steady_clock::now();
-  const RidgeCvResult fit = ridge_cv(be, x, y, fold_assignment(run_lengths, p.folds), p.folds, p.alphas);
+  RidgeOptions options;
+  options.alphas = p.alphas;
+  options.precision = parse_precision(p.precision);
+  const RidgeCvResult fit = ridge_cv(be, x, y, fold_assignment(run_lengths, p.folds), p.folds, options);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // Predictions of every eval episode (all samples), intercept added back.
@@ -126,10 +129,10 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   for (const auto& ep : eval_episodes(p)) {
     MatrixF xe_ep = episode_design(p, u, ep, first.at(ep).n_tr);
     standardize(xe_ep, stats);
-    MatrixD out;
-    be.gemm(false, false, MatrixD(xe_ep.cast<double>()), fit.weights, out);
-    out.rowwise() += y_mean.transpose();
-    pred[ep] = out.cast<float>();
+    MatrixF out = predict(be, xe_ep, fit.weights);
+    for (long i = 0; i < out.rows(); ++i)
+      for (long j = 0; j < out.cols(); ++j) out(i, j) = static_cast<float>(out(i, j) + y_mean(j));
+    pred[ep] = std::move(out);
   }
 
   const long n_alphas = static_cast<long>(p.alphas.size());

@@ -1,100 +1,371 @@
 // RidgeCV per target (ENCODING.md §3–4), written once against the Backend kernels.
+#include <algorithm>
+#include <chrono>
+#include <type_traits>
+
 #include "brainsweep/errors.hpp"
 #include "brainsweep/ridge.hpp"
 
 namespace brainsweep {
+
+Precision parse_precision(const std::string& name) {
+  if (name == "mixed") return Precision::mixed;
+  if (name == "float64") return Precision::float64;
+  if (name == "float32") return Precision::float32;
+  throw ConfigError("precision '" + name + "': expected mixed, float64 or float32");
+}
+
+std::string to_string(Precision p) {
+  switch (p) {
+    case Precision::mixed: return "mixed";
+    case Precision::float64: return "float64";
+    case Precision::float32: return "float32";
+  }
+  return "?";
+}
+
 namespace {
 
-/// Spectral form of a ridge problem on (x, y): W(α) = basis · diag(1 / (s + α)) · b.
-/// Primal (p <= n): XᵀX = V S Vᵀ, basis = V (p × p), b = Vᵀ XᵀY.
-/// Dual (p > n):    XXᵀ = U S Uᵀ, basis = XᵀU (p × n), b = UᵀY.
-struct Spectral {
-  MatrixD basis;
-  VectorD s;
-  MatrixD b;
-  bool dual = false;
-};
+using Clock = std::chrono::steady_clock;
 
-Spectral decompose(const Backend& be, const MatrixD& x, const MatrixD& y) {
-  Spectral sp;
-  sp.dual = x.cols() > x.rows();
-  MatrixD vec;
-  be.gemm(!sp.dual, sp.dual, x, x, vec);  // XᵀX or XXᵀ
-  be.syevd(vec, sp.s);
-  sp.s = sp.s.cwiseMax(0.0);  // round-off can make eigenvalues of a PSD matrix slightly negative
-  if (!sp.dual) {
-    MatrixD xty;
-    be.gemm(true, false, x, y, xty);
-    sp.basis = vec;
-    be.gemm(true, false, vec, xty, sp.b);
-  } else {
-    be.gemm(true, false, x, vec, sp.basis);
-    be.gemm(true, false, vec, y, sp.b);
+/// Contiguous fold bounds: fold k holds rows [bounds[k], bounds[k+1]).
+std::vector<long> fold_bounds(const std::vector<int>& fold_of_row, int k) {
+  std::vector<long> b{0};
+  const long n = static_cast<long>(fold_of_row.size());
+  for (int f = 0; f < k; ++f) {
+    long end = b.back();
+    while (end < n && fold_of_row[static_cast<size_t>(end)] == f) ++end;
+    if (end == b.back()) throw DataError("ridge_cv: fold " + std::to_string(f) + " is empty or not contiguous");
+    b.push_back(end);
   }
-  return sp;
+  if (b.back() != n) throw DataError("ridge_cv: folds are not contiguous blocks of rows in fold order");
+  return b;
 }
 
-/// b with row i of column j divided by (s_i + alpha_j).
-MatrixD shrink(const Spectral& sp, const std::vector<double>& alpha_of_col) {
-  MatrixD out(sp.b.rows(), sp.b.cols());
-  for (long i = 0; i < sp.b.rows(); ++i)
-    for (long j = 0; j < sp.b.cols(); ++j) out(i, j) = sp.b(i, j) / (sp.s(i) + alpha_of_col[static_cast<size_t>(j)]);
-  return out;
-}
-
-MatrixD take_rows(const MatrixD& m, const std::vector<long>& rows) {
-  MatrixD out(static_cast<long>(rows.size()), m.cols());
-  for (size_t i = 0; i < rows.size(); ++i) out.row(static_cast<long>(i)) = m.row(rows[i]);
-  return out;
-}
-
-}  // namespace
-
-RidgeCvResult ridge_cv(const Backend& be, const MatrixF& x_f, const MatrixF& y_f, const std::vector<int>& fold_of_row,
-                       int n_folds, const std::vector<double>& alphas) {
-  // Products in float64: a float32 Gram matrix of collinear features (smooth, windowed) has
-  // eigenvalue errors of the order of the smallest alphas (seen on Sherlock's topic_model).
-  const MatrixD x = x_f.cast<double>(), y = y_f.cast<double>();
-  const long n = x.rows(), t = y.cols();
-  if (y.rows() != n || static_cast<long>(fold_of_row.size()) != n)
-    throw DimensionMismatch("ridge_cv: x has " + std::to_string(n) + " rows, y " + std::to_string(y.rows()) +
-                            ", fold_of_row " + std::to_string(fold_of_row.size()));
-  if (alphas.empty()) throw ConfigError("ridge_cv: empty alpha grid");
-  const long n_alphas = static_cast<long>(alphas.size());
-
-  RidgeCvResult res;
-  res.cv_scores = MatrixD::Zero(n_alphas, t);
-  for (int k = 0; k < n_folds; ++k) {
-    std::vector<long> train_rows, val_rows;
-    for (long i = 0; i < n; ++i) (fold_of_row[static_cast<size_t>(i)] == k ? val_rows : train_rows).push_back(i);
-    if (val_rows.empty() || train_rows.empty())
-      throw DataError("ridge_cv: fold " + std::to_string(k) + " has " + std::to_string(val_rows.size()) +
-                      " held-out and " + std::to_string(train_rows.size()) + " training rows");
-    const MatrixD x_val = take_rows(x, val_rows), y_val = take_rows(y, val_rows);
-    const Spectral sp = decompose(be, take_rows(x, train_rows), take_rows(y, train_rows));
-    MatrixD a, pred;
-    be.gemm(false, false, x_val, sp.basis, a);  // held-out rows in the spectral basis
-    for (long ai = 0; ai < n_alphas; ++ai) {
-      be.gemm(false, false, a, shrink(sp, std::vector<double>(static_cast<size_t>(t), alphas[ai])), pred);
-      const auto r = column_pearson(pred, y_val);
-      for (long j = 0; j < t; ++j) res.cv_scores(ai, j) += r[static_cast<size_t>(j)] / n_folds;
+/// One fit. G: type of Gram matrices, decompositions and XᵀY projections; Q: type of the
+/// per-alpha products and of the weights' product.
+template <class G, class Q>
+class Engine {
+ public:
+  Engine(const Backend& be, const MatrixF& x, const MatrixF& y, std::vector<long> bounds, const RidgeOptions& opt)
+      : be_(be), opt_(opt), bounds_(std::move(bounds)), n_(x.rows()), p_(x.cols()), t_(y.cols()),
+        k_(static_cast<long>(bounds_.size()) - 1), na_(static_cast<long>(opt.alphas.size())) {
+    tb_ = std::max(1L, std::min(t_, opt.target_batch > 0 ? opt.target_batch : t_));
+    xf_ = be.upload(host_view(x));
+    yf_ = be.upload(host_view(y));
+    if constexpr (std::is_same_v<G, double>) {
+      xg_ = Array<G>(be, n_, p_);
+      be.convert(View<const float>(xf_), xg_.view());
+      ybg_ = Array<G>(be, n_, tb_);
     }
   }
 
-  res.alpha.resize(static_cast<size_t>(t));
-  res.cv_r.resize(static_cast<size_t>(t));
-  for (long j = 0; j < t; ++j) {
-    long best = 0;
-    for (long ai = 1; ai < n_alphas; ++ai)
-      if (res.cv_scores(ai, j) >= res.cv_scores(best, j)) best = ai;  // ties go to the larger alpha
-    res.alpha[static_cast<size_t>(j)] = alphas[static_cast<size_t>(best)];
-    res.cv_r[static_cast<size_t>(j)] = res.cv_scores(best, j);
+  RidgeCvResult run() {
+    long max_fold = 0;
+    for (long k = 0; k < k_; ++k) max_fold = std::max(max_fold, bounds_[k + 1] - bounds_[k]);
+    const bool dual = opt_.solver == "dual" || (opt_.solver == "auto" && p_ > n_ - max_fold);
+    if (opt_.solver != "auto" && opt_.solver != "primal" && opt_.solver != "dual")
+      throw ConfigError("solver '" + opt_.solver + "': expected auto, primal or dual");
+    res_.solver = dual ? "dual" : "primal";
+    scores_ = Array<double>(be_, na_, t_);
+    be_.fill(scores_, 0.0);
+    alpha_b_ = Array<double>(be_, 1, tb_);
+    if (dual)
+      run_dual();
+    else
+      run_primal();
+    return std::move(res_);
   }
 
-  const Spectral full = decompose(be, x, y);
-  be.gemm(false, false, full.basis, shrink(full, res.alpha), res.weights);
-  res.solver = full.dual ? "dual" : "primal";
-  return res;
+ private:
+  View<const G> xg() const {
+    if constexpr (std::is_same_v<G, float>) return xf_; else return xg_;
+  }
+  View<const Q> as_q(View<const G> g, Array<Q>& store) const {
+    if constexpr (std::is_same_v<G, Q>) {
+      return g;
+    } else {
+      store = Array<Q>(be_, g.rows, g.cols);
+      be_.convert(g, store.view());
+      return store;
+    }
+  }
+  View<const Q> xq() {
+    if constexpr (std::is_same_v<Q, float>) return xf_; else return xg();
+  }
+  /// Columns [j0, j0 + nb) of Y in type G (converted into a work buffer when G is double).
+  View<const G> y_batch(long j0, long nb) {
+    const View<const float> yb = View<const float>(yf_).middle_cols(j0, nb);
+    if constexpr (std::is_same_v<G, float>) {
+      return yb;
+    } else {
+      View<G> dst = ybg_.view().middle_cols(0, nb);
+      be_.convert(yb, dst);
+      return dst;
+    }
+  }
+  /// Rows [a, a + m) of the current Y batch in type Q (for Pearson r).
+  View<const Q> yq_rows(View<const G> yg_batch, long j0, long nb, long a, long m) {
+    if constexpr (std::is_same_v<Q, float>) return View<const float>(yf_).middle_cols(j0, nb).middle_rows(a, m);
+    else return yg_batch.middle_rows(a, m);
+  }
+  /// Eigenvalues, clamped at 0 (round-off makes some of a PSD matrix slightly negative), as float64.
+  Array<double> clamped(View<const G> w) {
+    auto h = be_.download(w);
+    Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> d = h.template cast<double>().cwiseMax(0.0);
+    return be_.upload(host_view(static_cast<const decltype(d)&>(d)));
+  }
+  View<const double> as_double(View<const G> b, Array<double>& store) {
+    if constexpr (std::is_same_v<G, double>) {
+      return b;
+    } else {
+      if (store.rows() != b.rows || store.cols() != b.cols) store = Array<double>(be_, b.rows, b.cols);
+      be_.convert(b, store.view());
+      return store;
+    }
+  }
+
+  /// Score every alpha on one fold: predictions A (S + α)⁻¹ B for the held-out rows.
+  void score_fold(View<const Q> a, View<const double> s, View<const G> b, View<const Q> y_held, long j0) {
+    const long nb = b.cols;
+    Array<double> bd_store;
+    const View<const double> bd = as_double(b, bd_store);
+    Array<Q> bs(be_, b.rows, nb), pred(be_, a.rows, nb);
+    for (long ai = 0; ai < na_; ++ai) {
+      const View<double> al = alpha_b_.view().middle_cols(0, nb);
+      be_.fill(al, opt_.alphas[static_cast<size_t>(ai)]);
+      be_.shrink(bd, s, al, bs.view());
+      be_.gemm(Op::none, Op::none, Q(1), a, bs, Q(0), pred.view());
+      be_.add_pearson(pred, y_held, 1.0 / static_cast<double>(k_), scores_.view().middle_rows(ai, 1).middle_cols(j0, nb));
+    }
+    res_.timings.cv_gflop += na_ * 2.0 * a.rows * a.cols * nb * 1e-9;
+  }
+
+  /// Scores to host; per target the best alpha (ties to the larger) and its score.
+  void select() {
+    res_.cv_scores = be_.download(View<const double>(scores_));
+    res_.alpha.resize(static_cast<size_t>(t_));
+    res_.cv_r.resize(static_cast<size_t>(t_));
+    for (long j = 0; j < t_; ++j) {
+      long best = 0;
+      for (long ai = 1; ai < na_; ++ai)
+        if (res_.cv_scores(ai, j) >= res_.cv_scores(best, j)) best = ai;
+      res_.alpha[static_cast<size_t>(j)] = opt_.alphas[static_cast<size_t>(best)];
+      res_.cv_r[static_cast<size_t>(j)] = res_.cv_scores(best, j);
+    }
+    res_.weights.resize(p_, t_);
+  }
+
+  /// Chosen alphas of targets [j0, j0 + nb) on the backend.
+  View<const double> chosen_alphas(long j0, long nb) {
+    const Eigen::Map<const MatrixD> h(res_.alpha.data() + j0, 1, nb);
+    const MatrixD hm = h;
+    const Array<double> a = be_.upload(host_view(hm));
+    be_.copy(View<const double>(a), alpha_b_.view().middle_cols(0, nb));
+    return View<const double>(alpha_b_).middle_cols(0, nb);
+  }
+
+  void store_weights(View<const Q> w, long j0) {
+    const auto h = be_.download(w);
+    res_.weights.middleCols(j0, w.cols) = h.template cast<float>();
+  }
+
+  static double seconds(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+  static double eig_gflop(long m) { return 9.0 * m * m * m * 1e-9; }  // tridiagonalisation + back-transformation
+
+  void run_primal() {
+    auto t0 = Clock::now();
+    Array<G> gram(be_, p_, p_), xty(be_, p_, t_);
+    be_.gemm(Op::trans, Op::none, G(1), xg(), xg(), G(0), gram.view());
+    for (long j0 = 0; j0 < t_; j0 += tb_) {
+      const long nb = std::min(tb_, t_ - j0);
+      be_.gemm(Op::trans, Op::none, G(1), xg(), y_batch(j0, nb), G(0), xty.view().middle_cols(j0, nb));
+    }
+    be_.synchronize();
+    res_.timings.gram_s += seconds(t0);
+    res_.timings.gram_gflop += 2.0 * n_ * p_ * (p_ + t_) * 1e-9;
+
+    for (long k = 0; k < k_; ++k) {
+      const long a = bounds_[k], m = bounds_[k + 1] - a;
+      t0 = Clock::now();
+      Array<G> v(be_, p_, p_), w(be_, 1, p_);
+      be_.copy(View<const G>(gram), v.view());
+      const View<const G> xk = xg().middle_rows(a, m);
+      be_.gemm(Op::trans, Op::none, G(-1), xk, xk, G(1), v.view());  // Gram of the training rows
+      be_.syevd(v.view(), w.view());
+      const Array<double> s = clamped(w);
+      be_.synchronize();
+      res_.timings.decompose_s += seconds(t0);
+      res_.timings.decompose_gflop += (2.0 * m * p_ * p_ + 0.0) * 1e-9 + eig_gflop(p_);
+
+      t0 = Clock::now();
+      Array<Q> vq_store, aq(be_, m, p_);
+      const View<const Q> vq = as_q(v, vq_store);
+      be_.gemm(Op::none, Op::none, Q(1), xq().middle_rows(a, m), vq, Q(0), aq.view());  // A = X_k V
+      for (long j0 = 0; j0 < t_; j0 += tb_) {
+        const long nb = std::min(tb_, t_ - j0);
+        const View<const G> yb = y_batch(j0, nb);
+        Array<G> xtyk(be_, p_, nb), b(be_, p_, nb);
+        be_.copy(View<const G>(xty).middle_cols(j0, nb), xtyk.view());
+        be_.gemm(Op::trans, Op::none, G(-1), xk, yb.middle_rows(a, m), G(1), xtyk.view());  // X_{-k}ᵀ Y_{-k}
+        be_.gemm(Op::trans, Op::none, G(1), View<const G>(v), View<const G>(xtyk), G(0), b.view());
+        score_fold(aq, s, b, yq_rows(yb, j0, nb, a, m), j0);
+        res_.timings.cv_gflop += (2.0 * m * p_ * nb + 2.0 * p_ * p_ * nb) * 1e-9;
+      }
+      res_.timings.cv_gflop += 2.0 * m * p_ * p_ * 1e-9;
+      be_.synchronize();
+      res_.timings.cv_s += seconds(t0);
+    }
+    select();
+
+    t0 = Clock::now();
+    Array<G> w(be_, 1, p_);
+    be_.syevd(gram.view(), w.view());  // gram now holds V
+    const Array<double> s = clamped(w);
+    Array<Q> vq_store;
+    const View<const Q> vq = as_q(gram, vq_store);
+    for (long j0 = 0; j0 < t_; j0 += tb_) {
+      const long nb = std::min(tb_, t_ - j0);
+      Array<G> b(be_, p_, nb);
+      be_.gemm(Op::trans, Op::none, G(1), View<const G>(gram), View<const G>(xty).middle_cols(j0, nb), G(0), b.view());
+      Array<double> bd_store;
+      const View<const double> bd = as_double(b, bd_store);
+      Array<Q> bs(be_, p_, nb), wq(be_, p_, nb);
+      be_.shrink(bd, s, chosen_alphas(j0, nb), bs.view());
+      be_.gemm(Op::none, Op::none, Q(1), vq, View<const Q>(bs), Q(0), wq.view());
+      store_weights(wq, j0);
+    }
+    be_.synchronize();
+    res_.timings.refit_s += seconds(t0);
+    res_.timings.refit_gflop += eig_gflop(p_) + 4.0 * p_ * p_ * t_ * 1e-9;
+  }
+
+  void run_dual() {
+    auto t0 = Clock::now();
+    Array<G> kern(be_, n_, n_);
+    be_.gemm(Op::none, Op::trans, G(1), xg(), xg(), G(0), kern.view());  // K = XXᵀ
+    be_.synchronize();
+    res_.timings.gram_s += seconds(t0);
+    res_.timings.gram_gflop += 2.0 * n_ * n_ * p_ * 1e-9;
+    const View<const G> kv = kern;
+
+    for (long k = 0; k < k_; ++k) {
+      const long a = bounds_[k], m = bounds_[k + 1] - a, e = bounds_[k + 1], nt = n_ - m;
+      t0 = Clock::now();
+      // K of the training rows [0, a) ∪ [e, n), without copying X.
+      Array<G> u(be_, nt, nt), w(be_, 1, nt);
+      const View<G> uv = u.view();
+      be_.copy(kv.middle_rows(0, a).middle_cols(0, a), uv.middle_rows(0, a).middle_cols(0, a));
+      be_.copy(kv.middle_rows(0, a).middle_cols(e, n_ - e), uv.middle_rows(0, a).middle_cols(a, n_ - e));
+      be_.copy(kv.middle_rows(e, n_ - e).middle_cols(0, a), uv.middle_rows(a, n_ - e).middle_cols(0, a));
+      be_.copy(kv.middle_rows(e, n_ - e).middle_cols(e, n_ - e), uv.middle_rows(a, n_ - e).middle_cols(a, n_ - e));
+      be_.syevd(uv, w.view());
+      const Array<double> s = clamped(w);
+      be_.synchronize();
+      res_.timings.decompose_s += seconds(t0);
+      res_.timings.decompose_gflop += eig_gflop(nt);
+
+      t0 = Clock::now();
+      // A = K[k, train] U.
+      Array<G> c(be_, m, nt), ag(be_, m, nt);
+      be_.copy(kv.middle_rows(a, m).middle_cols(0, a), c.view().middle_cols(0, a));
+      be_.copy(kv.middle_rows(a, m).middle_cols(e, n_ - e), c.view().middle_cols(a, n_ - e));
+      be_.gemm(Op::none, Op::none, G(1), View<const G>(c), View<const G>(u), G(0), ag.view());
+      Array<Q> aq_store;
+      const View<const Q> aq = as_q(ag, aq_store);
+      for (long j0 = 0; j0 < t_; j0 += tb_) {
+        const long nb = std::min(tb_, t_ - j0);
+        const View<const G> yb = y_batch(j0, nb);
+        Array<G> b(be_, nt, nb);  // B = Uᵀ Y_train
+        be_.gemm(Op::trans, Op::none, G(1), View<const G>(u).middle_rows(0, a), yb.middle_rows(0, a), G(0), b.view());
+        be_.gemm(Op::trans, Op::none, G(1), View<const G>(u).middle_rows(a, n_ - e), yb.middle_rows(e, n_ - e), G(1),
+                 b.view());
+        score_fold(aq, s, b, yq_rows(yb, j0, nb, a, m), j0);
+        res_.timings.cv_gflop += 2.0 * nt * nt * nb * 1e-9;
+      }
+      res_.timings.cv_gflop += 2.0 * m * nt * nt * 1e-9;
+      be_.synchronize();
+      res_.timings.cv_s += seconds(t0);
+    }
+    select();
+
+    t0 = Clock::now();
+    Array<G> w(be_, 1, n_);
+    be_.syevd(kern.view(), w.view());  // kern now holds U
+    const Array<double> s = clamped(w);
+    for (long j0 = 0; j0 < t_; j0 += tb_) {
+      const long nb = std::min(tb_, t_ - j0);
+      Array<G> b(be_, n_, nb), mg(be_, n_, nb), wg(be_, p_, nb);
+      be_.gemm(Op::trans, Op::none, G(1), View<const G>(kern), y_batch(j0, nb), G(0), b.view());
+      Array<double> bd_store;
+      const View<const double> bd = as_double(b, bd_store);
+      Array<double> bs(be_, n_, nb);
+      be_.shrink(bd, s, chosen_alphas(j0, nb), bs.view());
+      Array<G> bsg_store;
+      View<const G> bsg;
+      if constexpr (std::is_same_v<G, double>) {
+        bsg = bs;
+      } else {
+        bsg_store = Array<G>(be_, n_, nb);
+        be_.convert(View<const double>(bs), bsg_store.view());
+        bsg = bsg_store;
+      }
+      be_.gemm(Op::none, Op::none, G(1), View<const G>(kern), bsg, G(0), mg.view());  // U (S + α)⁻¹ UᵀY
+      be_.gemm(Op::trans, Op::none, G(1), xg(), View<const G>(mg), G(0), wg.view());  // W = Xᵀ(...)
+      Array<Q> wq_store;
+      store_weights(as_q(wg, wq_store), j0);
+    }
+    be_.synchronize();
+    res_.timings.refit_s += seconds(t0);
+    res_.timings.refit_gflop += eig_gflop(n_) + (4.0 * n_ * n_ * t_ + 2.0 * n_ * p_ * t_) * 1e-9;
+  }
+
+  const Backend& be_;
+  const RidgeOptions& opt_;
+  std::vector<long> bounds_;
+  long n_, p_, t_, k_, na_, tb_ = 1;
+  Array<float> xf_, yf_;
+  Array<G> xg_, ybg_;
+  Array<double> scores_, alpha_b_;
+  RidgeCvResult res_;
+};
+
+}  // namespace
+
+RidgeCvResult ridge_cv(const Backend& be, const MatrixF& x, const MatrixF& y, const std::vector<int>& fold_of_row,
+                       int n_folds, const RidgeOptions& opt) {
+  const long n = x.rows();
+  if (y.rows() != n || static_cast<long>(fold_of_row.size()) != n)
+    throw DimensionMismatch("ridge_cv: x has " + std::to_string(n) + " rows, y " + std::to_string(y.rows()) +
+                            ", fold_of_row " + std::to_string(fold_of_row.size()));
+  if (opt.alphas.empty()) throw ConfigError("ridge_cv: empty alpha grid");
+  for (size_t i = 0; i < opt.alphas.size(); ++i)
+    if (!(opt.alphas[i] > 0) || (i && opt.alphas[i] <= opt.alphas[i - 1]))
+      throw ConfigError("ridge_cv: alphas must be > 0 and strictly ascending");
+  auto bounds = fold_bounds(fold_of_row, n_folds);
+  switch (opt.precision) {
+    case Precision::mixed: return Engine<double, float>(be, x, y, std::move(bounds), opt).run();
+    case Precision::float64: return Engine<double, double>(be, x, y, std::move(bounds), opt).run();
+    case Precision::float32: return Engine<float, float>(be, x, y, std::move(bounds), opt).run();
+  }
+  throw ConfigError("ridge_cv: unknown precision");
+}
+
+MatrixF predict(const Backend& be, const MatrixF& x, const MatrixF& w) {
+  if (x.cols() != w.rows())
+    throw DimensionMismatch("predict: x is " + std::to_string(x.rows()) + "×" + std::to_string(x.cols()) +
+                            ", weights " + std::to_string(w.rows()) + "×" + std::to_string(w.cols()));
+  const Array<float> xa = be.upload(host_view(x)), wa = be.upload(host_view(w));
+  Array<float> out(be, x.rows(), w.cols());
+  be.gemm(Op::none, Op::none, 1.0f, xa, wa, 0.0f, out.view());
+  return be.download(View<const float>(out));
+}
+
+RidgeCvResult ridge_cv(const Backend& be, const MatrixF& x, const MatrixF& y, const std::vector<int>& fold_of_row,
+                       int n_folds, const std::vector<double>& alphas) {
+  RidgeOptions opt;
+  opt.alphas = alphas;
+  return ridge_cv(be, x, y, fold_of_row, n_folds, opt);
 }
 
 }  // namespace brainsweep

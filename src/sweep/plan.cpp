@@ -28,7 +28,8 @@ json numeric_identity(const Plan& p) {
   for (const auto& e : p.eval) evals.push_back({{"name", e.name}, {"episodes", e.episodes}, {"movies", e.movies}});
   return {{"dataset", p.dataset_name}, {"atlas", p.atlas},          {"tr", p.tr},
           {"exclude", {p.exclude_start, p.exclude_end}},           {"folds", p.folds},
-          {"alphas", p.alphas},        {"train", p.train},          {"eval", evals}};
+          {"alphas", p.alphas},        {"train", p.train},          {"eval", evals},
+          {"precision", p.precision}};
 }
 
 std::vector<std::string> episodes_needed(const Plan& p) {
@@ -64,6 +65,7 @@ Plan make_plan(const Sweep& s) {
   p.folds = s.folds;
   p.alphas = s.alphas;
   p.backend = s.backend;
+  p.precision = s.precision;
 
   const auto episodes = episodes_needed(p);
   for (const auto& sub : p.subjects) {
@@ -152,7 +154,7 @@ json Plan::to_json() const {
   j["train"] = train;
   j["eval"] = json::array();
   for (const auto& e : eval) j["eval"].push_back({{"name", e.name}, {"episodes", e.episodes}, {"movies", e.movies}});
-  j["ridge"] = {{"folds", folds}, {"alphas", alphas}, {"backend", backend}};
+  j["ridge"] = {{"folds", folds}, {"alphas", alphas}, {"backend", backend}, {"precision", precision}};
   for (const auto& [sub, eps] : fmri)
     for (const auto& [ep, r] : eps)
       j["fmri"][sub][ep] = {{"file", r.file}, {"dataset", r.dataset}, {"n_tr", r.n_tr}, {"n_parcels", r.n_parcels}};
@@ -192,6 +194,7 @@ Plan Plan::from_json(const json& j, const std::string& where) {
     p.folds = j.at("ridge").at("folds");
     p.alphas = j.at("ridge").at("alphas").get<std::vector<double>>();
     p.backend = j.at("ridge").at("backend");
+    p.precision = j.at("ridge").value("precision", "mixed");
     for (const auto& [sub, eps] : j.at("fmri").items())
       for (const auto& [ep, r] : eps.items())
         p.fmri[sub][ep] = {r.at("file"), r.at("dataset"), r.at("n_tr"), r.at("n_parcels")};

@@ -44,7 +44,7 @@ TEST(RidgeCv, SingleAlphaWeightsMatchNormalEquations) {
   const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({60}, 5), 5, {3.0});
   EXPECT_EQ(res.solver, "primal");
   const MatrixD w = ridge_closed_form(x, y, 3.0);
-  EXPECT_LT((res.weights - w).cwiseAbs().maxCoeff(), 1e-9 * w.cwiseAbs().maxCoeff());
+  EXPECT_LT((res.weights.cast<double>() - w).cwiseAbs().maxCoeff(), 1e-6 * w.cwiseAbs().maxCoeff());
 }
 
 TEST(RidgeCv, DualPathWhenFeaturesExceedRowsGivesPrimalWeights) {
@@ -52,36 +52,61 @@ TEST(RidgeCv, DualPathWhenFeaturesExceedRowsGivesPrimalWeights) {
   const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({20}, 4), 4, {0.5});
   EXPECT_EQ(res.solver, "dual");
   const MatrixD w = ridge_closed_form(x, y, 0.5);
-  EXPECT_LT((res.weights - w).cwiseAbs().maxCoeff(), 1e-8 * w.cwiseAbs().maxCoeff());
+  EXPECT_LT((res.weights.cast<double>() - w).cwiseAbs().maxCoeff(), 1e-6 * w.cwiseAbs().maxCoeff());
 }
 
-TEST(RidgeCv, CvScoreIsMeanOverFoldsOfHeldOutPearson) {
+/// Every precision and both solvers against per-fold closed-form solves.
+class RidgeCvClosedForm : public ::testing::TestWithParam<std::tuple<bs::Precision, std::string>> {};
+
+TEST_P(RidgeCvClosedForm, CvScoresAndWeightsMatchPerFoldSolves) {
+  const auto [precision, solver] = GetParam();
+  // Tolerances per precision: float64 everywhere; mixed (float32 per-alpha products); float32.
+  const double tol = precision == bs::Precision::float64 ? 1e-9 : precision == bs::Precision::mixed ? 1e-6 : 1e-3;
   const MatrixF x = randn(50, 5, 5);
-  MatrixF y = x * randn(5, 2, 6) + 2.0f * randn(50, 2, 7);
-  const std::vector<double> alphas{0.1, 10.0, 1000.0};
+  MatrixF y = x * randn(5, 3, 6) + 2.0f * randn(50, 3, 7);
+  bs::RidgeOptions opt;
+  opt.alphas = {0.1, 10.0, 1000.0};
+  opt.precision = precision;
+  opt.solver = solver;
+  opt.target_batch = 2;  // exercise batching of targets
   const auto folds = bs::fold_assignment({50}, 5);  // blocks of 10 rows
-  const auto res = bs::ridge_cv(*cpu, x, y, folds, 5, alphas);
-  for (size_t a = 0; a < alphas.size(); ++a) {
-    for (long t = 0; t < 2; ++t) {
+  const auto res = bs::ridge_cv(*cpu, x, y, folds, 5, opt);
+  EXPECT_EQ(res.solver, solver);
+  for (size_t a = 0; a < opt.alphas.size(); ++a) {
+    for (long t = 0; t < 3; ++t) {
       double mean = 0;
       for (int k = 0; k < 5; ++k) {
-        MatrixF xt(40, 5), yt(40, 2);
+        MatrixF xt(40, 5), yt(40, 3);
         for (int i = 0, r = 0; i < 50; ++i)
           if (i / 10 != k) xt.row(r) = x.row(i), yt.row(r++) = y.row(i);
-        const MatrixD w = ridge_closed_form(xt, yt, alphas[a]);
+        const MatrixD w = ridge_closed_form(xt, yt, opt.alphas[a]);
         const Eigen::VectorXd pred = x.middleRows(10 * k, 10).cast<double>() * w.col(t);
         mean += pearson(pred, y.middleRows(10 * k, 10).col(t).cast<double>()) / 5;
       }
-      EXPECT_NEAR(res.cv_scores(static_cast<long>(a), t), mean, 1e-9);
+      EXPECT_NEAR(res.cv_scores(static_cast<long>(a), t), mean, tol);
     }
   }
-  for (long t = 0; t < 2; ++t) {
+  for (long t = 0; t < 3; ++t) {
     long best = 0;
     for (long a = 1; a < 3; ++a)
       if (res.cv_scores(a, t) >= res.cv_scores(best, t)) best = a;
-    EXPECT_EQ(res.alpha[static_cast<size_t>(t)], alphas[static_cast<size_t>(best)]);
+    EXPECT_EQ(res.alpha[static_cast<size_t>(t)], opt.alphas[static_cast<size_t>(best)]);
     EXPECT_EQ(res.cv_r[static_cast<size_t>(t)], res.cv_scores(best, t));
+    const MatrixD w = ridge_closed_form(x, y, res.alpha[static_cast<size_t>(t)]);
+    EXPECT_LT((res.weights.col(t).cast<double>() - w.col(t)).cwiseAbs().maxCoeff(),
+              std::max(1e-6, tol) * w.cwiseAbs().maxCoeff());
   }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    PrecisionsAndSolvers, RidgeCvClosedForm,
+    ::testing::Combine(::testing::Values(bs::Precision::mixed, bs::Precision::float64, bs::Precision::float32),
+                       ::testing::Values(std::string("primal"), std::string("dual"))),
+    [](const auto& info) { return bs::to_string(std::get<0>(info.param)) + "_" + std::get<1>(info.param); });
+
+TEST(RidgeCv, RejectsNonContiguousFolds) {
+  const MatrixF x = randn(10, 2, 1), y = randn(10, 1, 2);
+  EXPECT_THROW(bs::ridge_cv(*cpu, x, y, {0, 1, 0, 1, 0, 1, 0, 1, 0, 1}, 2, {1.0}), bs::DataError);
 }
 
 TEST(RidgeCv, ConstantTargetScoresZeroAndTiesGoToLargerAlpha) {

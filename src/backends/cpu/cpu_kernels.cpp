@@ -1,78 +1,193 @@
-// CPU backend: OpenBLAS SGEMM and LAPACKE dsyevd (ENCODING.md §7: float32 products, float64 decomposition).
+// CPU backend: OpenBLAS GEMM, LAPACKE ?syevd, plain loops for the element-wise kernels.
 #include <cblas.h>
 #include <lapacke.h>
 
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
 #include "brainsweep/backend.hpp"
 #include "brainsweep/build_config.hpp"
-#include "brainsweep/errors.hpp"
+
+extern "C" void openblas_set_num_threads(int);
 
 namespace brainsweep {
 namespace {
 
-template <class M>
-std::string shape(const M& m, bool t) {
-  return std::to_string(t ? m.cols() : m.rows()) + "×" + std::to_string(t ? m.rows() : m.cols());
+template <class T>
+void check_host(const View<T>& v, const char* what) {
+  if (v.space != Space::host) throw Error(std::string("cpu backend: ") + what + " is not in host memory");
 }
 
-inline void xgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float* a, int lda,
-                  const float* b, int ldb, float* c, int ldc) {
-  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-}
-inline void xgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const double* a, int lda,
-                  const double* b, int ldb, double* c, int ldc) {
-  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+template <class A, class B, class C>
+void check_gemm(Op ta, Op tb, const A& a, const B& b, const C& c) {
+  const long m = ta == Op::trans ? a.cols : a.rows, k = ta == Op::trans ? a.rows : a.cols;
+  const long kb = tb == Op::trans ? b.cols : b.rows, n = tb == Op::trans ? b.rows : b.cols;
+  if (k != kb || c.rows != m || c.cols != n)
+    throw DimensionMismatch("gemm: op(a) is " + std::to_string(m) + "×" + std::to_string(k) + ", op(b) " +
+                            std::to_string(kb) + "×" + std::to_string(n) + ", c " + c.shape());
 }
 
-template <class M>
-void gemm_impl(bool ta, bool tb, const M& a, const M& b, M& c) {
-  const long m = ta ? a.cols() : a.rows(), k = ta ? a.rows() : a.cols();
-  const long kb = tb ? b.cols() : b.rows(), n = tb ? b.rows() : b.cols();
-  if (k != kb) throw DimensionMismatch("gemm: op(a) is " + shape(a, ta) + ", op(b) is " + shape(b, tb));
-  c.resize(m, n);
-  if (m == 0 || n == 0) return;
+inline CBLAS_TRANSPOSE op(Op o) { return o == Op::trans ? CblasTrans : CblasNoTrans; }
+
+template <class T>
+void gemm_impl(Op ta, Op tb, T alpha, View<const T> a, View<const T> b, T beta, View<T> c) {
+  check_gemm(ta, tb, a, b, c);
+  check_host(a, "gemm a");
+  check_host(c, "gemm c");
+  const long k = ta == Op::trans ? a.rows : a.cols;
+  if (c.rows == 0 || c.cols == 0) return;
   if (k == 0) {
-    c.setZero();
+    for (long i = 0; i < c.rows; ++i)
+      for (long j = 0; j < c.cols; ++j) c.data[i * c.ld + j] = beta == T(0) ? T(0) : beta * c.data[i * c.ld + j];
     return;
   }
-  xgemm(ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
-        static_cast<int>(k), a.data(), static_cast<int>(a.cols()), b.data(), static_cast<int>(b.cols()), c.data(),
-        static_cast<int>(c.cols()));
+  const int m = static_cast<int>(c.rows), n = static_cast<int>(c.cols);
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, op(ta), op(tb), m, n, static_cast<int>(k), alpha, a.data, static_cast<int>(a.ld),
+                b.data, static_cast<int>(b.ld), beta, c.data, static_cast<int>(c.ld));
+  else
+    cblas_dgemm(CblasRowMajor, op(ta), op(tb), m, n, static_cast<int>(k), alpha, a.data, static_cast<int>(a.ld),
+                b.data, static_cast<int>(b.ld), beta, c.data, static_cast<int>(c.ld));
+}
+
+template <class T>
+void syevd_impl(View<T> a, View<T> w) {
+  check_host(a, "syevd a");
+  if (a.rows != a.cols || w.rows * w.cols != a.rows)
+    throw DimensionMismatch("syevd: matrix " + a.shape() + ", eigenvalues " + w.shape());
+  const int n = static_cast<int>(a.rows);
+  if (n == 0) return;
+  int info;
+  if constexpr (std::is_same_v<T, float>)
+    info = LAPACKE_ssyevd(LAPACK_ROW_MAJOR, 'V', 'U', n, a.data, static_cast<int>(a.ld), w.data);
+  else
+    info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', n, a.data, static_cast<int>(a.ld), w.data);
+  if (info != 0) throw NumericalError("LAPACKE_?syevd failed (info " + std::to_string(info) + ") on a " + a.shape() + " matrix");
+}
+
+template <class S, class D>
+void convert_impl(View<const S> src, View<D> dst) {
+  if (src.rows != dst.rows || src.cols != dst.cols)
+    throw DimensionMismatch("convert: source " + src.shape() + ", destination " + dst.shape());
+  for (long i = 0; i < src.rows; ++i)
+    for (long j = 0; j < src.cols; ++j) dst.data[i * dst.ld + j] = static_cast<D>(src.data[i * src.ld + j]);
+}
+
+template <class T>
+void shrink_impl(View<const double> b, View<const double> s, View<const double> alpha, View<T> out) {
+  if (s.rows * s.cols != b.rows || alpha.rows * alpha.cols != b.cols || out.rows != b.rows || out.cols != b.cols)
+    throw DimensionMismatch("shrink: b " + b.shape() + ", s " + s.shape() + ", alpha " + alpha.shape() + ", out " +
+                            out.shape());
+  for (long i = 0; i < b.rows; ++i) {
+    const double si = s.data[i];
+    const double* bi = b.data + i * b.ld;
+    T* oi = out.data + i * out.ld;
+    for (long j = 0; j < b.cols; ++j) oi[j] = static_cast<T>(bi[j] / (si + alpha.data[j]));
+  }
+}
+
+template <class T>
+void add_pearson_impl(View<const T> pred, View<const T> truth, double weight, View<double> r) {
+  if (pred.rows != truth.rows || pred.cols != truth.cols || r.rows * r.cols != pred.cols)
+    throw DimensionMismatch("add_pearson: prediction " + pred.shape() + ", measurement " + truth.shape() + ", r " +
+                            r.shape());
+  const long n = pred.rows, t = pred.cols;
+  if (n < 2) return;
+  std::vector<double> mp(static_cast<size_t>(t), 0.0), mt(static_cast<size_t>(t), 0.0);
+  for (long i = 0; i < n; ++i) {
+    const T* p = pred.data + i * pred.ld;
+    const T* y = truth.data + i * truth.ld;
+    for (long j = 0; j < t; ++j) mp[j] += p[j], mt[j] += y[j];
+  }
+  for (long j = 0; j < t; ++j) mp[j] /= static_cast<double>(n), mt[j] /= static_cast<double>(n);
+  std::vector<double> sxy(static_cast<size_t>(t), 0.0), sxx(static_cast<size_t>(t), 0.0), syy(static_cast<size_t>(t), 0.0);
+  for (long i = 0; i < n; ++i) {
+    const T* p = pred.data + i * pred.ld;
+    const T* y = truth.data + i * truth.ld;
+    for (long j = 0; j < t; ++j) {
+      const double a = p[j] - mp[j], b = y[j] - mt[j];
+      sxy[j] += a * b;
+      sxx[j] += a * a;
+      syy[j] += b * b;
+    }
+  }
+  // Zero variance: an exactly constant column gives exactly zero sums in float64.
+  for (long j = 0; j < t; ++j)
+    if (sxx[j] > 0 && syy[j] > 0) r.data[j] += weight * sxy[j] / std::sqrt(sxx[j] * syy[j]);
 }
 
 class CpuBackend final : public Backend {
  public:
+  explicit CpuBackend(int threads) {
+    if (threads > 0) openblas_set_num_threads(threads);
+  }
   std::string name() const override { return "cpu"; }
-
-  void gemm(bool ta, bool tb, const MatrixF& a, const MatrixF& b, MatrixF& c) const override {
-    gemm_impl(ta, tb, a, b, c);
+  Space space() const override { return Space::host; }
+  void* allocate(size_t bytes) const override {
+    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) throw Error("cpu backend: cannot allocate " + std::to_string(bytes) + " bytes");
+    return p;
   }
-  void gemm(bool ta, bool tb, const MatrixD& a, const MatrixD& b, MatrixD& c) const override {
-    gemm_impl(ta, tb, a, b, c);
+  void deallocate(void* p) const override { std::free(p); }
+  using Backend::copy;
+  void copy(void* dst, Space ds, const void* src, Space ss, size_t bytes) const override {
+    if (ds != Space::host || ss != Space::host) throw Error("cpu backend: copy involving device memory");
+    std::memcpy(dst, src, bytes);
   }
-
-  void syevd(MatrixD& a, VectorD& w) const override {
-    if (a.rows() != a.cols())
-      throw DimensionMismatch("syevd: matrix is " + std::to_string(a.rows()) + "×" + std::to_string(a.cols()));
-    const int n = static_cast<int>(a.rows());
-    w.resize(n);
-    if (n == 0) return;
-    const int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', n, a.data(), n, w.data());
-    if (info != 0) throw NumericalError("LAPACKE_dsyevd failed (info " + std::to_string(info) + ")");
+  void gemm(Op ta, Op tb, float al, View<const float> a, View<const float> b, float be, View<float> c) const override {
+    gemm_impl(ta, tb, al, a, b, be, c);
+  }
+  void gemm(Op ta, Op tb, double al, View<const double> a, View<const double> b, double be,
+            View<double> c) const override {
+    gemm_impl(ta, tb, al, a, b, be, c);
+  }
+  void syevd(View<float> a, View<float> w) const override { syevd_impl(a, w); }
+  void syevd(View<double> a, View<double> w) const override { syevd_impl(a, w); }
+  void convert(View<const float> s, View<double> d) const override { convert_impl(s, d); }
+  void convert(View<const double> s, View<float> d) const override { convert_impl(s, d); }
+  void shrink(View<const double> b, View<const double> s, View<const double> a, View<float> o) const override {
+    shrink_impl(b, s, a, o);
+  }
+  void shrink(View<const double> b, View<const double> s, View<const double> a, View<double> o) const override {
+    shrink_impl(b, s, a, o);
+  }
+  void add_pearson(View<const float> p, View<const float> t, double w, View<double> r) const override {
+    add_pearson_impl(p, t, w, r);
+  }
+  void add_pearson(View<const double> p, View<const double> t, double w, View<double> r) const override {
+    add_pearson_impl(p, t, w, r);
+  }
+  void copy(View<const float> s, View<float> d) const override { convert_impl(s, d); }
+  void copy(View<const double> s, View<double> d) const override { convert_impl(s, d); }
+  void fill(View<double> a, double v) const override {
+    for (long i = 0; i < a.rows; ++i)
+      for (long j = 0; j < a.cols; ++j) a.data[i * a.ld + j] = v;
   }
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_backend(const std::string& name) {
-  if (name == "cpu") return std::make_unique<CpuBackend>();
+#if BRAINSWEEP_WITH_CUDA
+std::unique_ptr<Backend> make_cuda_backend();  // src/backends/cuda
+#endif
+
+std::unique_ptr<Backend> make_backend(const std::string& name, int threads) {
+  if (name == "cpu") return std::make_unique<CpuBackend>(threads);
   if (name == "cuda") {
 #if BRAINSWEEP_WITH_CUDA
-    throw NotCompiled("backend 'cuda': the CUDA backend is not implemented yet (issue #3)");
+    return make_cuda_backend();
 #else
     throw NotCompiled("backend 'cuda': brainsweep was not compiled with CUDA (configure with -DBRAINSWEEP_WITH_CUDA=ON)");
 #endif
   }
   throw ConfigError("unknown backend '" + name + "' (expected cpu or cuda)");
+}
+
+std::vector<std::string> compiled_backends() {
+  std::vector<std::string> b{"cpu"};
+  if (BRAINSWEEP_WITH_CUDA) b.push_back("cuda");
+  return b;
 }
 
 }  // namespace brainsweep
