@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Configure and build brainsweep (Release) in ./build. Extra arguments go to cmake's configure step.
+# Configure and build brainsweep (Release) in ./build. The CUDA backend is built when nvcc is found
+# (BRAINSWEEP_WITH_CUDA=ON, architectures 80;90); it compiles without a GPU and says so at run time.
+# Extra arguments go to cmake's configure step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@" > build.log 2>&1 || { cat build.log; exit 1; }
+NVCC=${CUDACXX:-/usr/local/cuda/bin/nvcc}
+cuda=()
+if [ -x "$NVCC" ]; then
+  cuda=(-DBRAINSWEEP_WITH_CUDA=ON -DCMAKE_CUDA_COMPILER="$NVCC" "-DCMAKE_CUDA_ARCHITECTURES=80;90")
+fi
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${cuda[@]}" "$@" > build.log 2>&1 || { cat build.log; exit 1; }
 cmake --build build -j"$(nproc)" >> build.log 2>&1 || { tail -50 build.log; exit 1; }
 grep -m1 "brainsweep .*: build" build.log || true

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "brainsweep/errors.hpp"
@@ -28,7 +29,10 @@ struct View {
   View middle_rows(long r0, long n) const { return {data + r0 * ld, n, cols, ld, space}; }
   /// Columns [c0, c0 + n) of this view (no copy).
   View middle_cols(long c0, long n) const { return {data + c0, rows, n, ld, space}; }
-  operator View<const T>() const { return {data, rows, cols, ld, space}; }
+  template <class U = T, std::enable_if_t<!std::is_const_v<U>, int> = 0>
+  operator View<const U>() const {
+    return {data, rows, cols, ld, space};
+  }
   std::string shape() const { return std::to_string(rows) + "×" + std::to_string(cols); }
 };
 
@@ -97,6 +101,10 @@ class Backend {
   /// Host → backend copy of a whole host matrix into a new array.
   template <class T>
   Array<T> upload(View<const T> host) const;
+  template <class T, std::enable_if_t<!std::is_const_v<T>, int> = 0>
+  Array<T> upload(View<T> host) const {
+    return upload(View<const T>(host));
+  }
   /// Backend → host copy.
   template <class T>
   Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> download(View<const T> a) const;

@@ -47,6 +47,12 @@ class NotCompiled : public Error {
   int exit_code() const override { return 2; }
 };
 
+/// A compiled backend cannot run here (e.g. no CUDA device visible to this rank).
+class DeviceUnavailable : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace brainsweep
 
 /// Throw `Type` with a message when `cond` is false. Never aborts: one rank that aborts silently

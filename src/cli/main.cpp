@@ -16,6 +16,7 @@
 #include "brainsweep/demo.hpp"
 #include "brainsweep/errors.hpp"
 #include "brainsweep/plan.hpp"
+#include "brainsweep/ridge_command.hpp"
 #include "brainsweep/run.hpp"
 #include "brainsweep/stitch.hpp"
 
@@ -106,6 +107,24 @@ int main(int argc, char** argv) {
   dd->add_option("--parcels", demo.n_parcels, "parcels per subject")->capture_default_str()->check(CLI::Range(1, 1000));
   dd->add_option("--seed", demo.seed, "random seed")->capture_default_str();
 
+  bs::RidgeCommandOptions ro;
+  std::string alphas_text;
+  bool timings = false;
+  auto* rc = app.add_subcommand("ridge", "RidgeCV on prepared matrices in HDF5 files (ENCODING.md §2-4)");
+  rc->add_option("--x-train", ro.x_train, "training design, FILE.h5:/dataset (n × p)")->required();
+  rc->add_option("--y-train", ro.y_train, "training targets, FILE.h5:/dataset (n × t)")->required();
+  rc->add_option("--x-test", ro.x_test, "test design, FILE.h5:/dataset (m × p)")->required();
+  rc->add_option("--y-test", ro.y_test, "test targets, FILE.h5:/dataset (m × t): adds test_r");
+  rc->add_option("--alphas", alphas_text, "1,10,100 or logspace:START:STOP:NUM (default 10^-1..10^7, 17 steps)");
+  rc->add_option("--folds", ro.folds, "K of K-fold CV (contiguous blocks)")->capture_default_str()->check(CLI::Range(2, 1000));
+  rc->add_option("--backend", ro.backend, "cpu or cuda")->capture_default_str();
+  rc->add_option("--threads", ro.threads, "BLAS threads of the cpu backend (0: OpenBLAS default)")->capture_default_str();
+  rc->add_option("--precision", ro.precision, "mixed, float64 or float32")->capture_default_str();
+  rc->add_option("--solver", ro.solver, "auto, primal or dual")->capture_default_str();
+  rc->add_option("--target-batch", ro.target_batch, "targets solved together")->capture_default_str();
+  rc->add_option("--out", ro.out, "output HDF5 file (refused if it exists)")->required();
+  rc->add_flag("--timings", timings, "print one JSON line: seconds and GFLOP/s per phase, peak RSS");
+
   if (argc > 1 && argv[1][0] != '-') {
     std::string known;
     bool found = false;
@@ -129,6 +148,13 @@ int main(int argc, char** argv) {
     if (*run) return cmd_run(run_dir);
     if (*st) {
       bs::stitch(run_dir, so, std::cout);
+      return 0;
+    }
+    if (*rc) {
+      if (!alphas_text.empty()) ro.alphas = bs::parse_alphas(alphas_text);
+      const auto t = bs::run_ridge_command(ro);
+      if (timings) fmt::print("{}\n", t.dump());
+      else fmt::print("wrote {} ({} solver, fit {:.3f} s)\n", ro.out, t["solver"].get<std::string>(), t["fit_s"].get<double>());
       return 0;
     }
     if (*dd) {

@@ -189,7 +189,14 @@ void File::write_string_attr(const std::string& attr, const std::vector<std::str
 }
 
 void File::write_string_attr1(const std::string& attr, const std::string& value) {
-  write_string_attr(attr, {value});
+  Handle type{H5Tcopy(H5T_C_S1), H5Tclose};
+  H5Tset_size(type.id, std::max<size_t>(1, value.size()));
+  H5Tset_strpad(type.id, H5T_STR_NULLPAD);
+  Handle space{H5Screate(H5S_SCALAR), H5Sclose};
+  Handle a{H5Acreate2(id_, attr.c_str(), type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  std::string buf = value.empty() ? std::string(1, '\0') : value;
+  if (a.id < 0 || H5Awrite(a.id, type.id, buf.data()) < 0)
+    throw DataError(path_ + ": cannot write attribute '" + attr + "'");
 }
 
 void File::write_int_attr(const std::string& attr, long long value) {

@@ -1,0 +1,157 @@
+#include "brainsweep/ridge_command.hpp"
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "brainsweep/data.hpp"
+#include "brainsweep/errors.hpp"
+#include "brainsweep/fs.hpp"
+#include "brainsweep/hdf5_io.hpp"
+
+namespace brainsweep {
+namespace {
+
+MatrixF read_spec(const std::string& spec, const char* option) {
+  const auto colon = spec.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == spec.size())
+    throw ConfigError(std::string(option) + " '" + spec + "': expected FILE.h5:/dataset");
+  const std::string file = spec.substr(0, colon), ds = spec.substr(colon + 1);
+  h5::File f(file);
+  const auto dims = f.shape(ds);
+  if (dims.size() != 2) throw DataError(file + ": dataset '" + ds + "': expected a 2-D matrix, found " + std::to_string(dims.size()) + "-D");
+  MatrixF m = f.read_f32(ds);
+  check_finite(m, file + ": dataset '" + ds + "'");
+  return m;
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+}  // namespace
+
+std::vector<double> parse_alphas(const std::string& text) {
+  std::vector<double> a;
+  try {
+    if (text.rfind("logspace:", 0) == 0) {
+      std::stringstream ss(text.substr(9));
+      std::string s0, s1, sn;
+      if (!std::getline(ss, s0, ':') || !std::getline(ss, s1, ':') || !std::getline(ss, sn, ':'))
+        throw ConfigError("");
+      const double lo = std::stod(s0), hi = std::stod(s1);
+      const int num = std::stoi(sn);
+      if (num < 1) throw ConfigError("");
+      for (int i = 0; i < num; ++i) a.push_back(std::pow(10.0, num == 1 ? lo : lo + (hi - lo) * i / (num - 1)));
+    } else {
+      std::stringstream ss(text);
+      for (std::string item; std::getline(ss, item, ',');) a.push_back(std::stod(item));
+    }
+  } catch (const std::exception&) {
+    throw ConfigError("--alphas '" + text + "': expected a list such as 1,10,100 or logspace:START:STOP:NUM");
+  }
+  if (a.empty()) throw ConfigError("--alphas '" + text + "': no alphas");
+  for (double x : a)
+    if (!(x > 0) || !std::isfinite(x)) throw ConfigError("--alphas '" + text + "': expected alphas > 0");
+  std::sort(a.begin(), a.end());
+  a.erase(std::unique(a.begin(), a.end()), a.end());
+  return a;
+}
+
+nlohmann::json run_ridge_command(const RidgeCommandOptions& o) {
+  if (std::filesystem::exists(o.out)) throw ConfigError("--out " + o.out + ": exists; refusing to overwrite it");
+  const auto t_start = std::chrono::steady_clock::now();
+  const auto backend = make_backend(o.backend, o.threads);
+  MatrixF x = read_spec(o.x_train, "--x-train");
+  MatrixF y = read_spec(o.y_train, "--y-train");
+  MatrixF xt = read_spec(o.x_test, "--x-test");
+  if (x.rows() != y.rows())
+    throw DimensionMismatch("--x-train has " + std::to_string(x.rows()) + " rows, --y-train " + std::to_string(y.rows()));
+  if (xt.cols() != x.cols())
+    throw DimensionMismatch("--x-test has " + std::to_string(xt.cols()) + " columns, --x-train " + std::to_string(x.cols()));
+  MatrixF yt;
+  if (!o.y_test.empty()) {
+    yt = read_spec(o.y_test, "--y-test");
+    if (yt.rows() != xt.rows() || yt.cols() != y.cols())
+      throw DimensionMismatch("--y-test is " + std::to_string(yt.rows()) + "×" + std::to_string(yt.cols()) + ", expected " +
+                              std::to_string(xt.rows()) + "×" + std::to_string(y.cols()));
+  }
+  const double read_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+
+  // ENCODING.md §2: z-score X with training statistics, centre Y with the training mean.
+  const ColumnStats stats = column_stats(x);
+  standardize(x, stats);
+  standardize(xt, stats);
+  VectorD y_mean = VectorD::Zero(y.cols());
+  for (long i = 0; i < y.rows(); ++i) y_mean += y.row(i).cast<double>().transpose();
+  y_mean /= static_cast<double>(std::max(1L, static_cast<long>(y.rows())));
+  for (long i = 0; i < y.rows(); ++i)
+    for (long j = 0; j < y.cols(); ++j) y(i, j) = static_cast<float>(y(i, j) - y_mean(j));
+
+  RidgeOptions opt;
+  opt.alphas = o.alphas.empty() ? std::vector<double>{} : o.alphas;
+  if (opt.alphas.empty())
+    for (int i = 0; i < 17; ++i) opt.alphas.push_back(std::pow(10.0, -1.0 + 0.5 * i));
+  opt.precision = parse_precision(o.precision);
+  opt.solver = o.solver;
+  opt.target_batch = o.target_batch;
+  const auto t_fit = std::chrono::steady_clock::now();
+  const RidgeCvResult fit = ridge_cv(*backend, x, y, fold_assignment({x.rows()}, o.folds), o.folds, opt);
+  const double fit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_fit).count();
+
+  const auto t_pred = std::chrono::steady_clock::now();
+  MatrixF pred = predict(*backend, xt, fit.weights);
+  for (long i = 0; i < pred.rows(); ++i)
+    for (long j = 0; j < pred.cols(); ++j) pred(i, j) = static_cast<float>(pred(i, j) + y_mean(j));
+  const double predict_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_pred).count();
+
+  const std::string tmp = fs::temp_name(o.out);
+  try {
+    h5::File f(tmp, h5::File::Mode::truncate);
+    f.write_f64("alphas", fit.alpha.data(), fit.alpha.size());
+    f.write_f64("cv_scores", fit.cv_scores.data(), fit.cv_scores.rows(), fit.cv_scores.cols());
+    f.write_f32("predictions", pred.data(), pred.rows(), pred.cols());
+    if (yt.size() > 0) {
+      const auto r = column_pearson(pred, yt);
+      f.write_f64("test_r", r.data(), r.size());
+    }
+    f.write_string_attr1("solver", fit.solver);
+    f.write_string_attr1("precision", o.precision);
+    f.write_string_attr1("backend", backend->name());
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+  fs::commit(tmp, o.out);
+
+  const auto& tm = fit.timings;
+  auto phase = [](double s, double gflop) {
+    return nlohmann::json{{"s", s}, {"gflop", gflop}, {"gflops", s > 0 ? gflop / s : 0.0}};
+  };
+  return {{"n_train", x.rows()},
+          {"n_test", xt.rows()},
+          {"p", x.cols()},
+          {"t", y.cols()},
+          {"n_alphas", opt.alphas.size()},
+          {"folds", o.folds},
+          {"solver", fit.solver},
+          {"precision", o.precision},
+          {"backend", backend->name()},
+          {"read_s", read_s},
+          {"fit_s", fit_s},
+          {"predict_s", predict_s},
+          {"phases",
+           {{"gram", phase(tm.gram_s, tm.gram_gflop)},
+            {"decompose", phase(tm.decompose_s, tm.decompose_gflop)},
+            {"cv_products", phase(tm.cv_s, tm.cv_gflop)},
+            {"refit", phase(tm.refit_s, tm.refit_gflop)}}},
+          {"peak_rss_mb", peak_rss_mb()}};
+}
+
+}  // namespace brainsweep
