@@ -1,0 +1,150 @@
+// Ridge engine benchmark (issue #3): prints, per workload, the time and GFLOP/s of each phase,
+// the fit time (median of repeats), peak RSS, and for W1 the agreement with a float64 reference.
+// Not a test: figures are for docs/performance.md. Usage:
+//   brainsweep_bench [--workload W1|W2|W3|all] [--threads N] [--repeats R] [--backend cpu|cuda]
+//                    [--scale S (shrinks every size by S, for smoke runs)] [--primal-too]
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "brainsweep/ridge.hpp"
+
+namespace bs = brainsweep;
+
+namespace {
+
+struct Workload {
+  std::string name;
+  long n_train, n_test, p, t;
+};
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+/// Design with a power-law spectrum (column scale (i + 1)^-1/2, so eigenvalues fall as 1/i) and
+/// targets X β + noise with SNR varied log-uniformly over two decades across targets.
+void make_data(const Workload& w, bs::MatrixF& x, bs::MatrixF& y, bs::MatrixF& xt, bs::MatrixF& yt) {
+  std::mt19937_64 rng(20251122);
+  std::normal_distribution<float> nd;
+  const long n = w.n_train + w.n_test;
+  bs::MatrixF xa(n, w.p);
+  for (long i = 0; i < n; ++i)
+    for (long j = 0; j < w.p; ++j) xa(i, j) = nd(rng) / std::sqrt(static_cast<float>(j + 1));
+  bs::MatrixF beta(w.p, w.t);
+  for (long i = 0; i < beta.size(); ++i) beta.data()[i] = nd(rng);
+  bs::MatrixF ya(n, w.t);
+  const auto be = bs::make_backend("cpu");
+  be->gemm(bs::Op::none, bs::Op::none, 1.0f, bs::host_view(std::as_const(xa)), bs::host_view(std::as_const(beta)), 0.0f,
+           bs::host_view(ya));
+  for (long j = 0; j < w.t; ++j) {
+    const double sd = std::sqrt(ya.col(j).squaredNorm() / n);
+    const float noise = static_cast<float>(sd * std::pow(10.0, -1.0 + 2.0 * j / std::max(1L, w.t - 1)));
+    for (long i = 0; i < n; ++i) ya(i, j) += noise * nd(rng);
+  }
+  x = xa.topRows(w.n_train);
+  xt = xa.bottomRows(w.n_test);
+  y = ya.topRows(w.n_train);
+  yt = ya.bottomRows(w.n_test);
+  const auto stats = bs::column_stats(x);
+  bs::standardize(x, stats);
+  bs::standardize(xt, stats);
+  const Eigen::RowVectorXf mean = y.colwise().mean();
+  y.rowwise() -= mean;
+  yt.rowwise() -= mean;
+}
+
+bs::RidgeCvResult timed_fit(const bs::Backend& be, const bs::MatrixF& x, const bs::MatrixF& y, const bs::RidgeOptions& o,
+                            int repeats, double& median_s) {
+  std::vector<double> times;
+  bs::RidgeCvResult res;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    res = bs::ridge_cv(be, x, y, bs::fold_assignment({x.rows()}, 5), 5, o);
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  median_s = times[times.size() / 2];
+  return res;
+}
+
+void print_phases(const std::string& label, const bs::RidgeCvResult& r, double median_s) {
+  const auto& t = r.timings;
+  auto ph = [](const char* name, double s, double gf) {
+    return fmt::format("{} {:.3f} s ({:.0f} GFLOP/s)", name, s, s > 0 ? gf / s : 0.0);
+  };
+  fmt::print("  {:<26} fit {:.3f} s median | {} | {} | {} | {} | solver {}\n", label, median_s,
+             ph("gram", t.gram_s, t.gram_gflop), ph("decompose", t.decompose_s, t.decompose_gflop),
+             ph("cv", t.cv_s, t.cv_gflop), ph("refit", t.refit_s, t.refit_gflop), r.solver);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"brainsweep ridge benchmark (issue #3 workloads W1, W2, W3)"};
+  std::string which = "all", backend = "cpu";
+  int threads = 2, repeats = 3;
+  double scale = 1.0;
+  bool primal_too = false;
+  app.add_option("--workload", which, "W1, W2, W3 or all")->capture_default_str();
+  app.add_option("--threads", threads, "BLAS threads")->capture_default_str();
+  app.add_option("--repeats", repeats, "fits per workload (median reported)")->capture_default_str();
+  app.add_option("--backend", backend, "cpu or cuda")->capture_default_str();
+  app.add_option("--scale", scale, "divide every size by this (smoke runs)")->capture_default_str();
+  app.add_flag("--primal-too", primal_too, "W2: also time the primal solver (slow: eig of a p × p matrix)");
+  CLI11_PARSE(app, argc, argv);
+
+  const auto be = bs::make_backend(backend, threads);
+  std::vector<double> alphas;
+  for (int i = 0; i < 13; ++i) alphas.push_back(std::pow(10.0, 0.5 * i));  // logspace(0, 6, 13)
+  auto sz = [&](long v) { return std::max(8L, static_cast<long>(v / scale)); };
+  const std::vector<Workload> all{{"W1", sz(5000), sz(1000), sz(2048), sz(1000)},
+                                  {"W2", sz(2000), sz(1000), sz(20000), sz(1000)},
+                                  {"W3", sz(5000), sz(1000), sz(1024), sz(100000)}};
+  fmt::print("brainsweep_bench: backend {}, {} BLAS threads, 5 contiguous folds, 13 alphas logspace(0, 6)\n",
+             be->name(), threads);
+  for (const auto& w : all) {
+    if (which != "all" && which != w.name) continue;
+    bs::MatrixF x, y, xt, yt;
+    make_data(w, x, y, xt, yt);
+    fmt::print("{}: n_train {}, n_test {}, p {}, t {}\n", w.name, w.n_train, w.n_test, w.p, w.t);
+    bs::RidgeOptions o;
+    o.alphas = alphas;
+    double med = 0;
+    const auto res = timed_fit(*be, x, y, o, w.name == "W3" ? 1 : repeats, med);
+    print_phases("mixed precision (default)", res, med);
+    if (w.name == "W1") {
+      o.precision = bs::Precision::float64;
+      double med64 = 0;
+      const auto ref = timed_fit(*be, x, y, o, 1, med64);
+      print_phases("float64 reference", ref, med64);
+      long same = 0;
+      for (size_t j = 0; j < res.alpha.size(); ++j) same += res.alpha[j] == ref.alpha[j];
+      const auto r = bs::column_pearson(bs::predict(*be, xt, res.weights), yt);
+      const auto r64 = bs::column_pearson(bs::predict(*be, xt, ref.weights), yt);
+      double dr = 0;
+      for (size_t j = 0; j < r.size(); ++j) dr = std::max(dr, std::abs(r[j] - r64[j]));
+      fmt::print("  agreement with float64: alphas identical on {:.2f} % of targets, max |test r diff| {:.2e}\n",
+                 100.0 * same / res.alpha.size(), dr);
+      o.precision = bs::Precision::mixed;
+    }
+    if (w.name == "W2" && primal_too) {
+      o.solver = "primal";
+      double medp = 0;
+      const auto rp = timed_fit(*be, x, y, o, 1, medp);
+      print_phases("primal (forced)", rp, medp);
+      fmt::print("  dual is {:.1f}× faster than primal\n", medp / med);
+      o.solver = "auto";
+    }
+    fmt::print("  peak RSS so far: {:.0f} MB\n", peak_rss_mb());
+  }
+  return 0;
+}
