@@ -18,6 +18,7 @@
 #include "brainsweep/plan.hpp"
 #include "brainsweep/run.hpp"
 #include "brainsweep/stitch.hpp"
+#include "brainsweep/submit.hpp"
 
 namespace bs = brainsweep;
 
@@ -99,6 +100,33 @@ int main(int argc, char** argv) {
   st->add_option("--select", so.select, "selection score: cv or the name of an eval set")->capture_default_str();
   st->add_option("--top-k", so.top_k, "jobs averaged per subject and parcel")->capture_default_str();
   st->add_option("--eval", so.eval, "eval set to report the stitched score on (not the selection set)")->required();
+  st->add_option("--min-score", so.min_score,
+                 "a parcel whose best selection score is below this uses the best single job, not the top-k mean");
+
+  bs::SubmitOptions sub_opt;
+  auto* sm = app.add_subcommand("submit", "Write the Algonauts 2025 submission zip of a test set from stitched predictions");
+  sm->add_option("RUN_DIR", run_dir, "a run directory after `stitch`")->required();
+  sm->add_option("--test-set", sub_opt.test_set, "test set of the plan (friends-s7, ood, ...)")->required();
+  sm->add_option("--out,-o", sub_opt.out_dir, "directory for fmri_predictions_<test set>.zip")->required();
+  sm->add_option("--parcels", sub_opt.n_parcels, "parcels per prediction")->capture_default_str();
+  sm->add_option("--subjects", sub_opt.subjects, "subjects the scorer requires")->capture_default_str();
+
+  bs::ValidateOptions vo;
+  std::string zip_path;
+  auto* vs = app.add_subcommand("validate-submission",
+                                "Check a submission zip as the Algonauts 2025 scorer does; with fMRI (--dataset), score it");
+  vs->add_option("ZIP", zip_path, "submission zip")->required();
+  vs->add_option("--test-set", vo.test_set, "test set (friends-s7, ood, or a pseudo test set of the counts)")->required();
+  vs->add_option("--counts", vo.counts,
+                 "sample counts: a JSON {test set: {subject: {episode: n}}} or a template with {subject} and {test_set} "
+                 "of np.save'd dicts")->required();
+  vs->add_option("--subjects", vo.subjects, "subjects the scorer requires")->capture_default_str();
+  vs->add_option("--parcels", vo.n_parcels, "parcels per prediction")->capture_default_str();
+  vs->add_option("--dataset", vo.descriptor, "dataset descriptor of the held-out fMRI (dry run): score the file");
+  vs->add_option("--root", vo.root, "data root replacing the descriptor's");
+  vs->add_option("--atlas", vo.atlas, "atlas name in the fMRI file names")->capture_default_str();
+  vs->add_option("--exclude-start", vo.exclude_start, "samples dropped at the start of each episode")->capture_default_str();
+  vs->add_option("--exclude-end", vo.exclude_end, "samples dropped at the end of each episode")->capture_default_str();
 
   bs::DemoOptions demo;
   auto* dd = app.add_subcommand("demo-data", "Write the embedded synthetic demo dataset (Algonauts 2025 layout)");
@@ -129,6 +157,25 @@ int main(int argc, char** argv) {
     if (*run) return cmd_run(run_dir);
     if (*st) {
       bs::stitch(run_dir, so, std::cout);
+      return 0;
+    }
+    if (*sm) {
+      bs::submit(run_dir, sub_opt, std::cout);
+      return 0;
+    }
+    if (*vs) {
+      const auto v = bs::validate_submission(zip_path, vo);
+      for (const auto& p : v.problems) fmt::print(stderr, "error: {}\n", p);
+      if (!v.problems.empty()) {
+        fmt::print(stderr, "{}: INVALID ({} problems); the scorer would reject it (score 0)\n", zip_path, v.problems.size());
+        return 2;
+      }
+      fmt::print("{}: valid submission for test set '{}' ({} subjects)\n", zip_path, vo.test_set, vo.subjects.size());
+      if (v.scored) {
+        for (const auto& [sub, movies] : v.movie_r)
+          for (const auto& [movie, r] : movies) fmt::print("  {} {:<16} mean r {:.6f}\n", sub, movie, r);
+        fmt::print("score (mean Pearson r over parcels, movies, subjects): {:.9f}\n", v.score);
+      }
       return 0;
     }
     if (*dd) {

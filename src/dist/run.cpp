@@ -131,6 +131,22 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
     out.rowwise() += y_mean.transpose();
     pred[ep] = out.cast<float>();
   }
+  // Test-set predictions (issue #5): every sample of the sample counts, features clamped (§1). Row s
+  // of a design depends on s only, so one prediction for the unit's largest count serves every subject.
+  std::map<std::string, std::map<std::string, MatrixF>> test_pred;  // test set → episode → T × t
+  for (const auto& t : p.test) {
+    for (const auto& ep : t.episodes) {
+      long n_max = 0;
+      for (const auto& sub : u.subjects) n_max = std::max(n_max, t.count(sub, ep));
+      if (n_max == 0) continue;
+      MatrixF xt = episode_design(p, u, ep, n_max);
+      standardize(xt, stats);
+      MatrixD out;
+      be.gemm(false, false, MatrixD(xt.cast<double>()), fit.weights, out);
+      out.rowwise() += y_mean.transpose();
+      test_pred[t.name][ep] = out.cast<float>();
+    }
+  }
 
   const long n_alphas = static_cast<long>(p.alphas.size());
   for (size_t s = 0; s < u.subjects.size(); ++s) {
@@ -155,6 +171,11 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
         const auto r = score_eval_set(e, sub_pred, truth[s], xs, xe);
         f.write_f64("eval/" + e.name + "/r", r.data(), np);
       }
+      for (const auto& t : p.test)
+        for (const auto& [ep, n_samples] : t.n_samples.at(sub)) {
+          const MatrixF m = test_pred.at(t.name).at(ep).block(0, c0, n_samples, np);
+          f.write_f32("test/" + t.name + "/" + ep, m.data(), n_samples, np);
+        }
       const auto& ref = p.fmri.at(sub).at(p.train.front());
       f.write_string_attr("parcel_names", parcel_names(ref.file, ref.n_parcels));
       f.write_string_attr1("job_id", u.job_ids[s]);
