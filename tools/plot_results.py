@@ -5,9 +5,9 @@ Usage: tools/plot_results.py RUN_DIR [--out DIR]
 
 Reads RUN_DIR/results.csv, RUN_DIR/stitched/scores.csv and RUN_DIR/stitched/networks.csv and writes
 two PNG files (default: RUN_DIR/plots/):
-- scores_per_parcel.png: for the stitched eval set, the mean r over subjects of every parcel, for
-  each feature set (its best grid point per parcel is not taken: every job is one line, averaged
-  over subjects) and for the stitched ensemble; parcels sorted by the stitched score;
+- scores_per_parcel.png: on the stitched eval set, the mean r over subjects of every parcel for
+  each feature set and grid point (dots) and for the stitched ensemble (line); parcels sorted by
+  the stitched score;
 - winners_per_network.png: per Schaefer network, the share of subject × parcel pairs that each
   feature set wins (top-1 of the selection score), with the mean layer index of the winners.
 
@@ -65,7 +65,7 @@ def main():
             by_set[f"{r['model']}/{r['layers']} w{r['stimulus_window']} d{r['hrf_delay']}"].append(r)
     fig, ax = plt.subplots(figsize=(10, 5))
     for label, rows in sorted(by_set.items()):
-        ax.plot(mean_over_subjects(rows, "eval_r")[order], lw=0.8, alpha=0.8, label=label)
+        ax.plot(mean_over_subjects(rows, "eval_r")[order], ls="none", marker=".", ms=2.5, alpha=0.7, label=label)
     ax.plot(st[order], color="black", lw=1.6, label="stitched ensemble")
     ax.set_xlabel("parcel (sorted by stitched r)")
     ax.set_ylabel(f"Pearson r on '{eval_set}' (mean over subjects)")

@@ -27,6 +27,10 @@ using SampleCounts = std::map<std::string, std::vector<std::pair<std::string, lo
 SampleCounts read_sample_counts(const std::string& source, const std::string& test_set,
                                 const std::vector<std::string>& subjects);
 
+/// The file that holds the counts of `subject` for `test_set`: the template with `{subject}` and
+/// `{test_set}` filled in, or the JSON file itself.
+std::string sample_counts_file(const std::string& source, const std::string& test_set, const std::string& subject);
+
 /// File name of a submission inside its zip: `fmri_predictions_<test set>.npy` with '-' → '_'
 /// (`fmri_predictions_friends_s7.npy`, `fmri_predictions_ood.npy`).
 std::string submission_npy_name(const std::string& test_set);

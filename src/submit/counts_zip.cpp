@@ -58,12 +58,16 @@ SampleCounts read_sample_counts(const std::string& source, const std::string& te
     throw DataError(source + ": sample counts must be a .json file or a template with {subject} and {test_set}");
   if (subjects.empty()) throw DataError(source + ": a sample-count template needs the list of subjects");
   for (const auto& sub : subjects) {
-    const std::string file = replace_all(replace_all(source, "{subject}", sub), "{test_set}", test_set);
+    const std::string file = sample_counts_file(source, test_set, sub);
     if (!sfs::exists(file))
       throw DataError(file + ": missing (sample counts of test set '" + test_set + "' for " + sub + ")");
     out[sub] = npy::read_count_dict(file);
   }
   return out;
+}
+
+std::string sample_counts_file(const std::string& source, const std::string& test_set, const std::string& subject) {
+  return replace_all(replace_all(source, "{subject}", subject), "{test_set}", test_set);
 }
 
 std::string submission_npy_name(const std::string& test_set) {

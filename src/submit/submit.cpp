@@ -65,7 +65,7 @@ std::string submit(const std::string& run_dir, const SubmitOptions& opt, std::os
     for (const auto& ep : f.list(sub))
       if (!expected.count(ep))
         throw DataError(stitched + ": " + sub + ", episode '" + ep + "' is extra (not in the sample counts " +
-                        t.counts_source + " of test set '" + t.name + "')");
+                        sample_counts_file(t.counts_source, t.name, sub) + " of test set '" + t.name + "')");
     for (const auto& [ep, n] : eps) {
       const std::string where = fmt::format("{}: {}, episode '{}'", stitched, sub, ep);
       if (!f.has(sub + "/" + ep))

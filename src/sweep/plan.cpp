@@ -61,7 +61,7 @@ std::vector<TestSet> resolve_test_sets(const Sweep& s, const DatasetDescriptor& 
           auto it = std::find_if(c.begin(), c.end(), [&](const auto& x) { return x.first == ep; });
           if (it == c.end())
             throw ConfigError(s.path + ": key 'test." + name + "': episode '" + ep + "' has no sample count for " +
-                              sub + " in " + source);
+                              sub + " in " + sample_counts_file(source, name, sub));
           t.n_samples[sub].push_back(*it);
         }
       }

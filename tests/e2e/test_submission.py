@@ -208,7 +208,10 @@ test: {{friends-s7: auto, ood: auto, dryrun: [{", ".join(DRYRUN)}]}}
 
     @classmethod
     def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        if os.environ.get("BRAINSWEEP_KEEP_TMP"):
+            print(f"kept {cls.tmp}")
+        else:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def zip_path(self, test_set):
         return self.tmp / "submissions" / f"fmri_predictions_{test_set.replace('-', '_')}.zip"
@@ -375,6 +378,28 @@ test: {{friends-s7: auto, ood: auto, dryrun: [{", ".join(DRYRUN)}]}}
                 self.assertEqual(sorted(p.name for p in out.iterdir()), ["fmri_predictions_ood.zip"])
                 self.assertEqual((out / "fmri_predictions_ood.zip").read_bytes(), b"an earlier submission")
                 shutil.rmtree(run)
+
+
+    def test_generate_refuses_bad_test_sets_and_writes_nothing(self):
+        base = (self.tmp / "sweep.yaml").read_text()
+        counts = {"ood": {s: dict(self.counts["ood"][s]) for s in SUBJECTS}}
+        counts["ood"]["sub-03"]["chaplin1"] += 20  # more samples than the feature file can cover
+        (self.tmp / "inflated.json").write_text(json.dumps(counts))
+        cases = [
+            ("unknown episode", "test: {ood: [chaplin1, nosuch9]}",
+             ["'nosuch9'", "sub-01", "sub-01_ood_fmri_samples.npy"]),
+            ("missing count file", f"test: {{ood: auto}}\nsample_counts: {self.tmp}/nowhere/{{subject}}_{{test_set}}.npy",
+             [f"{self.tmp}/nowhere/sub-01_ood.npy", "missing"]),
+            ("features too short", f"test: {{ood: [chaplin1]}}\nsample_counts: {self.tmp}/inflated.json",
+             ["ood_chaplin1.h5", "'blocks.4'", "428 rows", "452 samples", "'chaplin1'"]),
+        ]
+        for label, test_lines, fragments in cases:
+            with self.subTest(case=label):
+                sweep = self.tmp / "bad_sweep.yaml"
+                sweep.write_text(base.split("test:")[0] + test_lines + "\n")
+                out = self.tmp / "bad_run"
+                self.assertRefused(self.cli("generate", sweep, "--out", out), *fragments)
+                self.assertFalse(out.exists())
 
 
 class TestValidator(Case):
