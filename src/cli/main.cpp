@@ -48,6 +48,16 @@ int cmd_generate(const std::string& sweep_path, const std::string& out) {
   for (const auto& s : sets) fmt::print("{}{}", first ? "" : ", ", s), first = false;
   fmt::print("\ntrain: {} episodes, {}-fold CV, {} alphas; eval sets: {}\n", plan.train.size(), plan.folds,
              plan.alphas.size(), evals.empty() ? "none" : evals);
+  if (!plan.test.empty()) {
+    std::string tests;
+    for (const auto& t : plan.test) {
+      long samples = 0;
+      for (const auto& [ep, n] : t.n_samples.at(plan.subjects.front())) samples += n;
+      tests += (tests.empty() ? "" : ", ") +
+               fmt::format("{} ({} episodes, {} samples for {})", t.name, t.episodes.size(), samples, plan.subjects.front());
+    }
+    fmt::print("test sets: {}\n", tests);
+  }
   for (const auto& e : plan.eval)
     for (const auto& ep : e.episodes)
       if (std::find(plan.train.begin(), plan.train.end(), ep) != plan.train.end())
