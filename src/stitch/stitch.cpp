@@ -46,16 +46,16 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
   // Test sets (issue #5): the same per-parcel choice applied to their predictions.
   std::vector<std::string> test_paths, test_tmps;
   std::vector<std::unique_ptr<h5::File>> test_out;
-  for (const auto& t : p.test) {
-    test_paths.push_back((out_dir / ("test_" + t.name + ".h5")).string());
-    test_tmps.push_back(fs::temp_name(test_paths.back()));
-    test_out.push_back(std::make_unique<h5::File>(test_tmps.back(), h5::File::Mode::truncate));
-    test_out.back()->write_string_attr1("select", opt.select);
-    test_out.back()->write_string_attr1("test_set", t.name);
-    test_out.back()->write_int_attr("top_k", opt.top_k);
-  }
   WinnerReport winner_rows;
   try {
+    for (const auto& t : p.test) {
+      test_paths.push_back((out_dir / ("test_" + t.name + ".h5")).string());
+      test_tmps.push_back(fs::temp_name(test_paths.back()));
+      test_out.push_back(std::make_unique<h5::File>(test_tmps.back(), h5::File::Mode::truncate));
+      test_out.back()->write_string_attr1("select", opt.select);
+      test_out.back()->write_string_attr1("test_set", t.name);
+      test_out.back()->write_int_attr("top_k", opt.top_k);
+    }
     h5::File out(pred_tmp, h5::File::Mode::truncate);
     out.write_string_attr1("select", opt.select);
     out.write_string_attr1("eval_set", opt.eval);
