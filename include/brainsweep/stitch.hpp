@@ -13,6 +13,9 @@ struct StitchOptions {
   std::string eval;           ///< eval set to score the stitched predictions on; must differ from `select`
   /// A parcel whose best selection score is below this uses the best single job, not the top-k mean.
   double min_score = -std::numeric_limits<double>::infinity();
+  /// Optional text file of parcel names (one per line, or a Schaefer `*_order.txt`), for the
+  /// per-network report when the fMRI files carry no Schaefer names.
+  std::string parcel_names;
 };
 
 /// Stitch a finished run. Writes RUN_DIR/stitched/scores.csv (`subject,parcel,eval_set,r,job_ids`,

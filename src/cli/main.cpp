@@ -112,6 +112,8 @@ int main(int argc, char** argv) {
   st->add_option("--eval", so.eval, "eval set to report the stitched score on (not the selection set)")->required();
   st->add_option("--min-score", so.min_score,
                  "a parcel whose best selection score is below this uses the best single job, not the top-k mean");
+  st->add_option("--parcel-names", so.parcel_names,
+                 "parcel names for the network report (one per line, or Schaefer2018_*_order.txt)");
 
   bs::SubmitOptions sub_opt;
   auto* sm = app.add_subcommand("submit", "Write the Algonauts 2025 submission zip of a test set from stitched predictions");

@@ -47,6 +47,7 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
   std::vector<std::string> test_paths, test_tmps;
   std::vector<std::unique_ptr<h5::File>> test_out;
   WinnerReport winner_rows;
+  std::vector<std::string> report_names;  // --parcel-names: for the network of each parcel
   try {
     for (const auto& t : p.test) {
       test_paths.push_back((out_dir / ("test_" + t.name + ".h5")).string());
@@ -73,6 +74,8 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
         if (names.empty()) names = f.read_string_attr("/", "parcel_names");
       }
       const size_t n_parcels = score.front().size();
+      if (!opt.parcel_names.empty() && report_names.empty())
+        report_names = read_parcel_names(opt.parcel_names, n_parcels);
       const size_t k = std::min<size_t>(static_cast<size_t>(opt.top_k), jobs.size());
       // Ranking per parcel: score descending, ties to the lower job id.
       std::vector<std::vector<size_t>> top(n_parcels);
@@ -90,7 +93,9 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
       for (size_t c = 0; c < n_parcels; ++c)
         for (size_t rank = 0; rank < top[c].size(); ++rank) {
           const size_t ji = top[c][rank];
-          winner_rows.push_back({sub, names.at(c), rank + 1, jobs[ji], alpha[ji][c], score[ji][c]});
+          const std::string& label = report_names.empty() ? names.at(c) : report_names.at(c);
+          winner_rows.push_back({sub, names.at(c), rank + 1, schaefer_network(label), jobs[ji], alpha[ji][c],
+                                 score[ji][c]});
         }
       std::vector<std::map<std::string, MatrixF>> test_acc(p.test.size());
       for (size_t t = 0; t < p.test.size(); ++t)

@@ -1,12 +1,15 @@
 #include "stitch_reports.hpp"
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "brainsweep/errors.hpp"
 #include "brainsweep/fs.hpp"
 
 namespace brainsweep {
@@ -17,18 +20,31 @@ std::string schaefer_network(const std::string& parcel) {
   return std::regex_match(parcel, m, re) ? m[1].str() : std::string();
 }
 
+std::vector<std::string> read_parcel_names(const std::string& path, size_t n_parcels) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot read the parcel names (--parcel-names)");
+  std::vector<std::string> names;
+  for (std::string line; std::getline(in, line);) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty()) continue;
+    std::istringstream fields(line);
+    std::string first, second;
+    fields >> first >> second;
+    names.push_back(!second.empty() && second.find("Networks_") != std::string::npos ? second : line);
+  }
+  if (names.size() != n_parcels)
+    throw ConfigError(path + ": " + std::to_string(names.size()) + " parcel names, the run has " +
+                      std::to_string(n_parcels) + " parcels");
+  return names;
+}
+
 int layer_index(const std::string& layer) {
   int value = -1;
-  for (size_t i = 0; i < layer.size();) {
-    if (std::isdigit(static_cast<unsigned char>(layer[i]))) {
-      size_t j = i;
-      while (j < layer.size() && std::isdigit(static_cast<unsigned char>(layer[j]))) ++j;
-      value = std::stoi(layer.substr(i, j - i));
-      i = j;
-    } else {
-      ++i;
-    }
-  }
+  std::istringstream parts(layer);
+  for (std::string part; std::getline(parts, part, '.');)
+    if (!part.empty() && part.size() < 6 &&
+        std::all_of(part.begin(), part.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); }))
+      value = std::stoi(part);
   return value;
 }
 
@@ -47,7 +63,7 @@ void write_winner_reports(const Plan& plan, const WinnerReport& rows, const std:
   for (const auto& r : rows) {
     std::string layers;
     for (const auto& l : r.job->layers) layers += (layers.empty() ? "" : "+") + l;
-    std::string net = schaefer_network(r.parcel);
+    std::string net = r.network;
     w << fmt::format("{},{},{},{},{},{},{},{},{},{:.9g},{:.9g}\n", r.subject, r.parcel, net, r.rank, r.job->job_id,
                      r.job->model, layers, r.job->hrf_delay, r.job->stimulus_window, r.alpha, r.select_score);
     if (r.rank != 1) continue;

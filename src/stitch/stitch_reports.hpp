@@ -13,6 +13,7 @@ namespace brainsweep {
 struct WinnerRow {
   std::string subject, parcel;
   size_t rank = 1;
+  std::string network;  ///< Schaefer network, empty when unknown
   const Job* job = nullptr;
   double alpha = 0, select_score = 0;
 };
@@ -22,7 +23,13 @@ using WinnerReport = std::vector<WinnerRow>;
 /// SalVentAttn, Limbic, Cont, Default); empty when the name does not follow that scheme.
 std::string schaefer_network(const std::string& parcel);
 
-/// Depth of a layer: the last integer in its name (`blocks.12` → 12, `model.layers.7` → 7), or -1.
+/// Parcel names from a text file: one per line, or a Schaefer `*_order.txt` / LUT line
+/// (`1<TAB>7Networks_LH_Vis_1<TAB>R G B 0`), whose second field is taken.
+/// @throw ConfigError  naming the file when it cannot be read or has not `n_parcels` names
+std::vector<std::string> read_parcel_names(const std::string& path, size_t n_parcels);
+
+/// Depth of a layer: the last all-digit component of its dotted name (`blocks.12` → 12,
+/// `model.layers.7` → 7, `layers.12.fc2` → 12), or -1 (`norm`).
 int layer_index(const std::string& layer);
 
 /// Write OUT_DIR/winners.csv (`subject,parcel,network,rank,job_id,model,layers,hrf_delay,

@@ -327,6 +327,17 @@ test: {{friends-s7: auto, ood: auto, dryrun: [{", ".join(DRYRUN)}]}}
         self.assertGreater(expected, 0.1)  # the planted signal is found
         self.assertAlmostEqual(score, expected, delta=1e-6)
 
+    def test_stitch_refuses_parcel_names_of_the_wrong_count_and_keeps_its_files(self):
+        names = self.tmp / "names.txt"
+        names.write_text("".join(f"{i + 1}\t{n}\t0\t0\t0\t0\n" for i, n in enumerate(self.names[:999])))
+        stitched = self.run_dir / "stitched"
+        before = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in stitched.iterdir()}
+        proc = self.cli("stitch", self.run_dir, "--select", "cv", "--top-k", "2", "--eval", "val",
+                        "--parcel-names", names)
+        self.assertRefused(proc, str(names), "999 parcel names, the run has 1000")
+        after = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in stitched.iterdir()}
+        self.assertEqual(before, after)
+
     def test_submit_refusals_name_subject_and_episode_and_write_nothing(self):
         def mutate_h5(fn):
             def apply(path):

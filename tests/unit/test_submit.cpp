@@ -88,3 +88,28 @@ TEST(SampleCounts, TemplateNamesTheMissingFile) {
   EXPECT_NE(error_of([] { bs::read_sample_counts("/x/counts.txt", "ood", {"sub-01"}); }).find("template"),
             std::string::npos);
 }
+
+// ---------------------------------------------------------------- stitch reports
+#include "../../src/stitch/stitch_reports.hpp"
+
+TEST(StitchReports, SchaeferNetworkAndLayerDepthFromNames) {
+  EXPECT_EQ(bs::schaefer_network("7Networks_LH_Vis_1"), "Vis");
+  EXPECT_EQ(bs::schaefer_network("7Networks_RH_Cont_Temp_1"), "Cont");
+  EXPECT_EQ(bs::schaefer_network("17Networks_LH_DefaultA_pCunPCC_1"), "DefaultA");
+  EXPECT_EQ(bs::schaefer_network("aud_early"), "");
+  EXPECT_EQ(bs::schaefer_network("17"), "");
+  EXPECT_EQ(bs::layer_index("blocks.12"), 12);
+  EXPECT_EQ(bs::layer_index("model.layers.7"), 7);
+  EXPECT_EQ(bs::layer_index("layers.12.fc2"), 12);  // whisper: not the 2 of fc2
+  EXPECT_EQ(bs::layer_index("norm"), -1);
+}
+
+TEST(StitchReports, ParcelNamesFromSchaeferOrderFileOrPlainList) {
+  const auto order = temp_file("order.txt",
+                               "1\t7Networks_LH_Vis_1\t120\t18\t134\t0\n2\t7Networks_LH_SomMot_1\t70\t130\t180\t0\n");
+  EXPECT_EQ(bs::read_parcel_names(order, 2), (std::vector<std::string>{"7Networks_LH_Vis_1", "7Networks_LH_SomMot_1"}));
+  const auto plain = temp_file("plain.txt", "7Networks_RH_Default_3\r\nV1\n\n");
+  EXPECT_EQ(bs::read_parcel_names(plain, 2), (std::vector<std::string>{"7Networks_RH_Default_3", "V1"}));
+  const std::string e = error_of([&] { bs::read_parcel_names(plain, 1000); });
+  EXPECT_NE(e.find("2 parcel names, the run has 1000"), std::string::npos) << e;
+}
