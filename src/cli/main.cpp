@@ -91,7 +91,8 @@ int cmd_run(const std::string& run_dir) {
 int main(int argc, char** argv) {
   CLI::App app{"brainsweep " BRAINSWEEP_VERSION
                ": fit and compare brain encoding models at cluster scale.\n"
-               "Stages: generate (sweep → plan), run (under MPI: fit every job), stitch (best models per parcel)."};
+               "Stages: generate (sweep → plan), run (under MPI: fit every job), stitch (best models per parcel),\n"
+               "submit (Algonauts 2025 zip of a test set), validate-submission (the scorer's checks and score)."};
   app.require_subcommand(1);
   app.set_version_flag("--version", BRAINSWEEP_VERSION);
   spdlog::set_pattern("[%H:%M:%S] %v");
