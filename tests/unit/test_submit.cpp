@@ -13,10 +13,19 @@ namespace bs = brainsweep;
 
 namespace {
 
+/// Temporary files of this process, removed at exit.
+struct TempFiles {
+  std::vector<std::filesystem::path> paths;
+  ~TempFiles() {
+    std::error_code ec;
+    for (const auto& p : paths) std::filesystem::remove(p, ec);
+  }
+} temp_files;
+
 std::string temp_file(const std::string& name, const std::string& text) {
   const auto path = std::filesystem::temp_directory_path() / ("brainsweep_submit_" + std::to_string(::getpid()) + "_" + name);
-  std::filesystem::create_directories(path.parent_path());
   std::ofstream(path, std::ios::binary) << text;
+  temp_files.paths.push_back(path);
   return path.string();
 }
 
