@@ -6,7 +6,7 @@ PACKAGES=(
   cmake g++ make pkg-config
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   libeigen3-dev libopenblas-dev liblapacke-dev
-  libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libxxhash-dev
+  libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libxxhash-dev libzip-dev
   libgtest-dev libgmock-dev
   python3-numpy python3-h5py
 )

@@ -40,6 +40,9 @@ struct DatasetDescriptor {
   std::vector<FmriRule> fmri;
   std::string feature_file;     ///< template relative to root: {model} {stimset} {group} {episode}
   std::vector<StimulusRule> stimuli;
+  /// Where the sample counts of test sets are (issue #5): a template relative to root with
+  /// `{subject}` and `{test_set}` (np.save'd dicts, DATA.md), or a JSON file; empty if none.
+  std::string sample_counts;
 
   /// Load a descriptor. @param root_override  replaces the descriptor's `root` when set.
   /// @throw ConfigError  on a missing, unknown or ill-typed key (file, key path and line)
@@ -77,9 +80,16 @@ struct Sweep {
   std::string precision = "mixed";      ///< mixed | float64 | float32 (RidgeOptions)
   std::vector<std::string> train;
   std::vector<std::pair<std::string, std::vector<std::string>>> eval;  ///< named eval sets, in file order
+  /// Test sets (features, no fMRI): name → episodes; an empty list means `auto` (every episode of
+  /// the set's sample counts). In file order.
+  std::vector<std::pair<std::string, std::vector<std::string>>> test;
+  /// Sample counts of the test sets: JSON file or template (read_sample_counts); replaces the
+  /// descriptor's `sample_counts`.
+  std::optional<std::string> sample_counts;
 
   /// @throw ConfigError  naming the file, key path and line for unknown keys, wrong types, empty
-  ///        grids, alphas <= 0, stimulus_window < 1, hrf_delay < 0, folds < 2
+  ///        grids, alphas <= 0, stimulus_window < 1, hrf_delay < 0, folds < 2, a test set named like
+  ///        an eval set or `cv`
   static Sweep load(const std::string& path);
 };
 

@@ -24,6 +24,19 @@ struct EvalSet {
   std::map<std::string, std::string> movies;
 };
 
+/// A test set (issue #5): episodes with features but no fMRI, predicted for every sample listed
+/// in the set's sample counts (no exclusion), per subject.
+struct TestSet {
+  std::string name;
+  std::string counts_source;          ///< JSON file or template the counts were read from
+  std::vector<std::string> episodes;  ///< union over subjects, in count-file order
+  std::map<std::string, std::string> movies;
+  /// subject → (episode, n_samples) in count-file order; what a submission must hold
+  std::map<std::string, std::vector<std::pair<std::string, long>>> n_samples;
+  /// Samples of `episode` for `subject`, 0 if the subject has no such episode.
+  long count(const std::string& subject, const std::string& episode) const;
+};
+
 /// One point of the sweep: feature set × grid point × subject (ENCODING.md, Terms).
 struct Job {
   std::string job_id, unit_id, model;
@@ -48,6 +61,7 @@ struct Plan {
   int exclude_start = 0, exclude_end = 0, max_missing_feature_rows = 0;
   std::vector<std::string> subjects, train;
   std::vector<EvalSet> eval;
+  std::vector<TestSet> test;  ///< may be empty
   int folds = 5;
   std::vector<double> alphas;
   std::string backend;
@@ -64,6 +78,8 @@ struct Plan {
   static Plan load(const std::string& run_dir);
   const EvalSet& eval_set(const std::string& name) const;
   const Job& job(const std::string& job_id) const;
+  /// @throw ConfigError  naming the plan's test sets if `name` is not one
+  const TestSet& test_set(const std::string& name) const;
 };
 
 /// Expand a sweep into a plan, resolving and checking every fMRI and feature file it needs

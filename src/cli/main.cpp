@@ -19,6 +19,7 @@
 #include "brainsweep/ridge_command.hpp"
 #include "brainsweep/run.hpp"
 #include "brainsweep/stitch.hpp"
+#include "brainsweep/submit.hpp"
 
 namespace bs = brainsweep;
 
@@ -48,6 +49,16 @@ int cmd_generate(const std::string& sweep_path, const std::string& out) {
   for (const auto& s : sets) fmt::print("{}{}", first ? "" : ", ", s), first = false;
   fmt::print("\ntrain: {} episodes, {}-fold CV, {} alphas; eval sets: {}\n", plan.train.size(), plan.folds,
              plan.alphas.size(), evals.empty() ? "none" : evals);
+  if (!plan.test.empty()) {
+    std::string tests;
+    for (const auto& t : plan.test) {
+      long samples = 0;
+      for (const auto& [ep, n] : t.n_samples.at(plan.subjects.front())) samples += n;
+      tests += (tests.empty() ? "" : ", ") +
+               fmt::format("{} ({} episodes, {} samples for {})", t.name, t.episodes.size(), samples, plan.subjects.front());
+    }
+    fmt::print("test sets: {}\n", tests);
+  }
   for (const auto& e : plan.eval)
     for (const auto& ep : e.episodes)
       if (std::find(plan.train.begin(), plan.train.end(), ep) != plan.train.end())
@@ -81,7 +92,8 @@ int cmd_run(const std::string& run_dir) {
 int main(int argc, char** argv) {
   CLI::App app{"brainsweep " BRAINSWEEP_VERSION
                ": fit and compare brain encoding models at cluster scale.\n"
-               "Stages: generate (sweep → plan), run (under MPI: fit every job), stitch (best models per parcel)."};
+               "Stages: generate (sweep → plan), run (under MPI: fit every job), stitch (best models per parcel),\n"
+               "submit (Algonauts 2025 zip of a test set), validate-submission (the scorer's checks and score)."};
   app.require_subcommand(1);
   app.set_version_flag("--version", BRAINSWEEP_VERSION);
   spdlog::set_pattern("[%H:%M:%S] %v");
@@ -100,6 +112,35 @@ int main(int argc, char** argv) {
   st->add_option("--select", so.select, "selection score: cv or the name of an eval set")->capture_default_str();
   st->add_option("--top-k", so.top_k, "jobs averaged per subject and parcel")->capture_default_str();
   st->add_option("--eval", so.eval, "eval set to report the stitched score on (not the selection set)")->required();
+  st->add_option("--min-score", so.min_score,
+                 "a parcel whose best selection score is below this uses the best single job, not the top-k mean");
+  st->add_option("--parcel-names", so.parcel_names,
+                 "parcel names for the network report (one per line, or Schaefer2018_*_order.txt)");
+
+  bs::SubmitOptions sub_opt;
+  auto* sm = app.add_subcommand("submit", "Write the Algonauts 2025 submission zip of a test set from stitched predictions");
+  sm->add_option("RUN_DIR", run_dir, "a run directory after `stitch`")->required();
+  sm->add_option("--test-set", sub_opt.test_set, "test set of the plan (friends-s7, ood, ...)")->required();
+  sm->add_option("--out,-o", sub_opt.out_dir, "directory for fmri_predictions_<test set>.zip")->required();
+  sm->add_option("--parcels", sub_opt.n_parcels, "parcels per prediction")->capture_default_str();
+  sm->add_option("--subjects", sub_opt.subjects, "subjects the scorer requires")->capture_default_str();
+
+  bs::ValidateOptions vo;
+  std::string zip_path;
+  auto* vs = app.add_subcommand("validate-submission",
+                                "Check a submission zip as the Algonauts 2025 scorer does; with fMRI (--dataset), score it");
+  vs->add_option("ZIP", zip_path, "submission zip")->required();
+  vs->add_option("--test-set", vo.test_set, "test set (friends-s7, ood, or a pseudo test set of the counts)")->required();
+  vs->add_option("--counts", vo.counts,
+                 "sample counts: a JSON {test set: {subject: {episode: n}}} or a template with {subject} and {test_set} "
+                 "of np.save'd dicts")->required();
+  vs->add_option("--subjects", vo.subjects, "subjects the scorer requires")->capture_default_str();
+  vs->add_option("--parcels", vo.n_parcels, "parcels per prediction")->capture_default_str();
+  vs->add_option("--dataset", vo.descriptor, "dataset descriptor of the held-out fMRI (dry run): score the file");
+  vs->add_option("--root", vo.root, "data root replacing the descriptor's");
+  vs->add_option("--atlas", vo.atlas, "atlas name in the fMRI file names")->capture_default_str();
+  vs->add_option("--exclude-start", vo.exclude_start, "samples dropped at the start of each episode")->capture_default_str();
+  vs->add_option("--exclude-end", vo.exclude_end, "samples dropped at the end of each episode")->capture_default_str();
 
   bs::DemoOptions demo;
   auto* dd = app.add_subcommand("demo-data", "Write the embedded synthetic demo dataset (Algonauts 2025 layout)");
@@ -155,6 +196,25 @@ int main(int argc, char** argv) {
       const auto t = bs::run_ridge_command(ro);
       if (timings) fmt::print("{}\n", t.dump());
       else fmt::print("wrote {} ({} solver, fit {:.3f} s)\n", ro.out, t["solver"].get<std::string>(), t["fit_s"].get<double>());
+      return 0;
+    }
+    if (*sm) {
+      bs::submit(run_dir, sub_opt, std::cout);
+      return 0;
+    }
+    if (*vs) {
+      const auto v = bs::validate_submission(zip_path, vo);
+      for (const auto& p : v.problems) fmt::print(stderr, "error: {}\n", p);
+      if (!v.problems.empty()) {
+        fmt::print(stderr, "{}: INVALID ({} problems); the scorer would reject it (score 0)\n", zip_path, v.problems.size());
+        return 2;
+      }
+      fmt::print("{}: valid submission for test set '{}' ({} subjects)\n", zip_path, vo.test_set, vo.subjects.size());
+      if (v.scored) {
+        for (const auto& [sub, movies] : v.movie_r)
+          for (const auto& [movie, r] : movies) fmt::print("  {} {:<16} mean r {:.6f}\n", sub, movie, r);
+        fmt::print("score (mean Pearson r over parcels, movies, subjects): {:.9f}\n", v.score);
+      }
       return 0;
     }
     if (*dd) {

@@ -37,7 +37,7 @@ DatasetDescriptor DatasetDescriptor::load(const std::string& path, const std::op
   const YAML::Node doc = yaml::load_file(path);
   yaml::check_keys(path, doc, "",
                    {"name", "root", "tr", "exclude_start", "exclude_end", "max_missing_feature_rows", "fmri",
-                    "features", "stimuli", "atlases", "description"});
+                    "features", "stimuli", "atlases", "description", "sample_counts"});
   DatasetDescriptor d;
   d.descriptor_path = fs::absolute(path);
   d.name = yaml::required<std::string>(path, doc, "name", "a string");
@@ -63,6 +63,10 @@ DatasetDescriptor DatasetDescriptor::load(const std::string& path, const std::op
     r.episodes = yaml::required<std::string>(path, n, "episodes", "a regex");
     r.episodes_re = compile(path, n, key + ".episodes", r.episodes);
     d.fmri.push_back(std::move(r));
+  }
+  if (doc["sample_counts"]) {
+    const auto sc = yaml::scalar<std::string>(path, doc["sample_counts"], "sample_counts", "a path template");
+    d.sample_counts = std::filesystem::path(sc).is_absolute() ? sc : (std::filesystem::path(d.root) / sc).string();
   }
   d.feature_file = yaml::required<std::string>(path, doc, "features", "a path template");
   if (!doc["stimuli"] || !doc["stimuli"].IsSequence() || doc["stimuli"].size() == 0)

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -18,7 +19,7 @@ Sweep Sweep::load(const std::string& path) {
   const YAML::Node doc = yaml::load_file(path);
   yaml::check_keys(path, doc, "",
                    {"dataset", "dataset_root", "atlas", "subjects", "features", "grid", "ridge", "train", "eval",
-                    "description"});
+                    "description", "test", "sample_counts"});
   Sweep s;
   s.path = fs::absolute(path);
   s.dataset = fs::absolute(yaml::required<std::string>(path, doc, "dataset", "a descriptor path"));
@@ -105,6 +106,25 @@ Sweep Sweep::load(const std::string& path) {
       s.eval.emplace_back(name, nonempty(kv.second, "eval." + name, "episodes"));
     }
   }
+  if (const auto te = doc["test"]) {
+    if (!te.IsMap())
+      throw ConfigError(yaml::at(path, te, "test") + ": expected a mapping {test set: [episodes] or auto}");
+    for (const auto& kv : te) {
+      const auto name = kv.first.as<std::string>();
+      const bool clash = name == "cv" || std::any_of(s.eval.begin(), s.eval.end(), [&](const auto& e) {
+                           return e.first == name;
+                         });
+      if (clash)
+        throw ConfigError(yaml::at(path, kv.first, "test." + name) + ": test set '" + name +
+                          "' has the name of an eval set or of 'cv'");
+      if (kv.second.IsScalar() && kv.second.as<std::string>() == "auto")
+        s.test.emplace_back(name, std::vector<std::string>{});
+      else
+        s.test.emplace_back(name, nonempty(kv.second, "test." + name, "episodes or auto"));
+    }
+  }
+  if (doc["sample_counts"])
+    s.sample_counts = fs::absolute(yaml::scalar<std::string>(path, doc["sample_counts"], "sample_counts", "a path"));
   return s;
 }
 

@@ -124,15 +124,28 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   const RidgeCvResult fit = ridge_cv(be, x, y, fold_assignment(run_lengths, p.folds), p.folds, options);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  // Predictions of every eval episode (all samples), intercept added back.
-  std::map<std::string, MatrixF> pred;
-  for (const auto& ep : eval_episodes(p)) {
-    MatrixF xe_ep = episode_design(p, u, ep, first.at(ep).n_tr);
+  // Predictions of the first n_samples samples of an episode, intercept added back.
+  auto predict_episode = [&](const std::string& ep, long n_samples) {
+    MatrixF xe_ep = episode_design(p, u, ep, n_samples);
     standardize(xe_ep, stats);
     MatrixF out = predict(be, xe_ep, fit.weights);
     for (long i = 0; i < out.rows(); ++i)
       for (long j = 0; j < out.cols(); ++j) out(i, j) = static_cast<float>(out(i, j) + y_mean(j));
-    pred[ep] = std::move(out);
+    return out;
+  };
+  // Every eval episode (all samples).
+  std::map<std::string, MatrixF> pred;
+  for (const auto& ep : eval_episodes(p)) pred[ep] = predict_episode(ep, first.at(ep).n_tr);
+  // Test-set predictions (issue #5): every sample of the sample counts, features clamped (§1). Row s
+  // of a design depends on s only, so one prediction for the unit's largest count serves every subject.
+  std::map<std::string, std::map<std::string, MatrixF>> test_pred;  // test set → episode → T × t
+  for (const auto& t : p.test) {
+    for (const auto& ep : t.episodes) {
+      long n_max = 0;
+      for (const auto& sub : u.subjects) n_max = std::max(n_max, t.count(sub, ep));
+      if (n_max == 0) continue;
+      test_pred[t.name][ep] = predict_episode(ep, n_max);
+    }
   }
 
   const long n_alphas = static_cast<long>(p.alphas.size());
@@ -158,6 +171,11 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
         const auto r = score_eval_set(e, sub_pred, truth[s], xs, xe);
         f.write_f64("eval/" + e.name + "/r", r.data(), np);
       }
+      for (const auto& t : p.test)
+        for (const auto& [ep, n_samples] : t.n_samples.at(sub)) {
+          const MatrixF m = test_pred.at(t.name).at(ep).block(0, c0, n_samples, np);
+          f.write_f32("test/" + t.name + "/" + ep, m.data(), n_samples, np);
+        }
       const auto& ref = p.fmri.at(sub).at(p.train.front());
       f.write_string_attr("parcel_names", parcel_names(ref.file, ref.n_parcels));
       f.write_string_attr1("job_id", u.job_ids[s]);

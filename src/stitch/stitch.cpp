@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <sstream>
 
@@ -13,6 +14,7 @@
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/plan.hpp"
 #include "brainsweep/scoring.hpp"
+#include "stitch_reports.hpp"
 
 namespace brainsweep {
 namespace sfs = std::filesystem;
@@ -41,7 +43,20 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
   std::vector<std::string> parcels;                                // of the first subject
   std::vector<std::vector<double>> r_by_subject;                   // subject → parcel → r
   std::vector<std::map<std::string, int>> winners;                 // parcel → feature set → subjects won
-  {
+  // Test sets (issue #5): the same per-parcel choice applied to their predictions.
+  std::vector<std::string> test_paths, test_tmps;
+  std::vector<std::unique_ptr<h5::File>> test_out;
+  WinnerReport winner_rows;
+  std::vector<std::string> report_names;  // --parcel-names: for the network of each parcel
+  try {
+    for (const auto& t : p.test) {
+      test_paths.push_back((out_dir / ("test_" + t.name + ".h5")).string());
+      test_tmps.push_back(fs::temp_name(test_paths.back()));
+      test_out.push_back(std::make_unique<h5::File>(test_tmps.back(), h5::File::Mode::truncate));
+      test_out.back()->write_string_attr1("select", opt.select);
+      test_out.back()->write_string_attr1("test_set", t.name);
+      test_out.back()->write_int_attr("top_k", opt.top_k);
+    }
     h5::File out(pred_tmp, h5::File::Mode::truncate);
     out.write_string_attr1("select", opt.select);
     out.write_string_attr1("eval_set", opt.eval);
@@ -50,14 +65,17 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
       std::vector<const Job*> jobs;
       for (const auto& j : p.jobs)
         if (j.subject == sub) jobs.push_back(&j);
-      std::vector<std::vector<double>> score;
+      std::vector<std::vector<double>> score, alpha;
       std::vector<std::string> names;
       for (const Job* j : jobs) {
         const h5::File f((sfs::path(run_dir) / "jobs" / (j->job_id + ".h5")).string());
         score.push_back(f.read_f64(score_name));
+        alpha.push_back(f.read_f64("alpha"));
         if (names.empty()) names = f.read_string_attr("/", "parcel_names");
       }
       const size_t n_parcels = score.front().size();
+      if (!opt.parcel_names.empty() && report_names.empty())
+        report_names = read_parcel_names(opt.parcel_names, n_parcels);
       const size_t k = std::min<size_t>(static_cast<size_t>(opt.top_k), jobs.size());
       // Ranking per parcel: score descending, ties to the lower job id.
       std::vector<std::vector<size_t>> top(n_parcels);
@@ -68,8 +86,21 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
           if (score[a][c] != score[b][c]) return score[a][c] > score[b][c];
           return jobs[a]->job_id < jobs[b]->job_id;
         });
-        top[c].assign(idx.begin(), idx.begin() + static_cast<long>(k));
+        // Below the minimum selection score, the parcel falls back to the best single job.
+        const size_t kc = score[idx.front()][c] < opt.min_score ? 1 : k;
+        top[c].assign(idx.begin(), idx.begin() + static_cast<long>(kc));
       }
+      for (size_t c = 0; c < n_parcels; ++c)
+        for (size_t rank = 0; rank < top[c].size(); ++rank) {
+          const size_t ji = top[c][rank];
+          const std::string& label = report_names.empty() ? names.at(c) : report_names.at(c);
+          winner_rows.push_back({sub, names.at(c), rank + 1, schaefer_network(label), jobs[ji], alpha[ji][c],
+                                 score[ji][c]});
+        }
+      std::vector<std::map<std::string, MatrixF>> test_acc(p.test.size());
+      for (size_t t = 0; t < p.test.size(); ++t)
+        for (const auto& [ep, n] : p.test[t].n_samples.at(sub))
+          test_acc[t][ep] = MatrixF::Zero(n, static_cast<long>(n_parcels));
       // Accumulate the selected jobs' predictions, one job file at a time.
       std::map<std::string, MatrixF> acc, truth;
       for (const auto& ep : eval.episodes) {
@@ -85,9 +116,23 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
         const h5::File f((sfs::path(run_dir) / "jobs" / (jobs[ji]->job_id + ".h5")).string());
         for (const auto& ep : eval.episodes) {
           const MatrixF m = f.read_f32("predictions/" + ep);
-          for (long c : cols) acc[ep].col(c) += m.col(c) / static_cast<float>(k);
+          for (long c : cols) acc[ep].col(c) += m.col(c) / static_cast<float>(top[c].size());
         }
+        for (size_t t = 0; t < p.test.size(); ++t)
+          for (auto& [ep, a] : test_acc[t]) {
+            const std::string name = "test/" + p.test[t].name + "/" + ep;
+            if (!f.has(name))
+              throw DataError(f.path() + ": no dataset '" + name + "' (the run predates test set '" +
+                              p.test[t].name + "')");
+            const MatrixF m = f.read_f32(name);
+            if (m.rows() != a.rows() || m.cols() != a.cols())
+              throw DataError(fmt::format("{}: dataset '{}' is {}×{}, expected {}×{}", f.path(), name, m.rows(),
+                                          m.cols(), a.rows(), a.cols()));
+            for (long c : cols) a.col(c) += m.col(c) / static_cast<float>(top[c].size());
+          }
       }
+      for (size_t t = 0; t < p.test.size(); ++t)
+        for (const auto& [ep, a] : test_acc[t]) test_out[t]->write_f32(sub + "/" + ep, a.data(), a.rows(), a.cols());
       const auto r = score_eval_set(eval, acc, truth, p.exclude_start, p.exclude_end);
       for (const auto& ep : eval.episodes) out.write_f32(sub + "/" + ep, acc[ep].data(), acc[ep].rows(), n_parcels);
       if (parcels.empty()) {
@@ -106,9 +151,18 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
       }
       r_by_subject.push_back(r);
     }
+  } catch (...) {
+    std::error_code ec;
+    sfs::remove(pred_tmp, ec);
+    test_out.clear();
+    for (const auto& tmp : test_tmps) sfs::remove(tmp, ec);
+    throw;
   }
+  test_out.clear();  // close before renaming
   fs::commit(pred_tmp, pred_path);
+  for (size_t t = 0; t < test_paths.size(); ++t) fs::commit(test_tmps[t], test_paths[t]);
   fs::write_text_atomic((out_dir / "scores.csv").string(), csv.str());
+  write_winner_reports(p, winner_rows, out_dir.string(), report);
 
   // Per-parcel summary: mean r over subjects and the winning feature sets (top-1 per subject).
   const size_t n_parcels = parcels.size();
@@ -135,6 +189,7 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
   const double overall = n_parcels ? std::accumulate(mean_r.begin(), mean_r.end(), 0.0) / n_parcels : 0.0;
   report << fmt::format("mean r over parcels and subjects: {:.4f}\n", overall);
   report << fmt::format("wrote {} and {}\n", (out_dir / "scores.csv").string(), pred_path);
+  for (const auto& tp : test_paths) report << fmt::format("wrote {}\n", tp);
 }
 
 }  // namespace brainsweep

@@ -11,6 +11,7 @@
 #include "brainsweep/data.hpp"
 #include "brainsweep/errors.hpp"
 #include "brainsweep/fs.hpp"
+#include "brainsweep/submit.hpp"
 
 namespace brainsweep {
 
@@ -26,10 +27,52 @@ namespace {
 json numeric_identity(const Plan& p) {
   json evals = json::array();
   for (const auto& e : p.eval) evals.push_back({{"name", e.name}, {"episodes", e.episodes}, {"movies", e.movies}});
-  return {{"dataset", p.dataset_name}, {"atlas", p.atlas},          {"tr", p.tr},
-          {"exclude", {p.exclude_start, p.exclude_end}},           {"folds", p.folds},
-          {"alphas", p.alphas},        {"train", p.train},          {"eval", evals},
-          {"precision", p.precision}};
+  json id = {{"dataset", p.dataset_name}, {"atlas", p.atlas},          {"tr", p.tr},
+             {"exclude", {p.exclude_start, p.exclude_end}},           {"folds", p.folds},
+             {"alphas", p.alphas},        {"train", p.train},          {"eval", evals},
+             {"precision", p.precision}};
+  // Test sets change what a job file holds; plans without them keep their ids.
+  if (!p.test.empty()) {
+    json tests = json::array();
+    for (const auto& t : p.test) tests.push_back({{"name", t.name}, {"n_samples", t.n_samples}});
+    id["test"] = tests;
+  }
+  return id;
+}
+
+/// Test sets of the sweep (issue #5), with their sample counts per subject.
+std::vector<TestSet> resolve_test_sets(const Sweep& s, const DatasetDescriptor& d) {
+  std::vector<TestSet> out;
+  if (s.test.empty()) return out;
+  const std::string source = s.sample_counts ? *s.sample_counts : d.sample_counts;
+  if (source.empty())
+    throw ConfigError(s.path + ": key 'test': no sample counts (set `sample_counts:` in the sweep, or in " +
+                      d.descriptor_path + ")");
+  for (const auto& [name, listed] : s.test) {
+    TestSet t;
+    t.name = name;
+    t.counts_source = source;
+    const SampleCounts counts = read_sample_counts(source, name, s.subjects);
+    for (const auto& sub : s.subjects) {
+      const auto& c = counts.at(sub);
+      if (listed.empty()) {
+        t.n_samples[sub] = c;
+      } else {
+        for (const auto& ep : listed) {
+          auto it = std::find_if(c.begin(), c.end(), [&](const auto& x) { return x.first == ep; });
+          if (it == c.end())
+            throw ConfigError(s.path + ": key 'test." + name + "': episode '" + ep + "' has no sample count for " +
+                              sub + " in " + sample_counts_file(source, name, sub));
+          t.n_samples[sub].push_back(*it);
+        }
+      }
+      for (const auto& [ep, n] : t.n_samples[sub])
+        if (std::find(t.episodes.begin(), t.episodes.end(), ep) == t.episodes.end()) t.episodes.push_back(ep);
+    }
+    for (const auto& ep : t.episodes) t.movies[ep] = d.movie_of(ep);
+    out.push_back(std::move(t));
+  }
+  return out;
 }
 
 std::vector<std::string> episodes_needed(const Plan& p) {
@@ -62,6 +105,7 @@ Plan make_plan(const Sweep& s) {
     for (const auto& ep : eps) e.movies[ep] = d.movie_of(ep);
     p.eval.push_back(std::move(e));
   }
+  p.test = resolve_test_sets(s, d);
   p.folds = s.folds;
   p.alphas = s.alphas;
   p.backend = s.backend;
@@ -99,6 +143,26 @@ Plan make_plan(const Sweep& s) {
           throw DataError(file + ": dataset '" + layer + "' has " + std::to_string(rows) + " rows, fMRI of episode '" +
                           ep + "' has " + std::to_string(max_tr) + " (at most " +
                           std::to_string(p.max_missing_feature_rows) + " fewer allowed: max_missing_feature_rows)");
+      }
+    }
+  }
+
+  // Test-set feature files: rows against the largest sample count (clamped, ENCODING.md §1).
+  for (const auto& fs : s.features) {
+    for (const auto& t : p.test) {
+      for (const auto& ep : t.episodes) {
+        const std::string file = d.feature_file_of(fs.model, ep);
+        p.features[fs.model][ep] = file;
+        long max_n = 0;
+        for (const auto& sub : p.subjects) max_n = std::max(max_n, t.count(sub, ep));
+        for (const auto& layer : fs.layers) {
+          const long rows = feature_rows(file, layer);
+          if (rows < max_n - p.max_missing_feature_rows)
+            throw DataError(file + ": dataset '" + layer + "' has " + std::to_string(rows) + " rows, test set '" +
+                            t.name + "' lists " + std::to_string(max_n) + " samples for episode '" + ep +
+                            "' (at most " + std::to_string(p.max_missing_feature_rows) +
+                            " fewer allowed: max_missing_feature_rows)");
+        }
       }
     }
   }
@@ -154,6 +218,12 @@ json Plan::to_json() const {
   j["train"] = train;
   j["eval"] = json::array();
   for (const auto& e : eval) j["eval"].push_back({{"name", e.name}, {"episodes", e.episodes}, {"movies", e.movies}});
+  if (!test.empty()) {
+    j["test"] = json::array();
+    for (const auto& t : test)
+      j["test"].push_back({{"name", t.name}, {"counts_source", t.counts_source}, {"episodes", t.episodes},
+                           {"movies", t.movies}, {"n_samples", t.n_samples}});
+  }
   j["ridge"] = {{"folds", folds}, {"alphas", alphas}, {"backend", backend}, {"precision", precision}};
   for (const auto& [sub, eps] : fmri)
     for (const auto& [ep, r] : eps)
@@ -191,6 +261,11 @@ Plan Plan::from_json(const json& j, const std::string& where) {
     for (const auto& e : j.at("eval"))
       p.eval.push_back({e.at("name"), e.at("episodes").get<std::vector<std::string>>(),
                         e.at("movies").get<std::map<std::string, std::string>>()});
+    if (j.contains("test"))
+      for (const auto& t : j.at("test"))
+        p.test.push_back({t.at("name"), t.at("counts_source"), t.at("episodes").get<std::vector<std::string>>(),
+                          t.at("movies").get<std::map<std::string, std::string>>(),
+                          t.at("n_samples").get<std::map<std::string, std::vector<std::pair<std::string, long>>>>()});
     p.folds = j.at("ridge").at("folds");
     p.alphas = j.at("ridge").at("alphas").get<std::vector<double>>();
     p.backend = j.at("ridge").at("backend");
@@ -238,6 +313,23 @@ const Job& Plan::job(const std::string& job_id) const {
   for (const auto& j : jobs)
     if (j.job_id == job_id) return j;
   throw DataError("job '" + job_id + "' is not in the plan");
+}
+
+long TestSet::count(const std::string& subject, const std::string& episode) const {
+  auto it = n_samples.find(subject);
+  if (it == n_samples.end()) return 0;
+  for (const auto& [ep, n] : it->second)
+    if (ep == episode) return n;
+  return 0;
+}
+
+const TestSet& Plan::test_set(const std::string& name) const {
+  std::string known;
+  for (const auto& t : test) {
+    if (t.name == name) return t;
+    known += (known.empty() ? "" : ", ") + t.name;
+  }
+  throw ConfigError("test set '" + name + "' is not in the plan (test sets: " + (known.empty() ? "none" : known) + ")");
 }
 
 bool write_plan(const Plan& plan, const std::string& run_dir) {

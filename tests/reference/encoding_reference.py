@@ -95,7 +95,9 @@ def choose_alpha(scores):
 
 
 # ---------------------------------------------------------------- one job
-def run_job(plan, job):
+def run_job(plan, job, test_predictions=None):
+    """Fit one job. When `test_predictions` is a dict, it receives the predictions of every test set
+    (issue #5): {set: {episode: n_samples x P}}, n_samples from the plan's counts for the subject."""
     ds = plan["dataset"]
     ex0, ex1 = int(ds.get("exclude_start", 0)), int(ds.get("exclude_end", 0))
     subj, model, layers = job["subject"], job["model"], job["layers"]
@@ -158,6 +160,12 @@ def run_job(plan, job):
             movies[m][1].append(Y[k])
         rs = [pearson(np.vstack(p), np.vstack(y)) for p, y in movies.values()]
         eval_r[es["name"]] = np.mean(rs, axis=0) if rs else np.full(Yc.shape[1], np.nan)
+
+    if test_predictions is not None:
+        for ts in plan.get("test", []):
+            for ep, n in ts["n_samples"][subj]:
+                X = design(plan, model, layers, ep, int(n), hrf, win)
+                test_predictions.setdefault(ts["name"], {})[ep] = zscore(X) @ W + ymu
 
     first = plan["train"][0] if plan["train"][0] in fmri else next(iter(fmri))
     names = parcel_names(fmri[first]["file"], Yc.shape[1])

@@ -1,0 +1,101 @@
+#include "stitch_reports.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "brainsweep/errors.hpp"
+#include "brainsweep/fs.hpp"
+
+namespace brainsweep {
+
+std::string schaefer_network(const std::string& parcel) {
+  static const std::regex re(R"(\d+Networks_(?:LH|RH)_([A-Za-z]+)_.*)");
+  std::smatch m;
+  return std::regex_match(parcel, m, re) ? m[1].str() : std::string();
+}
+
+std::vector<std::string> read_parcel_names(const std::string& path, size_t n_parcels) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot read the parcel names (--parcel-names)");
+  std::vector<std::string> names;
+  for (std::string line; std::getline(in, line);) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty()) continue;
+    std::istringstream fields(line);
+    std::string first, second;
+    fields >> first >> second;
+    names.push_back(!second.empty() && second.find("Networks_") != std::string::npos ? second : line);
+  }
+  if (names.size() != n_parcels)
+    throw ConfigError(path + ": " + std::to_string(names.size()) + " parcel names, the run has " +
+                      std::to_string(n_parcels) + " parcels");
+  return names;
+}
+
+int layer_index(const std::string& layer) {
+  int value = -1;
+  std::istringstream parts(layer);
+  for (std::string part; std::getline(parts, part, '.');)
+    if (!part.empty() && part.size() < 6 &&
+        std::all_of(part.begin(), part.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); }))
+      value = std::stoi(part);
+  return value;
+}
+
+void write_winner_reports(const Plan& plan, const WinnerReport& rows, const std::string& out_dir,
+                          std::ostream& report) {
+  (void)plan;
+  std::ostringstream w;
+  w << "subject,parcel,network,rank,job_id,model,layers,hrf_delay,stimulus_window,alpha,select_score\n";
+  struct Tally {
+    long won = 0;
+    double depth_sum = 0, window_sum = 0;
+    long depth_n = 0;
+  };
+  std::map<std::string, std::map<std::string, Tally>> by_net;  // network → feature set → tally
+  std::map<std::string, long> net_total;
+  for (const auto& r : rows) {
+    std::string layers;
+    for (const auto& l : r.job->layers) layers += (layers.empty() ? "" : "+") + l;
+    std::string net = r.network;
+    w << fmt::format("{},{},{},{},{},{},{},{},{},{:.9g},{:.9g}\n", r.subject, r.parcel, net, r.rank, r.job->job_id,
+                     r.job->model, layers, r.job->hrf_delay, r.job->stimulus_window, r.alpha, r.select_score);
+    if (r.rank != 1) continue;
+    if (net.empty()) net = "all";
+    Tally& t = by_net[net][r.job->model + "/" + layers];
+    ++t.won;
+    ++net_total[net];
+    t.window_sum += r.job->stimulus_window;
+    const int depth = layer_index(r.job->layers.back());
+    if (depth >= 0) {
+      t.depth_sum += depth;
+      ++t.depth_n;
+    }
+  }
+  const std::filesystem::path dir(out_dir);
+  fs::write_text_atomic((dir / "winners.csv").string(), w.str());
+  std::ostringstream n;
+  n << "network,feature_set,parcels_won,share,mean_layer_index,mean_stimulus_window\n";
+  report << fmt::format("{:<12} {:<40} {:>7} {:>6} {:>6}\n", "network", "winning feature set (top-1)", "won", "share",
+                        "layer");
+  for (const auto& [net, sets] : by_net) {
+    std::vector<std::pair<std::string, Tally>> v(sets.begin(), sets.end());
+    std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second.won > b.second.won; });
+    for (const auto& [fs_name, t] : v) {
+      const double share = static_cast<double>(t.won) / static_cast<double>(net_total[net]);
+      const double depth = t.depth_n ? t.depth_sum / static_cast<double>(t.depth_n) : -1.0;
+      n << fmt::format("{},{},{},{:.6f},{:.3f},{:.3f}\n", net, fs_name, t.won, share, depth,
+                       t.window_sum / static_cast<double>(t.won));
+      report << fmt::format("{:<12} {:<40} {:>7} {:>5.1f}% {:>6.1f}\n", net, fs_name, t.won, 100 * share, depth);
+    }
+  }
+  fs::write_text_atomic((dir / "networks.csv").string(), n.str());
+}
+
+}  // namespace brainsweep
