@@ -39,6 +39,9 @@ struct Unit {
   int hrf_delay = 0, stimulus_window = 1;
   std::vector<std::string> subjects;
   std::vector<std::string> job_ids;
+  /// Training episodes of this unit when they differ from the plan's (`episodes: per_subject` and a
+  /// subject that lacks some runs); empty means `Plan::train`.
+  std::vector<std::string> train;
 };
 
 struct Plan {
@@ -63,6 +66,8 @@ struct Plan {
   static Plan load(const std::string& run_dir);
   const EvalSet& eval_set(const std::string& name) const;
   const Job& job(const std::string& job_id) const;
+  /// Training episodes of `unit`, in fold order: `unit.train`, or `train` when that is empty.
+  const std::vector<std::string>& train_of(const Unit& unit) const { return unit.train.empty() ? train : unit.train; }
 };
 
 /// Expand a sweep into a plan, resolving and checking every fMRI and feature file it needs

@@ -7,23 +7,44 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <numeric>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "brainsweep/build_config.hpp"
 #include "brainsweep/config.hpp"
+#include "brainsweep/cost.hpp"
 #include "brainsweep/demo.hpp"
 #include "brainsweep/errors.hpp"
+#include "brainsweep/gather.hpp"
 #include "brainsweep/plan.hpp"
 #include "brainsweep/run.hpp"
+#include "brainsweep/status.hpp"
 #include "brainsweep/stitch.hpp"
 
 namespace bs = brainsweep;
 
 namespace {
 
-int cmd_generate(const std::string& sweep_path, const std::string& out) {
+/// Print the predicted makespan of `plan` on each rank count (cost.hpp).
+void print_plan_cost(const bs::Plan& plan, const std::vector<int>& ranks, const bs::MachineRates& rates) {
+  std::vector<double> seconds;
+  for (const auto& s : bs::unit_shapes(plan)) seconds.push_back(bs::unit_seconds(s, rates));
+  const double total = std::accumulate(seconds.begin(), seconds.end(), 0.0);
+  fmt::print("cost model: {} units, {:.1f} s of work on one rank with one BLAS thread (rates: dgemm {:.2g} "
+             "flop/s, dsyevd {:.2g} n³/s, {:.2g} elements/s, {:.3f} s per unit)\n",
+             seconds.size(), total, rates.gemm_flops_per_s, rates.eig_cubes_per_s, rates.stream_per_s,
+             rates.unit_overhead_s);
+  fmt::print("{:>7} {:>14} {:>11} {:>14} {:>11}\n", "ranks", "dynamic", "efficiency", "static", "efficiency");
+  for (int r : ranks) {
+    const auto d = bs::predict_makespan(seconds, r, true), st = bs::predict_makespan(seconds, r, false);
+    fmt::print("{:>7} {:>14} {:>10.1f}% {:>14} {:>10.1f}%\n", r, fmt::format("{:.1f} s", d.makespan_s),
+               100 * d.efficiency, fmt::format("{:.1f} s", st.makespan_s), 100 * st.efficiency);
+  }
+}
+
+int cmd_generate(const std::string& sweep_path, const std::string& out, const std::vector<int>& ranks) {
   const auto sweep = bs::Sweep::load(sweep_path);
   const auto plan = bs::make_plan(sweep);
   const bool written = bs::write_plan(plan, out);
@@ -54,10 +75,14 @@ int cmd_generate(const std::string& sweep_path, const std::string& out) {
                    e.name, ep);
   fmt::print("{} {}\n", written ? "wrote" : "unchanged (same plan already there):",
              (std::filesystem::path(out) / "plan.json").string());
+  if (!ranks.empty()) print_plan_cost(plan, ranks, bs::MachineRates{});
   return 0;
 }
 
-int cmd_run(const std::string& run_dir) {
+/// Commands that run under MPI: initialise, name the rank in log lines, map escaping exceptions
+/// to MPI_Abort (one rank that throws must not hang the others).
+template <class F>
+int with_mpi(F&& body) {
   MPI_Init(nullptr, nullptr);
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -65,9 +90,8 @@ int cmd_run(const std::string& run_dir) {
   spdlog::set_pattern(fmt::format("[%H:%M:%S] [rank {}/{}] %v", rank, size));
   int code = 1;
   try {
-    code = bs::run_plan(run_dir, MPI_COMM_WORLD);
+    code = body(MPI_COMM_WORLD);
   } catch (const std::exception& e) {
-    // Anything that escapes run_plan is unexpected and may be one rank only: abort them all.
     fmt::print(stderr, "[rank {}/{}] {}\n", rank, size, e.what());
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
@@ -90,8 +114,35 @@ int main(int argc, char** argv) {
   gen->add_option("SWEEP", sweep_path, "sweep file (YAML)")->required();
   gen->add_option("--out,-o", out, "run directory to create (refused if it holds a different plan)")->required();
 
+  std::vector<int> gen_ranks;
+  gen->add_option("--ranks", gen_ranks, "also print the predicted makespan on these rank counts (e.g. 1,16,256)")
+      ->delimiter(',')->check(CLI::PositiveNumber);
+
+  bs::RunOptions ro;
+  bool no_gather = false;
   auto* run = app.add_subcommand("run", "Fit every job of a plan; launch with mpirun/srun for several ranks");
   run->add_option("RUN_DIR", run_dir, "run directory written by `generate`")->required();
+  run->add_option("--schedule", ro.schedule, "dynamic (largest units first, to the next idle rank) or static "
+                                             "(round robin)")->capture_default_str()
+      ->check(CLI::IsMember({"dynamic", "static"}));
+  run->add_option("--progress-interval", ro.progress_interval_s, "seconds between progress lines (not a terminal)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  run->add_flag("--no-gather", no_gather, "do not write results.h5 at the end (run `brainsweep gather` later)");
+
+  auto* gat = app.add_subcommand("gather", "Merge the job files of a finished run into RUN_DIR/results.h5 "
+                                           "(parallel HDF5; launch with mpirun/srun)");
+  gat->add_option("RUN_DIR", run_dir, "a finished run directory")->required();
+
+  auto* stat = app.add_subcommand("status", "Units done, failed (with their error) and pending of a run");
+  stat->add_option("RUN_DIR", run_dir, "run directory")->required();
+
+  std::vector<int> cost_ranks{1, 16, 256, 1024};
+  bool calibrate = false;
+  auto* pc = app.add_subcommand("plan-cost", "Predicted makespan and load balance of a plan on N ranks");
+  pc->add_option("RUN_DIR", run_dir, "run directory written by `generate`")->required();
+  pc->add_option("--ranks", cost_ranks, "rank counts")->delimiter(',')->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  pc->add_flag("--calibrate", calibrate, "measure this machine's rates first (about 1 s) instead of the built-in ones");
 
   bs::StitchOptions so;
   auto* st = app.add_subcommand("stitch", "Per subject and parcel, average the top-k jobs and score them");
@@ -125,8 +176,18 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   try {
-    if (*gen) return cmd_generate(sweep_path, out);
-    if (*run) return cmd_run(run_dir);
+    if (*gen) return cmd_generate(sweep_path, out, gen_ranks);
+    if (*run) {
+      ro.gather = !no_gather;
+      return with_mpi([&](MPI_Comm comm) { return bs::run_plan(run_dir, comm, ro); });
+    }
+    if (*gat) return with_mpi([&](MPI_Comm comm) { return bs::gather_results(run_dir, comm); });
+    if (*stat) return bs::print_run_status(run_dir, std::cout);
+    if (*pc) {
+      const auto plan = bs::Plan::load(run_dir);
+      print_plan_cost(plan, cost_ranks, calibrate ? bs::calibrate_rates() : bs::MachineRates{});
+      return 0;
+    }
     if (*st) {
       bs::stitch(run_dir, so, std::cout);
       return 0;

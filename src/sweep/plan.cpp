@@ -115,7 +115,7 @@ Plan make_plan(const Sweep& s) {
           groups[sig].push_back(sub);
         }
         for (const auto& sig : order) {
-          Unit u{"", fs.model, fs.layers, hrf, win, groups[sig], {}};
+          Unit u{"", fs.model, fs.layers, hrf, win, groups[sig], {}, {}};
           json base = ident;
           base.update({{"model", fs.model}, {"layers", fs.layers}, {"hrf_delay", hrf}, {"stimulus_window", win}});
           json uj = base;
@@ -158,9 +158,11 @@ json Plan::to_json() const {
       j["fmri"][sub][ep] = {{"file", r.file}, {"dataset", r.dataset}, {"n_tr", r.n_tr}, {"n_parcels", r.n_parcels}};
   j["features"] = features;
   j["units"] = json::array();
-  for (const auto& u : units)
+  for (const auto& u : units) {
     j["units"].push_back({{"unit_id", u.unit_id}, {"model", u.model}, {"layers", u.layers}, {"hrf_delay", u.hrf_delay},
                           {"stimulus_window", u.stimulus_window}, {"subjects", u.subjects}, {"jobs", u.job_ids}});
+    if (!u.train.empty()) j["units"].back()["train"] = u.train;
+  }
   j["jobs"] = json::array();
   for (const auto& b : jobs)
     j["jobs"].push_back({{"job_id", b.job_id}, {"unit_id", b.unit_id}, {"model", b.model}, {"layers", b.layers},
@@ -199,7 +201,8 @@ Plan Plan::from_json(const json& j, const std::string& where) {
     for (const auto& u : j.at("units"))
       p.units.push_back({u.at("unit_id"), u.at("model"), u.at("layers").get<std::vector<std::string>>(),
                          u.at("hrf_delay"), u.at("stimulus_window"), u.at("subjects").get<std::vector<std::string>>(),
-                         u.at("jobs").get<std::vector<std::string>>()});
+                         u.at("jobs").get<std::vector<std::string>>(),
+                         u.value("train", std::vector<std::string>{})});
     for (const auto& b : j.at("jobs"))
       p.jobs.push_back({b.at("job_id"), b.at("unit_id"), b.at("model"), b.at("layers").get<std::vector<std::string>>(),
                         b.at("hrf_delay"), b.at("stimulus_window"), b.at("subject")});
