@@ -28,12 +28,15 @@ struct UnitWork {
   double stream = 0;      ///< element passes outside BLAS (copies, casts, standardisation, Pearson r)
 };
 
-/// Machine rates for one rank with one BLAS thread.
+/// Machine rates for one rank with one BLAS thread. The defaults were fitted
+/// (bench/fit_cost_rates.py) to unit times measured by bench/cost_model.sh on the development
+/// machine (2 cores shared with other users, OpenBLAS, one thread per rank); `plan-cost --calibrate`
+/// measures dgemm, dsyevd and a stream pass on the machine it runs on instead.
 struct MachineRates {
-  double gemm_flops_per_s = 2.0e10;   ///< dgemm, one thread
-  double eig_cubes_per_s = 1.5e9;     ///< m³/s of LAPACK dsyevd with eigenvectors, one thread
-  double stream_per_s = 2.0e8;        ///< elements/s of the non-BLAS passes
-  double unit_overhead_s = 0.004;     ///< fixed seconds per unit (opening files, writing results)
+  double gemm_flops_per_s = 1.4e10;  ///< dgemm, one thread
+  double eig_cubes_per_s = 1.9e9;    ///< m³/s of LAPACK dsyevd with eigenvectors, one thread
+  double stream_per_s = 1.15e9;      ///< elements/s of the non-BLAS passes (incl. HDF5 reads and writes)
+  double unit_overhead_s = 0.02;     ///< fixed seconds per unit (opening files, writing results)
 };
 
 /// Floating-point work of RidgeCV on a unit of this shape, counted as `ridge_cv` does it: primal

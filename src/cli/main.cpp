@@ -28,9 +28,20 @@ namespace bs = brainsweep;
 namespace {
 
 /// Print the predicted makespan of `plan` on each rank count (cost.hpp).
-void print_plan_cost(const bs::Plan& plan, const std::vector<int>& ranks, const bs::MachineRates& rates) {
+void print_plan_cost(const bs::Plan& plan, const std::vector<int>& ranks, const bs::MachineRates& rates,
+                     bool per_unit = false) {
   std::vector<double> seconds;
-  for (const auto& s : bs::unit_shapes(plan)) seconds.push_back(bs::unit_seconds(s, rates));
+  const auto shapes = bs::unit_shapes(plan);
+  for (const auto& s : shapes) seconds.push_back(bs::unit_seconds(s, rates));
+  if (per_unit) {
+    fmt::print("unit_id,n,p,t,folds,n_alphas,n_eval,predicted_s,gemm_flops,eig_cubes,stream\n");
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const auto w = bs::unit_work(shapes[i]);
+      fmt::print("{},{},{},{},{},{},{},{:.4f},{:.6g},{:.6g},{:.6g}\n", plan.units[i].unit_id, shapes[i].n, shapes[i].p,
+                 shapes[i].t, shapes[i].folds, shapes[i].n_alphas, shapes[i].n_eval, seconds[i], w.gemm_flops,
+                 w.eig_cubes, w.stream);
+    }
+  }
   const double total = std::accumulate(seconds.begin(), seconds.end(), 0.0);
   fmt::print("cost model: {} units, {:.1f} s of work on one rank with one BLAS thread (rates: dgemm {:.2g} "
              "flop/s, dsyevd {:.2g} n³/s, {:.2g} elements/s, {:.3f} s per unit)\n",
@@ -142,6 +153,8 @@ int main(int argc, char** argv) {
   pc->add_option("RUN_DIR", run_dir, "run directory written by `generate`")->required();
   pc->add_option("--ranks", cost_ranks, "rank counts")->delimiter(',')->capture_default_str()
       ->check(CLI::PositiveNumber);
+  bool per_unit = false;
+  pc->add_flag("--per-unit", per_unit, "also print each unit's shape and predicted seconds (CSV)");
   pc->add_flag("--calibrate", calibrate, "measure this machine's rates first (about 1 s) instead of the built-in ones");
 
   bs::StitchOptions so;
@@ -185,7 +198,7 @@ int main(int argc, char** argv) {
     if (*stat) return bs::print_run_status(run_dir, std::cout);
     if (*pc) {
       const auto plan = bs::Plan::load(run_dir);
-      print_plan_cost(plan, cost_ranks, calibrate ? bs::calibrate_rates() : bs::MachineRates{});
+      print_plan_cost(plan, cost_ranks, calibrate ? bs::calibrate_rates() : bs::MachineRates{}, per_unit);
       return 0;
     }
     if (*st) {

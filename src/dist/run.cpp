@@ -81,6 +81,7 @@ MatrixF read_run(const FmriRef& r) {
 }  // namespace
 
 void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string& run_dir) {
+  const auto t_unit = std::chrono::steady_clock::now();
   const auto& first = p.fmri.at(u.subjects.front());
   const int xs = p.exclude_start, xe = p.exclude_end;
 
@@ -179,9 +180,11 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
     }
     fs::commit(tmp, path);
   }
-  spdlog::info("unit {} ({} {} hrf_delay={} stimulus_window={}): {} subjects, n={} p={} t={}, {} solver, fit {:.2f} s",
+  spdlog::info("unit {} ({} {} hrf_delay={} stimulus_window={}): {} subjects, n={} p={} t={}, {} solver, fit {:.2f} s, "
+               "unit {:.2f} s",
                u.unit_id, u.model, join(u.layers, "+"), u.hrf_delay, u.stimulus_window, u.subjects.size(), n, x.cols(),
-               y.cols(), fit.solver, seconds);
+               y.cols(), fit.solver, seconds,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t_unit).count());
   fs::write_text_atomic(marker_path(run_dir, u.unit_id), u.unit_id + "\n");
 }
 
