@@ -74,6 +74,7 @@ struct Sweep {
   int folds = 5;
   std::vector<double> alphas;           ///< ascending; default 10^-1 … 10^7, 17 steps
   std::string backend = "cpu";
+  std::string episodes = "per_subject";  ///< per_subject | common: subjects that lack training episodes
   std::vector<std::string> train;
   std::vector<std::pair<std::string, std::vector<std::string>>> eval;  ///< named eval sets, in file order
 

@@ -54,6 +54,10 @@ struct Plan {
   int folds = 5;
   std::vector<double> alphas;
   std::string backend;
+  /// "per_subject" (each subject trains on the listed episodes it has; subjects that lack some form
+  /// their own units, whose `train` lists them) or "common" (`train` holds the listed episodes all
+  /// subjects have).
+  std::string episodes = "per_subject";
   std::map<std::string, std::map<std::string, FmriRef>> fmri;           ///< subject → episode → run
   std::map<std::string, std::map<std::string, std::string>> features;   ///< model → episode → file
   std::vector<Unit> units;

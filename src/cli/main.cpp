@@ -79,6 +79,24 @@ int cmd_generate(const std::string& sweep_path, const std::string& out, const st
   for (const auto& s : sets) fmt::print("{}{}", first ? "" : ", ", s), first = false;
   fmt::print("\ntrain: {} episodes, {}-fold CV, {} alphas; eval sets: {}\n", plan.train.size(), plan.folds,
              plan.alphas.size(), evals.empty() ? "none" : evals);
+  // Subjects that lack training episodes (episodes: per_subject / common).
+  if (plan.episodes == "common" && plan.train != sweep.train) {
+    std::string dropped;
+    for (const auto& ep : sweep.train)
+      if (std::find(plan.train.begin(), plan.train.end(), ep) == plan.train.end()) dropped += " " + ep;
+    fmt::print("episodes: common: training on the {} of {} listed episodes that every subject has (dropped:{})\n",
+               plan.train.size(), sweep.train.size(), dropped);
+  }
+  std::set<std::string> told;
+  for (const auto& u : plan.units)
+    for (const auto& sub : u.subjects)
+      if (!u.train.empty() && told.insert(sub).second) {
+        std::string lacks;
+        for (const auto& ep : plan.train)
+          if (std::find(u.train.begin(), u.train.end(), ep) == u.train.end()) lacks += " " + ep;
+        fmt::print("episodes: per_subject: {} trains on {} of {} episodes in its own units (lacks:{})\n", sub,
+                   u.train.size(), plan.train.size(), lacks);
+      }
   for (const auto& e : plan.eval)
     for (const auto& ep : e.episodes)
       if (std::find(plan.train.begin(), plan.train.end(), ep) != plan.train.end())

@@ -18,7 +18,7 @@ Sweep Sweep::load(const std::string& path) {
   const YAML::Node doc = yaml::load_file(path);
   yaml::check_keys(path, doc, "",
                    {"dataset", "dataset_root", "atlas", "subjects", "features", "grid", "ridge", "train", "eval",
-                    "description"});
+                    "episodes", "description"});
   Sweep s;
   s.path = fs::absolute(path);
   s.dataset = fs::absolute(yaml::required<std::string>(path, doc, "dataset", "a descriptor path"));
@@ -88,6 +88,13 @@ Sweep Sweep::load(const std::string& path) {
         throw ConfigError(yaml::at(path, ridge["backend"], "ridge.backend") + ": expected cpu or cuda, found '" +
                           s.backend + "'");
     }
+  }
+
+  if (doc["episodes"]) {
+    s.episodes = yaml::scalar<std::string>(path, doc["episodes"], "episodes", "per_subject or common");
+    if (s.episodes != "per_subject" && s.episodes != "common")
+      throw ConfigError(yaml::at(path, doc["episodes"], "episodes") + ": expected per_subject or common, found '" +
+                        s.episodes + "'");
   }
 
   if (const auto ev = doc["eval"]) {
