@@ -80,10 +80,12 @@ struct Plan {
 Plan make_plan(const Sweep& sweep);
 
 /// Write the plan into run_dir (plan.json, sweep.yaml), creating it. A run_dir that already holds
-/// the same plan is left as it is; one that holds a different plan, or other files, is refused.
+/// the same plan is left as it is (a rerun resumes); one that holds a different plan is refused
+/// unless `start_over`, which first deletes that plan and its results (remove_run_outputs); one
+/// that holds other files and no plan is refused.
 /// @return  false if the identical plan was already there
-/// @throw ConfigError  when run_dir holds a different plan or is not a brainsweep run directory
-bool write_plan(const Plan& plan, const std::string& run_dir);
+/// @throw ConfigError  when run_dir holds a different plan (without start_over) or is not a brainsweep run directory
+bool write_plan(const Plan& plan, const std::string& run_dir, bool start_over = false);
 
 /// First 16 hex digits of XXH3-64 of `text`.
 std::string stable_id(const std::string& text);

@@ -55,10 +55,11 @@ void print_plan_cost(const bs::Plan& plan, const std::vector<int>& ranks, const 
   }
 }
 
-int cmd_generate(const std::string& sweep_path, const std::string& out, const std::vector<int>& ranks) {
+int cmd_generate(const std::string& sweep_path, const std::string& out, const std::vector<int>& ranks,
+                 bool start_over) {
   const auto sweep = bs::Sweep::load(sweep_path);
   const auto plan = bs::make_plan(sweep);
-  const bool written = bs::write_plan(plan, out);
+  const bool written = bs::write_plan(plan, out, start_over);
   std::set<std::string> sets;
   for (const auto& f : sweep.features) {
     std::string l;
@@ -146,6 +147,8 @@ int main(int argc, char** argv) {
   std::vector<int> gen_ranks;
   gen->add_option("--ranks", gen_ranks, "also print the predicted makespan on these rank counts (e.g. 1,16,256)")
       ->delimiter(',')->check(CLI::PositiveNumber);
+  bool start_over = false;
+  gen->add_flag("--start-over", start_over, "if RUN_DIR holds a different plan, delete it and its results first");
 
   bs::RunOptions ro;
   bool no_gather = false;
@@ -207,7 +210,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   try {
-    if (*gen) return cmd_generate(sweep_path, out, gen_ranks);
+    if (*gen) return cmd_generate(sweep_path, out, gen_ranks, start_over);
     if (*run) {
       ro.gather = !no_gather;
       return with_mpi([&](MPI_Comm comm) { return bs::run_plan(run_dir, comm, ro); });

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <numeric>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -231,6 +232,21 @@ void remove_stale_temporaries(const std::string& run_dir) {
   }
 }
 
+/// Refuse a RUN_DIR whose unit records are not the plan's (plan.json replaced by hand): mixing the
+/// results of two plans must be asked for (`generate --start-over` deletes the old ones).
+void check_records_belong_to(const Plan& p, const std::string& run_dir) {
+  std::set<std::string> ids;
+  for (const auto& u : p.units) ids.insert(u.unit_id);
+  std::error_code ec;
+  for (const auto& e : sfs::directory_iterator(sfs::path(run_dir) / "units", ec)) {
+    const std::string name = e.path().filename().string();
+    const auto dot = name.find('.');
+    if (!ids.count(name.substr(0, dot)))
+      throw ConfigError(e.path().string() + ": a unit record of another plan; this RUN_DIR mixes two plans (use a new "
+                        "RUN_DIR, or `brainsweep generate SWEEP --out RUN_DIR --start-over` to start over)");
+  }
+}
+
 }  // namespace
 
 int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
@@ -254,6 +270,7 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
       sfs::create_directories(sfs::path(run_dir) / "jobs");
       sfs::create_directories(sfs::path(run_dir) / "units");
       remove_stale_temporaries(run_dir);
+      check_records_belong_to(p, run_dir);
       for (const auto& s : unit_shapes(p)) cost.push_back(unit_seconds(s));
     }
   } catch (const Error& e) {

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include "brainsweep/errors.hpp"
 #include "brainsweep/fs.hpp"
 #include "brainsweep/run.hpp"
 #include "brainsweep/scheduler.hpp"
@@ -42,6 +43,23 @@ void record_unit_failure(const std::string& run_dir, const std::string& unit_id,
 void clear_unit_failure(const std::string& run_dir, const std::string& unit_id) {
   std::error_code ec;
   sfs::remove(failed_path(run_dir, unit_id), ec);
+}
+
+void remove_run_outputs(const std::string& run_dir) {
+  const sfs::path dir(run_dir);
+  std::error_code ec;
+  for (const char* name : {"jobs", "units", "stitched"}) {
+    sfs::remove_all(dir / name, ec);
+    if (ec) throw Error((dir / name).string() + ": cannot remove: " + ec.message());
+  }
+  for (const auto& e : sfs::directory_iterator(dir, ec)) {
+    const std::string n = e.path().filename().string();
+    for (const char* base : {"plan.json", "sweep.yaml", "results.csv", "results.h5"})
+      if (n == base || n.rfind(std::string(base) + ".tmp", 0) == 0) {
+        sfs::remove(e.path(), ec);
+        if (ec) throw Error(e.path().string() + ": cannot remove: " + ec.message());
+      }
+  }
 }
 
 RunStatus run_status(const std::string& run_dir) {

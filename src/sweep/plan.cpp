@@ -11,6 +11,7 @@
 #include "brainsweep/data.hpp"
 #include "brainsweep/errors.hpp"
 #include "brainsweep/fs.hpp"
+#include "brainsweep/status.hpp"
 
 namespace brainsweep {
 
@@ -297,7 +298,7 @@ const Job& Plan::job(const std::string& job_id) const {
   throw DataError("job '" + job_id + "' is not in the plan");
 }
 
-bool write_plan(const Plan& plan, const std::string& run_dir) {
+bool write_plan(const Plan& plan, const std::string& run_dir, bool start_over) {
   namespace sfs = std::filesystem;
   const sfs::path dir(run_dir);
   const sfs::path plan_path = dir / "plan.json";
@@ -315,10 +316,11 @@ bool write_plan(const Plan& plan, const std::string& run_dir) {
       return x;
     };
     if (strip(old) == strip(j)) return false;
-    throw ConfigError(run_dir + " holds a different plan (" + plan_path.string() +
-                      "); use a new RUN_DIR, or delete this one to start over");
-  }
-  if (sfs::exists(dir) && !sfs::is_empty(dir))
+    if (!start_over)
+      throw ConfigError(run_dir + " holds a different plan (" + plan_path.string() +
+                        "); use a new RUN_DIR, or `generate --start-over` to delete its results and start over");
+    remove_run_outputs(run_dir);  // plan, sweep copy, job files, unit records, results; other files stay
+  } else if (sfs::exists(dir) && !sfs::is_empty(dir))
     throw ConfigError(run_dir + ": exists, is not empty and holds no plan.json; refusing to write a plan into it");
   sfs::create_directories(dir);
   fs::write_text_atomic((dir / "sweep.yaml").string(), fs::read_text(plan.sweep_file));

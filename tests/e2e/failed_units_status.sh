@@ -54,3 +54,18 @@ grep -q "units fitted 2, already done 2, failed 0" "$WORK/rerun.log" || fail "th
 rows=$(($(wc -l < "$WORK/run/results.csv") - 1))
 [ "$rows" -eq $((4 * 2 * 6)) ] || fail "expected 48 rows, found $rows"
 echo "failure recorded, reported by status, and fixed by a rerun ($rows rows)"
+
+# A changed sweep is refused (nothing in RUN_DIR changes) unless told to start over, which deletes the
+# old plan's results but not other files (e.g. SLURM logs); a unit record of another plan stops `run`.
+sed 's/stimulus_window: \[1, 2\]/stimulus_window: [1]/' "$WORK/sweep.yaml" > "$WORK/changed.yaml"
+echo "log" > "$WORK/run/brainsweep-run-7.out"
+before=$(cd "$WORK/run" && find . -type f | sort | xargs md5sum)
+rc=0; "$BRAINSWEEP" generate "$WORK/changed.yaml" --out "$WORK/run" 2> "$WORK/err.txt" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "holds a different plan" "$WORK/err.txt" || fail "a changed sweep was not refused (exit $rc)"
+[ "$before" = "$(cd "$WORK/run" && find . -type f | sort | xargs md5sum)" ] || fail "a refused generate changed RUN_DIR"
+"$BRAINSWEEP" generate "$WORK/changed.yaml" --out "$WORK/run" --start-over > /dev/null || fail "--start-over"
+[ "$(cd "$WORK/run" && ls | tr '\n' ' ')" = "brainsweep-run-7.out plan.json sweep.yaml " ] || fail "--start-over left $(ls "$WORK/run")"
+mkdir -p "$WORK/run/units" && echo x > "$WORK/run/units/0123456789abcdef.done"
+rc=0; "$BRAINSWEEP" run "$WORK/run" 2> "$WORK/err.txt" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "a unit record of another plan" "$WORK/err.txt" || fail "run mixed two plans (exit $rc)"
+echo "changed sweep refused; --start-over deletes the old results and keeps other files; mixed records refused"
