@@ -69,6 +69,10 @@ int cmd_generate(const std::string& sweep_path, const std::string& out, const st
   fmt::print("plan: {} jobs in {} units = {} feature sets × {} hrf_delay × {} stimulus_window × {} subjects\n",
              plan.jobs.size(), plan.units.size(), sweep.features.size(), sweep.hrf_delay.size(),
              sweep.stimulus_window.size(), plan.subjects.size());
+  if (!sweep.include.empty() || !sweep.exclude.empty() || sweep.sample_n)
+    fmt::print("grid: {} of {} points kept by include/exclude rules{}\n", bs::grid_points(sweep).size(),
+               sweep.features.size() * sweep.hrf_delay.size() * sweep.stimulus_window.size(),
+               sweep.sample_n ? fmt::format(" and sample (n {}, seed {})", *sweep.sample_n, sweep.sample_seed) : "");
   std::string subs, evals;
   for (const auto& s : plan.subjects) subs += (subs.empty() ? "" : ", ") + s;
   for (const auto& e : plan.eval) evals += (evals.empty() ? "" : ", ") + fmt::format("{} ({} episodes)", e.name, e.episodes.size());

@@ -153,9 +153,11 @@ Plan make_plan(const Sweep& s) {
 
   // Units: subjects share a unit when their runs have the same lengths (same design matrix).
   const json ident = numeric_identity(p);
-  for (const auto& fs : s.features) {
-    for (int hrf : s.hrf_delay) {
-      for (int win : s.stimulus_window) {
+  for (const GridPoint& point : grid_points(s)) {
+    const FeatureSet& fs = s.features[point.feature_set];
+    const int hrf = point.hrf_delay, win = point.stimulus_window;
+    {
+      {
         // Subjects share a unit when they train on the same episodes and all their runs have the
         // same lengths (one design matrix, one set of training rows).
         std::map<std::pair<std::vector<std::string>, std::vector<long>>, std::vector<std::string>> groups;
