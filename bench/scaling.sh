@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks of issue #4, one BLAS thread per rank, on the real Sherlock data:
 # 1. subjects sharing a unit: the same sweep over 4 subjects and over 1 subject (pmc481: 481 voxels
-#    per subject, p = 200 feature columns × stimulus_window 5 = 1000), 1 rank; prints the time ratio
-#    (target <= 1.5);
+#    per subject; 3 units: annotations/all, description_lsa/lsa64, topic_model/t100 at
+#    stimulus_window 5, p = 180, 320, 500), 1 rank; prints the time ratio (target <= 1.5) and the
+#    ratio the cost model predicts;
 # 2. ranks: a sweep of 60 units (roi6, 8 subjects, 5 feature sets × 2 hrf_delay × 6 stimulus_window)
 #    on 1 and 2 ranks, dynamic schedule; prints jobs/s and the speedup (target >= 1.8).
 # Usage: bench/scaling.sh [build/brainsweep]. Say how many cores the machine has and who else uses
@@ -39,13 +40,13 @@ timed_run() {  # RUN RANKS → seconds
 BIG="  - {model: annotations, layers: [all]}
   - {model: description_lsa, layers: [lsa64]}
   - {model: topic_model, layers: [t100]}"
-# One feature set of 200 columns: concatenating layers of different models is not a sweep feature,
-# so use the three models as three units and sum their times.
 sweep one pmc481 "sub-01" "$BIG" "{hrf_delay: [0], stimulus_window: [5]}"
 sweep four pmc481 "sub-01, sub-02, sub-03, sub-04" "$BIG" "{hrf_delay: [0], stimulus_window: [5]}"
 t1=$(timed_run one 1)
 t4=$(timed_run four 1)
 echo "subjects sharing units: 1 subject $t1 s, 4 subjects $t4 s (3 units each, 1 rank): ratio $(echo "scale=2; $t4 / $t1" | bc) (target <= 1.5)"
+w() { "$BIN" plan-cost "$WORK/$1" --ranks 1 | sed -nE 's/.* ([0-9.]+) s of work.*/\1/p'; }
+echo "  cost model: 1 subject $(w one) s, 4 subjects $(w four) s: predicted ratio $(echo "scale=2; $(w four) / $(w one)" | bc)"
 
 FIVE="  - {model: annotations, layers: [all]}
   - {model: annotations, layers: [speech]}

@@ -33,10 +33,11 @@ struct UnitWork {
 /// machine (2 cores shared with other users, OpenBLAS, one thread per rank); `plan-cost --calibrate`
 /// measures dgemm, dsyevd and a stream pass on the machine it runs on instead.
 struct MachineRates {
-  double gemm_flops_per_s = 1.4e10;  ///< dgemm, one thread
-  double eig_cubes_per_s = 1.9e9;    ///< m³/s of LAPACK dsyevd with eigenvectors, one thread
-  double stream_per_s = 1.15e9;      ///< elements/s of the non-BLAS passes (incl. HDF5 reads and writes)
-  double unit_overhead_s = 0.02;     ///< fixed seconds per unit (opening files, writing results)
+  double gemm_flops_per_s = 2.9e10;  ///< dgemm, one thread
+  double eig_cubes_per_s = 3.1e9;    ///< m³/s of LAPACK dsyevd with eigenvectors, one thread
+  double stream_per_s = 1.25e9;      ///< elements/s of the non-BLAS passes (incl. HDF5 reads and writes)
+  double unit_overhead_s = 0.01;     ///< fixed seconds per unit (opening files, writing results)
+  double run_overhead_s = 0.5;       ///< fixed seconds per run (start-up, plan, results.csv), not per unit
 };
 
 /// Floating-point work of RidgeCV on a unit of this shape, counted as `ridge_cv` does it: primal
@@ -56,11 +57,11 @@ std::vector<UnitShape> unit_shapes(const Plan& plan);
 /// lower index (so that every rank computes the same order).
 std::vector<int> largest_first(const std::vector<double>& seconds);
 
-/// Predicted makespan of a schedule.
+/// Predicted makespan of a schedule (units only: add MachineRates::run_overhead_s for a whole run).
 struct Makespan {
   int ranks = 1;
   double total_s = 0;     ///< sum of unit costs
-  double makespan_s = 0;  ///< time until the last rank finishes
+  double makespan_s = 0;  ///< time until the last rank finishes its last unit
   double efficiency = 1;  ///< total / (ranks × makespan), 1 = perfect balance
 };
 

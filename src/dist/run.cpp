@@ -323,18 +323,15 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
                  format_duration(todo_cost));
 
   int code = 0, fitted = 0;
-  long jobs_finished_local = 0;
   std::vector<std::string> errors;
   {
     WorkCounter counter(comm);
     ProgressReporter progress(n_todo, todo_jobs, todo_cost, opt.progress_interval_s);
-    long jobs_seen = 0;  // jobs of finished units, counted from the counter's snapshot on rank 0
     auto report = [&](bool force) {
       if (rank != 0) return;
       const auto [units_done, cost_done] = counter.progress();
-      // Jobs per unit vary little; estimate finished jobs from the finished share of units.
-      jobs_seen = n_todo ? todo_jobs * units_done / n_todo : 0;
-      progress.update(units_done, jobs_seen, cost_done, force);
+      // Jobs per unit vary little (subjects per unit); estimate finished jobs from the share of units.
+      progress.update(units_done, n_todo ? todo_jobs * units_done / n_todo : 0, cost_done, force);
     };
     auto fit_one = [&](int i) {
       const Unit& u = p.units[static_cast<size_t>(i)];
@@ -342,7 +339,6 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
         fit_unit(p, u, *backend, run_dir);
         clear_unit_failure(run_dir, u.unit_id);
         ++fitted;
-        jobs_finished_local += static_cast<long>(u.job_ids.size());
       } catch (const std::exception& e) {
         const int c = dynamic_cast<const Error*>(&e) ? dynamic_cast<const Error&>(e).exit_code() : 1;
         const std::string msg = fmt::format("unit {}: {}", u.unit_id, e.what());

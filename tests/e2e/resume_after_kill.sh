@@ -21,6 +21,8 @@ YAML
 UNITS=24
 "$BRAINSWEEP" generate "$WORK/sweep.yaml" --out "$WORK/ref" > /dev/null
 mpirun -n 2 "$BRAINSWEEP" run "$WORK/ref" > "$WORK/ref.log" 2>&1 || { cat "$WORK/ref.log"; fail "uninterrupted run failed"; }
+# Progress on rank 0, one line per update when stderr is not a terminal; the last one says 24/24.
+grep -q "progress: $UNITS/$UNITS units (100%), 72/72 jobs" "$WORK/ref.log" || fail "no final progress line"
 
 # Start a 2-rank run in the background and SIGKILL (which) once the first unit is done.
 # which = all: mpirun and both ranks; which = one: rank 1 only (mpirun then ends the others).
