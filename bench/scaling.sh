@@ -4,8 +4,8 @@
 #    per subject; 3 units: annotations/all, description_lsa/lsa64, topic_model/t100 at
 #    stimulus_window 5, p = 180, 320, 500), 1 rank; prints the time ratio (target <= 1.5) and the
 #    ratio the cost model predicts;
-# 2. ranks: a sweep of 60 units (roi6, 8 subjects, 5 feature sets × 2 hrf_delay × 6 stimulus_window)
-#    on 1 and 2 ranks, dynamic schedule; prints jobs/s and the speedup (target >= 1.8).
+# 2. ranks: a sweep of 60 units (pmc481, 3 subjects, 3 feature sets × 4 hrf_delay × 5 stimulus_window,
+#    ~0.3 s each) on 1 and 2 ranks, dynamic schedule; prints jobs/s and the speedup (target >= 1.8).
 # Usage: bench/scaling.sh [build/brainsweep]. Say how many cores the machine has and who else uses
 # it when you report the figures (printed at the end).
 set -euo pipefail
@@ -48,13 +48,12 @@ echo "subjects sharing units: 1 subject $t1 s, 4 subjects $t4 s (3 units each, 1
 w() { "$BIN" plan-cost "$WORK/$1" --ranks 1 | sed -nE 's/.* ([0-9.]+) s of work.*/\1/p'; }
 echo "  cost model: 1 subject $(w one) s, 4 subjects $(w four) s: predicted ratio $(echo "scale=2; $(w four) / $(w one)" | bc)"
 
-FIVE="  - {model: annotations, layers: [all]}
-  - {model: annotations, layers: [speech]}
-  - {model: annotations, layers: [scene]}
-  - {model: description_lsa, layers: [lsa64]}
-  - {model: topic_model, layers: [t100]}"
-sweep r1 roi6 "sub-01, sub-02, sub-03, sub-04, sub-05, sub-06, sub-07, sub-08" "$FIVE" "{hrf_delay: [0, 1], stimulus_window: [1, 2, 3, 4, 5, 6]}"
-sweep r2 roi6 "sub-01, sub-02, sub-03, sub-04, sub-05, sub-06, sub-07, sub-08" "$FIVE" "{hrf_delay: [0, 1], stimulus_window: [1, 2, 3, 4, 5, 6]}"
+THREE="  - {model: annotations, layers: [all]}
+  - {model: annotations, layers: [scene, characters]}
+  - {model: description_lsa, layers: [lsa16]}"
+for r in r1 r2; do
+  sweep $r pmc481 "sub-01, sub-02, sub-03" "$THREE" "{hrf_delay: [0, 1, 2, 3], stimulus_window: [1, 2, 3, 4, 5]}"
+done
 units=$(/usr/bin/python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["units"]))' "$WORK/r1/plan.json")
 jobs=$(/usr/bin/python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["jobs"]))' "$WORK/r1/plan.json")
 s1=$(timed_run r1 1)

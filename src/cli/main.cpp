@@ -43,7 +43,7 @@ void print_plan_cost(const bs::Plan& plan, const std::vector<int>& ranks, const 
     }
   }
   const double total = std::accumulate(seconds.begin(), seconds.end(), 0.0);
-  fmt::print("cost model: {} units, {:.1f} s of work on one rank with one BLAS thread (rates: dgemm {:.2g} "
+  fmt::print("cost model: {} units, {:.3g} s of work on one rank with one BLAS thread (rates: dgemm {:.2g} "
              "flop/s, dsyevd {:.2g} n³/s, {:.2g} elements/s, {:.3f} s per unit, {:.1f} s per run)\n",
              seconds.size(), total, rates.gemm_flops_per_s, rates.eig_cubes_per_s, rates.stream_per_s,
              rates.unit_overhead_s, rates.run_overhead_s);
@@ -53,8 +53,8 @@ void print_plan_cost(const bs::Plan& plan, const std::vector<int>& ranks, const 
   for (int r : ranks) {
     const auto d = bs::predict_makespan(seconds, r, true), st = bs::predict_makespan(seconds, r, false);
     fmt::print("{:>7} {:>14} {:>10.1f}% {:>14} {:>10.1f}%\n", r,
-               fmt::format("{:.1f} s", d.makespan_s + rates.run_overhead_s), 100 * d.efficiency,
-               fmt::format("{:.1f} s", st.makespan_s + rates.run_overhead_s), 100 * st.efficiency);
+               fmt::format("{:.3g} s", d.makespan_s + rates.run_overhead_s), 100 * d.efficiency,
+               fmt::format("{:.3g} s", st.makespan_s + rates.run_overhead_s), 100 * st.efficiency);
   }
 }
 

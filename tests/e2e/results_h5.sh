@@ -16,7 +16,12 @@ ridge: {folds: 4, alphas: [1, 100, 10000]}
 train: [sherlock01]
 eval: {test: [sherlock02], again: [sherlock02]}
 YAML
-"$BRAINSWEEP" generate "$WORK/sweep.yaml" --out "$WORK/run" > /dev/null
+"$BRAINSWEEP" generate "$WORK/sweep.yaml" --out "$WORK/run" --ranks 1,2,8 > "$WORK/gen.txt"
+# The predicted makespan table: 4 units; 1 rank is perfectly balanced, 8 ranks cannot be (4 units).
+cat "$WORK/gen.txt"
+grep -Eq '^ +1 +[0-9.]+ s +100\.0%' "$WORK/gen.txt" || fail "plan-cost: 1 rank should be 100 % efficient"
+eff8=$(awk '$1 == "8" { print $4 }' "$WORK/gen.txt" | tr -d %)
+[ -n "$eff8" ] && [ "$(echo "$eff8 <= 50" | bc)" -eq 1 ] || fail "plan-cost: 8 ranks for 4 units should be <= 50 % efficient ($eff8)"
 mpirun -n 3 "$BRAINSWEEP" run "$WORK/run" > "$WORK/run.log" 2>&1 || { cat "$WORK/run.log"; fail "run"; }
 cp "$WORK/run/results.h5" "$WORK/first.h5"
 mpirun -n 2 "$BRAINSWEEP" gather "$WORK/run" || fail "gather on 2 ranks"
