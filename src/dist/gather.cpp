@@ -118,6 +118,7 @@ void write_rows(hid_t d, hid_t mem_type, hsize_t row0, hsize_t rows, const void*
 struct SubjectLayout {
   std::vector<size_t> jobs;  ///< indices into plan.jobs
   long n_parcels = 0;
+  std::vector<std::string> parcel_names;  ///< from the subject's first job file (as results.csv)
 };
 
 }  // namespace
@@ -147,7 +148,9 @@ int gather_results(const std::string& run_dir, MPI_Comm comm) {
   int bad = 0;
   try {
     for (const auto& sub : p.subjects) {
-      const auto& L = layout[sub];
+      auto& L = layout[sub];
+      // Every rank needs the names: dataset creation (its string type) is collective.
+      L.parcel_names = h5::File(job_file(p.jobs[L.jobs.front()].job_id)).read_string_attr("/", "parcel_names");
       const auto [lo, hi] = block(L.jobs.size(), rank);
       for (size_t k = lo; k < hi; ++k) {
         const Job& job = p.jobs[L.jobs[k]];
@@ -212,8 +215,7 @@ int gather_results(const std::string& run_dir, MPI_Comm comm) {
       const hsize_t J = L.jobs.size(), P = static_cast<hsize_t>(L.n_parcels);
       std::vector<long long> index(L.jobs.begin(), L.jobs.end());
       write_small(file, g + "job_index", H5T_NATIVE_LLONG, index, rank);
-      const FmriRef& ref = p.fmri.at(sub).begin()->second;
-      write_strings(file, g + "parcel_names", parcel_names(ref.file, ref.n_parcels), rank);
+      write_strings(file, g + "parcel_names", L.parcel_names, rank);
       Id alpha(create(file, g + "alpha", H5T_IEEE_F64LE, {J, P}), H5Dclose, g + "alpha");
       Id cv_r(create(file, g + "cv_r", H5T_IEEE_F64LE, {J, P}), H5Dclose, g + "cv_r");
       Id cv_scores(create(file, g + "cv_scores", H5T_IEEE_F64LE, {J, n_alphas, P}), H5Dclose, g + "cv_scores");
