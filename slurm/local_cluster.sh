@@ -61,7 +61,7 @@ start() {
   while [ "$d_port" = "$ctld_port" ]; do d_port=$(free_port); done
   cat > "$STATE/slurm.conf" <<CONF
 ClusterName=brainsweep-local
-SlurmctldHost=$node
+SlurmctldHost=$node(127.0.0.1)
 SlurmctldPort=$ctld_port
 SlurmdPort=$d_port
 SlurmUser=root
@@ -91,7 +91,7 @@ ReturnToService=2
 SlurmctldTimeout=30
 SlurmdTimeout=30
 MinJobAge=600
-NodeName=$node CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 CONF
   mkdir -p "$STATE/spool/$node" "$STATE/tmp/$node"
