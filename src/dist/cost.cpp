@@ -8,7 +8,9 @@
 #include <queue>
 #include <random>
 
-#include "brainsweep/backend.hpp"
+#include <cblas.h>
+#include <lapacke.h>
+
 #include "brainsweep/errors.hpp"
 #include "brainsweep/hdf5_io.hpp"
 
@@ -131,7 +133,8 @@ Makespan predict_makespan(const std::vector<double>& seconds, int ranks, bool dy
 
 MachineRates calibrate_rates(long size) {
   using clock = std::chrono::steady_clock;
-  const auto be = make_backend("cpu");
+  // OpenBLAS and LAPACKE directly (what the CPU backend runs), so that calibration does not depend
+  // on the backend interface.
   std::mt19937 rng(0);
   std::normal_distribution<double> normal;
   MatrixD a(size, size), b(size, size), c;
@@ -147,13 +150,19 @@ MachineRates calibrate_rates(long size) {
     return best;
   };
   const double sz = static_cast<double>(size);
-  r.gemm_flops_per_s = 2 * sz * sz * sz / time([&] { be->gemm(false, false, a, b, c); });
-  MatrixD g;
-  be->gemm(true, false, a, a, g);
+  const int n = static_cast<int>(size);
+  c.resize(size, size);
+  r.gemm_flops_per_s = 2 * sz * sz * sz / time([&] {
+                         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a.data(), n, b.data(), n,
+                                     0.0, c.data(), n);
+                       });
+  MatrixD g(size, size);
+  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, n, 1.0, a.data(), n, a.data(), n, 0.0, g.data(), n);
   r.eig_cubes_per_s = sz * sz * sz / time([&] {
                         MatrixD m = g;
-                        VectorD w;
-                        be->syevd(m, w);
+                        VectorD w(size);
+                        if (LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', n, m.data(), n, w.data()) != 0)
+                          throw NumericalError("calibrate_rates: LAPACKE_dsyevd failed");
                       });
   MatrixF x = a.cast<float>();
   r.stream_per_s = static_cast<double>(x.size()) / time([&] {
