@@ -157,14 +157,14 @@ int main(int argc, char** argv) {
   bool start_over = false;
   gen->add_flag("--start-over", start_over, "if RUN_DIR holds a different plan, delete it and its results first");
 
-  bs::RunOptions ro;
+  bs::RunOptions run_opts;
   bool no_gather = false;
   auto* run = app.add_subcommand("run", "Fit every job of a plan; launch with mpirun/srun for several ranks");
   run->add_option("RUN_DIR", run_dir, "run directory written by `generate`")->required();
-  run->add_option("--schedule", ro.schedule, "dynamic (largest units first, to the next idle rank) or static "
+  run->add_option("--schedule", run_opts.schedule, "dynamic (largest units first, to the next idle rank) or static "
                                              "(round robin)")->capture_default_str()
       ->check(CLI::IsMember({"dynamic", "static"}));
-  run->add_option("--progress-interval", ro.progress_interval_s, "seconds between progress lines (not a terminal)")
+  run->add_option("--progress-interval", run_opts.progress_interval_s, "seconds between progress lines (not a terminal)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   run->add_flag("--no-gather", no_gather, "do not write results.h5 at the end (run `brainsweep gather` later)");
 
@@ -219,8 +219,8 @@ int main(int argc, char** argv) {
   try {
     if (*gen) return cmd_generate(sweep_path, out, gen_ranks, start_over);
     if (*run) {
-      ro.gather = !no_gather;
-      return with_mpi([&](MPI_Comm comm) { return bs::run_plan(run_dir, comm, ro); });
+      run_opts.gather = !no_gather;
+      return with_mpi([&](MPI_Comm comm) { return bs::run_plan(run_dir, comm, run_opts); });
     }
     if (*gat) return with_mpi([&](MPI_Comm comm) { return bs::gather_results(run_dir, comm); });
     if (*stat) return bs::print_run_status(run_dir, std::cout);
