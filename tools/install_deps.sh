@@ -9,6 +9,7 @@ PACKAGES=(
   libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libxxhash-dev libzip-dev
   libgtest-dev libgmock-dev
   python3-numpy python3-h5py
+  slurm-wlm munge bc
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -2,11 +2,14 @@
 /// Dataset descriptors and sweep files (YAML), read in one place into typed structs.
 /// Unknown keys are errors that name the file, the key path and the line (ARCHITECTURE.md).
 /// Relative paths in both files are resolved against the current working directory.
+#include <cstdint>
 #include <optional>
 #include <regex>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "brainsweep/grid.hpp"
 
 namespace brainsweep {
 
@@ -74,10 +77,15 @@ struct Sweep {
   std::vector<FeatureSet> features;
   std::vector<int> hrf_delay{3};        ///< TRs; ENCODING.md §1 default 3
   std::vector<int> stimulus_window{5};  ///< TRs; default 5
+  std::vector<GridRule> include;        ///< grid.include: keep points matching one of these (all if empty)
+  std::vector<GridRule> exclude;        ///< grid.exclude: drop points matching one of these
+  std::optional<size_t> sample_n;       ///< sample.n: random subsample of the grid points (grid.hpp)
+  std::uint64_t sample_seed = 0;        ///< sample.seed
   int folds = 5;
   std::vector<double> alphas;           ///< ascending; default 10^-1 … 10^7, 17 steps
   std::string backend = "cpu";
   std::string precision = "mixed";      ///< mixed | float64 | float32 (RidgeOptions)
+  std::string episodes = "per_subject";  ///< per_subject | common: subjects that lack training episodes
   std::vector<std::string> train;
   std::vector<std::pair<std::string, std::vector<std::string>>> eval;  ///< named eval sets, in file order
   /// Test sets (features, no fMRI): name → episodes; an empty list means `auto` (every episode of

@@ -12,6 +12,10 @@ namespace brainsweep {
 /// listing the episodes found, if none matches.
 std::string fmri_dataset_of(const std::string& file, const std::string& episode);
 
+/// True if the fMRI file has a dataset for `episode` (a key `ses-XXX_task-<episode>`).
+/// @throw DataError  if the file is missing or not HDF5
+bool fmri_has_episode(const std::string& file, const std::string& episode);
+
 /// Shape (n_TR, n_parcels) of an fMRI dataset. @throw DataError if missing or not 2-D.
 std::pair<long, long> fmri_shape(const std::string& file, const std::string& dataset);
 

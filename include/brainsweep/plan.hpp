@@ -52,6 +52,9 @@ struct Unit {
   int hrf_delay = 0, stimulus_window = 1;
   std::vector<std::string> subjects;
   std::vector<std::string> job_ids;
+  /// Training episodes of this unit when they differ from the plan's (`episodes: per_subject` and a
+  /// subject that lacks some runs); empty means `Plan::train`.
+  std::vector<std::string> train;
 };
 
 struct Plan {
@@ -66,6 +69,10 @@ struct Plan {
   std::vector<double> alphas;
   std::string backend;
   std::string precision = "mixed";
+  /// "per_subject" (each subject trains on the listed episodes it has; subjects that lack some form
+  /// their own units, whose `train` lists them) or "common" (`train` holds the listed episodes all
+  /// subjects have).
+  std::string episodes = "per_subject";
   std::map<std::string, std::map<std::string, FmriRef>> fmri;           ///< subject → episode → run
   std::map<std::string, std::map<std::string, std::string>> features;   ///< model → episode → file
   std::vector<Unit> units;
@@ -80,6 +87,8 @@ struct Plan {
   const Job& job(const std::string& job_id) const;
   /// @throw ConfigError  naming the plan's test sets if `name` is not one
   const TestSet& test_set(const std::string& name) const;
+  /// Training episodes of `unit`, in fold order: `unit.train`, or `train` when that is empty.
+  const std::vector<std::string>& train_of(const Unit& unit) const { return unit.train.empty() ? train : unit.train; }
 };
 
 /// Expand a sweep into a plan, resolving and checking every fMRI and feature file it needs
@@ -88,10 +97,12 @@ struct Plan {
 Plan make_plan(const Sweep& sweep);
 
 /// Write the plan into run_dir (plan.json, sweep.yaml), creating it. A run_dir that already holds
-/// the same plan is left as it is; one that holds a different plan, or other files, is refused.
+/// the same plan is left as it is (a rerun resumes); one that holds a different plan is refused
+/// unless `start_over`, which first deletes that plan and its results (remove_run_outputs); one
+/// that holds other files and no plan is refused.
 /// @return  false if the identical plan was already there
-/// @throw ConfigError  when run_dir holds a different plan or is not a brainsweep run directory
-bool write_plan(const Plan& plan, const std::string& run_dir);
+/// @throw ConfigError  when run_dir holds a different plan (without start_over) or is not a brainsweep run directory
+bool write_plan(const Plan& plan, const std::string& run_dir, bool start_over = false);
 
 /// First 16 hex digits of XXH3-64 of `text`.
 std::string stable_id(const std::string& text);

@@ -22,11 +22,22 @@ bool unit_done(const Plan& plan, const Unit& unit, const std::string& run_dir);
 /// @throw DataError  if a job file is missing
 void write_results_csv(const Plan& plan, const std::string& run_dir);
 
-/// Run a plan over `comm`. Collective. Units go to ranks round-robin (unit i to rank i mod N);
-/// the numbers do not depend on N. Units already done are skipped. A unit that fails is reported
-/// as `[rank r/N] unit <id>: <error>` and the others go on; results.csv is written only when every
-/// unit succeeded.
+/// Options of `brainsweep run`.
+struct RunOptions {
+  /// "dynamic": rank 0's shared counter hands out the pending units largest predicted cost first
+  /// (cost.hpp), each to the next idle rank; "static": pending unit k (plan order) to rank k mod N.
+  std::string schedule = "dynamic";
+  double progress_interval_s = 10;  ///< seconds between progress lines when stderr is not a terminal
+  bool gather = true;               ///< gather results.h5 at the end (gather.hpp)
+};
+
+/// Run a plan over `comm`. Collective. Every rank, rank 0 included, fits units (RunOptions::schedule);
+/// the numbers do not depend on the number of ranks or the schedule. Units already done are skipped
+/// and temporary files of a killed run are removed first. A unit that fails is reported as
+/// `[rank r/N] unit <id>: <error>`, recorded in `RUN_DIR/units/<id>.failed` (removed when a rerun
+/// succeeds), and the other units go on; results.csv and results.h5 are written only when every unit
+/// succeeded, and the failures are summarised on rank 0.
 /// @return  exit code, the same on every rank: 0, or the largest exit code of the failed units
-int run_plan(const std::string& run_dir, MPI_Comm comm);
+int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& options = {});
 
 }  // namespace brainsweep

@@ -7,17 +7,21 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <numeric>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "brainsweep/build_config.hpp"
 #include "brainsweep/config.hpp"
+#include "brainsweep/cost.hpp"
 #include "brainsweep/demo.hpp"
 #include "brainsweep/errors.hpp"
+#include "brainsweep/gather.hpp"
 #include "brainsweep/plan.hpp"
 #include "brainsweep/ridge_command.hpp"
 #include "brainsweep/run.hpp"
+#include "brainsweep/status.hpp"
 #include "brainsweep/stitch.hpp"
 #include "brainsweep/submit.hpp"
 
@@ -25,10 +29,42 @@ namespace bs = brainsweep;
 
 namespace {
 
-int cmd_generate(const std::string& sweep_path, const std::string& out) {
+/// Print the predicted makespan of `plan` on each rank count (cost.hpp).
+void print_plan_cost(const bs::Plan& plan, const std::vector<int>& ranks, const bs::MachineRates& rates,
+                     bool per_unit = false) {
+  std::vector<double> seconds;
+  const auto shapes = bs::unit_shapes(plan);
+  for (const auto& s : shapes) seconds.push_back(bs::unit_seconds(s, rates));
+  if (per_unit) {
+    fmt::print("unit_id,n,p,t,folds,n_alphas,n_eval,predicted_s,gemm_flops,eig_cubes,stream\n");
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const auto w = bs::unit_work(shapes[i]);
+      fmt::print("{},{},{},{},{},{},{},{:.4f},{:.6g},{:.6g},{:.6g}\n", plan.units[i].unit_id, shapes[i].n, shapes[i].p,
+                 shapes[i].t, shapes[i].folds, shapes[i].n_alphas, shapes[i].n_eval, seconds[i], w.gemm_flops,
+                 w.eig_cubes, w.stream);
+    }
+  }
+  const double total = std::accumulate(seconds.begin(), seconds.end(), 0.0);
+  fmt::print("cost model: {} units, {:.3g} s of work on one rank with one BLAS thread (rates: dgemm {:.2g} "
+             "flop/s, dsyevd {:.2g} n³/s, {:.2g} elements/s, {:.3f} s per unit, {:.1f} s per run)\n",
+             seconds.size(), total, rates.gemm_flops_per_s, rates.eig_cubes_per_s, rates.stream_per_s,
+             rates.unit_overhead_s, rates.run_overhead_s);
+  fmt::print("predicted run time (units + {:.1f} s start-up and results.csv; gather not included):\n",
+             rates.run_overhead_s);
+  fmt::print("{:>7} {:>14} {:>11} {:>14} {:>11}\n", "ranks", "dynamic", "efficiency", "static", "efficiency");
+  for (int r : ranks) {
+    const auto d = bs::predict_makespan(seconds, r, true), st = bs::predict_makespan(seconds, r, false);
+    fmt::print("{:>7} {:>14} {:>10.1f}% {:>14} {:>10.1f}%\n", r,
+               fmt::format("{:.3g} s", d.makespan_s + rates.run_overhead_s), 100 * d.efficiency,
+               fmt::format("{:.3g} s", st.makespan_s + rates.run_overhead_s), 100 * st.efficiency);
+  }
+}
+
+int cmd_generate(const std::string& sweep_path, const std::string& out, const std::vector<int>& ranks,
+                 bool start_over) {
   const auto sweep = bs::Sweep::load(sweep_path);
   const auto plan = bs::make_plan(sweep);
-  const bool written = bs::write_plan(plan, out);
+  const bool written = bs::write_plan(plan, out, start_over);
   std::set<std::string> sets;
   for (const auto& f : sweep.features) {
     std::string l;
@@ -38,6 +74,10 @@ int cmd_generate(const std::string& sweep_path, const std::string& out) {
   fmt::print("plan: {} jobs in {} units = {} feature sets × {} hrf_delay × {} stimulus_window × {} subjects\n",
              plan.jobs.size(), plan.units.size(), sweep.features.size(), sweep.hrf_delay.size(),
              sweep.stimulus_window.size(), plan.subjects.size());
+  if (!sweep.include.empty() || !sweep.exclude.empty() || sweep.sample_n)
+    fmt::print("grid: {} of {} points kept by include/exclude rules{}\n", bs::grid_points(sweep).size(),
+               sweep.features.size() * sweep.hrf_delay.size() * sweep.stimulus_window.size(),
+               sweep.sample_n ? fmt::format(" and sample (n {}, seed {})", *sweep.sample_n, sweep.sample_seed) : "");
   std::string subs, evals;
   for (const auto& s : plan.subjects) subs += (subs.empty() ? "" : ", ") + s;
   for (const auto& e : plan.eval) evals += (evals.empty() ? "" : ", ") + fmt::format("{} ({} episodes)", e.name, e.episodes.size());
@@ -59,6 +99,24 @@ int cmd_generate(const std::string& sweep_path, const std::string& out) {
     }
     fmt::print("test sets: {}\n", tests);
   }
+  // Subjects that lack training episodes (episodes: per_subject / common).
+  if (plan.episodes == "common" && plan.train != sweep.train) {
+    std::string dropped;
+    for (const auto& ep : sweep.train)
+      if (std::find(plan.train.begin(), plan.train.end(), ep) == plan.train.end()) dropped += " " + ep;
+    fmt::print("episodes: common: training on the {} of {} listed episodes that every subject has (dropped:{})\n",
+               plan.train.size(), sweep.train.size(), dropped);
+  }
+  std::set<std::string> told;
+  for (const auto& u : plan.units)
+    for (const auto& sub : u.subjects)
+      if (!u.train.empty() && told.insert(sub).second) {
+        std::string lacks;
+        for (const auto& ep : plan.train)
+          if (std::find(u.train.begin(), u.train.end(), ep) == u.train.end()) lacks += " " + ep;
+        fmt::print("episodes: per_subject: {} trains on {} of {} episodes in its own units (lacks:{})\n", sub,
+                   u.train.size(), plan.train.size(), lacks);
+      }
   for (const auto& e : plan.eval)
     for (const auto& ep : e.episodes)
       if (std::find(plan.train.begin(), plan.train.end(), ep) != plan.train.end())
@@ -66,10 +124,14 @@ int cmd_generate(const std::string& sweep_path, const std::string& out) {
                    e.name, ep);
   fmt::print("{} {}\n", written ? "wrote" : "unchanged (same plan already there):",
              (std::filesystem::path(out) / "plan.json").string());
+  if (!ranks.empty()) print_plan_cost(plan, ranks, bs::MachineRates{});
   return 0;
 }
 
-int cmd_run(const std::string& run_dir) {
+/// Commands that run under MPI: initialise, name the rank in log lines, map escaping exceptions
+/// to MPI_Abort (one rank that throws must not hang the others).
+template <class F>
+int with_mpi(F&& body) {
   MPI_Init(nullptr, nullptr);
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -77,9 +139,8 @@ int cmd_run(const std::string& run_dir) {
   spdlog::set_pattern(fmt::format("[%H:%M:%S] [rank {}/{}] %v", rank, size));
   int code = 1;
   try {
-    code = bs::run_plan(run_dir, MPI_COMM_WORLD);
+    code = body(MPI_COMM_WORLD);
   } catch (const std::exception& e) {
-    // Anything that escapes run_plan is unexpected and may be one rank only: abort them all.
     fmt::print(stderr, "[rank {}/{}] {}\n", rank, size, e.what());
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
@@ -103,8 +164,39 @@ int main(int argc, char** argv) {
   gen->add_option("SWEEP", sweep_path, "sweep file (YAML)")->required();
   gen->add_option("--out,-o", out, "run directory to create (refused if it holds a different plan)")->required();
 
+  std::vector<int> gen_ranks;
+  gen->add_option("--ranks", gen_ranks, "also print the predicted makespan on these rank counts (e.g. 1,16,256)")
+      ->delimiter(',')->check(CLI::PositiveNumber);
+  bool start_over = false;
+  gen->add_flag("--start-over", start_over, "if RUN_DIR holds a different plan, delete it and its results first");
+
+  bs::RunOptions run_opts;
+  bool no_gather = false;
   auto* run = app.add_subcommand("run", "Fit every job of a plan; launch with mpirun/srun for several ranks");
   run->add_option("RUN_DIR", run_dir, "run directory written by `generate`")->required();
+  run->add_option("--schedule", run_opts.schedule, "dynamic (largest units first, to the next idle rank) or static "
+                                             "(round robin)")->capture_default_str()
+      ->check(CLI::IsMember({"dynamic", "static"}));
+  run->add_option("--progress-interval", run_opts.progress_interval_s, "seconds between progress lines (not a terminal)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  run->add_flag("--no-gather", no_gather, "do not write results.h5 at the end (run `brainsweep gather` later)");
+
+  auto* gat = app.add_subcommand("gather", "Merge the job files of a finished run into RUN_DIR/results.h5 "
+                                           "(parallel HDF5; launch with mpirun/srun)");
+  gat->add_option("RUN_DIR", run_dir, "a finished run directory")->required();
+
+  auto* stat = app.add_subcommand("status", "Units done, failed (with their error) and pending of a run");
+  stat->add_option("RUN_DIR", run_dir, "run directory")->required();
+
+  std::vector<int> cost_ranks{1, 16, 256, 1024};
+  bool calibrate = false;
+  auto* pc = app.add_subcommand("plan-cost", "Predicted makespan and load balance of a plan on N ranks");
+  pc->add_option("RUN_DIR", run_dir, "run directory written by `generate`")->required();
+  pc->add_option("--ranks", cost_ranks, "rank counts")->delimiter(',')->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  bool per_unit = false;
+  pc->add_flag("--per-unit", per_unit, "also print each unit's shape and predicted seconds (CSV)");
+  pc->add_flag("--calibrate", calibrate, "measure this machine's rates first (about 1 s) instead of the built-in ones");
 
   bs::StitchOptions so;
   auto* st = app.add_subcommand("stitch", "Per subject and parcel, average the top-k jobs and score them");
@@ -185,8 +277,18 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   try {
-    if (*gen) return cmd_generate(sweep_path, out);
-    if (*run) return cmd_run(run_dir);
+    if (*gen) return cmd_generate(sweep_path, out, gen_ranks, start_over);
+    if (*run) {
+      run_opts.gather = !no_gather;
+      return with_mpi([&](MPI_Comm comm) { return bs::run_plan(run_dir, comm, run_opts); });
+    }
+    if (*gat) return with_mpi([&](MPI_Comm comm) { return bs::gather_results(run_dir, comm); });
+    if (*stat) return bs::print_run_status(run_dir, std::cout);
+    if (*pc) {
+      const auto plan = bs::Plan::load(run_dir);
+      print_plan_cost(plan, cost_ranks, calibrate ? bs::calibrate_rates() : bs::MachineRates{}, per_unit);
+      return 0;
+    }
     if (*st) {
       bs::stitch(run_dir, so, std::cout);
       return 0;

@@ -1,7 +1,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include <algorithm>
+#include <tuple>
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "brainsweep/config.hpp"
 #include "brainsweep/fs.hpp"
@@ -19,7 +23,7 @@ Sweep Sweep::load(const std::string& path) {
   const YAML::Node doc = yaml::load_file(path);
   yaml::check_keys(path, doc, "",
                    {"dataset", "dataset_root", "atlas", "subjects", "features", "grid", "ridge", "train", "eval",
-                    "description", "test", "sample_counts"});
+                    "description", "test", "sample_counts", "episodes", "sample"});
   Sweep s;
   s.path = fs::absolute(path);
   s.dataset = fs::absolute(yaml::required<std::string>(path, doc, "dataset", "a descriptor path"));
@@ -48,7 +52,7 @@ Sweep Sweep::load(const std::string& path) {
   }
 
   if (const auto grid = doc["grid"]) {
-    yaml::check_keys(path, grid, "grid", {"hrf_delay", "stimulus_window"});
+    yaml::check_keys(path, grid, "grid", {"hrf_delay", "stimulus_window", "include", "exclude"});
     auto ints = [&](const char* key, int min) {
       const auto n = grid[key];
       const std::string kp = std::string("grid.") + key;
@@ -62,6 +66,49 @@ Sweep Sweep::load(const std::string& path) {
     };
     if (grid["hrf_delay"]) s.hrf_delay = ints("hrf_delay", 0);
     if (grid["stimulus_window"]) s.stimulus_window = ints("stimulus_window", 1);
+    // include / exclude rules: lists of {model, layers, hrf_delay, stimulus_window}, each value one
+    // that the sweep has (a typo must not silently match nothing).
+    for (const char* which : {"include", "exclude"}) {
+      const auto rules = grid[which];
+      if (!rules) continue;
+      const std::string kp = std::string("grid.") + which;
+      if (!rules.IsSequence()) throw ConfigError(yaml::at(path, rules, kp) + ": expected a list of rules");
+      for (size_t i = 0; i < rules.size(); ++i) {
+        const auto r = rules[i];
+        const std::string rp = kp + "[" + std::to_string(i) + "]";
+        yaml::check_keys(path, r, rp, {"model", "layers", "hrf_delay", "stimulus_window"});
+        GridRule g;
+        auto bad = [&](const char* key, const std::string& found) {
+          return ConfigError(yaml::at(path, r[key], rp + "." + key) + ": '" + found + "' is not in the sweep");
+        };
+        if (r["model"]) {
+          g.model = yaml::scalar<std::string>(path, r["model"], rp + ".model", "a model name");
+          if (std::none_of(s.features.begin(), s.features.end(), [&](const FeatureSet& f) { return f.model == *g.model; }))
+            throw bad("model", *g.model);
+        }
+        if (r["layers"]) {
+          g.layers = yaml::list<std::string>(path, r["layers"], rp + ".layers", "layer names");
+          if (std::none_of(s.features.begin(), s.features.end(), [&](const FeatureSet& f) { return f.layers == *g.layers; }))
+            throw bad("layers", fmt::format("[{}]", fmt::join(*g.layers, ", ")));
+        }
+        for (auto [key, dst, grid_values] : {std::tuple{"hrf_delay", &g.hrf_delay, &s.hrf_delay},
+                                             std::tuple{"stimulus_window", &g.stimulus_window, &s.stimulus_window}}) {
+          if (!r[key]) continue;
+          *dst = yaml::scalar<int>(path, r[key], rp + "." + key, "an integer");
+          if (std::find(grid_values->begin(), grid_values->end(), **dst) == grid_values->end())
+            throw bad(key, std::to_string(**dst));
+        }
+        (std::string(which) == "include" ? s.include : s.exclude).push_back(std::move(g));
+      }
+    }
+  }
+
+  if (const auto sample = doc["sample"]) {
+    yaml::check_keys(path, sample, "sample", {"n", "seed"});
+    const long n = yaml::required<long>(path, sample, "n", "the number of grid points to keep");
+    if (n < 1) throw ConfigError(yaml::at(path, sample["n"], "sample.n") + ": expected >= 1, found " + std::to_string(n));
+    s.sample_n = static_cast<size_t>(n);
+    if (sample["seed"]) s.sample_seed = yaml::scalar<std::uint64_t>(path, sample["seed"], "sample.seed", "an integer >= 0");
   }
 
   s.alphas = default_alphas();
@@ -95,6 +142,13 @@ Sweep Sweep::load(const std::string& path) {
         throw ConfigError(yaml::at(path, ridge["backend"], "ridge.backend") + ": expected cpu or cuda, found '" +
                           s.backend + "'");
     }
+  }
+
+  if (doc["episodes"]) {
+    s.episodes = yaml::scalar<std::string>(path, doc["episodes"], "episodes", "per_subject or common");
+    if (s.episodes != "per_subject" && s.episodes != "common")
+      throw ConfigError(yaml::at(path, doc["episodes"], "episodes") + ": expected per_subject or common, found '" +
+                        s.episodes + "'");
   }
 
   if (const auto ev = doc["eval"]) {

@@ -19,6 +19,13 @@ std::string fmri_dataset_of(const std::string& file, const std::string& episode)
                   "'; episodes found: " + (found.empty() ? "none" : found) + ")");
 }
 
+bool fmri_has_episode(const std::string& file, const std::string& episode) {
+  h5::File f(file);
+  for (const auto& key : f.list())
+    if (key.size() > kEpisodePrefix && key.substr(kEpisodePrefix) == episode) return true;
+  return false;
+}
+
 std::pair<long, long> fmri_shape(const std::string& file, const std::string& dataset) {
   h5::File f(file);
   auto dims = f.shape(dataset);

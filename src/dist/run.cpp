@@ -4,16 +4,23 @@
 
 #include <chrono>
 #include <filesystem>
+#include <numeric>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "brainsweep/data.hpp"
+#include "brainsweep/cost.hpp"
 #include "brainsweep/errors.hpp"
 #include "brainsweep/fs.hpp"
+#include "brainsweep/gather.hpp"
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/ridge.hpp"
+#include "brainsweep/scheduler.hpp"
 #include "brainsweep/scoring.hpp"
+#include "brainsweep/status.hpp"
 
 namespace brainsweep {
 namespace sfs = std::filesystem;
@@ -75,6 +82,7 @@ MatrixF read_run(const FmriRef& r) {
 }  // namespace
 
 void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string& run_dir) {
+  const auto t_unit = std::chrono::steady_clock::now();
   const auto& first = p.fmri.at(u.subjects.front());
   const int xs = p.exclude_start, xe = p.exclude_end;
 
@@ -82,7 +90,8 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   std::vector<long> run_lengths;
   std::vector<MatrixF> train_parts;
   long n = 0;
-  for (const auto& ep : p.train) {
+  const auto& train = p.train_of(u);
+  for (const auto& ep : train) {
     train_parts.push_back(kept_rows(episode_design(p, u, ep, first.at(ep).n_tr), xs, xe));
     run_lengths.push_back(train_parts.back().rows());
     n += run_lengths.back();
@@ -96,11 +105,11 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
 
   // Targets: every subject's parcels side by side, centred with the training mean.
   std::vector<long> offset{0};
-  for (const auto& sub : u.subjects) offset.push_back(offset.back() + p.fmri.at(sub).at(p.train.front()).n_parcels);
+  for (const auto& sub : u.subjects) offset.push_back(offset.back() + p.fmri.at(sub).at(train.front()).n_parcels);
   MatrixF y(n, offset.back());
   for (size_t s = 0; s < u.subjects.size(); ++s) {
     long at = 0;
-    for (const auto& ep : p.train) {
+    for (const auto& ep : train) {
       const MatrixF run = kept_rows(read_run(p.fmri.at(u.subjects[s]).at(ep)), xs, xe);
       y.block(at, offset[s], run.rows(), run.cols()) = run;
       at += run.rows();
@@ -176,7 +185,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
           const MatrixF m = test_pred.at(t.name).at(ep).block(0, c0, n_samples, np);
           f.write_f32("test/" + t.name + "/" + ep, m.data(), n_samples, np);
         }
-      const auto& ref = p.fmri.at(sub).at(p.train.front());
+      const auto& ref = p.fmri.at(sub).at(train.front());
       f.write_string_attr("parcel_names", parcel_names(ref.file, ref.n_parcels));
       f.write_string_attr1("job_id", u.job_ids[s]);
       f.write_string_attr1("unit_id", u.unit_id);
@@ -193,9 +202,11 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
     }
     fs::commit(tmp, path);
   }
-  spdlog::info("unit {} ({} {} hrf_delay={} stimulus_window={}): {} subjects, n={} p={} t={}, {} solver, fit {:.2f} s",
+  spdlog::info("unit {} ({} {} hrf_delay={} stimulus_window={}): {} subjects, n={} p={} t={}, {} solver, fit {:.2f} s, "
+               "unit {:.2f} s",
                u.unit_id, u.model, join(u.layers, "+"), u.hrf_delay, u.stimulus_window, u.subjects.size(), n, x.cols(),
-               y.cols(), fit.solver, seconds);
+               y.cols(), fit.solver, seconds,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t_unit).count());
   fs::write_text_atomic(marker_path(run_dir, u.unit_id), u.unit_id + "\n");
 }
 
@@ -229,7 +240,37 @@ void write_results_csv(const Plan& p, const std::string& run_dir) {
   fs::write_text_atomic((sfs::path(run_dir) / "results.csv").string(), out.str());
 }
 
-int run_plan(const std::string& run_dir, MPI_Comm comm) {
+namespace {
+
+/// Remove temporary files that a killed run left behind (`*.tmp.<pid>` in jobs/ and units/).
+void remove_stale_temporaries(const std::string& run_dir) {
+  for (const char* sub : {"jobs", "units"}) {
+    std::error_code ec;
+    for (const auto& e : sfs::directory_iterator(sfs::path(run_dir) / sub, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.find(".tmp.") != std::string::npos) sfs::remove(e.path(), ec);
+    }
+  }
+}
+
+/// Refuse a RUN_DIR whose unit records are not the plan's (plan.json replaced by hand): mixing the
+/// results of two plans must be asked for (`generate --start-over` deletes the old ones).
+void check_records_belong_to(const Plan& p, const std::string& run_dir) {
+  std::set<std::string> ids;
+  for (const auto& u : p.units) ids.insert(u.unit_id);
+  std::error_code ec;
+  for (const auto& e : sfs::directory_iterator(sfs::path(run_dir) / "units", ec)) {
+    const std::string name = e.path().filename().string();
+    const auto dot = name.find('.');
+    if (!ids.count(name.substr(0, dot)))
+      throw ConfigError(e.path().string() + ": a unit record of another plan; this RUN_DIR mixes two plans (use a new "
+                        "RUN_DIR, or `brainsweep generate SWEEP --out RUN_DIR --start-over` to start over)");
+  }
+}
+
+}  // namespace
+
+int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
@@ -238,14 +279,20 @@ int run_plan(const std::string& run_dir, MPI_Comm comm) {
   // collectively anyway so that no rank waits for one that threw.
   Plan p;
   std::unique_ptr<Backend> backend;
+  std::vector<double> cost;  // predicted seconds per unit, plan order
   int setup = 0;
   std::string setup_error;
   try {
+    if (opt.schedule != "dynamic" && opt.schedule != "static")
+      throw ConfigError("--schedule: expected dynamic or static, found '" + opt.schedule + "'");
     p = Plan::load(run_dir);
     backend = make_backend(p.backend);
     if (rank == 0) {
       sfs::create_directories(sfs::path(run_dir) / "jobs");
       sfs::create_directories(sfs::path(run_dir) / "units");
+      remove_stale_temporaries(run_dir);
+      check_records_belong_to(p, run_dir);
+      for (const auto& s : unit_shapes(p)) cost.push_back(unit_seconds(s));
     }
   } catch (const Error& e) {
     setup = e.exit_code();
@@ -261,38 +308,94 @@ int run_plan(const std::string& run_dir, MPI_Comm comm) {
     if (setup != 0 && (rank == 0 || setup_root == 0)) fmt::print(stderr, "[rank {}/{}] {}\n", rank, size, setup_error);
     return setup_all;
   }
-  if (rank == 0)
-    spdlog::info("run {}: {} jobs in {} units on {} ranks, backend {}", run_dir, p.jobs.size(), p.units.size(), size,
-                 backend->name());
 
-  int code = 0, fitted = 0, skipped = 0;
-  std::vector<std::string> errors;
-  for (size_t i = 0; i < p.units.size(); ++i) {
-    if (static_cast<int>(i % static_cast<size_t>(size)) != rank) continue;
-    const Unit& u = p.units[i];
-    if (unit_done(p, u, run_dir)) {
-      ++skipped;
-      continue;
-    }
-    try {
-      fit_unit(p, u, *backend, run_dir);
-      ++fitted;
-    } catch (const Error& e) {
-      errors.push_back(fmt::format("unit {}: {}", u.unit_id, e.what()));
-      code = std::max(code, e.exit_code());
-    } catch (const std::exception& e) {
-      errors.push_back(fmt::format("unit {}: {}", u.unit_id, e.what()));
-      code = std::max(code, 1);
-    }
+  // Rank 0 decides which units are pending and in which order; every rank gets the same list.
+  std::vector<int> todo;
+  int n_todo = 0;
+  long skipped = 0;
+  if (rank == 0) {
+    const std::vector<int> order = opt.schedule == "dynamic" ? largest_first(cost) : [&] {
+      std::vector<int> o(p.units.size());
+      std::iota(o.begin(), o.end(), 0);
+      return o;
+    }();
+    for (int i : order)
+      if (!unit_done(p, p.units[static_cast<size_t>(i)], run_dir)) todo.push_back(i);
+    skipped = static_cast<long>(p.units.size() - todo.size());
+    n_todo = static_cast<int>(todo.size());
+  } else {
+    cost.assign(p.units.size(), 0.0);
   }
-  for (const auto& e : errors) fmt::print(stderr, "[rank {}/{}] {}\n", rank, size, e);
+  MPI_Bcast(&n_todo, 1, MPI_INT, 0, comm);
+  todo.resize(static_cast<size_t>(n_todo));
+  MPI_Bcast(todo.data(), n_todo, MPI_INT, 0, comm);
+  MPI_Bcast(cost.data(), static_cast<int>(cost.size()), MPI_DOUBLE, 0, comm);
+
+  long todo_jobs = 0;
+  double todo_cost = 0;
+  for (int i : todo) {
+    todo_jobs += static_cast<long>(p.units[static_cast<size_t>(i)].job_ids.size());
+    todo_cost += cost[static_cast<size_t>(i)];
+  }
+  if (rank == 0)
+    spdlog::info("run {}: {} jobs in {} units on {} ranks, backend {}, schedule {}; {} units already done, {} to fit "
+                 "(predicted {} of work for one rank)",
+                 run_dir, p.jobs.size(), p.units.size(), size, backend->name(), opt.schedule, skipped, todo.size(),
+                 format_duration(todo_cost));
+
+  int code = 0, fitted = 0;
+  std::vector<std::string> errors;
+  {
+    WorkCounter counter(comm);
+    ProgressReporter progress(n_todo, todo_jobs, todo_cost, opt.progress_interval_s);
+    auto report = [&](bool force) {
+      if (rank != 0) return;
+      const auto [units_done, cost_done] = counter.progress();
+      // Jobs per unit vary little (subjects per unit); estimate finished jobs from the share of units.
+      progress.update(units_done, n_todo ? todo_jobs * units_done / n_todo : 0, cost_done, force);
+    };
+    auto fit_one = [&](int i) {
+      const Unit& u = p.units[static_cast<size_t>(i)];
+      try {
+        fit_unit(p, u, *backend, run_dir);
+        clear_unit_failure(run_dir, u.unit_id);
+        ++fitted;
+      } catch (const std::exception& e) {
+        const int c = dynamic_cast<const Error*>(&e) ? dynamic_cast<const Error&>(e).exit_code() : 1;
+        const std::string msg = fmt::format("unit {}: {}", u.unit_id, e.what());
+        errors.push_back(msg);
+        code = std::max(code, c);
+        fmt::print(stderr, "[rank {}/{}] {}\n", rank, size, msg);
+        try {
+          record_unit_failure(run_dir, u.unit_id, fmt::format("[rank {}/{}] {}", rank, size, e.what()));
+        } catch (const std::exception& e2) {
+          fmt::print(stderr, "[rank {}/{}] {}\n", rank, size, e2.what());
+        }
+      }
+      counter.finished(cost[static_cast<size_t>(i)]);
+      report(false);
+    };
+    if (opt.schedule == "dynamic") {
+      for (long k = counter.next(); k < n_todo; k = counter.next()) fit_one(todo[static_cast<size_t>(k)]);
+    } else {
+      for (int k = rank; k < n_todo; k += size) fit_one(todo[static_cast<size_t>(k)]);
+    }
+    // Rank 0 keeps reporting while the others finish their last units.
+    if (rank == 0)
+      while (counter.progress().first < n_todo) {
+        report(false);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    report(true);
+  }  // the counter's window is freed collectively here
+
   int global = 0;
   MPI_Allreduce(&code, &global, 1, MPI_INT, MPI_MAX, comm);
-  int counts[2] = {fitted, skipped}, totals[2] = {0, 0};
-  MPI_Reduce(counts, totals, 2, MPI_INT, MPI_SUM, 0, comm);
+  int fitted_all = 0;
+  MPI_Reduce(&fitted, &fitted_all, 1, MPI_INT, MPI_SUM, 0, comm);
   if (rank == 0) {
-    spdlog::info("units fitted {}, already done {}, failed {}", totals[0], totals[1],
-                 static_cast<int>(p.units.size()) - totals[0] - totals[1]);
+    const int failed = n_todo - fitted_all;
+    spdlog::info("units fitted {}, already done {}, failed {}", fitted_all, skipped, failed);
     if (global == 0) {
       try {
         write_results_csv(p, run_dir);
@@ -302,10 +405,18 @@ int run_plan(const std::string& run_dir, MPI_Comm comm) {
         global = e.exit_code();
       }
     } else {
-      fmt::print(stderr, "run failed: results.csv not written; fix the input and rerun (finished units are kept)\n");
+      fmt::print(stderr, "run failed: {} of {} units failed (errors recorded in {}/units/*.failed; "
+                         "`brainsweep status {}` lists them); results.csv not written; fix the input and rerun "
+                         "(finished units are kept)\n",
+                 failed, p.units.size(), run_dir, run_dir);
+      for (const auto& u : p.units) {
+        const UnitStatus s = unit_status(p, u, run_dir);
+        if (s.state == UnitState::failed) fmt::print(stderr, "  unit {}: {}\n", u.unit_id, s.error);
+      }
     }
   }
   MPI_Bcast(&global, 1, MPI_INT, 0, comm);
+  if (global == 0 && opt.gather) global = gather_results(run_dir, comm);
   return global;
 }
 

@@ -12,6 +12,7 @@
 #include "brainsweep/errors.hpp"
 #include "brainsweep/fs.hpp"
 #include "brainsweep/submit.hpp"
+#include "brainsweep/status.hpp"
 
 namespace brainsweep {
 
@@ -111,10 +112,57 @@ Plan make_plan(const Sweep& s) {
   p.backend = s.backend;
   p.precision = s.precision;
 
-  const auto episodes = episodes_needed(p);
+  // Which episodes each subject has (Algonauts sub-02 and sub-05 lack some runs, DATA.md).
+  // Evaluation episodes must exist for every subject; training episodes may be missing:
+  // `episodes: per_subject` trains each subject on the listed episodes it has (its own units),
+  // `episodes: common` trains everyone on the listed episodes all subjects have.
+  std::map<std::string, std::vector<std::string>> train_of;  // subject → training episodes it has
+  {
+    std::vector<std::string> common;
+    for (const auto& sub : p.subjects) {
+      const std::vector<std::string> all = episodes_needed(p);
+      std::vector<std::string> missing;
+      std::string missing_file;
+      for (const auto& ep : all) {
+        const std::string file = d.fmri_file(sub, p.atlas, ep);
+        if (!fmri_has_episode(file, ep)) {
+          const bool is_train = std::find(p.train.begin(), p.train.end(), ep) != p.train.end();
+          bool in_eval = false;
+          for (const auto& e : p.eval) in_eval = in_eval || std::find(e.episodes.begin(), e.episodes.end(), ep) != e.episodes.end();
+          if (in_eval || !is_train) fmri_dataset_of(file, ep);  // throws, naming the file and the episodes found
+          missing.push_back(ep);
+          missing_file = file;
+          continue;
+        }
+        if (std::find(p.train.begin(), p.train.end(), ep) != p.train.end()) train_of[sub].push_back(ep);
+      }
+      if (train_of[sub].empty()) {
+        fmri_dataset_of(missing_file, missing.front());  // throws: names the file and the episodes found
+      }
+      if (sub == p.subjects.front()) {
+        common = train_of[sub];
+      } else {
+        std::vector<std::string> keep;
+        for (const auto& ep : common)
+          if (std::find(train_of[sub].begin(), train_of[sub].end(), ep) != train_of[sub].end()) keep.push_back(ep);
+        common = keep;
+      }
+    }
+    if (s.episodes == "common") {
+      if (common.empty())
+        throw DataError(s.path + ": key 'episodes': common: no training episode is shared by all subjects");
+      p.train = common;
+      for (auto& [sub, eps] : train_of) eps = common;
+    }
+  }
+  p.episodes = s.episodes;
+
   for (const auto& sub : p.subjects) {
     long n_parcels = -1;
-    for (const auto& ep : episodes) {
+    std::vector<std::string> eps = train_of[sub];
+    for (const auto& ep : episodes_needed(p))
+      if (std::find(p.train.begin(), p.train.end(), ep) == p.train.end()) eps.push_back(ep);
+    for (const auto& ep : eps) {
       FmriRef r;
       r.file = d.fmri_file(sub, p.atlas, ep);
       r.dataset = fmri_dataset_of(r.file, ep);
@@ -129,6 +177,7 @@ Plan make_plan(const Sweep& s) {
       p.fmri[sub][ep] = r;
     }
   }
+  const auto episodes = episodes_needed(p);
 
   // Feature files: every layer of every feature set, for every episode, against the fMRI length.
   for (const auto& fs : s.features) {
@@ -136,7 +185,8 @@ Plan make_plan(const Sweep& s) {
       const std::string file = d.feature_file_of(fs.model, ep);
       p.features[fs.model][ep] = file;
       long max_tr = 0;
-      for (const auto& sub : p.subjects) max_tr = std::max(max_tr, p.fmri[sub][ep].n_tr);
+      for (const auto& sub : p.subjects)
+        if (p.fmri[sub].count(ep)) max_tr = std::max(max_tr, p.fmri[sub][ep].n_tr);
       for (const auto& layer : fs.layers) {
         const long rows = feature_rows(file, layer);
         if (rows < max_tr - p.max_missing_feature_rows)
@@ -169,20 +219,28 @@ Plan make_plan(const Sweep& s) {
 
   // Units: subjects share a unit when their runs have the same lengths (same design matrix).
   const json ident = numeric_identity(p);
-  for (const auto& fs : s.features) {
-    for (int hrf : s.hrf_delay) {
-      for (int win : s.stimulus_window) {
-        std::map<std::vector<long>, std::vector<std::string>> groups;
-        std::vector<std::vector<long>> order;
+  for (const GridPoint& point : grid_points(s)) {
+    const FeatureSet& fs = s.features[point.feature_set];
+    const int hrf = point.hrf_delay, win = point.stimulus_window;
+    {
+      {
+        // Subjects share a unit when they train on the same episodes and all their runs have the
+        // same lengths (one design matrix, one set of training rows).
+        std::map<std::pair<std::vector<std::string>, std::vector<long>>, std::vector<std::string>> groups;
+        std::vector<std::pair<std::vector<std::string>, std::vector<long>>> order;
         for (const auto& sub : p.subjects) {
-          std::vector<long> sig;
-          for (const auto& ep : episodes) sig.push_back(p.fmri[sub][ep].n_tr);
+          std::pair<std::vector<std::string>, std::vector<long>> sig{train_of[sub], {}};
+          for (const auto& [ep, r] : p.fmri[sub]) sig.second.push_back(r.n_tr);
           if (!groups.count(sig)) order.push_back(sig);
           groups[sig].push_back(sub);
         }
         for (const auto& sig : order) {
-          Unit u{"", fs.model, fs.layers, hrf, win, groups[sig], {}};
+          Unit u{"", fs.model, fs.layers, hrf, win, groups[sig], {}, {}};
           json base = ident;
+          if (sig.first != p.train) {
+            u.train = sig.first;
+            base["train"] = u.train;  // the numbers depend on the training episodes
+          }
           base.update({{"model", fs.model}, {"layers", fs.layers}, {"hrf_delay", hrf}, {"stimulus_window", win}});
           json uj = base;
           uj["subjects"] = u.subjects;
@@ -225,14 +283,17 @@ json Plan::to_json() const {
                            {"movies", t.movies}, {"n_samples", t.n_samples}});
   }
   j["ridge"] = {{"folds", folds}, {"alphas", alphas}, {"backend", backend}, {"precision", precision}};
+  j["episodes"] = episodes;
   for (const auto& [sub, eps] : fmri)
     for (const auto& [ep, r] : eps)
       j["fmri"][sub][ep] = {{"file", r.file}, {"dataset", r.dataset}, {"n_tr", r.n_tr}, {"n_parcels", r.n_parcels}};
   j["features"] = features;
   j["units"] = json::array();
-  for (const auto& u : units)
+  for (const auto& u : units) {
     j["units"].push_back({{"unit_id", u.unit_id}, {"model", u.model}, {"layers", u.layers}, {"hrf_delay", u.hrf_delay},
                           {"stimulus_window", u.stimulus_window}, {"subjects", u.subjects}, {"jobs", u.job_ids}});
+    if (!u.train.empty()) j["units"].back()["train"] = u.train;
+  }
   j["jobs"] = json::array();
   for (const auto& b : jobs)
     j["jobs"].push_back({{"job_id", b.job_id}, {"unit_id", b.unit_id}, {"model", b.model}, {"layers", b.layers},
@@ -270,6 +331,7 @@ Plan Plan::from_json(const json& j, const std::string& where) {
     p.alphas = j.at("ridge").at("alphas").get<std::vector<double>>();
     p.backend = j.at("ridge").at("backend");
     p.precision = j.at("ridge").value("precision", "mixed");
+    p.episodes = j.value("episodes", std::string("per_subject"));
     for (const auto& [sub, eps] : j.at("fmri").items())
       for (const auto& [ep, r] : eps.items())
         p.fmri[sub][ep] = {r.at("file"), r.at("dataset"), r.at("n_tr"), r.at("n_parcels")};
@@ -277,7 +339,8 @@ Plan Plan::from_json(const json& j, const std::string& where) {
     for (const auto& u : j.at("units"))
       p.units.push_back({u.at("unit_id"), u.at("model"), u.at("layers").get<std::vector<std::string>>(),
                          u.at("hrf_delay"), u.at("stimulus_window"), u.at("subjects").get<std::vector<std::string>>(),
-                         u.at("jobs").get<std::vector<std::string>>()});
+                         u.at("jobs").get<std::vector<std::string>>(),
+                         u.value("train", std::vector<std::string>{})});
     for (const auto& b : j.at("jobs"))
       p.jobs.push_back({b.at("job_id"), b.at("unit_id"), b.at("model"), b.at("layers").get<std::vector<std::string>>(),
                         b.at("hrf_delay"), b.at("stimulus_window"), b.at("subject")});
@@ -332,7 +395,7 @@ const TestSet& Plan::test_set(const std::string& name) const {
   throw ConfigError("test set '" + name + "' is not in the plan (test sets: " + (known.empty() ? "none" : known) + ")");
 }
 
-bool write_plan(const Plan& plan, const std::string& run_dir) {
+bool write_plan(const Plan& plan, const std::string& run_dir, bool start_over) {
   namespace sfs = std::filesystem;
   const sfs::path dir(run_dir);
   const sfs::path plan_path = dir / "plan.json";
@@ -350,10 +413,11 @@ bool write_plan(const Plan& plan, const std::string& run_dir) {
       return x;
     };
     if (strip(old) == strip(j)) return false;
-    throw ConfigError(run_dir + " holds a different plan (" + plan_path.string() +
-                      "); use a new RUN_DIR, or delete this one to start over");
-  }
-  if (sfs::exists(dir) && !sfs::is_empty(dir))
+    if (!start_over)
+      throw ConfigError(run_dir + " holds a different plan (" + plan_path.string() +
+                        "); use a new RUN_DIR, or `generate --start-over` to delete its results and start over");
+    remove_run_outputs(run_dir);  // plan, sweep copy, job files, unit records, results; other files stay
+  } else if (sfs::exists(dir) && !sfs::is_empty(dir))
     throw ConfigError(run_dir + ": exists, is not empty and holds no plan.json; refusing to write a plan into it");
   sfs::create_directories(dir);
   fs::write_text_atomic((dir / "sweep.yaml").string(), fs::read_text(plan.sweep_file));

@@ -1,0 +1,77 @@
+#pragma once
+/// Cost model of a work unit and the makespan of a schedule (ARCHITECTURE.md, Distribution).
+/// The cost of a unit is dominated by the dense kernels of RidgeCV (ENCODING.md §3–4): per fold and
+/// for the refit, one Gram matrix, one symmetric eigendecomposition and a few products; per alpha one
+/// product for the held-out predictions. Counting them from n, p, t, K and the number of alphas gives
+/// the floating-point work; two machine rates and a per-unit overhead turn it into seconds.
+#include <string>
+#include <vector>
+
+#include "brainsweep/plan.hpp"
+
+namespace brainsweep {
+
+/// Sizes that determine the cost of one unit.
+struct UnitShape {
+  long n = 0;        ///< training rows (samples after exclusion, all training runs)
+  long p = 0;        ///< design columns (feature columns × stimulus_window, all layers)
+  long t = 0;        ///< targets: parcels of every subject of the unit
+  int folds = 5;     ///< K
+  int n_alphas = 17;
+  long n_eval = 0;   ///< samples predicted for evaluation (every eval episode, all samples)
+};
+
+/// Floating-point work of one unit, split by kind.
+struct UnitWork {
+  double gemm_flops = 0;  ///< matrix products, 2·m·n·k each (Grams, projections, predictions)
+  double eig_cubes = 0;   ///< sum of m³ over the symmetric eigendecompositions (m = p primal, n_train dual)
+  double stream = 0;      ///< element passes outside BLAS (copies, casts, standardisation, Pearson r)
+};
+
+/// Machine rates for one rank with one BLAS thread. The defaults were fitted
+/// (bench/fit_cost_rates.py) to unit times measured by bench/cost_model.sh on the development
+/// machine (2 cores shared with other users, OpenBLAS, one thread per rank); `plan-cost --calibrate`
+/// measures dgemm, dsyevd and a stream pass on the machine it runs on instead.
+struct MachineRates {
+  double gemm_flops_per_s = 2.9e10;  ///< dgemm, one thread
+  double eig_cubes_per_s = 3.1e9;    ///< m³/s of LAPACK dsyevd with eigenvectors, one thread
+  double stream_per_s = 1.25e9;      ///< elements/s of the non-BLAS passes (incl. HDF5 reads and writes)
+  double unit_overhead_s = 0.01;     ///< fixed seconds per unit (opening files, writing results)
+  double run_overhead_s = 0.5;       ///< fixed seconds per run (start-up, plan, results.csv), not per unit
+};
+
+/// Floating-point work of RidgeCV on a unit of this shape, counted as `ridge_cv` does it: primal
+/// (eig of XᵀX) when p <= rows, else dual (eig of XXᵀ), for each of the K folds (n(K−1)/K rows) and
+/// for the refit (n rows), plus the eval predictions. Pure function. @throw nothing
+UnitWork unit_work(const UnitShape& shape);
+
+/// Predicted seconds of one unit on one rank with one BLAS thread. Pure function.
+double unit_seconds(const UnitShape& shape, const MachineRates& rates = {});
+
+/// Shape of every unit of a plan, in plan order. Reads the shapes of the feature datasets of the
+/// first training episode (HDF5 metadata only, each model/layer once). Not collective.
+/// @throw DataError  if a feature file or layer is missing
+std::vector<UnitShape> unit_shapes(const Plan& plan);
+
+/// Units ordered for dynamic scheduling: indices into `seconds`, largest cost first, ties to the
+/// lower index (so that every rank computes the same order).
+std::vector<int> largest_first(const std::vector<double>& seconds);
+
+/// Predicted makespan of a schedule (units only: add MachineRates::run_overhead_s for a whole run).
+struct Makespan {
+  int ranks = 1;
+  double total_s = 0;     ///< sum of unit costs
+  double makespan_s = 0;  ///< time until the last rank finishes its last unit
+  double efficiency = 1;  ///< total / (ranks × makespan), 1 = perfect balance
+};
+
+/// Makespan on `ranks` ranks. dynamic: every unit, largest first, goes to the rank that becomes idle
+/// first (what `run --schedule dynamic` does); static: unit i goes to rank i mod ranks.
+/// @throw ConfigError  if ranks < 1
+Makespan predict_makespan(const std::vector<double>& seconds, int ranks, bool dynamic);
+
+/// Measure the rates of this machine on the CPU backend (a dgemm and a dsyevd of size `size`,
+/// a stream pass), one thread as configured by the caller. Takes about a second at size 768.
+MachineRates calibrate_rates(long size = 768);
+
+}  // namespace brainsweep

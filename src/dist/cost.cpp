@@ -1,0 +1,176 @@
+// Cost model of a work unit (counts of ridge_cv's kernels) and makespan prediction.
+#include "brainsweep/cost.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <numeric>
+#include <queue>
+#include <random>
+
+#include <cblas.h>
+#include <lapacke.h>
+
+#include "brainsweep/errors.hpp"
+#include "brainsweep/hdf5_io.hpp"
+
+namespace brainsweep {
+
+namespace {
+
+/// Work of one `decompose` on m rows plus the products that use its result; adds to `w`.
+/// @return  the rank r of the spectral basis (p primal, m dual)
+long decompose_work(long m, long p, long t, UnitWork& w) {
+  const double M = static_cast<double>(m), P = static_cast<double>(p), T = static_cast<double>(t);
+  if (p <= m) {  // primal: XᵀX = V S Vᵀ, b = Vᵀ XᵀY
+    w.gemm_flops += 2 * M * P * P + 2 * P * M * T + 2 * P * P * T;
+    w.eig_cubes += P * P * P;
+    return p;
+  }
+  // dual: XXᵀ = U S Uᵀ, basis = XᵀU, b = UᵀY
+  w.gemm_flops += 2 * M * M * P + 2 * P * M * M + 2 * M * M * T;
+  w.eig_cubes += M * M * M;
+  return m;
+}
+
+}  // namespace
+
+UnitWork unit_work(const UnitShape& s) {
+  UnitWork w;
+  const double n = static_cast<double>(s.n), p = static_cast<double>(s.p), t = static_cast<double>(s.t);
+  const double ne = static_cast<double>(s.n_eval), na = static_cast<double>(s.n_alphas);
+  const int k = std::max(1, s.folds);
+  // Reading, aligning, standardising and casting the design and targets (train and eval).
+  w.stream += 4 * (n + ne) * p + 3 * (n + ne) * t;
+  for (int f = 0; f < k; ++f) {
+    const long n_val = s.n / k + (f < s.n % k ? 1 : 0);
+    const long n_train = s.n - n_val;
+    const double nv = static_cast<double>(n_val);
+    w.stream += n * p + n * t;  // take_rows of x and y
+    const double r = static_cast<double>(decompose_work(n_train, s.p, s.t, w));
+    w.gemm_flops += 2 * nv * p * r;           // held-out rows in the spectral basis
+    w.gemm_flops += na * 2 * nv * r * t;      // held-out predictions per alpha
+    w.stream += na * (r * t + 6 * nv * t);    // shrink, Pearson r per alpha
+  }
+  const double r = static_cast<double>(decompose_work(s.n, s.p, s.t, w));
+  w.gemm_flops += 2 * p * r * t;  // weights
+  w.stream += r * t;
+  w.gemm_flops += 2 * ne * p * t;  // eval predictions
+  return w;
+}
+
+double unit_seconds(const UnitShape& shape, const MachineRates& rates) {
+  const UnitWork w = unit_work(shape);
+  return rates.unit_overhead_s + w.gemm_flops / rates.gemm_flops_per_s + w.eig_cubes / rates.eig_cubes_per_s +
+         w.stream / rates.stream_per_s;
+}
+
+std::vector<UnitShape> unit_shapes(const Plan& plan) {
+  std::map<std::pair<std::string, std::string>, long> cols;  // (file, layer) → columns
+  std::vector<UnitShape> out;
+  std::vector<std::string> eval_eps;
+  for (const auto& e : plan.eval)
+    for (const auto& ep : e.episodes)
+      if (std::find(eval_eps.begin(), eval_eps.end(), ep) == eval_eps.end()) eval_eps.push_back(ep);
+  for (const auto& u : plan.units) {
+    UnitShape s;
+    s.folds = plan.folds;
+    s.n_alphas = static_cast<int>(plan.alphas.size());
+    const auto& runs = plan.fmri.at(u.subjects.front());
+    for (const auto& ep : plan.train_of(u))
+      s.n += runs.at(ep).n_tr - plan.exclude_start - plan.exclude_end;
+    for (const auto& ep : eval_eps) s.n_eval += runs.at(ep).n_tr;
+    for (const auto& sub : u.subjects) s.t += plan.fmri.at(sub).at(plan.train_of(u).front()).n_parcels;
+    const std::string& file = plan.features.at(u.model).at(plan.train_of(u).front());
+    long c = 0;
+    for (const auto& layer : u.layers) {
+      auto key = std::make_pair(file, layer);
+      auto it = cols.find(key);
+      if (it == cols.end()) {
+        const h5::File f(file);
+        const auto dims = f.shape(layer);
+        it = cols.emplace(key, dims.size() == 2 ? static_cast<long>(dims[1]) : 1L).first;
+      }
+      c += it->second;
+    }
+    s.p = c * u.stimulus_window;
+    out.push_back(s);
+  }
+  return out;
+}
+
+std::vector<int> largest_first(const std::vector<double>& seconds) {
+  std::vector<int> order(seconds.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return seconds[a] > seconds[b]; });
+  return order;
+}
+
+Makespan predict_makespan(const std::vector<double>& seconds, int ranks, bool dynamic) {
+  if (ranks < 1) throw ConfigError("ranks: expected >= 1, found " + std::to_string(ranks));
+  Makespan m;
+  m.ranks = ranks;
+  m.total_s = std::accumulate(seconds.begin(), seconds.end(), 0.0);
+  std::vector<double> busy(static_cast<size_t>(ranks), 0.0);
+  if (dynamic) {
+    // Min-heap of (time the rank becomes idle, rank): the idle rank takes the next unit.
+    using Slot = std::pair<double, int>;
+    std::priority_queue<Slot, std::vector<Slot>, std::greater<>> idle;
+    for (int r = 0; r < ranks; ++r) idle.push({0.0, r});
+    for (int i : largest_first(seconds)) {
+      auto [at, r] = idle.top();
+      idle.pop();
+      busy[static_cast<size_t>(r)] = at + seconds[static_cast<size_t>(i)];
+      idle.push({busy[static_cast<size_t>(r)], r});
+    }
+  } else {
+    for (size_t i = 0; i < seconds.size(); ++i) busy[i % static_cast<size_t>(ranks)] += seconds[i];
+  }
+  m.makespan_s = *std::max_element(busy.begin(), busy.end());
+  m.efficiency = m.makespan_s > 0 ? m.total_s / (ranks * m.makespan_s) : 1.0;
+  return m;
+}
+
+MachineRates calibrate_rates(long size) {
+  using clock = std::chrono::steady_clock;
+  // OpenBLAS and LAPACKE directly (what the CPU backend runs), so that calibration does not depend
+  // on the backend interface.
+  std::mt19937 rng(0);
+  std::normal_distribution<double> normal;
+  MatrixD a(size, size), b(size, size), c;
+  for (long i = 0; i < a.size(); ++i) a.data()[i] = normal(rng), b.data()[i] = normal(rng);
+  MachineRates r;
+  auto time = [](auto&& f) {
+    double best = 1e30;
+    for (int rep = 0; rep < 3; ++rep) {
+      const auto t0 = clock::now();
+      f();
+      best = std::min(best, std::chrono::duration<double>(clock::now() - t0).count());
+    }
+    return best;
+  };
+  const double sz = static_cast<double>(size);
+  const int n = static_cast<int>(size);
+  c.resize(size, size);
+  r.gemm_flops_per_s = 2 * sz * sz * sz / time([&] {
+                         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a.data(), n, b.data(), n,
+                                     0.0, c.data(), n);
+                       });
+  MatrixD g(size, size);
+  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, n, 1.0, a.data(), n, a.data(), n, 0.0, g.data(), n);
+  r.eig_cubes_per_s = sz * sz * sz / time([&] {
+                        MatrixD m = g;
+                        VectorD w(size);
+                        if (LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', n, m.data(), n, w.data()) != 0)
+                          throw NumericalError("calibrate_rates: LAPACKE_dsyevd failed");
+                      });
+  MatrixF x = a.cast<float>();
+  r.stream_per_s = static_cast<double>(x.size()) / time([&] {
+                     MatrixD y = x.cast<double>();
+                     for (long i = 0; i < y.rows(); ++i) y.row(i) *= 0.5;
+                     x = y.cast<float>();
+                   });
+  return r;
+}
+
+}  // namespace brainsweep

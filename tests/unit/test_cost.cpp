@@ -1,0 +1,66 @@
+// Cost model of a work unit and makespan prediction (cost.hpp).
+#include <gtest/gtest.h>
+
+#include "brainsweep/cost.hpp"
+#include "brainsweep/errors.hpp"
+
+namespace bs = brainsweep;
+
+TEST(UnitWork, CountsPrimalKernelsByHand) {
+  // n = 10, K = 2: both folds train on 5 rows; p = 3 <= 5: primal everywhere.
+  bs::UnitShape s{10, 3, 4, 2, 1, 6};
+  const auto w = bs::unit_work(s);
+  // Per fold (m = 5, nv = 5): gram 2·5·9 + xty 2·3·5·4 + b 2·9·4 = 90 + 120 + 72; a 2·5·3·3 = 90;
+  // one alpha: 2·5·3·4 = 120. Refit (m = 10): 180 + 240 + 72, weights 2·3·3·4 = 72, eval 2·6·3·4 = 144.
+  const double fold = 90 + 120 + 72 + 90 + 120;
+  EXPECT_DOUBLE_EQ(w.gemm_flops, 2 * fold + 180 + 240 + 72 + 72 + 144);
+  EXPECT_DOUBLE_EQ(w.eig_cubes, 3 * 27.0);  // two folds and the refit, each eig of a 3 × 3 matrix
+}
+
+TEST(UnitWork, SwitchesToDualWhenFeaturesOutnumberRows) {
+  // p = 8 > 5 training rows per fold: eig of the 5 × 5 XXᵀ; the refit on 10 rows: eig 8 × 8 (primal).
+  const auto w = bs::unit_work({10, 8, 1, 2, 3, 0});
+  EXPECT_DOUBLE_EQ(w.eig_cubes, 2 * 125.0 + 512.0);
+  // Doubling the targets adds only target-proportional work: eig unchanged.
+  EXPECT_DOUBLE_EQ(bs::unit_work({10, 8, 2, 2, 3, 0}).eig_cubes, w.eig_cubes);
+  EXPECT_GT(bs::unit_work({10, 8, 2, 2, 3, 0}).gemm_flops, w.gemm_flops);
+}
+
+TEST(UnitSeconds, IsOverheadPlusWorkOverRates) {
+  const bs::UnitShape s{946, 100, 6, 5, 17, 1030};
+  const auto w = bs::unit_work(s);
+  const bs::MachineRates r{1e9, 1e8, 1e7, 0.5};
+  EXPECT_DOUBLE_EQ(bs::unit_seconds(s, r), 0.5 + w.gemm_flops / 1e9 + w.eig_cubes / 1e8 + w.stream / 1e7);
+  // More alphas, more folds, more targets never cost less.
+  EXPECT_GT(bs::unit_seconds({946, 100, 6, 5, 18, 1030}), bs::unit_seconds(s));
+  EXPECT_GT(bs::unit_seconds({946, 100, 6, 6, 17, 1030}), bs::unit_seconds(s));
+  EXPECT_GT(bs::unit_seconds({946, 100, 12, 5, 17, 1030}), bs::unit_seconds(s));
+}
+
+TEST(Schedule, LargestFirstBreaksTiesByIndex) {
+  EXPECT_EQ(bs::largest_first({1, 3, 2, 3, 0}), (std::vector<int>{1, 3, 2, 0, 4}));
+}
+
+TEST(Schedule, DynamicMakespanIsLongestProcessingTimeFirst) {
+  // LPT on 2 ranks: 5→A, 4→B, 3→B (7), 3→A (8), 3→B (10)... worked by hand below.
+  const std::vector<double> c{3, 5, 3, 4, 3};
+  const auto d = bs::predict_makespan(c, 2, true);
+  // Order 5,4,3,3,3: A=5, B=4, B=7, A=8, B=10 → makespan 10, total 18, efficiency 0.9.
+  EXPECT_DOUBLE_EQ(d.total_s, 18);
+  EXPECT_DOUBLE_EQ(d.makespan_s, 10);
+  EXPECT_DOUBLE_EQ(d.efficiency, 0.9);
+  // Static round robin: rank 0 gets 3 + 3 + 3 = 9, rank 1 gets 5 + 4 = 9.
+  EXPECT_DOUBLE_EQ(bs::predict_makespan(c, 2, false).makespan_s, 9);
+  // One big unit bounds the makespan whatever the rank count.
+  EXPECT_DOUBLE_EQ(bs::predict_makespan({10, 1, 1, 1}, 64, true).makespan_s, 10);
+  EXPECT_NEAR(bs::predict_makespan({10, 1, 1, 1}, 64, true).efficiency, 13.0 / 640, 1e-12);
+  EXPECT_DOUBLE_EQ(bs::predict_makespan(c, 1, true).makespan_s, 18);
+  EXPECT_THROW(bs::predict_makespan(c, 0, true), bs::ConfigError);
+}
+
+TEST(Schedule, DynamicBeatsStaticOnSortedHeterogeneousUnits) {
+  // Plan order puts the expensive units on the same rank under round robin.
+  const std::vector<double> c{8, 1, 8, 1, 8, 1, 8, 1};
+  EXPECT_DOUBLE_EQ(bs::predict_makespan(c, 2, false).makespan_s, 32);
+  EXPECT_DOUBLE_EQ(bs::predict_makespan(c, 2, true).makespan_s, 18);
+}
