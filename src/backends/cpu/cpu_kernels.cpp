@@ -43,6 +43,19 @@ void gemm_impl(Op ta, Op tb, T alpha, View<const T> a, View<const T> b, T beta, 
     return;
   }
   const int m = static_cast<int>(c.rows), n = static_cast<int>(c.cols);
+  // A Gram matrix (aᵀa or aaᵀ of one view): SYRK does half the work; mirror the upper triangle.
+  if (a.data == b.data && a.ld == b.ld && a.rows == b.rows && a.cols == b.cols && ta != tb && m == n) {
+    const CBLAS_TRANSPOSE tr = ta == Op::trans ? CblasTrans : CblasNoTrans;
+    if constexpr (std::is_same_v<T, float>)
+      cblas_ssyrk(CblasRowMajor, CblasUpper, tr, n, static_cast<int>(k), alpha, a.data, static_cast<int>(a.ld), beta,
+                  c.data, static_cast<int>(c.ld));
+    else
+      cblas_dsyrk(CblasRowMajor, CblasUpper, tr, n, static_cast<int>(k), alpha, a.data, static_cast<int>(a.ld), beta,
+                  c.data, static_cast<int>(c.ld));
+    for (long i = 1; i < c.rows; ++i)
+      for (long j = 0; j < i; ++j) c.data[i * c.ld + j] = c.data[j * c.ld + i];
+    return;
+  }
   if constexpr (std::is_same_v<T, float>)
     cblas_sgemm(CblasRowMajor, op(ta), op(tb), m, n, static_cast<int>(k), alpha, a.data, static_cast<int>(a.ld),
                 b.data, static_cast<int>(b.ld), beta, c.data, static_cast<int>(c.ld));
