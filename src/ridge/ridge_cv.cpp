@@ -51,11 +51,19 @@ class Engine {
       : be_(be), opt_(opt), bounds_(std::move(bounds)), n_(x.rows()), p_(x.cols()), t_(y.cols()),
         k_(static_cast<long>(bounds_.size()) - 1), na_(static_cast<long>(opt.alphas.size())) {
     tb_ = std::max(1L, std::min(t_, opt.target_batch > 0 ? opt.target_batch : t_));
-    xf_ = be.upload(host_view(x));
-    yf_ = be.upload(host_view(y));
+    // A host backend reads the caller's matrices in place (the design matrix is held once).
+    if (be.space() == Space::host) {
+      xf_ = host_view(x);
+      yf_ = host_view(y);
+    } else {
+      xf_store_ = be.upload(host_view(x));
+      yf_store_ = be.upload(host_view(y));
+      xf_ = xf_store_;
+      yf_ = yf_store_;
+    }
     if constexpr (std::is_same_v<G, double>) {
       xg_ = Array<G>(be, n_, p_);
-      be.convert(View<const float>(xf_), xg_.view());
+      be.convert(xf_, xg_.view());
       ybg_ = Array<G>(be, n_, tb_);
     }
   }
@@ -95,7 +103,7 @@ class Engine {
   }
   /// Columns [j0, j0 + nb) of Y in type G (converted into a work buffer when G is double).
   View<const G> y_batch(long j0, long nb) {
-    const View<const float> yb = View<const float>(yf_).middle_cols(j0, nb);
+    const View<const float> yb = yf_.middle_cols(j0, nb);
     if constexpr (std::is_same_v<G, float>) {
       return yb;
     } else {
@@ -106,7 +114,7 @@ class Engine {
   }
   /// Rows [a, a + m) of the current Y batch in type Q (for Pearson r).
   View<const Q> yq_rows(View<const G> yg_batch, long j0, long nb, long a, long m) {
-    if constexpr (std::is_same_v<Q, float>) return View<const float>(yf_).middle_cols(j0, nb).middle_rows(a, m);
+    if constexpr (std::is_same_v<Q, float>) return yf_.middle_cols(j0, nb).middle_rows(a, m);
     else return yg_batch.middle_rows(a, m);
   }
   /// Eigenvalues, clamped at 0 (round-off makes some of a PSD matrix slightly negative), as float64.
@@ -324,7 +332,8 @@ class Engine {
   const RidgeOptions& opt_;
   std::vector<long> bounds_;
   long n_, p_, t_, k_, na_, tb_ = 1;
-  Array<float> xf_, yf_;
+  Array<float> xf_store_, yf_store_;
+  View<const float> xf_, yf_;  ///< x and y in the backend's space
   Array<G> xg_, ybg_;
   Array<double> scores_, alpha_b_;
   RidgeCvResult res_;
@@ -355,6 +364,11 @@ MatrixF predict(const Backend& be, const MatrixF& x, const MatrixF& w) {
   if (x.cols() != w.rows())
     throw DimensionMismatch("predict: x is " + std::to_string(x.rows()) + "×" + std::to_string(x.cols()) +
                             ", weights " + std::to_string(w.rows()) + "×" + std::to_string(w.cols()));
+  if (be.space() == Space::host) {
+    MatrixF out(x.rows(), w.cols());
+    be.gemm(Op::none, Op::none, 1.0f, host_view(x), host_view(w), 0.0f, host_view(out));
+    return out;
+  }
   const Array<float> xa = be.upload(host_view(x)), wa = be.upload(host_view(w));
   Array<float> out(be, x.rows(), w.cols());
   be.gemm(Op::none, Op::none, 1.0f, xa, wa, 0.0f, out.view());

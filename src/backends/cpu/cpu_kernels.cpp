@@ -71,12 +71,17 @@ void syevd_impl(View<T> a, View<T> w) {
     throw DimensionMismatch("syevd: matrix " + a.shape() + ", eigenvalues " + w.shape());
   const int n = static_cast<int>(a.rows);
   if (n == 0) return;
+  // A symmetric matrix is its own transpose: call LAPACK in column-major order on the row-major
+  // buffer (LAPACKE's row-major path would copy the matrix twice), then transpose the eigenvectors
+  // in place so that column j holds eigenvector j.
   int info;
   if constexpr (std::is_same_v<T, float>)
-    info = LAPACKE_ssyevd(LAPACK_ROW_MAJOR, 'V', 'U', n, a.data, static_cast<int>(a.ld), w.data);
+    info = LAPACKE_ssyevd(LAPACK_COL_MAJOR, 'V', 'L', n, a.data, static_cast<int>(a.ld), w.data);
   else
-    info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', n, a.data, static_cast<int>(a.ld), w.data);
+    info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', n, a.data, static_cast<int>(a.ld), w.data);
   if (info != 0) throw NumericalError("LAPACKE_?syevd failed (info " + std::to_string(info) + ") on a " + a.shape() + " matrix");
+  for (long i = 0; i < n; ++i)
+    for (long j = i + 1; j < n; ++j) std::swap(a.data[i * a.ld + j], a.data[j * a.ld + i]);
 }
 
 template <class S, class D>
