@@ -110,6 +110,44 @@ class Backend {
   Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> download(View<const T> a) const;
 };
 
+/// Implements every typed kernel of Backend by forwarding to the member templates of `Impl`
+/// (gemm_impl, syevd_impl, convert_impl, copy_impl, shrink_impl, add_pearson_impl, fill_impl), so
+/// that a backend writes each kernel once for float and double (CRTP).
+template <class Impl>
+class BackendAdapter : public Backend {
+ public:
+  using Backend::copy;
+  void gemm(Op ta, Op tb, float al, View<const float> a, View<const float> b, float be, View<float> c) const override {
+    self().gemm_impl(ta, tb, al, a, b, be, c);
+  }
+  void gemm(Op ta, Op tb, double al, View<const double> a, View<const double> b, double be,
+            View<double> c) const override {
+    self().gemm_impl(ta, tb, al, a, b, be, c);
+  }
+  void syevd(View<float> a, View<float> w) const override { self().syevd_impl(a, w); }
+  void syevd(View<double> a, View<double> w) const override { self().syevd_impl(a, w); }
+  void convert(View<const float> s, View<double> d) const override { self().convert_impl(s, d); }
+  void convert(View<const double> s, View<float> d) const override { self().convert_impl(s, d); }
+  void copy(View<const float> s, View<float> d) const override { self().copy_impl(s, d); }
+  void copy(View<const double> s, View<double> d) const override { self().copy_impl(s, d); }
+  void shrink(View<const double> b, View<const double> s, View<const double> a, View<float> o) const override {
+    self().shrink_impl(b, s, a, o);
+  }
+  void shrink(View<const double> b, View<const double> s, View<const double> a, View<double> o) const override {
+    self().shrink_impl(b, s, a, o);
+  }
+  void add_pearson(View<const float> p, View<const float> t, double w, View<double> r) const override {
+    self().add_pearson_impl(p, t, w, r);
+  }
+  void add_pearson(View<const double> p, View<const double> t, double w, View<double> r) const override {
+    self().add_pearson_impl(p, t, w, r);
+  }
+  void fill(View<double> a, double v) const override { self().fill_impl(a, v); }
+
+ private:
+  const Impl& self() const { return static_cast<const Impl&>(*this); }
+};
+
 /// The backend named `name` ("cpu" or "cuda"). `threads` > 0 sets the BLAS threads of the CPU backend.
 /// @throw NotCompiled  for "cuda" in a build without CUDA (no silent fallback to the CPU)
 /// @throw ConfigError  for an unknown name

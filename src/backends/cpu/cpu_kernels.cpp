@@ -31,7 +31,7 @@ void check_gemm(Op ta, Op tb, const A& a, const B& b, const C& c) {
 inline CBLAS_TRANSPOSE op(Op o) { return o == Op::trans ? CblasTrans : CblasNoTrans; }
 
 template <class T>
-void gemm_impl(Op ta, Op tb, T alpha, View<const T> a, View<const T> b, T beta, View<T> c) {
+void cpu_gemm(Op ta, Op tb, T alpha, View<const T> a, View<const T> b, T beta, View<T> c) {
   check_gemm(ta, tb, a, b, c);
   check_host(a, "gemm a");
   check_host(c, "gemm c");
@@ -65,7 +65,7 @@ void gemm_impl(Op ta, Op tb, T alpha, View<const T> a, View<const T> b, T beta, 
 }
 
 template <class T>
-void syevd_impl(View<T> a, View<T> w) {
+void cpu_syevd(View<T> a, View<T> w) {
   check_host(a, "syevd a");
   if (a.rows != a.cols || w.rows * w.cols != a.rows)
     throw DimensionMismatch("syevd: matrix " + a.shape() + ", eigenvalues " + w.shape());
@@ -85,7 +85,7 @@ void syevd_impl(View<T> a, View<T> w) {
 }
 
 template <class S, class D>
-void convert_impl(View<const S> src, View<D> dst) {
+void cpu_convert(View<const S> src, View<D> dst) {
   if (src.rows != dst.rows || src.cols != dst.cols)
     throw DimensionMismatch("convert: source " + src.shape() + ", destination " + dst.shape());
   for (long i = 0; i < src.rows; ++i)
@@ -93,7 +93,7 @@ void convert_impl(View<const S> src, View<D> dst) {
 }
 
 template <class T>
-void shrink_impl(View<const double> b, View<const double> s, View<const double> alpha, View<T> out) {
+void cpu_shrink(View<const double> b, View<const double> s, View<const double> alpha, View<T> out) {
   if (s.rows * s.cols != b.rows || alpha.rows * alpha.cols != b.cols || out.rows != b.rows || out.cols != b.cols)
     throw DimensionMismatch("shrink: b " + b.shape() + ", s " + s.shape() + ", alpha " + alpha.shape() + ", out " +
                             out.shape());
@@ -106,7 +106,7 @@ void shrink_impl(View<const double> b, View<const double> s, View<const double> 
 }
 
 template <class T>
-void add_pearson_impl(View<const T> pred, View<const T> truth, double weight, View<double> r) {
+void cpu_add_pearson(View<const T> pred, View<const T> truth, double weight, View<double> r) {
   if (pred.rows != truth.rows || pred.cols != truth.cols || r.rows * r.cols != pred.cols)
     throw DimensionMismatch("add_pearson: prediction " + pred.shape() + ", measurement " + truth.shape() + ", r " +
                             r.shape());
@@ -135,7 +135,7 @@ void add_pearson_impl(View<const T> pred, View<const T> truth, double weight, Vi
     if (sxx[j] > 0 && syy[j] > 0) r.data[j] += weight * sxy[j] / std::sqrt(sxx[j] * syy[j]);
 }
 
-class CpuBackend final : public Backend {
+class CpuBackend final : public BackendAdapter<CpuBackend> {
  public:
   explicit CpuBackend(int threads) {
     if (threads > 0) openblas_set_num_threads(threads);
@@ -148,37 +148,32 @@ class CpuBackend final : public Backend {
     return p;
   }
   void deallocate(void* p) const override { std::free(p); }
-  using Backend::copy;
   void copy(void* dst, Space ds, const void* src, Space ss, size_t bytes) const override {
     if (ds != Space::host || ss != Space::host) throw Error("cpu backend: copy involving device memory");
     std::memcpy(dst, src, bytes);
   }
-  void gemm(Op ta, Op tb, float al, View<const float> a, View<const float> b, float be, View<float> c) const override {
-    gemm_impl(ta, tb, al, a, b, be, c);
+  using BackendAdapter::copy;
+
+  // The kernels, once for float and double (BackendAdapter dispatches to them).
+  template <class T>
+  void gemm_impl(Op ta, Op tb, T al, View<const T> a, View<const T> b, T be, View<T> c) const {
+    cpu_gemm(ta, tb, al, a, b, be, c);
   }
-  void gemm(Op ta, Op tb, double al, View<const double> a, View<const double> b, double be,
-            View<double> c) const override {
-    gemm_impl(ta, tb, al, a, b, be, c);
+  template <class T>
+  void syevd_impl(View<T> a, View<T> w) const { cpu_syevd(a, w); }
+  template <class S, class D>
+  void convert_impl(View<const S> s, View<D> d) const { cpu_convert(s, d); }
+  template <class T>
+  void copy_impl(View<const T> s, View<T> d) const { cpu_convert(s, d); }
+  template <class T>
+  void shrink_impl(View<const double> b, View<const double> s, View<const double> a, View<T> o) const {
+    cpu_shrink(b, s, a, o);
   }
-  void syevd(View<float> a, View<float> w) const override { syevd_impl(a, w); }
-  void syevd(View<double> a, View<double> w) const override { syevd_impl(a, w); }
-  void convert(View<const float> s, View<double> d) const override { convert_impl(s, d); }
-  void convert(View<const double> s, View<float> d) const override { convert_impl(s, d); }
-  void shrink(View<const double> b, View<const double> s, View<const double> a, View<float> o) const override {
-    shrink_impl(b, s, a, o);
+  template <class T>
+  void add_pearson_impl(View<const T> p, View<const T> t, double w, View<double> r) const {
+    cpu_add_pearson(p, t, w, r);
   }
-  void shrink(View<const double> b, View<const double> s, View<const double> a, View<double> o) const override {
-    shrink_impl(b, s, a, o);
-  }
-  void add_pearson(View<const float> p, View<const float> t, double w, View<double> r) const override {
-    add_pearson_impl(p, t, w, r);
-  }
-  void add_pearson(View<const double> p, View<const double> t, double w, View<double> r) const override {
-    add_pearson_impl(p, t, w, r);
-  }
-  void copy(View<const float> s, View<float> d) const override { convert_impl(s, d); }
-  void copy(View<const double> s, View<double> d) const override { convert_impl(s, d); }
-  void fill(View<double> a, double v) const override {
+  void fill_impl(View<double> a, double v) const {
     for (long i = 0; i < a.rows; ++i)
       for (long j = 0; j < a.cols; ++j) a.data[i * a.ld + j] = v;
   }

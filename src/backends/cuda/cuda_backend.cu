@@ -79,7 +79,7 @@ int local_rank() {
   return 0;
 }
 
-class CudaBackend final : public Backend {
+class CudaBackend final : public BackendAdapter<CudaBackend> {
  public:
   CudaBackend() {
     int count = 0;
@@ -110,45 +110,21 @@ class CudaBackend final : public Backend {
     return p;
   }
   void deallocate(void* p) const override { cudaFree(p); }
+  using BackendAdapter::copy;
   void copy(void* dst, Space, const void* src, Space, size_t bytes) const override {
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream_), "cudaMemcpyAsync");
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
   void synchronize() const override { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
 
-  // Row-major C = op(A) op(B) is column-major Cᵀ = op(B)ᵀ op(A)ᵀ: swap the operands.
-  void gemm(Op ta, Op tb, float al, View<const float> a, View<const float> b, float be, View<float> c) const override {
-    gemm_impl(ta, tb, al, a, b, be, c);
-  }
-  void gemm(Op ta, Op tb, double al, View<const double> a, View<const double> b, double be,
-            View<double> c) const override {
-    gemm_impl(ta, tb, al, a, b, be, c);
-  }
-  void syevd(View<float> a, View<float> w) const override { syevd_impl(a, w); }
-  void syevd(View<double> a, View<double> w) const override { syevd_impl(a, w); }
-  void convert(View<const float> s, View<double> d) const override { convert_impl(s, d); }
-  void convert(View<const double> s, View<float> d) const override { convert_impl(s, d); }
-  void copy(View<const float> s, View<float> d) const override { copy2d(s, d); }
-  void copy(View<const double> s, View<double> d) const override { copy2d(s, d); }
-  void shrink(View<const double> b, View<const double> s, View<const double> a, View<float> o) const override {
-    shrink_impl(b, s, a, o);
-  }
-  void shrink(View<const double> b, View<const double> s, View<const double> a, View<double> o) const override {
-    shrink_impl(b, s, a, o);
-  }
-  void add_pearson(View<const float> p, View<const float> t, double w, View<double> r) const override {
-    pearson_impl(p, t, w, r);
-  }
-  void add_pearson(View<const double> p, View<const double> t, double w, View<double> r) const override {
-    pearson_impl(p, t, w, r);
-  }
-  void fill(View<double> a, double v) const override {
+  void fill_impl(View<double> a, double v) const {
     if (a.rows * a.cols == 0) return;
     fill_kernel<<<blocks(a.rows * a.cols), kThreads, 0, stream_>>>(a.data, a.ld, a.rows, a.cols, v);
     check(cudaGetLastError(), "fill kernel");
   }
 
- private:
+  // The kernels, once for float and double (BackendAdapter dispatches to them).
+  // Row-major C = op(A) op(B) is column-major Cᵀ = op(B)ᵀ op(A)ᵀ: swap the operands.
   template <class T>
   void gemm_impl(Op ta, Op tb, T al, View<const T> a, View<const T> b, T be, View<T> c) const {
     const long m = ta == Op::trans ? a.cols : a.rows, k = ta == Op::trans ? a.rows : a.cols;
@@ -224,7 +200,7 @@ class CudaBackend final : public Backend {
     check(cudaGetLastError(), "convert kernel");
   }
   template <class T>
-  void copy2d(View<const T> s, View<T> d) const {
+  void copy_impl(View<const T> s, View<T> d) const {
     if (s.rows != d.rows || s.cols != d.cols) throw DimensionMismatch("copy: " + s.shape() + " to " + d.shape());
     if (s.rows * s.cols == 0) return;
     check(cudaMemcpy2DAsync(d.data, sizeof(T) * d.ld, s.data, sizeof(T) * s.ld, sizeof(T) * s.cols, s.rows,
@@ -241,13 +217,14 @@ class CudaBackend final : public Backend {
     check(cudaGetLastError(), "shrink kernel");
   }
   template <class T>
-  void pearson_impl(View<const T> p, View<const T> y, double w, View<double> r) const {
+  void add_pearson_impl(View<const T> p, View<const T> y, double w, View<double> r) const {
     if (p.rows != y.rows || p.cols != y.cols || r.rows * r.cols != p.cols)
       throw DimensionMismatch("add_pearson: prediction " + p.shape() + ", measurement " + y.shape() + ", r " + r.shape());
     if (p.cols == 0) return;
     pearson_kernel<<<blocks(p.cols), kThreads, 0, stream_>>>(p.data, p.ld, y.data, y.ld, p.rows, p.cols, w, r.data);
     check(cudaGetLastError(), "pearson kernel");
   }
+ private:
   void* workspace(size_t bytes) const {
     if (bytes > work_bytes_) {
       cudaFree(work_);
