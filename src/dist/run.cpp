@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <numeric>
 #include <set>
@@ -70,12 +71,46 @@ MatrixF episode_design(const Plan& p, const Unit& u, const std::string& episode,
   return x;
 }
 
+/// fMRI runs this process (one rank) has already read and checked, so that the units of a sweep,
+/// which share their subjects, decompress each run once (Sherlock's files are gzip-compressed: a
+/// third of a unit's time went to zlib). Bounded by BRAINSWEEP_FMRI_CACHE_MB (default 2048 MB,
+/// 0 disables it); emptied when a new run would exceed the bound.
+class FmriCache {
+ public:
+  FmriCache() {
+    const char* env = std::getenv("BRAINSWEEP_FMRI_CACHE_MB");
+    budget_bytes_ = static_cast<size_t>(env ? std::max(0.0, std::atof(env)) : 2048.0) << 20;
+  }
+  const MatrixF* find(const std::string& key) const {
+    const auto it = runs_.find(key);
+    return it == runs_.end() ? nullptr : &it->second;
+  }
+  void put(const std::string& key, const MatrixF& y) {
+    const size_t bytes = static_cast<size_t>(y.size()) * sizeof(float);
+    if (bytes > budget_bytes_) return;
+    if (bytes_ + bytes > budget_bytes_) {
+      runs_.clear();
+      bytes_ = 0;
+    }
+    runs_.emplace(key, y);
+    bytes_ += bytes;
+  }
+
+ private:
+  std::map<std::string, MatrixF> runs_;
+  size_t bytes_ = 0, budget_bytes_ = 0;
+};
+
 MatrixF read_run(const FmriRef& r) {
+  static FmriCache cache;
+  const std::string key = r.file + '\n' + r.dataset;
+  if (const MatrixF* hit = cache.find(key)) return *hit;
   MatrixF y = read_fmri(r.file, r.dataset);
   if (y.rows() != r.n_tr || y.cols() != r.n_parcels)
     throw DataError(r.file + ": dataset '" + r.dataset + "' is " + std::to_string(y.rows()) + "×" +
                     std::to_string(y.cols()) + ", the plan recorded " + std::to_string(r.n_tr) + "×" +
                     std::to_string(r.n_parcels) + " (the data changed since `generate`)");
+  cache.put(key, y);
   return y;
 }
 

@@ -112,27 +112,29 @@ void cpu_add_pearson(View<const T> pred, View<const T> truth, double weight, Vie
                             r.shape());
   const long n = pred.rows, t = pred.cols;
   if (n < 2) return;
-  std::vector<double> mp(static_cast<size_t>(t), 0.0), mt(static_cast<size_t>(t), 0.0);
-  for (long i = 0; i < n; ++i) {
-    const T* p = pred.data + i * pred.ld;
-    const T* y = truth.data + i * truth.ld;
-    for (long j = 0; j < t; ++j) mp[j] += p[j], mt[j] += y[j];
-  }
-  for (long j = 0; j < t; ++j) mp[j] /= static_cast<double>(n), mt[j] /= static_cast<double>(n);
-  std::vector<double> sxy(static_cast<size_t>(t), 0.0), sxx(static_cast<size_t>(t), 0.0), syy(static_cast<size_t>(t), 0.0);
+  // One pass over the rows: sums, sums of squares and cross products in float64. (The CV targets
+  // are centred and the predictions nearly so, so the one-pass formula loses nothing here.)
+  std::vector<double> sp(static_cast<size_t>(t), 0.0), sy(sp), spp(sp), syy(sp), spy(sp);
   for (long i = 0; i < n; ++i) {
     const T* p = pred.data + i * pred.ld;
     const T* y = truth.data + i * truth.ld;
     for (long j = 0; j < t; ++j) {
-      const double a = p[j] - mp[j], b = y[j] - mt[j];
-      sxy[j] += a * b;
-      sxx[j] += a * a;
+      const double a = p[j], b = y[j];
+      sp[j] += a;
+      sy[j] += b;
+      spp[j] += a * a;
       syy[j] += b * b;
+      spy[j] += a * b;
     }
   }
-  // Zero variance: an exactly constant column gives exactly zero sums in float64.
-  for (long j = 0; j < t; ++j)
-    if (sxx[j] > 0 && syy[j] > 0) r.data[j] += weight * sxy[j] / std::sqrt(sxx[j] * syy[j]);
+  const double dn = static_cast<double>(n);
+  for (long j = 0; j < t; ++j) {
+    const double sxx = spp[j] - sp[j] * sp[j] / dn, s_yy = syy[j] - sy[j] * sy[j] / dn;
+    const double sxy = spy[j] - sp[j] * sy[j] / dn;
+    // Zero variance: a constant column; a relative floor absorbs the one-pass round-off.
+    if (sxx > 1e-12 * spp[j] && s_yy > 1e-12 * syy[j] && sxx > 0 && s_yy > 0)
+      r.data[j] += weight * sxy / std::sqrt(sxx * s_yy);
+  }
 }
 
 class CpuBackend final : public BackendAdapter<CpuBackend> {
