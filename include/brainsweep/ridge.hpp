@@ -20,6 +20,12 @@ ColumnStats column_stats(const MatrixF& x);
 /// In place: x ← (x − mean) · inv_std, column-wise. @throw DimensionMismatch if widths differ
 void standardize(MatrixF& x, const ColumnStats& stats);
 
+/// Centre the targets with their training mean (ENCODING.md §2), in place; returns the mean (1 × t,
+/// float64), which add_intercept puts back into predictions.
+VectorD center_targets(MatrixF& y);
+/// In place: pred(i, j) += mean(j). @throw DimensionMismatch if widths differ
+void add_intercept(MatrixF& pred, const VectorD& mean);
+
 /// Pearson r per column between `pred` and `truth` (both n × t), in float64. A column where
 /// either side has zero variance scores 0 (ENCODING.md §4).
 /// @throw DimensionMismatch  if the shapes differ

@@ -155,11 +155,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   for (size_t s = 0; s < u.subjects.size(); ++s)
     for (const auto& ep : eval_episodes(p)) truth[s][ep] = read_run(p.fmri.at(u.subjects[s]).at(ep));
 
-  VectorD y_mean = VectorD::Zero(y.cols());
-  for (long i = 0; i < n; ++i) y_mean += y.row(i).cast<double>().transpose();
-  y_mean /= static_cast<double>(n);
-  for (long i = 0; i < n; ++i)
-    for (long j = 0; j < y.cols(); ++j) y(i, j) = static_cast<float>(y(i, j) - y_mean(j));
+  const VectorD y_mean = center_targets(y);
 
   const auto t0 = std::chrono::steady_clock::now();
   RidgeOptions options;
@@ -173,8 +169,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
     MatrixF xe_ep = episode_design(p, u, ep, n_samples);
     standardize(xe_ep, stats);
     MatrixF out = predict(be, xe_ep, fit.weights);
-    for (long i = 0; i < out.rows(); ++i)
-      for (long j = 0; j < out.cols(); ++j) out(i, j) = static_cast<float>(out(i, j) + y_mean(j));
+    add_intercept(out, y_mean);
     return out;
   };
   // Every eval episode (all samples).

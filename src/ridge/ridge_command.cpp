@@ -87,11 +87,7 @@ nlohmann::json run_ridge_command(const RidgeCommandOptions& o) {
   const ColumnStats stats = column_stats(x);
   standardize(x, stats);
   standardize(xt, stats);
-  VectorD y_mean = VectorD::Zero(y.cols());
-  for (long i = 0; i < y.rows(); ++i) y_mean += y.row(i).cast<double>().transpose();
-  y_mean /= static_cast<double>(std::max(1L, static_cast<long>(y.rows())));
-  for (long i = 0; i < y.rows(); ++i)
-    for (long j = 0; j < y.cols(); ++j) y(i, j) = static_cast<float>(y(i, j) - y_mean(j));
+  const VectorD y_mean = center_targets(y);
 
   RidgeOptions opt;
   opt.alphas = o.alphas.empty() ? std::vector<double>{} : o.alphas;
@@ -106,8 +102,7 @@ nlohmann::json run_ridge_command(const RidgeCommandOptions& o) {
 
   const auto t_pred = std::chrono::steady_clock::now();
   MatrixF pred = predict(*backend, xt, fit.weights);
-  for (long i = 0; i < pred.rows(); ++i)
-    for (long j = 0; j < pred.cols(); ++j) pred(i, j) = static_cast<float>(pred(i, j) + y_mean(j));
+  add_intercept(pred, y_mean);
   const double predict_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_pred).count();
 
   const std::string tmp = fs::temp_name(o.out);

@@ -30,6 +30,23 @@ void standardize(MatrixF& x, const ColumnStats& stats) {
       x(i, j) = static_cast<float>((x(i, j) - stats.mean(j)) * stats.inv_std(j));
 }
 
+VectorD center_targets(MatrixF& y) {
+  VectorD mean = VectorD::Zero(y.cols());
+  for (long i = 0; i < y.rows(); ++i) mean += y.row(i).cast<double>().transpose();
+  mean /= static_cast<double>(std::max(1L, static_cast<long>(y.rows())));
+  for (long i = 0; i < y.rows(); ++i)
+    for (long j = 0; j < y.cols(); ++j) y(i, j) = static_cast<float>(y(i, j) - mean(j));
+  return mean;
+}
+
+void add_intercept(MatrixF& pred, const VectorD& mean) {
+  if (pred.cols() != mean.size())
+    throw DimensionMismatch("add_intercept: predictions have " + std::to_string(pred.cols()) + " columns, the mean " +
+                            std::to_string(mean.size()));
+  for (long i = 0; i < pred.rows(); ++i)
+    for (long j = 0; j < pred.cols(); ++j) pred(i, j) = static_cast<float>(pred(i, j) + mean(j));
+}
+
 namespace {
 template <class M>
 std::vector<double> pearson_impl(const M& pred, const M& truth) {
