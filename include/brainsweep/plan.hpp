@@ -84,6 +84,8 @@ struct Plan {
   /// Read RUN_DIR/plan.json. @throw DataError if missing or malformed
   static Plan load(const std::string& run_dir);
   const EvalSet& eval_set(const std::string& name) const;
+  /// Episodes of all eval sets, each once, in the order the sets list them.
+  std::vector<std::string> eval_episodes() const;
   const Job& job(const std::string& job_id) const;
   /// @throw ConfigError  naming the plan's test sets if `name` is not one
   const TestSet& test_set(const std::string& name) const;

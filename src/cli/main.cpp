@@ -11,6 +11,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "brainsweep/build_config.hpp"
 #include "brainsweep/config.hpp"
@@ -67,9 +68,7 @@ int cmd_generate(const std::string& sweep_path, const std::string& out, const st
   const bool written = bs::write_plan(plan, out, start_over);
   std::set<std::string> sets;
   for (const auto& f : sweep.features) {
-    std::string l;
-    for (const auto& x : f.layers) l += (l.empty() ? "" : "+") + x;
-    sets.insert(f.model + "/" + l);
+    sets.insert(fmt::format("{}/{}", f.model, fmt::join(f.layers, "+")));
   }
   fmt::print("plan: {} jobs in {} units = {} feature sets × {} hrf_delay × {} stimulus_window × {} subjects\n",
              plan.jobs.size(), plan.units.size(), sweep.features.size(), sweep.hrf_delay.size(),

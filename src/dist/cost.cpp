@@ -68,10 +68,7 @@ double unit_seconds(const UnitShape& shape, const MachineRates& rates) {
 std::vector<UnitShape> unit_shapes(const Plan& plan) {
   std::map<std::pair<std::string, std::string>, long> cols;  // (file, layer) → columns
   std::vector<UnitShape> out;
-  std::vector<std::string> eval_eps;
-  for (const auto& e : plan.eval)
-    for (const auto& ep : e.episodes)
-      if (std::find(eval_eps.begin(), eval_eps.end(), ep) == eval_eps.end()) eval_eps.push_back(ep);
+  const std::vector<std::string> eval_eps = plan.eval_episodes();
   for (const auto& u : plan.units) {
     UnitShape s;
     s.folds = plan.folds;

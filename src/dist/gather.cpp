@@ -132,10 +132,7 @@ int gather_results(const std::string& run_dir, MPI_Comm comm) {
   const std::string tmp_path = final_path + ".tmp";
   auto job_file = [&](const std::string& id) { return (sfs::path(run_dir) / "jobs" / (id + ".h5")).string(); };
 
-  std::vector<std::string> eval_eps;
-  for (const auto& e : p.eval)
-    for (const auto& ep : e.episodes)
-      if (std::find(eval_eps.begin(), eval_eps.end(), ep) == eval_eps.end()) eval_eps.push_back(ep);
+  const std::vector<std::string> eval_eps = p.eval_episodes();
   std::map<std::string, SubjectLayout> layout;
   for (size_t j = 0; j < p.jobs.size(); ++j) layout[p.jobs[j].subject].jobs.push_back(j);
   for (const auto& sub : p.subjects) layout[sub].n_parcels = p.fmri.at(sub).begin()->second.n_parcels;

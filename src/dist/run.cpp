@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "brainsweep/data.hpp"
 #include "brainsweep/cost.hpp"
@@ -33,20 +34,6 @@ std::string job_path(const std::string& run_dir, const std::string& job_id) {
 }
 std::string marker_path(const std::string& run_dir, const std::string& unit_id) {
   return (sfs::path(run_dir) / "units" / (unit_id + ".done")).string();
-}
-
-std::vector<std::string> eval_episodes(const Plan& p) {
-  std::vector<std::string> eps;
-  for (const auto& e : p.eval)
-    for (const auto& ep : e.episodes)
-      if (std::find(eps.begin(), eps.end(), ep) == eps.end()) eps.push_back(ep);
-  return eps;
-}
-
-std::string join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
-  return s;
 }
 
 /// Design matrix of one episode: every layer aligned, then concatenated column-wise in order.
@@ -151,9 +138,10 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
     }
   }
   // Eval-set fMRI of every subject, read (and checked) before anything is written.
+  const std::vector<std::string> eval_eps = p.eval_episodes();
   std::vector<std::map<std::string, MatrixF>> truth(u.subjects.size());
   for (size_t s = 0; s < u.subjects.size(); ++s)
-    for (const auto& ep : eval_episodes(p)) truth[s][ep] = read_run(p.fmri.at(u.subjects[s]).at(ep));
+    for (const auto& ep : eval_eps) truth[s][ep] = read_run(p.fmri.at(u.subjects[s]).at(ep));
 
   const VectorD y_mean = center_targets(y);
 
@@ -174,7 +162,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   };
   // Every eval episode (all samples).
   std::map<std::string, MatrixF> pred;
-  for (const auto& ep : eval_episodes(p)) pred[ep] = predict_episode(ep, first.at(ep).n_tr);
+  for (const auto& ep : eval_eps) pred[ep] = predict_episode(ep, first.at(ep).n_tr);
   // Test-set predictions (issue #5): every sample of the sample counts, features clamped (§1). Row s
   // of a design depends on s only, so one prediction for the unit's largest count serves every subject.
   std::map<std::string, std::map<std::string, MatrixF>> test_pred;  // test set → episode → T × t
@@ -221,7 +209,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       f.write_string_attr1("unit_id", u.unit_id);
       f.write_string_attr1("subject", sub);
       f.write_string_attr1("model", u.model);
-      f.write_string_attr1("layers", join(u.layers, "+"));
+      f.write_string_attr1("layers", fmt::format("{}", fmt::join(u.layers, "+")));
       f.write_string_attr1("solver", fit.solver);
       f.write_int_attr("hrf_delay", u.hrf_delay);
       f.write_int_attr("stimulus_window", u.stimulus_window);
@@ -234,7 +222,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   }
   spdlog::info("unit {} ({} {} hrf_delay={} stimulus_window={}): {} subjects, n={} p={} t={}, {} solver, fit {:.2f} s, "
                "unit {:.2f} s",
-               u.unit_id, u.model, join(u.layers, "+"), u.hrf_delay, u.stimulus_window, u.subjects.size(), n, x.cols(),
+               u.unit_id, u.model, fmt::join(u.layers, "+"), u.hrf_delay, u.stimulus_window, u.subjects.size(), n, x.cols(),
                y.cols(), fit.solver, seconds,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t_unit).count());
   fs::write_text_atomic(marker_path(run_dir, u.unit_id), u.unit_id + "\n");
@@ -258,7 +246,7 @@ void write_results_csv(const Plan& p, const std::string& run_dir) {
     const auto names = f.read_string_attr("/", "parcel_names");
     std::vector<std::vector<double>> eval_r;
     for (const auto& e : p.eval) eval_r.push_back(f.read_f64("eval/" + e.name + "/r"));
-    const std::string prefix = fmt::format("{},{},{},{},{},{},", job.job_id, job.model, join(job.layers, "+"),
+    const std::string prefix = fmt::format("{},{},{},{},{},{},", job.job_id, job.model, fmt::join(job.layers, "+"),
                                            job.hrf_delay, job.stimulus_window, job.subject);
     for (size_t j = 0; j < alpha.size(); ++j) {
       if (p.eval.empty()) out << prefix << fmt::format("{},{:.9g},{:.9g},,\n", names.at(j), alpha[j], cv_r[j]);

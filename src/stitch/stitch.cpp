@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "brainsweep/data.hpp"
 #include "brainsweep/errors.hpp"
@@ -144,9 +145,8 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
         for (size_t ji : top[c]) ids += (ids.empty() ? "" : "+") + jobs[ji]->job_id;
         csv << fmt::format("{},{},{},{:.9g},{}\n", sub, names.at(c), opt.eval, r[c], ids);
         const Job& best = *jobs[top[c].front()];
-        std::string label = best.model + "/";
-        for (size_t l = 0; l < best.layers.size(); ++l) label += (l ? "+" : "") + best.layers[l];
-        label += fmt::format(" w{} d{}", best.stimulus_window, best.hrf_delay);
+        const std::string label = fmt::format("{}/{} w{} d{}", best.model, fmt::join(best.layers, "+"),
+                                              best.stimulus_window, best.hrf_delay);
         if (c < winners.size()) ++winners[c][label];
       }
       r_by_subject.push_back(r);

@@ -78,9 +78,8 @@ std::vector<TestSet> resolve_test_sets(const Sweep& s, const DatasetDescriptor& 
 
 std::vector<std::string> episodes_needed(const Plan& p) {
   std::vector<std::string> eps = p.train;
-  for (const auto& e : p.eval)
-    for (const auto& ep : e.episodes)
-      if (std::find(eps.begin(), eps.end(), ep) == eps.end()) eps.push_back(ep);
+  for (const auto& ep : p.eval_episodes())
+    if (std::find(eps.begin(), eps.end(), ep) == eps.end()) eps.push_back(ep);
   return eps;
 }
 
@@ -361,6 +360,14 @@ Plan Plan::load(const std::string& run_dir) {
     throw DataError(path + ": not valid JSON: " + e.what());
   }
   return from_json(j, path);
+}
+
+std::vector<std::string> Plan::eval_episodes() const {
+  std::vector<std::string> eps;
+  for (const auto& e : eval)
+    for (const auto& ep : e.episodes)
+      if (std::find(eps.begin(), eps.end(), ep) == eps.end()) eps.push_back(ep);
+  return eps;
 }
 
 const EvalSet& Plan::eval_set(const std::string& name) const {
