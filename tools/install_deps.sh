@@ -10,6 +10,10 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   python3-numpy python3-h5py
   slurm-wlm munge bc
+  # feature extraction (issue #6): libtorch (CPU), FFmpeg's libraries, SentencePiece; python3-torch,
+  # ffmpeg and python3-sentencepiece make the tests' tiny models, movies and tokenizer
+  libtorch-dev python3-torch ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
+  libswresample-dev libsentencepiece-dev python3-sentencepiece
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

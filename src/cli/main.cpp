@@ -18,6 +18,9 @@
 #include "brainsweep/cost.hpp"
 #include "brainsweep/demo.hpp"
 #include "brainsweep/errors.hpp"
+#if BRAINSWEEP_WITH_TORCH
+#include "brainsweep/extract.hpp"
+#endif
 #include "brainsweep/gather.hpp"
 #include "brainsweep/plan.hpp"
 #include "brainsweep/ridge_command.hpp"
@@ -197,6 +200,17 @@ int main(int argc, char** argv) {
   pc->add_flag("--per-unit", per_unit, "also print each unit's shape and predicted seconds (CSV)");
   pc->add_flag("--calibrate", calibrate, "measure this machine's rates first (about 1 s) instead of the built-in ones");
 
+  std::string extract_path;
+  std::string dump_inputs;
+  bool overwrite = false;
+  auto* ext = app.add_subcommand("extract", "Extract features from stimuli (video, audio, transcripts) with a "
+                                            "TorchScript model, into the feature layout sweeps read; under MPI, "
+                                            "episodes are split across ranks");
+  ext->add_option("EXTRACT", extract_path, "extraction file (YAML; README, Feature extraction)")->required();
+  ext->add_option("--dump-inputs", dump_inputs, "also write each episode's model inputs (decoded frames, samples, "
+                                                "token ids) to DIR/<stimset>_<episode>.h5, for checks");
+  ext->add_flag("--overwrite", overwrite, "extract episodes whose feature file exists again (default: skip them)");
+
   bs::StitchOptions so;
   auto* st = app.add_subcommand("stitch", "Per subject and parcel, average the top-k jobs and score them");
   st->add_option("RUN_DIR", run_dir, "a finished run directory")->required();
@@ -283,6 +297,15 @@ int main(int argc, char** argv) {
     }
     if (*gat) return with_mpi([&](MPI_Comm comm) { return bs::gather_results(run_dir, comm); });
     if (*stat) return bs::print_run_status(run_dir, std::cout);
+    if (*ext) {
+#if BRAINSWEEP_WITH_TORCH
+      const auto cfg = bs::ExtractConfig::load(extract_path);
+      return with_mpi([&](MPI_Comm comm) { return bs::run_extract(cfg, {dump_inputs, overwrite}, comm); });
+#else
+      throw bs::NotCompiled("extract: this brainsweep was built without libtorch (configure with "
+                            "-DBRAINSWEEP_WITH_TORCH=ON; Debian: libtorch-dev, libavformat-dev, libsentencepiece-dev)");
+#endif
+    }
     if (*pc) {
       const auto plan = bs::Plan::load(run_dir);
       print_plan_cost(plan, cost_ranks, calibrate ? bs::calibrate_rates() : bs::MachineRates{}, per_unit);
