@@ -149,6 +149,20 @@ video: {{frames_per_chunk: 4, size: [16, 16], mean: {mean}, std: {std}, layout: 
                 check(frames.shape == ref_frames[idx].shape and diff == 0,
                       f"video {ep}: decoded frames identical to `ffmpeg -pix_fmt rgb24` at the sampled times "
                       f"(max |diff| {diff})")
+    # tools/export_torchscript.py: the same model exported with --layers (dict output, traced)
+    # gives the same features as brainsweep's own capture of the scripted model's submodules
+    sh("/usr/bin/python3", os.path.join(os.path.dirname(__file__), "..", "..", "tools", "export_torchscript.py"),
+       "--module", "tiny_models:video", "--input", "2,4,3,16,16", "--layers", "blocks.0,norm", "--check",
+       "--out", f"{models}/video_dict.pt", cwd=os.path.join(os.path.dirname(__file__), "..", "extract"))
+    cfg = write_yaml(f"{root}/video_dict.yaml", open(f"{root}/video.yaml").read()
+                     .replace("name: video", "name: video_dict").replace("video.pt", "video_dict.pt")
+                     .replace("[blocks.0, blocks.1, norm]", "[norm, blocks.0]"))
+    extract(cfg)
+    with h5py.File(f"{root}/features/video/friends/s1/friends_s01e01a.h5") as a, \
+            h5py.File(f"{root}/features/video_dict/friends/s1/friends_s01e01a.h5") as b:
+        err = max(np.abs(a[k][()] - b[k][()]).max() for k in ("norm", "blocks.0"))
+        check(err <= 1e-6, f"export_torchscript.py --layers (traced dict) = submodule capture of the scripted model "
+                           f"(max |diff| {err:.1e})")
     # resume: a rerun skips finished episodes and leaves them untouched
     out = f"{root}/features/video/friends/s1/friends_s01e01a.h5"
     before = os.stat(out).st_mtime_ns

@@ -96,6 +96,11 @@ def make(kind: str, vocab: int = 64):
     return m.eval()
 
 
+def video():
+    """The seeded TinyVideo of make("video"), as a factory for tools/export_torchscript.py --module."""
+    return make("video")
+
+
 def save(model, path: str, example, traced: bool = False):
     with torch.no_grad():
         sm = torch.jit.trace(model, example) if traced else torch.jit.script(model)
