@@ -3,6 +3,7 @@
 /// stimuli, written in the MedARC feature layout (DATA.md) that sweeps read.
 #include <mpi.h>
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,11 @@ struct ExtractOptions {
   std::string dump_inputs;  ///< if set, per episode: DIR/<stimset>_<episode>.h5 with the model inputs
   bool overwrite = false;   ///< re-extract episodes whose file exists (default: skip them, resume)
 };
+
+/// Print the episodes of `c` already extracted and those pending (their files); does not load the
+/// model. @return 0 if every episode's file exists, 3 if some are pending (as `brainsweep status`)
+/// @throw DataError  as list_episodes
+int extract_status(const ExtractConfig& c, std::ostream& out);
 
 /// Extract every episode of `c` over the ranks of `comm` (dynamic: each rank takes the next
 /// episode). Each episode's file is written to a temporary name and renamed when complete, so a

@@ -210,6 +210,9 @@ int main(int argc, char** argv) {
   ext->add_option("--dump-inputs", dump_inputs, "also write each episode's model inputs (decoded frames, samples, "
                                                 "token ids) to DIR/<stimset>_<episode>.h5, for checks");
   ext->add_flag("--overwrite", overwrite, "extract episodes whose feature file exists again (default: skip them)");
+  bool extract_status = false;
+  ext->add_flag("--status", extract_status, "only list the episodes extracted and pending (exit 0 all done, 3 some "
+                                            "pending); loads no model");
 
   bs::StitchOptions so;
   auto* st = app.add_subcommand("stitch", "Per subject and parcel, average the top-k jobs and score them");
@@ -300,6 +303,7 @@ int main(int argc, char** argv) {
     if (*ext) {
 #if BRAINSWEEP_WITH_TORCH
       const auto cfg = bs::ExtractConfig::load(extract_path);
+      if (extract_status) return bs::extract_status(cfg, std::cout);
       return with_mpi([&](MPI_Comm comm) { return bs::run_extract(cfg, {dump_inputs, overwrite}, comm); });
 #else
       throw bs::NotCompiled("extract: this brainsweep was built without libtorch (configure with "

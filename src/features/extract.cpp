@@ -24,6 +24,7 @@ namespace {
 struct LayerRows {
   std::vector<std::vector<float>> data;  // per layer, row-major n_chunks × width
   std::vector<long> width;               // per layer, -1 until the first batch
+  double model_s = 0;                    // seconds in the model's forward calls
   explicit LayerRows(size_t n_layers) : data(n_layers), width(n_layers, -1) {}
   void append(const std::vector<MatrixF>& pooled, const ExtractConfig& c) {
     for (size_t l = 0; l < pooled.size(); ++l) {
@@ -36,6 +37,15 @@ struct LayerRows {
     }
   }
 };
+
+/// Run `f` and add its wall-clock seconds to `acc`.
+template <class F>
+auto timed(double& acc, F&& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = f();
+  acc += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
 
 /// Mean of every `group` consecutive rows (frames of one chunk) of `m`.
 MatrixF mean_groups(const MatrixF& m, long group) {
@@ -114,7 +124,7 @@ long extract_video(const ExtractConfig& c, const TorchModel& model, const Stimul
     const long hw = c.height * c.width;
     if (c.layout == "frames") {
       dump.add_input(x);
-      auto pooled = model.run(x, c.pool);
+      auto pooled = timed(rows.model_s, [&] { return model.run(x, c.pool); });
       for (auto& m : pooled) m = mean_groups(m, T);
       rows.append(pooled, c);
       continue;
@@ -133,7 +143,7 @@ long extract_video(const ExtractConfig& c, const TorchModel& model, const Stimul
       x = std::move(y);
     }
     dump.add_input(x);
-    rows.append(model.run(x, c.pool), c);
+    rows.append(timed(rows.model_s, [&] { return model.run(x, c.pool); }), c);
   }
   // A truncated file decodes without error but ends early: the chunks past its end would all
   // repeat its last frame.
@@ -167,7 +177,7 @@ long extract_audio(const ExtractConfig& c, const TorchModel& model, const Stimul
       }
     }
     dump.add_input(x);
-    rows.append(model.run(x, c.pool), c);
+    rows.append(timed(rows.model_s, [&] { return model.run(x, c.pool); }), c);
   }
   return n_chunks;
 }
@@ -188,7 +198,7 @@ long extract_text(const ExtractConfig& c, const TorchModel& model, const Tokeniz
       dump.token_offsets.push_back(static_cast<double>(dump.token_ids.size()));
     }
     if (ids.empty()) continue;
-    pooled[k] = model.run_tokens(ids, c.pool);
+    pooled[k] = timed(rows.model_s, [&] { return model.run_tokens(ids, c.pool); });
     if (!first) first = &pooled[k];
   }
   if (!first) throw DataError(e.file + ": no chunk has any token (the transcript is empty and text.add_bos is off)");
@@ -228,6 +238,17 @@ void write_features(const ExtractConfig& c, const StimulusEpisode& e, const Laye
 }
 
 }  // namespace
+
+int extract_status(const ExtractConfig& c, std::ostream& out) {
+  const auto episodes = list_episodes(c);
+  std::vector<std::string> pending;
+  for (const auto& e : episodes)
+    if (!std::filesystem::exists(e.output(c))) pending.push_back(e.stimset + "/" + e.group + "/" + e.episode);
+  out << fmt::format("extract {}: {} episodes, {} extracted, {} pending\n", c.name, episodes.size(),
+                     episodes.size() - pending.size(), pending.size());
+  for (const auto& p : pending) out << "  pending: " << p << "\n";
+  return pending.empty() ? 0 : 3;
+}
 
 int run_extract(const ExtractConfig& c, const ExtractOptions& opt, MPI_Comm comm) {
   int rank = 0, size = 1;
@@ -270,6 +291,7 @@ int run_extract(const ExtractConfig& c, const ExtractOptions& opt, MPI_Comm comm
     for (long k = counter.next(); k < static_cast<long>(todo.size()); k = counter.next()) {
       const auto& e = episodes[todo[static_cast<size_t>(k)]];
       try {
+        const auto e0 = std::chrono::steady_clock::now();
         LayerRows rows(c.layers.size());
         Dump dump;
         dump.on = !opt.dump_inputs.empty();
@@ -284,7 +306,9 @@ int run_extract(const ExtractConfig& c, const ExtractOptions& opt, MPI_Comm comm
           dump.write((std::filesystem::path(opt.dump_inputs) / (e.stimset + "_" + e.episode + ".h5")).string());
         write_features(c, e, rows, n_chunks);
         ++done;
-        spdlog::info("{}/{}/{}: {} chunks → {}", e.stimset, e.group, e.episode, n_chunks, e.output(c));
+        const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
+        spdlog::info("{}/{}/{}: {} chunks in {:.2f} s (model {:.2f} s, decoding and the rest {:.2f} s) → {}",
+                     e.stimset, e.group, e.episode, n_chunks, total, rows.model_s, total - rows.model_s, e.output(c));
       } catch (const Error& err) {
         ++failed;
         code = std::max(code, err.exit_code());

@@ -76,3 +76,57 @@ h5diff "$WORK/ref/results.h5" "$WORK/run/results.h5" || fail "results.h5 differs
 [ -s "$WORK/run/stitched/scores.csv" ] || fail "stitch did not run"
 "$BRAINSWEEP" status "$WORK/run" > /dev/null || fail "status is not complete"
 echo "SLURM: submit.sh → run (2 tasks, srun --mpi=pmix) → gather + stitch: results identical to mpirun"
+
+# 3. From stimuli (issue #6), when brainsweep has extraction: EXTRACT=... submit.sh → extract job
+#    (2 tasks, episodes split) that then generates the plan → run → gather + stitch.
+if ! "$BRAINSWEEP" extract /nonexistent.yaml 2>&1 | grep -q "without libtorch"; then
+  X=$WORK/x
+  mkdir -p "$X/stimuli/movies/friends/s1" "$X/models" "$X/fmri/sub-01/func"
+  for ep in s01e01a s01e01b; do
+    ffmpeg -v error -f lavfi -i "testsrc2=size=48x32:rate=4" -t 40 -c:v libx264 -pix_fmt yuv420p \
+      "$X/stimuli/movies/friends/s1/friends_$ep.mkv"
+  done
+  (cd "$SOURCE_DIR/tests/extract" && $PY -c "import tiny_models as tm; tm.save(tm.make('image'), '$X/models/image.pt', None)")
+  $PY - "$X/fmri/sub-01/func/sub-01_task-friends_space-MNI152NLin2009cAsym_atlas-Schaefer18_parcel-1000Par7Net_desc-s123456_bold.h5" <<'PYEOF'
+import sys, h5py, numpy as np
+rng = np.random.default_rng(0)
+with h5py.File(sys.argv[1], "w") as f:
+    for ep in ("s01e01a", "s01e01b"):
+        f[f"ses-001_task-{ep}"] = rng.standard_normal((26, 10)).astype(np.float32)
+PYEOF
+  cat > "$X/extract.yaml" <<YAML
+name: image
+model: {path: $X/models/image.pt, threads: 1}
+layers: [features]
+pool: {mode: mean, channel_dim: 1}
+video: {frames_per_chunk: 2, size: [16, 16], layout: frames}
+stimuli: [{stimset: friends, group: s1, files: "$X/stimuli/movies/friends/s1/*.mkv"}]
+out: $X/features
+YAML
+  cat > "$X/sweep.yaml" <<YAML
+dataset: $SOURCE_DIR/configs/datasets/algonauts2025.yaml
+dataset_root: $X
+atlas: Schaefer18_parcel-1000Par7Net
+subjects: [sub-01]
+features: [{model: image, layers: [features]}]
+grid: {hrf_delay: [3], stimulus_window: [1]}
+train: [s01e01a]
+eval: {test: [s01e01b]}
+YAML
+  out=$(cd "$X" && BRAINSWEEP="$BRAINSWEEP" EXTRACT="extract.yaml" STITCH="--select cv --top-k 1 --eval test" \
+        "$SOURCE_DIR/slurm/submit.sh" sweep.yaml run --ntasks=2 --time=10)
+  echo "$out"
+  extract_id=$(echo "$out" | sed -nE 's/^submitted extract job ([0-9]+).*/\1/p')
+  read -r run_id gather_id < <(echo "$out" | sed -nE 's/^submitted run job ([0-9]+) and gather job ([0-9]+).*/\1 \2/p')
+  [ -n "$extract_id" ] && [ -n "$gather_id" ] || fail "submit.sh with EXTRACT did not print three job ids"
+  wait_jobs "$extract_id,$run_id,$gather_id"
+  cat "$X/brainsweep-extract-$extract_id.out"
+  for j in "$extract_id" "$run_id" "$gather_id"; do
+    [ "$(state_of "$j")" = COMPLETED ] || fail "job $j: $(state_of "$j")"
+  done
+  grep -q "2 episodes, 0 already extracted, 2 to do on 2 rank(s)" "$X/brainsweep-extract-$extract_id.out" \
+    || fail "the extract job did not split 2 episodes over 2 ranks"
+  "$BRAINSWEEP" extract "$X/extract.yaml" --status || fail "extract --status: episodes pending"
+  [ -s "$X/run/results.csv" ] && [ -s "$X/run/stitched/scores.csv" ] || fail "run/stitch after extract did not finish"
+  echo "SLURM: EXTRACT=... submit.sh → extract (2 tasks) + generate → run → gather + stitch"
+fi

@@ -169,6 +169,13 @@ video: {{frames_per_chunk: 4, size: [16, 16], mean: {mean}, std: {std}, layout: 
     r = extract(f"{root}/video.yaml", ranks=2)
     check("2 already extracted, 0 to do" in r.stderr + r.stdout and os.stat(out).st_mtime_ns == before,
           "rerun skips both finished episodes and leaves their files untouched")
+    # deterministic: the same extraction again (1 rank instead of 2, --overwrite) gives identical arrays
+    again = write_yaml(f"{root}/video_again.yaml", open(f"{root}/video.yaml").read()
+                       .replace(f"out: {root}/features", f"out: {root}/features_again"))
+    extract(again, extra=["--overwrite"])
+    with h5py.File(out) as a, h5py.File(f"{root}/features_again/video/friends/s1/friends_s01e01a.h5") as b:
+        check(all(np.array_equal(a[k][()], b[k][()]) for k in ("blocks.0", "blocks.1", "norm")),
+              "deterministic: 2 ranks and 1 rank give identical features")
     # float16 by default, same numbers to float16 precision
     cfg16 = write_yaml(f"{root}/video16.yaml", open(f"{root}/video.yaml").read()
                        .replace("dtype: float32\n", "").replace("name: video", "name: video16"))
