@@ -33,6 +33,7 @@ struct ExtractConfig {
   std::string modality;              ///< video | audio | text
   // video
   int frames_per_chunk = 8;          ///< frames sampled per chunk, at its (j + ½)/frames_per_chunk points
+                                     ///< (YAML: frames_per_chunk, or fps → round(fps · tr))
   long height = 224, width = 224;    ///< model input size, pixels
   std::vector<double> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};  ///< per RGB channel, on [0, 1]
   std::string layout = "BTCHW";      ///< BTCHW | BCTHW (clip models) | frames (image models, pooled over frames)

@@ -64,9 +64,16 @@ ExtractConfig ExtractConfig::load(const std::string& path) {
                       std::to_string(n_modalities));
   if (const auto v = doc["video"]) {
     c.modality = "video";
-    check_keys(path, v, "video", {"frames_per_chunk", "size", "mean", "std", "layout"});
+    check_keys(path, v, "video", {"frames_per_chunk", "fps", "size", "mean", "std", "layout"});
+    if (v["frames_per_chunk"] && v["fps"])
+      throw ConfigError(at(path, v["fps"], "video.fps") + ": give frames_per_chunk or fps, not both");
     if (v["frames_per_chunk"])
       c.frames_per_chunk = scalar<int>(path, v["frames_per_chunk"], "video.frames_per_chunk", "an integer >= 1");
+    if (v["fps"]) {  // a sampling rate: round(fps · tr) frames per chunk, evenly spaced
+      const double fps = scalar<double>(path, v["fps"], "video.fps", "frames per second > 0");
+      if (!(fps > 0)) throw ConfigError(at(path, v["fps"], "video.fps") + ": expected frames per second > 0");
+      c.frames_per_chunk = std::max(1, static_cast<int>(std::lround(fps * c.tr)));
+    }
     if (c.frames_per_chunk < 1) throw ConfigError(at(path, v, "video.frames_per_chunk") + ": expected >= 1");
     if (v["size"]) {
       const auto s = list<long>(path, v["size"], "video.size", "[height, width] in pixels");

@@ -101,6 +101,13 @@ TEST(ExtractConfig, ReadsEveryKeyAndRefusesBadOnes) {
     write(d / "bad.yaml", text);
     return error_of([&] { bs::ExtractConfig::load((d / "bad.yaml").string()); });
   };
+  EXPECT_EQ([&] {
+    std::string text = base;
+    text.replace(text.find("frames_per_chunk: 2"), 19, "fps: 4");
+    write(d / "fps.yaml", text);
+    return bs::ExtractConfig::load((d / "fps.yaml").string()).frames_per_chunk;
+  }(), 6);  // round(4 · 1.49)
+  EXPECT_NE(refused("frames_per_chunk: 2", "frames_per_chunk: 2, fps: 4").find("not both"), std::string::npos);
   EXPECT_NE(refused("layout: BCTHW", "layout: TCHW").find("video.layout"), std::string::npos);
   EXPECT_NE(refused("pool: {mode: cls}", "pool: {mode: max}").find("expected mean, cls, last or flatten"),
             std::string::npos);
