@@ -312,6 +312,10 @@ def bad_input_tests(root, media):
           in r.stderr,
           "corrupt videos: both named in the errors: " + " | ".join(
               ln[:120] for ln in r.stderr.splitlines() if "failed" in ln))
+    # device cuda where libtorch sees no GPU (Debian's libtorch is CPU-only): said, no CPU fallback
+    r = extract(write_yaml(f"{root}/bad_cuda.yaml", base.replace("threads: 1,", "device: cuda, threads: 1,")),
+                expect=1)
+    check("device 'cuda' asked, but libtorch sees no CUDA device" in r.stderr, "device cuda without a GPU: said")
     # a missing video pattern, an unknown key
     r = extract(write_yaml(f"{root}/bad_glob.yaml", base.replace(media, f"{root}/nowhere")), expect=2)
     check("matches no file" in r.stderr, "no stimulus file: error says the pattern matches no file")

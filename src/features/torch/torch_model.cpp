@@ -86,8 +86,8 @@ TorchModel::TorchModel(const std::string& path, const std::vector<std::string>& 
   if (threads > 0) torch::set_num_threads(threads);
   if (device == "cuda") {
     if (!torch::cuda::is_available())
-      throw DeviceUnavailable(path + ": device 'cuda' asked, but libtorch sees no CUDA device (this libtorch " +
-                              std::string(torch::cuda::device_count() >= 0 ? "may be a CPU-only build" : "") + ")");
+      throw DeviceUnavailable(path + ": device 'cuda' asked, but libtorch sees no CUDA device (no GPU visible to " +
+                              "this rank, or a CPU-only libtorch such as Debian's); not falling back to the CPU");
     long local = 0;
     for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"})
       if (const char* s = std::getenv(v)) {
