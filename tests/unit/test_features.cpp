@@ -8,6 +8,7 @@
 #include "brainsweep/extract.hpp"
 #include "brainsweep/media.hpp"
 #include "brainsweep/text.hpp"
+#include "test_util.hpp"
 
 namespace bs = brainsweep;
 namespace fsys = std::filesystem;
@@ -26,14 +27,7 @@ void write(const fsys::path& p, const std::string& text) {
   std::ofstream(p) << text;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const bs::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using brainsweep::test::error_of;
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include "brainsweep/config.hpp"
 #include "brainsweep/errors.hpp"
 #include "brainsweep/submit.hpp"
+#include "test_util.hpp"
 
 namespace bs = brainsweep;
 
@@ -38,15 +39,7 @@ std::string sweep(const std::string& extra) {
                        extra);
 }
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const bs::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using brainsweep::test::error_of;
 
 }  // namespace
 
