@@ -1,6 +1,7 @@
 // brainsweep: one executable, one subcommand per stage. main() stays thin: it parses arguments,
 // calls the library and maps exceptions to exit codes (0 success, 1 runtime failure, 2 input error).
 #include <mpi.h>
+#include <spdlog/cfg/env.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -160,6 +161,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", BRAINSWEEP_VERSION);
   spdlog::set_pattern("[%H:%M:%S] %v");
+  spdlog::cfg::load_env_levels();  // SPDLOG_LEVEL=debug: per-phase timings of every unit
 
   std::string sweep_path, out, run_dir, demo_out;
   auto* gen = app.add_subcommand("generate", "Expand a sweep YAML into a plan of jobs with stable ids in RUN_DIR");

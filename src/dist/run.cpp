@@ -105,6 +105,16 @@ MatrixF read_run(const FmriRef& r) {
 
 void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string& run_dir) {
   const auto t_unit = std::chrono::steady_clock::now();
+  // Wall time per phase, logged at debug level (SPDLOG_LEVEL=debug) for profiling.
+  auto t_lap = t_unit;
+  auto lap = [&t_lap] {
+    const auto now = std::chrono::steady_clock::now();
+    const double s = std::chrono::duration<double>(now - t_lap).count();
+    t_lap = now;
+    return s;
+  };
+  double ph_design = 0, ph_fmri = 0, ph_eval_fmri = 0, ph_center = 0, ph_eval_pred = 0, ph_test_pred = 0,
+         ph_slice = 0, ph_score = 0, ph_write = 0;
   const auto& first = p.fmri.at(u.subjects.front());
   const int xs = p.exclude_start, xe = p.exclude_end;
 
@@ -124,6 +134,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   train_parts.clear();
   const ColumnStats stats = column_stats(x);
   standardize(x, stats);
+  ph_design = lap();
 
   // Targets: every subject's parcels side by side, centred with the training mean.
   std::vector<long> offset{0};
@@ -137,13 +148,16 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       at += run.rows();
     }
   }
+  ph_fmri = lap();
   // Eval-set fMRI of every subject, read (and checked) before anything is written.
   const std::vector<std::string> eval_eps = p.eval_episodes();
   std::vector<std::map<std::string, MatrixF>> truth(u.subjects.size());
   for (size_t s = 0; s < u.subjects.size(); ++s)
     for (const auto& ep : eval_eps) truth[s][ep] = read_run(p.fmri.at(u.subjects[s]).at(ep));
+  ph_eval_fmri = lap();
 
   const VectorD y_mean = center_targets(y);
+  ph_center = lap();
 
   const auto t0 = std::chrono::steady_clock::now();
   RidgeOptions options;
@@ -151,6 +165,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   options.precision = parse_precision(p.precision);
   const RidgeCvResult fit = ridge_cv(be, x, y, fold_assignment(run_lengths, p.folds), p.folds, options);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  lap();
 
   // Predictions of the first n_samples samples of an episode, intercept added back.
   auto predict_episode = [&](const std::string& ep, long n_samples) {
@@ -163,6 +178,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   // Every eval episode (all samples).
   std::map<std::string, MatrixF> pred;
   for (const auto& ep : eval_eps) pred[ep] = predict_episode(ep, first.at(ep).n_tr);
+  ph_eval_pred = lap();
   // Test-set predictions (issue #5): every sample of the sample counts, features clamped (§1). Row s
   // of a design depends on s only, so one prediction for the unit's largest count serves every subject.
   std::map<std::string, std::map<std::string, MatrixF>> test_pred;  // test set → episode → T × t
@@ -174,6 +190,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       test_pred[t.name][ep] = predict_episode(ep, n_max);
     }
   }
+  ph_test_pred = lap();
 
   const long n_alphas = static_cast<long>(p.alphas.size());
   for (size_t s = 0; s < u.subjects.size(); ++s) {
@@ -190,12 +207,16 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       const MatrixD scores = fit.cv_scores.middleCols(c0, np);
       f.write_f64("cv_scores", scores.data(), n_alphas, np);
       std::map<std::string, MatrixF> sub_pred;
+      ph_write += lap();
       for (const auto& [ep, m] : pred) {
         sub_pred[ep] = m.middleCols(c0, np);
+        ph_slice += lap();
         f.write_f32("predictions/" + ep, sub_pred[ep].data(), sub_pred[ep].rows(), np);
+        ph_write += lap();
       }
       for (const auto& e : p.eval) {
         const auto r = score_eval_set(e, sub_pred, truth[s], xs, xe);
+        ph_score += lap();
         f.write_f64("eval/" + e.name + "/r", r.data(), np);
       }
       for (const auto& t : p.test)
@@ -213,13 +234,22 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       f.write_string_attr1("solver", fit.solver);
       f.write_int_attr("hrf_delay", u.hrf_delay);
       f.write_int_attr("stimulus_window", u.stimulus_window);
+      ph_write += lap();
     } catch (...) {
       std::error_code ec;
       sfs::remove(tmp, ec);
       throw;
     }
     fs::commit(tmp, path);
+    ph_write += lap();
   }
+  const RidgeTimings& rt = fit.timings;
+  spdlog::debug("unit {} phases (s): design {:.4f} fmri_train {:.4f} fmri_eval {:.4f} center {:.4f} | ridge {:.4f} = "
+                "gram {:.4f} decompose {:.4f} cv {:.4f} refit {:.4f} other {:.4f} | eval_pred {:.4f} test_pred {:.4f} "
+                "slice {:.4f} eval_score {:.4f} h5_write {:.4f}",
+                u.unit_id, ph_design, ph_fmri, ph_eval_fmri, ph_center, seconds, rt.gram_s, rt.decompose_s, rt.cv_s,
+                rt.refit_s, seconds - rt.gram_s - rt.decompose_s - rt.cv_s - rt.refit_s, ph_eval_pred, ph_test_pred,
+                ph_slice, ph_score, ph_write);
   spdlog::info("unit {} ({} {} hrf_delay={} stimulus_window={}): {} subjects, n={} p={} t={}, {} solver, fit {:.2f} s, "
                "unit {:.2f} s",
                u.unit_id, u.model, fmt::join(u.layers, "+"), u.hrf_delay, u.stimulus_window, u.subjects.size(), n, x.cols(),
@@ -416,8 +446,10 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
     spdlog::info("units fitted {}, already done {}, failed {}", fitted_all, skipped, failed);
     if (global == 0) {
       try {
+        const auto t_csv = std::chrono::steady_clock::now();
         write_results_csv(p, run_dir);
-        spdlog::info("wrote {}", (sfs::path(run_dir) / "results.csv").string());
+        spdlog::info("wrote {} ({:.3f} s)", (sfs::path(run_dir) / "results.csv").string(),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t_csv).count());
       } catch (const Error& e) {
         fmt::print(stderr, "[rank 0/{}] {}\n", size, e.what());
         global = e.exit_code();
