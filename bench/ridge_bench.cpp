@@ -3,6 +3,7 @@
 // Not a test: figures are for docs/performance.md. Usage:
 //   brainsweep_bench [--workload W1|W2|W3|all] [--threads N] [--repeats R] [--backend cpu|cuda]
 //                    [--scale S (shrinks every size by S, for smoke runs)] [--primal-too]
+//                    [--save-h5 DIR (writes DIR/<workload>.h5 with /X /Y /Xt /Yt for `brainsweep ridge`)]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/ridge.hpp"
 
 namespace bs = brainsweep;
@@ -94,12 +96,15 @@ int main(int argc, char** argv) {
   int threads = 2, repeats = 3;
   double scale = 1.0;
   bool primal_too = false;
+  std::string save_dir;
   app.add_option("--workload", which, "W1, W2, W3 or all")->capture_default_str();
   app.add_option("--threads", threads, "BLAS threads")->capture_default_str();
   app.add_option("--repeats", repeats, "fits per workload (median reported)")->capture_default_str();
   app.add_option("--backend", backend, "cpu or cuda")->capture_default_str();
   app.add_option("--scale", scale, "divide every size by this (smoke runs)")->capture_default_str();
   app.add_flag("--primal-too", primal_too, "W2: also time the primal solver (slow: eig of a p × p matrix)");
+  app.add_option("--save-h5", save_dir,
+                 "write DIR/<workload>.h5 (/X, /Y, /Xt, /Yt, float32) and exit, for `brainsweep ridge`");
   CLI11_PARSE(app, argc, argv);
 
   const auto be = bs::make_backend(backend, threads);
@@ -115,6 +120,16 @@ int main(int argc, char** argv) {
     if (which != "all" && which != w.name) continue;
     bs::MatrixF x, y, xt, yt;
     make_data(w, x, y, xt, yt);
+    if (!save_dir.empty()) {
+      const std::string path = save_dir + "/" + w.name + ".h5";
+      bs::h5::File f(path, bs::h5::File::Mode::truncate);
+      f.write_f32("X", x.data(), x.rows(), x.cols());
+      f.write_f32("Y", y.data(), y.rows(), y.cols());
+      f.write_f32("Xt", xt.data(), xt.rows(), xt.cols());
+      f.write_f32("Yt", yt.data(), yt.rows(), yt.cols());
+      fmt::print("{}: wrote {}\n", w.name, path);
+      continue;
+    }
     fmt::print("{}: n_train {}, n_test {}, p {}, t {}\n", w.name, w.n_train, w.n_test, w.p, w.t);
     bs::RidgeOptions o;
     o.alphas = alphas;

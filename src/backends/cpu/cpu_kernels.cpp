@@ -1,10 +1,13 @@
 // CPU backend: OpenBLAS GEMM, LAPACKE ?syevd, plain loops for the element-wise kernels.
 #include <cblas.h>
+#include <dlfcn.h>
 #include <lapacke.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <vector>
 
 #include "brainsweep/backend.hpp"
 #include "brainsweep/build_config.hpp"
@@ -184,7 +187,46 @@ class CpuBackend final : public BackendAdapter<CpuBackend> {
 }  // namespace
 
 #if BRAINSWEEP_WITH_CUDA
-std::unique_ptr<Backend> make_cuda_backend();  // src/backends/cuda
+namespace {
+
+/// The CUDA backend lives in a module (src/backends/cuda, built as libbrainsweep_cuda.so) loaded on
+/// first use, so that processes that never ask for it do not load the CUDA libraries (~180 MB of
+/// resident memory). Loaded from $BRAINSWEEP_CUDA_MODULE when set; otherwise tried in order: next to
+/// the executable, the build location, then dlopen's own search (LD_LIBRARY_PATH, ld.so.cache).
+/// @throw DeviceUnavailable  naming every path tried and dlopen's error, when none loads
+std::unique_ptr<Backend> make_cuda_backend() {
+  using Factory = Backend* (*)();
+  static const Factory factory = [] {
+    std::vector<std::string> paths;
+    std::error_code ec;
+    if (const char* env = std::getenv("BRAINSWEEP_CUDA_MODULE"); env && *env) {
+      paths.emplace_back(env);
+    } else {
+      const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+      if (!ec) paths.push_back((exe.parent_path() / BRAINSWEEP_CUDA_MODULE_NAME).string());
+      paths.emplace_back(BRAINSWEEP_CUDA_MODULE_PATH);
+      paths.emplace_back(BRAINSWEEP_CUDA_MODULE_NAME);
+    }
+    std::string tried;
+    for (const auto& p : paths) {
+      if (p.find('/') != std::string::npos && !std::filesystem::exists(p, ec)) {
+        tried += "\n  " + p + ": no such file";
+        continue;
+      }
+      void* h = dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (!h) {
+        tried += "\n  " + p + ": " + dlerror();
+        continue;
+      }
+      if (void* f = dlsym(h, "brainsweep_make_cuda_backend")) return reinterpret_cast<Factory>(f);
+      tried += "\n  " + p + ": no symbol brainsweep_make_cuda_backend";
+    }
+    throw DeviceUnavailable("backend 'cuda': cannot load the CUDA backend module:" + tried);
+  }();
+  return std::unique_ptr<Backend>(factory());
+}
+
+}  // namespace
 #endif
 
 std::unique_ptr<Backend> make_backend(const std::string& name, int threads) {

@@ -246,6 +246,10 @@ class CudaBackend final : public BackendAdapter<CudaBackend> {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<CudaBackend>(); }
-
 }  // namespace brainsweep
+
+/// Entry point of the module (make_backend("cuda") loads it with dlopen; src/backends/cpu).
+/// @throw DeviceUnavailable  if no CUDA device is visible
+extern "C" __attribute__((visibility("default"))) brainsweep::Backend* brainsweep_make_cuda_backend() {
+  return new brainsweep::CudaBackend();
+}
