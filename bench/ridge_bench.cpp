@@ -136,6 +136,7 @@ int main(int argc, char** argv) {
     double med = 0;
     const auto res = timed_fit(*be, x, y, o, w.name == "W3" ? 1 : repeats, med);
     print_phases("mixed precision (default)", res, med);
+    fmt::print("  peak RSS after the default fit: {:.0f} MB\n", peak_rss_mb());
     if (w.name == "W1") {
       o.precision = bs::Precision::float64;
       double med64 = 0;

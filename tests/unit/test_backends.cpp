@@ -121,6 +121,7 @@ TEST_P(BackendTest, RidgeCvAgreesWithTheCpuBackend) {
   const MatrixF y = (x * randn_d(30, 5, 12).cast<float>() + 3.0f * randn_d(80, 5, 13).cast<float>()).eval();
   bs::RidgeOptions opt;
   opt.alphas = {0.1, 1, 10, 100, 1000};
+  opt.convert_block = 64;  // float32 → float64 conversion of X and Y in blocks of 2 rows (dual: columns)
   for (const char* solver : {"primal", "dual"}) {
     opt.solver = solver;
     const auto cpu = bs::ridge_cv(*bs::make_backend("cpu"), x, y, bs::fold_assignment({40, 40}, 2), 2, opt);
