@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <type_traits>
+#include <vector>
 
 #include "brainsweep/errors.hpp"
 #include "brainsweep/ridge.hpp"
@@ -223,6 +224,18 @@ class Engine {
     res_.weights.middleCols(j0, w.cols) = h.template cast<float>();
   }
 
+  /// How many m × m decompositions run together: the backend's concurrency (or
+  /// RidgeOptions::concurrent_decompositions when set), at most one per fold plus the refit, and
+  /// fewer when the extra matrices and LAPACK work space (3 m² elements each beyond the first)
+  /// would pass 1 GiB.
+  long decomposition_group(long m) const {
+    long g = std::min<long>(be_.concurrency(), k_ + 1);
+    if (opt_.concurrent_decompositions > 0) g = std::min<long>(g, opt_.concurrent_decompositions);
+    const double extra = 3.0 * static_cast<double>(m) * static_cast<double>(m) * sizeof(G);
+    while (g > 1 && static_cast<double>(g - 1) * extra > 1024.0 * 1024.0 * 1024.0) --g;
+    return std::max(1L, g);
+  }
+
   static double seconds(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
   static double eig_gflop(long m) { return 9.0 * m * m * m * 1e-9; }  // tridiagonalisation + back-transformation
 
@@ -238,43 +251,71 @@ class Engine {
     res_.timings.gram_s += seconds(t0);
     res_.timings.gram_gflop += 2.0 * n_ * p_ * (p_ + t_) * 1e-9;
 
-    for (long k = 0; k < k_; ++k) {
-      const long a = bounds_[k], m = bounds_[k + 1] - a;
+    // The folds' decompositions in groups run together (Backend::syevd_many); the last group also
+    // takes the refit's decomposition of the full Gram matrix when it has room (in place: every
+    // fold's Gram matrix has been formed from it by then).
+    const long group = decomposition_group(p_);
+    Array<G> w_full(be_, 1, p_);
+    bool full_done = false;
+    for (long k0 = 0; k0 < k_; k0 += group) {
+      const long kn = std::min(group, k_ - k0);
       t0 = Clock::now();
-      Array<G> v(be_, p_, p_), w(be_, 1, p_);
-      be_.copy(View<const G>(gram), v.view());
-      const View<const float> xk = xf_.middle_rows(a, m);
-      gemm_tn(G(-1), xk, xk, G(1), v.view());  // Gram of the training rows
-      be_.syevd(v.view(), w.view());
-      const Array<double> s = clamped(w);
+      std::vector<Array<G>> v, w;
+      std::vector<View<G>> av, wv;
+      for (long k = k0; k < k0 + kn; ++k) {
+        const long a = bounds_[k], m = bounds_[k + 1] - a;
+        v.emplace_back(be_, p_, p_);
+        w.emplace_back(be_, 1, p_);
+        be_.copy(View<const G>(gram), v.back().view());
+        const View<const float> xk = xf_.middle_rows(a, m);
+        gemm_tn(G(-1), xk, xk, G(1), v.back().view());  // Gram of the training rows
+        av.push_back(v.back().view());
+        wv.push_back(w.back().view());
+        res_.timings.decompose_gflop += 2.0 * m * p_ * p_ * 1e-9 + eig_gflop(p_);
+      }
+      if (k0 + kn == k_ && kn < group) {
+        av.push_back(gram.view());  // gram now holds V of all rows
+        wv.push_back(w_full.view());
+        full_done = true;
+        res_.timings.decompose_gflop += eig_gflop(p_);
+      }
+      be_.syevd_many(av, wv);
       be_.synchronize();
       res_.timings.decompose_s += seconds(t0);
-      res_.timings.decompose_gflop += (2.0 * m * p_ * p_ + 0.0) * 1e-9 + eig_gflop(p_);
 
-      t0 = Clock::now();
-      Array<Q> vq_store, aq(be_, m, p_);
-      const View<const Q> vq = as_q(v, vq_store);
-      x_times(xk, vq, aq.view());  // A = X_k V
-      for (long j0 = 0; j0 < t_; j0 += tb_) {
-        const long nb = std::min(tb_, t_ - j0);
-        const View<const float> yb = y_batch(j0, nb);
-        Array<G> xtyk(be_, p_, nb), b(be_, p_, nb);
-        be_.copy(View<const G>(xty).middle_cols(j0, nb), xtyk.view());
-        gemm_tn(G(-1), xk, yb.middle_rows(a, m), G(1), xtyk.view());  // X_{-k}ᵀ Y_{-k}
-        be_.gemm(Op::trans, Op::none, G(1), View<const G>(v), View<const G>(xtyk), G(0), b.view());
-        score_fold(aq, s, b, yq_rows(yb, a, m), j0);
-        res_.timings.cv_gflop += (2.0 * m * p_ * nb + 2.0 * p_ * p_ * nb) * 1e-9;
+      for (long k = k0; k < k0 + kn; ++k) {
+        const long a = bounds_[k], m = bounds_[k + 1] - a;
+        const View<const float> xk = xf_.middle_rows(a, m);
+        t0 = Clock::now();
+        Array<G>& vk = v[static_cast<size_t>(k - k0)];
+        const Array<double> s = clamped(w[static_cast<size_t>(k - k0)]);
+        Array<Q> vq_store, aq(be_, m, p_);
+        const View<const Q> vq = as_q(vk, vq_store);
+        x_times(xk, vq, aq.view());  // A = X_k V
+        for (long j0 = 0; j0 < t_; j0 += tb_) {
+          const long nb = std::min(tb_, t_ - j0);
+          const View<const float> yb = y_batch(j0, nb);
+          Array<G> xtyk(be_, p_, nb), b(be_, p_, nb);
+          be_.copy(View<const G>(xty).middle_cols(j0, nb), xtyk.view());
+          gemm_tn(G(-1), xk, yb.middle_rows(a, m), G(1), xtyk.view());  // X_{-k}ᵀ Y_{-k}
+          be_.gemm(Op::trans, Op::none, G(1), View<const G>(vk), View<const G>(xtyk), G(0), b.view());
+          score_fold(aq, s, b, yq_rows(yb, a, m), j0);
+          res_.timings.cv_gflop += (2.0 * m * p_ * nb + 2.0 * p_ * p_ * nb) * 1e-9;
+        }
+        vk = Array<G>();  // this fold is done
+        res_.timings.cv_gflop += 2.0 * m * p_ * p_ * 1e-9;
+        be_.synchronize();
+        res_.timings.cv_s += seconds(t0);
       }
-      res_.timings.cv_gflop += 2.0 * m * p_ * p_ * 1e-9;
-      be_.synchronize();
-      res_.timings.cv_s += seconds(t0);
     }
     select();
 
     t0 = Clock::now();
-    Array<G> w(be_, 1, p_);
-    be_.syevd(gram.view(), w.view());  // gram now holds V
-    const Array<double> s = clamped(w);
+    if (!full_done) {
+      be_.syevd(gram.view(), w_full.view());  // gram now holds V
+      res_.timings.refit_gflop += eig_gflop(p_);
+    }
+    const Array<double> s = clamped(w_full);
     Array<Q> vq_store;
     const View<const Q> vq = as_q(gram, vq_store);
     for (long j0 = 0; j0 < t_; j0 += tb_) {
@@ -290,7 +331,7 @@ class Engine {
     }
     be_.synchronize();
     res_.timings.refit_s += seconds(t0);
-    res_.timings.refit_gflop += eig_gflop(p_) + 4.0 * p_ * p_ * t_ * 1e-9;
+    res_.timings.refit_gflop += 4.0 * p_ * p_ * t_ * 1e-9;
   }
 
   void run_dual() {
@@ -302,49 +343,79 @@ class Engine {
     res_.timings.gram_gflop += 2.0 * n_ * n_ * p_ * 1e-9;
     const View<const G> kv = kern;
 
-    for (long k = 0; k < k_; ++k) {
-      const long a = bounds_[k], m = bounds_[k + 1] - a, e = bounds_[k + 1], nt = n_ - m;
+    // As in run_primal: decompositions in groups (Backend::syevd_many), the refit's in the last
+    // group when it has room (every fold's blocks of K have been copied by then).
+    long max_nt = 0;
+    for (long k = 0; k < k_; ++k) max_nt = std::max(max_nt, n_ - (bounds_[k + 1] - bounds_[k]));
+    const long group = decomposition_group(std::max(max_nt, n_));
+    Array<G> w_full(be_, 1, n_);
+    bool full_done = false;
+    for (long k0 = 0; k0 < k_; k0 += group) {
+      const long kn = std::min(group, k_ - k0);
       t0 = Clock::now();
-      // K of the training rows [0, a) ∪ [e, n), without copying X.
-      Array<G> u(be_, nt, nt), w(be_, 1, nt);
-      const View<G> uv = u.view();
-      be_.copy(kv.middle_rows(0, a).middle_cols(0, a), uv.middle_rows(0, a).middle_cols(0, a));
-      be_.copy(kv.middle_rows(0, a).middle_cols(e, n_ - e), uv.middle_rows(0, a).middle_cols(a, n_ - e));
-      be_.copy(kv.middle_rows(e, n_ - e).middle_cols(0, a), uv.middle_rows(a, n_ - e).middle_cols(0, a));
-      be_.copy(kv.middle_rows(e, n_ - e).middle_cols(e, n_ - e), uv.middle_rows(a, n_ - e).middle_cols(a, n_ - e));
-      be_.syevd(uv, w.view());
-      const Array<double> s = clamped(w);
+      std::vector<Array<G>> u, w, c;
+      std::vector<View<G>> av, wv;
+      for (long k = k0; k < k0 + kn; ++k) {
+        const long a = bounds_[k], m = bounds_[k + 1] - a, e = bounds_[k + 1], nt = n_ - m;
+        // K of the training rows [0, a) ∪ [e, n), without copying X.
+        u.emplace_back(be_, nt, nt);
+        w.emplace_back(be_, 1, nt);
+        const View<G> uv = u.back().view();
+        be_.copy(kv.middle_rows(0, a).middle_cols(0, a), uv.middle_rows(0, a).middle_cols(0, a));
+        be_.copy(kv.middle_rows(0, a).middle_cols(e, n_ - e), uv.middle_rows(0, a).middle_cols(a, n_ - e));
+        be_.copy(kv.middle_rows(e, n_ - e).middle_cols(0, a), uv.middle_rows(a, n_ - e).middle_cols(0, a));
+        be_.copy(kv.middle_rows(e, n_ - e).middle_cols(e, n_ - e), uv.middle_rows(a, n_ - e).middle_cols(a, n_ - e));
+        // K[k, train], for A = K[k, train] U.
+        c.emplace_back(be_, m, nt);
+        be_.copy(kv.middle_rows(a, m).middle_cols(0, a), c.back().view().middle_cols(0, a));
+        be_.copy(kv.middle_rows(a, m).middle_cols(e, n_ - e), c.back().view().middle_cols(a, n_ - e));
+        av.push_back(uv);
+        wv.push_back(w.back().view());
+        res_.timings.decompose_gflop += eig_gflop(nt);
+      }
+      if (k0 + kn == k_ && kn < group) {
+        av.push_back(kern.view());  // kern now holds U of all rows
+        wv.push_back(w_full.view());
+        full_done = true;
+        res_.timings.decompose_gflop += eig_gflop(n_);
+      }
+      be_.syevd_many(av, wv);
       be_.synchronize();
       res_.timings.decompose_s += seconds(t0);
-      res_.timings.decompose_gflop += eig_gflop(nt);
 
-      t0 = Clock::now();
-      // A = K[k, train] U.
-      Array<G> c(be_, m, nt), ag(be_, m, nt);
-      be_.copy(kv.middle_rows(a, m).middle_cols(0, a), c.view().middle_cols(0, a));
-      be_.copy(kv.middle_rows(a, m).middle_cols(e, n_ - e), c.view().middle_cols(a, n_ - e));
-      be_.gemm(Op::none, Op::none, G(1), View<const G>(c), View<const G>(u), G(0), ag.view());
-      Array<Q> aq_store;
-      const View<const Q> aq = as_q(ag, aq_store);
-      for (long j0 = 0; j0 < t_; j0 += tb_) {
-        const long nb = std::min(tb_, t_ - j0);
-        const View<const float> yb = y_batch(j0, nb);
-        Array<G> b(be_, nt, nb);  // B = Uᵀ Y_train
-        gemm_tn(G(1), View<const G>(u).middle_rows(0, a), yb.middle_rows(0, a), G(0), b.view());
-        gemm_tn(G(1), View<const G>(u).middle_rows(a, n_ - e), yb.middle_rows(e, n_ - e), G(1), b.view());
-        score_fold(aq, s, b, yq_rows(yb, a, m), j0);
-        res_.timings.cv_gflop += 2.0 * nt * nt * nb * 1e-9;
+      for (long k = k0; k < k0 + kn; ++k) {
+        const long a = bounds_[k], m = bounds_[k + 1] - a, e = bounds_[k + 1], nt = n_ - m;
+        const size_t i = static_cast<size_t>(k - k0);
+        t0 = Clock::now();
+        const Array<double> s = clamped(w[i]);
+        Array<G> ag(be_, m, nt);
+        be_.gemm(Op::none, Op::none, G(1), View<const G>(c[i]), View<const G>(u[i]), G(0), ag.view());
+        Array<Q> aq_store;
+        const View<const Q> aq = as_q(ag, aq_store);
+        for (long j0 = 0; j0 < t_; j0 += tb_) {
+          const long nb = std::min(tb_, t_ - j0);
+          const View<const float> yb = y_batch(j0, nb);
+          Array<G> b(be_, nt, nb);  // B = Uᵀ Y_train
+          gemm_tn(G(1), View<const G>(u[i]).middle_rows(0, a), yb.middle_rows(0, a), G(0), b.view());
+          gemm_tn(G(1), View<const G>(u[i]).middle_rows(a, n_ - e), yb.middle_rows(e, n_ - e), G(1), b.view());
+          score_fold(aq, s, b, yq_rows(yb, a, m), j0);
+          res_.timings.cv_gflop += 2.0 * nt * nt * nb * 1e-9;
+        }
+        u[i] = Array<G>();  // this fold is done
+        c[i] = Array<G>();
+        res_.timings.cv_gflop += 2.0 * m * nt * nt * 1e-9;
+        be_.synchronize();
+        res_.timings.cv_s += seconds(t0);
       }
-      res_.timings.cv_gflop += 2.0 * m * nt * nt * 1e-9;
-      be_.synchronize();
-      res_.timings.cv_s += seconds(t0);
     }
     select();
 
     t0 = Clock::now();
-    Array<G> w(be_, 1, n_);
-    be_.syevd(kern.view(), w.view());  // kern now holds U
-    const Array<double> s = clamped(w);
+    if (!full_done) {
+      be_.syevd(kern.view(), w_full.view());  // kern now holds U
+      res_.timings.refit_gflop += eig_gflop(n_);
+    }
+    const Array<double> s = clamped(w_full);
     for (long j0 = 0; j0 < t_; j0 += tb_) {
       const long nb = std::min(tb_, t_ - j0);
       Array<G> b(be_, n_, nb), mg(be_, n_, nb), wg(be_, p_, nb);
@@ -369,7 +440,7 @@ class Engine {
     }
     be_.synchronize();
     res_.timings.refit_s += seconds(t0);
-    res_.timings.refit_gflop += eig_gflop(n_) + (4.0 * n_ * n_ * t_ + 2.0 * n_ * p_ * t_) * 1e-9;
+    res_.timings.refit_gflop += (4.0 * n_ * n_ * t_ + 2.0 * n_ * p_ * t_) * 1e-9;
   }
 
   const Backend& be_;

@@ -1,19 +1,24 @@
 // CPU backend: OpenBLAS GEMM, LAPACKE ?syevd, plain loops for the element-wise kernels.
 #include <cblas.h>
 #include <dlfcn.h>
-#include <sys/mman.h>
 #include <lapacke.h>
+#include <sys/mman.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <filesystem>
+#include <thread>
 #include <vector>
 
 #include "brainsweep/backend.hpp"
 #include "brainsweep/build_config.hpp"
 
 extern "C" void openblas_set_num_threads(int);
+extern "C" int openblas_get_num_threads(void);
 
 namespace brainsweep {
 namespace {
@@ -88,6 +93,40 @@ void cpu_syevd(View<T> a, View<T> w) {
     for (long j = i + 1; j < n; ++j) std::swap(a.data[i * a.ld + j], a.data[j * a.ld + i]);
 }
 
+/// syevd of every (a[i], w[i]), up to `threads` at once with one BLAS thread each (the BLAS thread
+/// count is process-wide: it is set to 1 meanwhile and restored after).
+template <class T>
+void cpu_syevd_many(const std::vector<View<T>>& a, const std::vector<View<T>>& w, int threads) {
+  if (a.size() != w.size())
+    throw DimensionMismatch("syevd_many: " + std::to_string(a.size()) + " matrices, " + std::to_string(w.size()) +
+                            " eigenvalue vectors");
+  const size_t workers = std::min(a.size(), static_cast<size_t>(std::max(1, threads)));
+  if (workers <= 1) {
+    for (size_t i = 0; i < a.size(); ++i) cpu_syevd(a[i], w[i]);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  std::vector<std::exception_ptr> error(a.size());
+  auto work = [&] {
+    for (size_t i; (i = next++) < a.size();) {
+      try {
+        cpu_syevd(a[i], w[i]);
+      } catch (...) {
+        error[i] = std::current_exception();
+      }
+    }
+  };
+  openblas_set_num_threads(1);
+  {
+    std::vector<std::jthread> pool;
+    for (size_t t = 1; t < workers; ++t) pool.emplace_back(work);
+    work();
+  }
+  openblas_set_num_threads(threads);
+  for (const auto& e : error)
+    if (e) std::rethrow_exception(e);
+}
+
 template <class S, class D>
 void cpu_convert(View<const S> src, View<D> dst) {
   if (src.rows != dst.rows || src.cols != dst.cols)
@@ -148,6 +187,8 @@ class CpuBackend final : public BackendAdapter<CpuBackend> {
   explicit CpuBackend(int threads) {
     if (threads > 0) openblas_set_num_threads(threads);
   }
+  /// The BLAS threads: syevd_many runs that many decompositions at once, one thread each.
+  int concurrency() const override { return std::max(1, openblas_get_num_threads()); }
   std::string name() const override { return "cpu"; }
   Space space() const override { return Space::host; }
   /// 64-byte aligned. Arrays of 1 MB or more are mapped directly and unmapped when freed: glibc
@@ -189,6 +230,10 @@ class CpuBackend final : public BackendAdapter<CpuBackend> {
   }
   template <class T>
   void syevd_impl(View<T> a, View<T> w) const { cpu_syevd(a, w); }
+  template <class T>
+  void syevd_many_impl(const std::vector<View<T>>& a, const std::vector<View<T>>& w) const {
+    cpu_syevd_many(a, w, concurrency());
+  }
   template <class S, class D>
   void convert_impl(View<const S> s, View<D> d) const { cpu_convert(s, d); }
   template <class T>
