@@ -130,8 +130,10 @@ class Engine {
     }
   }
   /// c = a aᵀ (n × n) in G from float32 a, over blocks of columns (dual Gram matrix, SYRK on the CPU).
+  /// At least 1024 columns per block (when a has them): each block's product costs n² · cb
+  /// multiply-adds but also a pass over the n × n result (the CPU mirrors SYRK's triangle).
   void gram_nt(View<const float> a, View<G> c) {
-    const long cb = block_rows(a.rows);  // columns per block: a.rows elements each
+    const long cb = std::max(block_rows(a.rows), std::min(a.cols, 1024L));
     for (long c0 = 0; c0 == 0 || c0 < a.cols; c0 += cb) {
       const View<const G> ab = as_type<G>(a.middle_cols(c0, std::min(cb, a.cols - c0)), blk_a_);
       be_.gemm(Op::none, Op::trans, G(1), ab, ab, c0 == 0 ? G(0) : G(1), c);

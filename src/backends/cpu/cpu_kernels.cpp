@@ -61,8 +61,13 @@ void cpu_gemm(Op ta, Op tb, T alpha, View<const T> a, View<const T> b, T beta, V
     else
       cblas_dsyrk(CblasRowMajor, CblasUpper, tr, n, static_cast<int>(k), alpha, a.data, static_cast<int>(a.ld), beta,
                   c.data, static_cast<int>(c.ld));
-    for (long i = 1; i < c.rows; ++i)
-      for (long j = 0; j < i; ++j) c.data[i * c.ld + j] = c.data[j * c.ld + i];
+    // Mirror in 64 × 64 tiles (a row-by-row mirror reads the upper triangle column-wise, one
+    // cache line per element).
+    constexpr long tile = 64;
+    for (long i0 = 0; i0 < c.rows; i0 += tile)
+      for (long j0 = 0; j0 <= i0; j0 += tile)
+        for (long i = i0; i < std::min(i0 + tile, c.rows); ++i)
+          for (long j = j0; j < std::min({j0 + tile, i, c.rows}); ++j) c.data[i * c.ld + j] = c.data[j * c.ld + i];
     return;
   }
   if constexpr (std::is_same_v<T, float>)
