@@ -3,6 +3,8 @@
 // Not a test: figures are for docs/performance.md. Usage:
 //   brainsweep_bench [--workload W1|W2|W3|all] [--threads N] [--repeats R] [--backend cpu|cuda]
 //                    [--scale S (shrinks every size by S, for smoke runs)] [--primal-too]
+//                    [--no-reference] [--precision mixed|float32|float64] [--decompositions N (at once; 0 = auto)]
+//                    [--save-h5 DIR (writes DIR/<workload>.h5 with /X /Y /Xt /Yt for `brainsweep ridge`)]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/ridge.hpp"
 
 namespace bs = brainsweep;
@@ -93,13 +96,23 @@ int main(int argc, char** argv) {
   std::string which = "all", backend = "cpu";
   int threads = 2, repeats = 3;
   double scale = 1.0;
-  bool primal_too = false;
+  bool primal_too = false, no_reference = false;
+  std::string save_dir, precision = "mixed";
+  int decompositions = 0;
   app.add_option("--workload", which, "W1, W2, W3 or all")->capture_default_str();
   app.add_option("--threads", threads, "BLAS threads")->capture_default_str();
   app.add_option("--repeats", repeats, "fits per workload (median reported)")->capture_default_str();
   app.add_option("--backend", backend, "cpu or cuda")->capture_default_str();
   app.add_option("--scale", scale, "divide every size by this (smoke runs)")->capture_default_str();
+  app.add_flag("--no-reference", no_reference, "W1: skip the float64 reference fit and the agreement");
   app.add_flag("--primal-too", primal_too, "W2: also time the primal solver (slow: eig of a p × p matrix)");
+  app.add_option("--precision", precision, "precision of the timed fits (W1 compares it with float64)")
+      ->capture_default_str();
+  app.add_option("--decompositions", decompositions,
+                 "eigendecompositions run at once (0: one per BLAS thread; 1: one at a time on all threads)")
+      ->capture_default_str();
+  app.add_option("--save-h5", save_dir,
+                 "write DIR/<workload>.h5 (/X, /Y, /Xt, /Yt, float32) and exit, for `brainsweep ridge`");
   CLI11_PARSE(app, argc, argv);
 
   const auto be = bs::make_backend(backend, threads);
@@ -115,13 +128,26 @@ int main(int argc, char** argv) {
     if (which != "all" && which != w.name) continue;
     bs::MatrixF x, y, xt, yt;
     make_data(w, x, y, xt, yt);
+    if (!save_dir.empty()) {
+      const std::string path = save_dir + "/" + w.name + ".h5";
+      bs::h5::File f(path, bs::h5::File::Mode::truncate);
+      f.write_f32("X", x.data(), x.rows(), x.cols());
+      f.write_f32("Y", y.data(), y.rows(), y.cols());
+      f.write_f32("Xt", xt.data(), xt.rows(), xt.cols());
+      f.write_f32("Yt", yt.data(), yt.rows(), yt.cols());
+      fmt::print("{}: wrote {}\n", w.name, path);
+      continue;
+    }
     fmt::print("{}: n_train {}, n_test {}, p {}, t {}\n", w.name, w.n_train, w.n_test, w.p, w.t);
     bs::RidgeOptions o;
     o.alphas = alphas;
+    o.precision = bs::parse_precision(precision);
+    o.concurrent_decompositions = decompositions;
     double med = 0;
     const auto res = timed_fit(*be, x, y, o, w.name == "W3" ? 1 : repeats, med);
-    print_phases("mixed precision (default)", res, med);
-    if (w.name == "W1") {
+    print_phases(precision == "mixed" ? "mixed precision (default)" : precision, res, med);
+    fmt::print("  peak RSS after these fits: {:.0f} MB\n", peak_rss_mb());
+    if (w.name == "W1" && !no_reference) {
       o.precision = bs::Precision::float64;
       double med64 = 0;
       const auto ref = timed_fit(*be, x, y, o, 1, med64);
@@ -134,7 +160,7 @@ int main(int argc, char** argv) {
       for (size_t j = 0; j < r.size(); ++j) dr = std::max(dr, std::abs(r[j] - r64[j]));
       fmt::print("  agreement with float64: alphas identical on {:.2f} % of targets, max |test r diff| {:.2e}\n",
                  100.0 * same / res.alpha.size(), dr);
-      o.precision = bs::Precision::mixed;
+      o.precision = bs::parse_precision(precision);
     }
     if (w.name == "W2" && primal_too) {
       o.solver = "primal";

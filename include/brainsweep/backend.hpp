@@ -79,6 +79,16 @@ class Backend {
   /// eigenvector of eigenvalue w[j], ascending. `w` is a 1 × n view. @throw NumericalError
   virtual void syevd(View<float> a, View<float> w) const = 0;
   virtual void syevd(View<double> a, View<double> w) const = 0;
+  /// Independent symmetric eigendecompositions: syevd(a[i], w[i]) for every i. A backend may run up
+  /// to concurrency() of them at once (the CPU backend: one BLAS thread each, which beats one
+  /// decomposition on all threads: LAPACK's tridiagonalisation scales poorly). Callers bound their
+  /// work space by passing at most concurrency() matrices at a time.
+  /// @throw DimensionMismatch  if a and w differ in length or a shape is wrong
+  /// @throw NumericalError  as syevd (the first failure, after every decomposition has finished)
+  virtual void syevd_many(const std::vector<View<float>>& a, const std::vector<View<float>>& w) const = 0;
+  virtual void syevd_many(const std::vector<View<double>>& a, const std::vector<View<double>>& w) const = 0;
+  /// How many decompositions syevd_many runs at once (≥ 1).
+  virtual int concurrency() const { return 1; }
   /// Element-wise conversion (shapes must match).
   virtual void convert(View<const float> src, View<double> dst) const = 0;
   virtual void convert(View<const double> src, View<float> dst) const = 0;
@@ -111,7 +121,7 @@ class Backend {
 };
 
 /// Implements every typed kernel of Backend by forwarding to the member templates of `Impl`
-/// (gemm_impl, syevd_impl, convert_impl, copy_impl, shrink_impl, add_pearson_impl, fill_impl), so
+/// (gemm_impl, syevd_impl, syevd_many_impl, convert_impl, copy_impl, shrink_impl, add_pearson_impl, fill_impl), so
 /// that a backend writes each kernel once for float and double (CRTP).
 template <class Impl>
 class BackendAdapter : public Backend {
@@ -126,6 +136,12 @@ class BackendAdapter : public Backend {
   }
   void syevd(View<float> a, View<float> w) const override { self().syevd_impl(a, w); }
   void syevd(View<double> a, View<double> w) const override { self().syevd_impl(a, w); }
+  void syevd_many(const std::vector<View<float>>& a, const std::vector<View<float>>& w) const override {
+    self().syevd_many_impl(a, w);
+  }
+  void syevd_many(const std::vector<View<double>>& a, const std::vector<View<double>>& w) const override {
+    self().syevd_many_impl(a, w);
+  }
   void convert(View<const float> s, View<double> d) const override { self().convert_impl(s, d); }
   void convert(View<const double> s, View<float> d) const override { self().convert_impl(s, d); }
   void copy(View<const float> s, View<float> d) const override { self().copy_impl(s, d); }

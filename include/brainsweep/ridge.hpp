@@ -55,6 +55,14 @@ struct RidgeOptions {
   Precision precision = Precision::mixed;
   std::string solver = "auto";           ///< auto (primal when p <= n_train of every fold), primal, dual
   long target_batch = 4096;              ///< targets processed together (bounds the work space)
+  /// Elements per block when float32 rows (columns, dual) of X and Y are converted to float64 for
+  /// the Gram matrix and XᵀY (no full float64 copy of X or Y is made): 2^20 = 8 MB per operand.
+  /// Results depend on it only through the order of float64 additions.
+  long convert_block = 1L << 20;
+  /// Eigendecompositions run at once (Backend::syevd_many): 0 = the backend's concurrency (CPU: its
+  /// BLAS threads, one each), capped by the folds + 1 and by 1 GiB of extra work space; 1 = one at a
+  /// time on all threads. Results do not depend on it.
+  int concurrent_decompositions = 0;
 };
 
 /// Seconds and GFLOP of each phase of a fit.

@@ -85,6 +85,44 @@ TEST_P(BackendTest, SyevdReconstructsTheMatrixWithAscendingEigenvalues) {
   EXPECT_LT((v.transpose() * v - MatrixD::Identity(6, 6)).cwiseAbs().maxCoeff(), 1e-12);
 }
 
+TEST_P(BackendTest, SyevdManyEqualsSyevdOnEach) {
+  ASSERT_GE(be_->concurrency(), 1);
+  std::vector<MatrixD> mats;
+  for (unsigned i = 0; i < 3; ++i) {
+    const MatrixD r = randn_d(7 + i, 7 + i, 20 + i);
+    mats.push_back(r * r.transpose());
+  }
+  std::vector<bs::Array<double>> a, w, a1, w1;
+  std::vector<bs::View<double>> av, wv;
+  for (const auto& m : mats) {
+    a.push_back(be_->upload(bs::host_view(m)));
+    w.emplace_back(*be_, 1, m.rows());
+    av.push_back(a.back().view());
+    wv.push_back(w.back().view());
+    a1.push_back(be_->upload(bs::host_view(m)));
+    w1.emplace_back(*be_, 1, m.rows());
+    be_->syevd(a1.back().view(), w1.back().view());
+  }
+  be_->syevd_many(av, wv);
+  for (size_t i = 0; i < mats.size(); ++i) {
+    // The same LAPACK/cuSOLVER routine on the same input: the same eigenvalues; eigenvectors up to sign.
+    const MatrixD wm = be_->download(bs::View<const double>(w[i])), wr = be_->download(bs::View<const double>(w1[i]));
+    EXPECT_LT((wm - wr).cwiseAbs().maxCoeff(), 1e-12 * wr.cwiseAbs().maxCoeff()) << i;
+    const MatrixD v = be_->download(bs::View<const double>(a[i]));
+    const MatrixD rec = v * wm.row(0).asDiagonal() * v.transpose();
+    EXPECT_LT((rec - mats[i]).cwiseAbs().maxCoeff(), 1e-10 * mats[i].cwiseAbs().maxCoeff()) << i;
+  }
+  // float too, and a length mismatch is refused.
+  const MatrixF mf = mats[0].cast<float>();
+  auto af = be_->upload(bs::host_view(mf));
+  bs::Array<float> wf(*be_, 1, mf.rows());
+  be_->syevd_many(std::vector<bs::View<float>>{af.view()}, std::vector<bs::View<float>>{wf.view()});
+  const MatrixF wfh = be_->download(bs::View<const float>(wf));
+  const MatrixD w0 = be_->download(bs::View<const double>(w[0]));
+  EXPECT_LT((wfh.cast<double>() - w0).cwiseAbs().maxCoeff(), 1e-4 * w0.cwiseAbs().maxCoeff());
+  EXPECT_THROW(be_->syevd_many(av, std::vector<bs::View<double>>{}), bs::DimensionMismatch);
+}
+
 TEST_P(BackendTest, ShrinkPearsonConvertCopyFill) {
   const MatrixD b = randn_d(3, 4, 6), s = MatrixD(randn_d(1, 3, 7).cwiseAbs()), al = MatrixD(randn_d(1, 4, 8).cwiseAbs());
   const auto db = be_->upload(bs::host_view(b)), ds = be_->upload(bs::host_view(s)), dal = be_->upload(bs::host_view(al));
@@ -121,6 +159,8 @@ TEST_P(BackendTest, RidgeCvAgreesWithTheCpuBackend) {
   const MatrixF y = (x * randn_d(30, 5, 12).cast<float>() + 3.0f * randn_d(80, 5, 13).cast<float>()).eval();
   bs::RidgeOptions opt;
   opt.alphas = {0.1, 1, 10, 100, 1000};
+  opt.convert_block = 64;  // float32 → float64 conversion of X and Y in blocks of 2 rows (dual: columns)
+  opt.concurrent_decompositions = 0;  // the backend's concurrency (CPU: its BLAS threads)
   for (const char* solver : {"primal", "dual"}) {
     opt.solver = solver;
     const auto cpu = bs::ridge_cv(*bs::make_backend("cpu"), x, y, bs::fold_assignment({40, 40}, 2), 2, opt);

@@ -69,32 +69,38 @@ TEST_P(RidgeCvClosedForm, CvScoresAndWeightsMatchPerFoldSolves) {
   opt.precision = precision;
   opt.solver = solver;
   opt.target_batch = 2;  // exercise batching of targets
-  const auto folds = bs::fold_assignment({50}, 5);  // blocks of 10 rows
-  const auto res = bs::ridge_cv(*cpu, x, y, folds, 5, opt);
-  EXPECT_EQ(res.solver, solver);
-  for (size_t a = 0; a < opt.alphas.size(); ++a) {
-    for (long t = 0; t < 3; ++t) {
-      double mean = 0;
-      for (int k = 0; k < 5; ++k) {
-        MatrixF xt(40, 5), yt(40, 3);
-        for (int i = 0, r = 0; i < 50; ++i)
-          if (i / 10 != k) xt.row(r) = x.row(i), yt.row(r++) = y.row(i);
-        const MatrixD w = ridge_closed_form(xt, yt, opt.alphas[a]);
-        const Eigen::VectorXd pred = x.middleRows(10 * k, 10).cast<double>() * w.col(t);
-        mean += pearson(pred, y.middleRows(10 * k, 10).col(t).cast<double>()) / 5;
+  // Default conversion blocks (one block here), and blocks of 7 elements: float32 → float64
+  // conversion one row (dual: one column) at a time, summed over many blocks.
+  for (const long block : {1L << 20, 7L}) {
+    SCOPED_TRACE("convert_block " + std::to_string(block));
+    opt.convert_block = block;
+    const auto folds = bs::fold_assignment({50}, 5);  // blocks of 10 rows
+    const auto res = bs::ridge_cv(*cpu, x, y, folds, 5, opt);
+    EXPECT_EQ(res.solver, solver);
+    for (size_t a = 0; a < opt.alphas.size(); ++a) {
+      for (long t = 0; t < 3; ++t) {
+        double mean = 0;
+        for (int k = 0; k < 5; ++k) {
+          MatrixF xt(40, 5), yt(40, 3);
+          for (int i = 0, r = 0; i < 50; ++i)
+            if (i / 10 != k) xt.row(r) = x.row(i), yt.row(r++) = y.row(i);
+          const MatrixD w = ridge_closed_form(xt, yt, opt.alphas[a]);
+          const Eigen::VectorXd pred = x.middleRows(10 * k, 10).cast<double>() * w.col(t);
+          mean += pearson(pred, y.middleRows(10 * k, 10).col(t).cast<double>()) / 5;
+        }
+        EXPECT_NEAR(res.cv_scores(static_cast<long>(a), t), mean, tol);
       }
-      EXPECT_NEAR(res.cv_scores(static_cast<long>(a), t), mean, tol);
     }
-  }
-  for (long t = 0; t < 3; ++t) {
-    long best = 0;
-    for (long a = 1; a < 3; ++a)
-      if (res.cv_scores(a, t) >= res.cv_scores(best, t)) best = a;
-    EXPECT_EQ(res.alpha[static_cast<size_t>(t)], opt.alphas[static_cast<size_t>(best)]);
-    EXPECT_EQ(res.cv_r[static_cast<size_t>(t)], res.cv_scores(best, t));
-    const MatrixD w = ridge_closed_form(x, y, res.alpha[static_cast<size_t>(t)]);
-    EXPECT_LT((res.weights.col(t).cast<double>() - w.col(t)).cwiseAbs().maxCoeff(),
-              std::max(1e-6, tol) * w.cwiseAbs().maxCoeff());
+    for (long t = 0; t < 3; ++t) {
+      long best = 0;
+      for (long a = 1; a < 3; ++a)
+        if (res.cv_scores(a, t) >= res.cv_scores(best, t)) best = a;
+      EXPECT_EQ(res.alpha[static_cast<size_t>(t)], opt.alphas[static_cast<size_t>(best)]);
+      EXPECT_EQ(res.cv_r[static_cast<size_t>(t)], res.cv_scores(best, t));
+      const MatrixD w = ridge_closed_form(x, y, res.alpha[static_cast<size_t>(t)]);
+      EXPECT_LT((res.weights.col(t).cast<double>() - w.col(t)).cwiseAbs().maxCoeff(),
+                std::max(1e-6, tol) * w.cwiseAbs().maxCoeff());
+    }
   }
 }
 

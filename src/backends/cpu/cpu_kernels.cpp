@@ -1,15 +1,24 @@
 // CPU backend: OpenBLAS GEMM, LAPACKE ?syevd, plain loops for the element-wise kernels.
 #include <cblas.h>
+#include <dlfcn.h>
 #include <lapacke.h>
+#include <sys/mman.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <filesystem>
+#include <thread>
+#include <vector>
 
 #include "brainsweep/backend.hpp"
 #include "brainsweep/build_config.hpp"
 
 extern "C" void openblas_set_num_threads(int);
+extern "C" int openblas_get_num_threads(void);
 
 namespace brainsweep {
 namespace {
@@ -52,8 +61,13 @@ void cpu_gemm(Op ta, Op tb, T alpha, View<const T> a, View<const T> b, T beta, V
     else
       cblas_dsyrk(CblasRowMajor, CblasUpper, tr, n, static_cast<int>(k), alpha, a.data, static_cast<int>(a.ld), beta,
                   c.data, static_cast<int>(c.ld));
-    for (long i = 1; i < c.rows; ++i)
-      for (long j = 0; j < i; ++j) c.data[i * c.ld + j] = c.data[j * c.ld + i];
+    // Mirror in 64 × 64 tiles (a row-by-row mirror reads the upper triangle column-wise, one
+    // cache line per element).
+    constexpr long tile = 64;
+    for (long i0 = 0; i0 < c.rows; i0 += tile)
+      for (long j0 = 0; j0 <= i0; j0 += tile)
+        for (long i = i0; i < std::min(i0 + tile, c.rows); ++i)
+          for (long j = j0; j < std::min({j0 + tile, i, c.rows}); ++j) c.data[i * c.ld + j] = c.data[j * c.ld + i];
     return;
   }
   if constexpr (std::is_same_v<T, float>)
@@ -82,6 +96,40 @@ void cpu_syevd(View<T> a, View<T> w) {
   if (info != 0) throw NumericalError("LAPACKE_?syevd failed (info " + std::to_string(info) + ") on a " + a.shape() + " matrix");
   for (long i = 0; i < n; ++i)
     for (long j = i + 1; j < n; ++j) std::swap(a.data[i * a.ld + j], a.data[j * a.ld + i]);
+}
+
+/// syevd of every (a[i], w[i]), up to `threads` at once with one BLAS thread each (the BLAS thread
+/// count is process-wide: it is set to 1 meanwhile and restored after).
+template <class T>
+void cpu_syevd_many(const std::vector<View<T>>& a, const std::vector<View<T>>& w, int threads) {
+  if (a.size() != w.size())
+    throw DimensionMismatch("syevd_many: " + std::to_string(a.size()) + " matrices, " + std::to_string(w.size()) +
+                            " eigenvalue vectors");
+  const size_t workers = std::min(a.size(), static_cast<size_t>(std::max(1, threads)));
+  if (workers <= 1) {
+    for (size_t i = 0; i < a.size(); ++i) cpu_syevd(a[i], w[i]);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  std::vector<std::exception_ptr> error(a.size());
+  auto work = [&] {
+    for (size_t i; (i = next++) < a.size();) {
+      try {
+        cpu_syevd(a[i], w[i]);
+      } catch (...) {
+        error[i] = std::current_exception();
+      }
+    }
+  };
+  openblas_set_num_threads(1);
+  {
+    std::vector<std::jthread> pool;
+    for (size_t t = 1; t < workers; ++t) pool.emplace_back(work);
+    work();
+  }
+  openblas_set_num_threads(threads);
+  for (const auto& e : error)
+    if (e) std::rethrow_exception(e);
 }
 
 template <class S, class D>
@@ -138,18 +186,42 @@ void cpu_add_pearson(View<const T> pred, View<const T> truth, double weight, Vie
 }
 
 class CpuBackend final : public BackendAdapter<CpuBackend> {
+  static constexpr size_t kHeader = 64, kMapBytes = size_t(1) << 20;
+
  public:
   explicit CpuBackend(int threads) {
     if (threads > 0) openblas_set_num_threads(threads);
   }
+  /// The BLAS threads: syevd_many runs that many decompositions at once, one thread each.
+  int concurrency() const override { return std::max(1, openblas_get_num_threads()); }
   std::string name() const override { return "cpu"; }
   Space space() const override { return Space::host; }
+  /// 64-byte aligned. Arrays of 1 MB or more are mapped directly and unmapped when freed: glibc
+  /// would put them on its heap once its dynamic mmap threshold has risen (to the size of the
+  /// largest block freed, up to 32 MB), and a fragmented heap keeps its pages, so that the
+  /// resident memory of a fit grew from fold to fold. A 64-byte header records how.
   void* allocate(size_t bytes) const override {
-    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!p) throw Error("cpu backend: cannot allocate " + std::to_string(bytes) + " bytes");
-    return p;
+    const size_t total = kHeader + (bytes + 63) / 64 * 64;
+    const bool mapped = total >= kMapBytes;
+    void* base = nullptr;
+    if (mapped) {
+      base = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (base == MAP_FAILED) base = nullptr;
+    } else {
+      base = std::aligned_alloc(64, total);
+    }
+    if (!base) throw Error("cpu backend: cannot allocate " + std::to_string(bytes) + " bytes");
+    *static_cast<size_t*>(base) = mapped ? total : 0;
+    return static_cast<char*>(base) + kHeader;
   }
-  void deallocate(void* p) const override { std::free(p); }
+  void deallocate(void* p) const override {
+    if (!p) return;
+    void* base = static_cast<char*>(p) - kHeader;
+    if (const size_t total = *static_cast<size_t*>(base))
+      munmap(base, total);
+    else
+      std::free(base);
+  }
   void copy(void* dst, Space ds, const void* src, Space ss, size_t bytes) const override {
     if (ds != Space::host || ss != Space::host) throw Error("cpu backend: copy involving device memory");
     std::memcpy(dst, src, bytes);
@@ -163,6 +235,10 @@ class CpuBackend final : public BackendAdapter<CpuBackend> {
   }
   template <class T>
   void syevd_impl(View<T> a, View<T> w) const { cpu_syevd(a, w); }
+  template <class T>
+  void syevd_many_impl(const std::vector<View<T>>& a, const std::vector<View<T>>& w) const {
+    cpu_syevd_many(a, w, concurrency());
+  }
   template <class S, class D>
   void convert_impl(View<const S> s, View<D> d) const { cpu_convert(s, d); }
   template <class T>
@@ -184,7 +260,46 @@ class CpuBackend final : public BackendAdapter<CpuBackend> {
 }  // namespace
 
 #if BRAINSWEEP_WITH_CUDA
-std::unique_ptr<Backend> make_cuda_backend();  // src/backends/cuda
+namespace {
+
+/// The CUDA backend lives in a module (src/backends/cuda, built as libbrainsweep_cuda.so) loaded on
+/// first use, so that processes that never ask for it do not load the CUDA libraries (~180 MB of
+/// resident memory). Loaded from $BRAINSWEEP_CUDA_MODULE when set; otherwise tried in order: next to
+/// the executable, the build location, then dlopen's own search (LD_LIBRARY_PATH, ld.so.cache).
+/// @throw DeviceUnavailable  naming every path tried and dlopen's error, when none loads
+std::unique_ptr<Backend> make_cuda_backend() {
+  using Factory = Backend* (*)();
+  static const Factory factory = [] {
+    std::vector<std::string> paths;
+    std::error_code ec;
+    if (const char* env = std::getenv("BRAINSWEEP_CUDA_MODULE"); env && *env) {
+      paths.emplace_back(env);
+    } else {
+      const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+      if (!ec) paths.push_back((exe.parent_path() / BRAINSWEEP_CUDA_MODULE_NAME).string());
+      paths.emplace_back(BRAINSWEEP_CUDA_MODULE_PATH);
+      paths.emplace_back(BRAINSWEEP_CUDA_MODULE_NAME);
+    }
+    std::string tried;
+    for (const auto& p : paths) {
+      if (p.find('/') != std::string::npos && !std::filesystem::exists(p, ec)) {
+        tried += "\n  " + p + ": no such file";
+        continue;
+      }
+      void* h = dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (!h) {
+        tried += "\n  " + p + ": " + dlerror();
+        continue;
+      }
+      if (void* f = dlsym(h, "brainsweep_make_cuda_backend")) return reinterpret_cast<Factory>(f);
+      tried += "\n  " + p + ": no symbol brainsweep_make_cuda_backend";
+    }
+    throw DeviceUnavailable("backend 'cuda': cannot load the CUDA backend module:" + tried);
+  }();
+  return std::unique_ptr<Backend>(factory());
+}
+
+}  // namespace
 #endif
 
 std::unique_ptr<Backend> make_backend(const std::string& name, int threads) {

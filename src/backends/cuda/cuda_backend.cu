@@ -192,6 +192,15 @@ class CudaBackend final : public BackendAdapter<CudaBackend> {
     deallocate(tmp);
   }
 
+  /// One after the other on the backend's stream (each syevd is already parallel on the device).
+  template <class T>
+  void syevd_many_impl(const std::vector<View<T>>& a, const std::vector<View<T>>& w) const {
+    if (a.size() != w.size())
+      throw DimensionMismatch("syevd_many: " + std::to_string(a.size()) + " matrices, " + std::to_string(w.size()) +
+                              " eigenvalue vectors");
+    for (size_t i = 0; i < a.size(); ++i) syevd_impl(a[i], w[i]);
+  }
+
   template <class S, class D>
   void convert_impl(View<const S> s, View<D> d) const {
     if (s.rows != d.rows || s.cols != d.cols) throw DimensionMismatch("convert: " + s.shape() + " to " + d.shape());
@@ -246,6 +255,10 @@ class CudaBackend final : public BackendAdapter<CudaBackend> {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<CudaBackend>(); }
-
 }  // namespace brainsweep
+
+/// Entry point of the module (make_backend("cuda") loads it with dlopen; src/backends/cpu).
+/// @throw DeviceUnavailable  if no CUDA device is visible
+extern "C" __attribute__((visibility("default"))) brainsweep::Backend* brainsweep_make_cuda_backend() {
+  return new brainsweep::CudaBackend();
+}
