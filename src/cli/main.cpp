@@ -19,9 +19,7 @@
 #include "brainsweep/cost.hpp"
 #include "brainsweep/demo.hpp"
 #include "brainsweep/errors.hpp"
-#if BRAINSWEEP_WITH_TORCH
-#include "brainsweep/extract.hpp"
-#endif
+#include "brainsweep/module.hpp"
 #include "brainsweep/gather.hpp"
 #include "brainsweep/plan.hpp"
 #include "brainsweep/ridge_command.hpp"
@@ -304,9 +302,22 @@ int main(int argc, char** argv) {
     if (*stat) return bs::print_run_status(run_dir, std::cout);
     if (*ext) {
 #if BRAINSWEEP_WITH_TORCH
-      const auto cfg = bs::ExtractConfig::load(extract_path);
-      if (extract_status) return bs::extract_status(cfg, std::cout);
-      return with_mpi([&](MPI_Comm comm) { return bs::run_extract(cfg, {dump_inputs, overwrite}, comm); });
+      // Extraction lives in a module (src/features/extract_module.cpp says why).
+      using Entry = int (*)(int, const char*, const char*, int, MPI_Comm, char*, size_t);
+      const auto entry = reinterpret_cast<Entry>(bs::module_symbol(
+          {"feature extraction", "BRAINSWEEP_EXTRACT_MODULE", BRAINSWEEP_EXTRACT_MODULE_NAME,
+           BRAINSWEEP_EXTRACT_MODULE_PATH, "brainsweep_extract_entry"}));
+      char err[8192];
+      const int checked = entry(extract_status ? 1 : 0, extract_path.c_str(), nullptr, 0, MPI_COMM_NULL, err, sizeof err);
+      if (checked != 0 || extract_status) {
+        if (err[0]) fmt::print(stderr, "error: {}\n", err);
+        return checked;
+      }
+      return with_mpi([&](MPI_Comm comm) {
+        const int rc = entry(2, extract_path.c_str(), dump_inputs.c_str(), overwrite, comm, err, sizeof err);
+        if (err[0]) throw bs::Error(err);
+        return rc;
+      });
 #else
       throw bs::NotCompiled("extract: this brainsweep was built without libtorch (configure with "
                             "-DBRAINSWEEP_WITH_TORCH=ON; Debian: libtorch-dev, libavformat-dev, libsentencepiece-dev)");

@@ -1,8 +1,6 @@
 // Transcripts and tokenisation (text.hpp).
 #include "brainsweep/text.hpp"
 
-#include <dlfcn.h>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -10,6 +8,7 @@
 #include <system_error>
 
 #include "brainsweep/errors.hpp"
+#include "brainsweep/module.hpp"
 
 namespace brainsweep {
 
@@ -98,12 +97,11 @@ std::vector<std::vector<std::string>> chunk_words(const std::vector<std::string>
 }
 
 // SentencePiece is reached through a module loaded with RTLD_LOCAL | RTLD_DEEPBIND
-// (src/features/spm_module.cpp says why). The module is looked for beside the executable, then in
-// the build tree, then at $BRAINSWEEP_SPM_MODULE.
+// (src/features/spm_module.cpp says why): $BRAINSWEEP_SPM_MODULE, else beside the executable, else
+// the build tree (module.hpp).
 namespace {
 
 struct SpmModule {
-  void* handle = nullptr;
   void* (*load)(const char*, char*, size_t) = nullptr;
   void (*free)(void*) = nullptr;
   int (*bos_id)(void*) = nullptr;
@@ -112,27 +110,15 @@ struct SpmModule {
 
 const SpmModule& spm_module() {
   static const SpmModule m = [] {
-    std::vector<std::string> candidates;
-    if (const char* env = std::getenv("BRAINSWEEP_SPM_MODULE")) candidates.push_back(env);
-    std::error_code ec;
-    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-    if (!ec) candidates.push_back((exe.parent_path() / "libbrainsweep_spm.so").string());
-    candidates.push_back(BRAINSWEEP_SPM_MODULE_BUILD_PATH);
+    auto sym = [](const char* name) {
+      return module_symbol({"SentencePiece", "BRAINSWEEP_SPM_MODULE", "libbrainsweep_spm.so",
+                            BRAINSWEEP_SPM_MODULE_BUILD_PATH, name, /*deep_bind=*/true});
+    };
     SpmModule s;
-    std::string tried;
-    for (const auto& c : candidates) {
-      tried += (tried.empty() ? "" : ", ") + c;
-      if (!std::filesystem::exists(c)) continue;
-      s.handle = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
-      if (!s.handle) throw Error(c + ": cannot load the SentencePiece module: " + dlerror());
-      break;
-    }
-    if (!s.handle) throw Error("SentencePiece module libbrainsweep_spm.so not found (tried " + tried + ")");
-    s.load = reinterpret_cast<decltype(s.load)>(dlsym(s.handle, "brainsweep_spm_load"));
-    s.free = reinterpret_cast<decltype(s.free)>(dlsym(s.handle, "brainsweep_spm_free"));
-    s.bos_id = reinterpret_cast<decltype(s.bos_id)>(dlsym(s.handle, "brainsweep_spm_bos_id"));
-    s.encode = reinterpret_cast<decltype(s.encode)>(dlsym(s.handle, "brainsweep_spm_encode"));
-    if (!s.load || !s.free || !s.bos_id || !s.encode) throw Error("the SentencePiece module lacks its functions");
+    s.load = reinterpret_cast<decltype(s.load)>(sym("brainsweep_spm_load"));
+    s.free = reinterpret_cast<decltype(s.free)>(sym("brainsweep_spm_free"));
+    s.bos_id = reinterpret_cast<decltype(s.bos_id)>(sym("brainsweep_spm_bos_id"));
+    s.encode = reinterpret_cast<decltype(s.encode)>(sym("brainsweep_spm_encode"));
     return s;
   }();
   return m;

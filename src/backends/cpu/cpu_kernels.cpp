@@ -1,6 +1,5 @@
 // CPU backend: OpenBLAS GEMM, LAPACKE ?syevd, plain loops for the element-wise kernels.
 #include <cblas.h>
-#include <dlfcn.h>
 #include <lapacke.h>
 #include <sys/mman.h>
 
@@ -16,6 +15,8 @@
 
 #include "brainsweep/backend.hpp"
 #include "brainsweep/build_config.hpp"
+#include "brainsweep/errors.hpp"
+#include "brainsweep/module.hpp"
 
 extern "C" void openblas_set_num_threads(int);
 extern "C" int openblas_get_num_threads(void);
@@ -270,31 +271,13 @@ namespace {
 std::unique_ptr<Backend> make_cuda_backend() {
   using Factory = Backend* (*)();
   static const Factory factory = [] {
-    std::vector<std::string> paths;
-    std::error_code ec;
-    if (const char* env = std::getenv("BRAINSWEEP_CUDA_MODULE"); env && *env) {
-      paths.emplace_back(env);
-    } else {
-      const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-      if (!ec) paths.push_back((exe.parent_path() / BRAINSWEEP_CUDA_MODULE_NAME).string());
-      paths.emplace_back(BRAINSWEEP_CUDA_MODULE_PATH);
-      paths.emplace_back(BRAINSWEEP_CUDA_MODULE_NAME);
+    try {
+      return reinterpret_cast<Factory>(module_symbol({"the CUDA backend", "BRAINSWEEP_CUDA_MODULE",
+                                                      BRAINSWEEP_CUDA_MODULE_NAME, BRAINSWEEP_CUDA_MODULE_PATH,
+                                                      "brainsweep_make_cuda_backend"}));
+    } catch (const Error& e) {
+      throw DeviceUnavailable(std::string("backend 'cuda': ") + e.what());
     }
-    std::string tried;
-    for (const auto& p : paths) {
-      if (p.find('/') != std::string::npos && !std::filesystem::exists(p, ec)) {
-        tried += "\n  " + p + ": no such file";
-        continue;
-      }
-      void* h = dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (!h) {
-        tried += "\n  " + p + ": " + dlerror();
-        continue;
-      }
-      if (void* f = dlsym(h, "brainsweep_make_cuda_backend")) return reinterpret_cast<Factory>(f);
-      tried += "\n  " + p + ": no symbol brainsweep_make_cuda_backend";
-    }
-    throw DeviceUnavailable("backend 'cuda': cannot load the CUDA backend module:" + tried);
   }();
   return std::unique_ptr<Backend>(factory());
 }
