@@ -309,9 +309,10 @@ int run_extract(const ExtractConfig& c, const ExtractOptions& opt, MPI_Comm comm
         const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
         spdlog::info("{}/{}/{}: {} chunks in {:.2f} s (model {:.2f} s, decoding and the rest {:.2f} s) → {}",
                      e.stimset, e.group, e.episode, n_chunks, total, rows.model_s, total - rows.model_s, e.output(c));
-      } catch (const Error& err) {
+      } catch (const std::exception& err) {  // the other episodes go on; this one has no file
         ++failed;
-        code = std::max(code, err.exit_code());
+        const auto* be = dynamic_cast<const Error*>(&err);
+        code = std::max(code, be ? be->exit_code() : 1);
         fmt::print(stderr, "[rank {}/{}] {}/{}/{} failed: {}\n", rank, size, e.stimset, e.group, e.episode, err.what());
       }
       counter.finished(1.0);
