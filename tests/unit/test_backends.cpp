@@ -8,20 +8,15 @@
 #include "brainsweep/backend.hpp"
 #include "brainsweep/errors.hpp"
 #include "brainsweep/ridge.hpp"
+#include "test_util.hpp"
 
 namespace bs = brainsweep;
 using bs::MatrixD;
 using bs::MatrixF;
 
-namespace {
+using brainsweep::test::randn;
 
-MatrixD randn_d(long r, long c, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<double> n;
-  MatrixD m(r, c);
-  for (long i = 0; i < m.size(); ++i) m.data()[i] = n(rng);
-  return m;
-}
+namespace {
 
 class BackendTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -40,7 +35,7 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
 }  // namespace
 
 TEST_P(BackendTest, GemmAllTransposesMatchEigen) {
-  const MatrixD a = randn_d(7, 5, 1), b = randn_d(5, 6, 2), c0 = randn_d(7, 6, 3);
+  const MatrixD a = randn<MatrixD>(7, 5, 1), b = randn<MatrixD>(5, 6, 2), c0 = randn<MatrixD>(7, 6, 3);
   for (auto ta : {bs::Op::none, bs::Op::trans}) {
     for (auto tb : {bs::Op::none, bs::Op::trans}) {
       const MatrixD aa = ta == bs::Op::trans ? MatrixD(a.transpose()) : a;
@@ -60,7 +55,7 @@ TEST_P(BackendTest, GemmAllTransposesMatchEigen) {
 }
 
 TEST_P(BackendTest, GemmOnSubViewsAndShapeCheck) {
-  const MatrixD a = randn_d(8, 8, 4);
+  const MatrixD a = randn<MatrixD>(8, 8, 4);
   const auto da = be_->upload(bs::host_view(a));
   bs::Array<double> c(*be_, 3, 2);
   const bs::View<const double> av = da;
@@ -72,7 +67,7 @@ TEST_P(BackendTest, GemmOnSubViewsAndShapeCheck) {
 }
 
 TEST_P(BackendTest, SyevdReconstructsTheMatrixWithAscendingEigenvalues) {
-  const MatrixD r = randn_d(6, 6, 5);
+  const MatrixD r = randn<MatrixD>(6, 6, 5);
   const MatrixD a = r * r.transpose();
   auto da = be_->upload(bs::host_view(a));
   bs::Array<double> w(*be_, 1, 6);
@@ -89,7 +84,7 @@ TEST_P(BackendTest, SyevdManyEqualsSyevdOnEach) {
   ASSERT_GE(be_->concurrency(), 1);
   std::vector<MatrixD> mats;
   for (unsigned i = 0; i < 3; ++i) {
-    const MatrixD r = randn_d(7 + i, 7 + i, 20 + i);
+    const MatrixD r = randn<MatrixD>(7 + i, 7 + i, 20 + i);
     mats.push_back(r * r.transpose());
   }
   std::vector<bs::Array<double>> a, w, a1, w1;
@@ -124,7 +119,7 @@ TEST_P(BackendTest, SyevdManyEqualsSyevdOnEach) {
 }
 
 TEST_P(BackendTest, ShrinkPearsonConvertCopyFill) {
-  const MatrixD b = randn_d(3, 4, 6), s = MatrixD(randn_d(1, 3, 7).cwiseAbs()), al = MatrixD(randn_d(1, 4, 8).cwiseAbs());
+  const MatrixD b = randn<MatrixD>(3, 4, 6), s = MatrixD(randn<MatrixD>(1, 3, 7).cwiseAbs()), al = MatrixD(randn<MatrixD>(1, 4, 8).cwiseAbs());
   const auto db = be_->upload(bs::host_view(b)), ds = be_->upload(bs::host_view(s)), dal = be_->upload(bs::host_view(al));
   bs::Array<double> out(*be_, 3, 4);
   be_->shrink(db, ds, dal, out.view());
@@ -132,8 +127,8 @@ TEST_P(BackendTest, ShrinkPearsonConvertCopyFill) {
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 4; ++j) EXPECT_NEAR(o(i, j), b(i, j) / (s(0, i) + al(0, j)), 1e-14);
 
-  const MatrixD p = randn_d(20, 3, 9);
-  MatrixD y = randn_d(20, 3, 10);
+  const MatrixD p = randn<MatrixD>(20, 3, 9);
+  MatrixD y = randn<MatrixD>(20, 3, 10);
   y.col(2).setConstant(4.0);  // zero variance: adds 0
   const auto dp = be_->upload(bs::host_view(p)), dy = be_->upload(bs::host_view(y));
   bs::Array<double> r(*be_, 1, 3);
@@ -155,8 +150,8 @@ TEST_P(BackendTest, ShrinkPearsonConvertCopyFill) {
 }
 
 TEST_P(BackendTest, RidgeCvAgreesWithTheCpuBackend) {
-  const MatrixF x = randn_d(80, 30, 11).cast<float>();
-  const MatrixF y = (x * randn_d(30, 5, 12).cast<float>() + 3.0f * randn_d(80, 5, 13).cast<float>()).eval();
+  const MatrixF x = randn<MatrixD>(80, 30, 11).cast<float>();
+  const MatrixF y = (x * randn<MatrixD>(30, 5, 12).cast<float>() + 3.0f * randn<MatrixD>(80, 5, 13).cast<float>()).eval();
   bs::RidgeOptions opt;
   opt.alphas = {0.1, 1, 10, 100, 1000};
   opt.convert_block = 64;  // float32 → float64 conversion of X and Y in blocks of 2 rows (dual: columns)

@@ -7,20 +7,15 @@
 #include "brainsweep/errors.hpp"
 #include "brainsweep/ridge.hpp"
 #include "brainsweep/scoring.hpp"
+#include "test_util.hpp"
 
 namespace bs = brainsweep;
 using bs::MatrixD;
 using bs::MatrixF;
 
-namespace {
+using brainsweep::test::randn;
 
-MatrixF randn(long r, long c, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> n;
-  MatrixF m(r, c);
-  for (long i = 0; i < m.size(); ++i) m.data()[i] = n(rng);
-  return m;
-}
+namespace {
 
 /// (XᵀX + αI)⁻¹ XᵀY in float64, by a Cholesky solve: the definition of ENCODING.md §3.
 MatrixD ridge_closed_form(const MatrixF& xf, const MatrixF& yf, double alpha) {
@@ -40,7 +35,7 @@ const auto cpu = bs::make_backend("cpu");
 }  // namespace
 
 TEST(RidgeCv, SingleAlphaWeightsMatchNormalEquations) {
-  const MatrixF x = randn(60, 8, 1), y = randn(60, 3, 2);
+  const MatrixF x = randn<MatrixF>(60, 8, 1), y = randn<MatrixF>(60, 3, 2);
   const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({60}, 5), 5, {3.0});
   EXPECT_EQ(res.solver, "primal");
   const MatrixD w = ridge_closed_form(x, y, 3.0);
@@ -48,7 +43,7 @@ TEST(RidgeCv, SingleAlphaWeightsMatchNormalEquations) {
 }
 
 TEST(RidgeCv, DualPathWhenFeaturesExceedRowsGivesPrimalWeights) {
-  const MatrixF x = randn(20, 50, 3), y = randn(20, 4, 4);
+  const MatrixF x = randn<MatrixF>(20, 50, 3), y = randn<MatrixF>(20, 4, 4);
   const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({20}, 4), 4, {0.5});
   EXPECT_EQ(res.solver, "dual");
   const MatrixD w = ridge_closed_form(x, y, 0.5);
@@ -62,8 +57,8 @@ TEST_P(RidgeCvClosedForm, CvScoresAndWeightsMatchPerFoldSolves) {
   const auto [precision, solver] = GetParam();
   // Tolerances per precision: float64 everywhere; mixed (float32 per-alpha products); float32.
   const double tol = precision == bs::Precision::float64 ? 1e-9 : precision == bs::Precision::mixed ? 1e-6 : 1e-3;
-  const MatrixF x = randn(50, 5, 5);
-  MatrixF y = x * randn(5, 3, 6) + 2.0f * randn(50, 3, 7);
+  const MatrixF x = randn<MatrixF>(50, 5, 5);
+  MatrixF y = x * randn<MatrixF>(5, 3, 6) + 2.0f * randn<MatrixF>(50, 3, 7);
   bs::RidgeOptions opt;
   opt.alphas = {0.1, 10.0, 1000.0};
   opt.precision = precision;
@@ -111,12 +106,12 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return bs::to_string(std::get<0>(info.param)) + "_" + std::get<1>(info.param); });
 
 TEST(RidgeCv, RejectsNonContiguousFolds) {
-  const MatrixF x = randn(10, 2, 1), y = randn(10, 1, 2);
+  const MatrixF x = randn<MatrixF>(10, 2, 1), y = randn<MatrixF>(10, 1, 2);
   EXPECT_THROW(bs::ridge_cv(*cpu, x, y, {0, 1, 0, 1, 0, 1, 0, 1, 0, 1}, 2, {1.0}), bs::DataError);
 }
 
 TEST(RidgeCv, ConstantTargetScoresZeroAndTiesGoToLargerAlpha) {
-  const MatrixF x = randn(30, 4, 8);
+  const MatrixF x = randn<MatrixF>(30, 4, 8);
   const MatrixF y = MatrixF::Zero(30, 1);  // a constant target, centred
   const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({30}, 3), 3, {0.1, 1.0, 10.0});
   for (long a = 0; a < 3; ++a) EXPECT_EQ(res.cv_scores(a, 0), 0.0);
@@ -125,9 +120,9 @@ TEST(RidgeCv, ConstantTargetScoresZeroAndTiesGoToLargerAlpha) {
 }
 
 TEST(RidgeCv, ZeroVarianceColumnIsZeroedAndGetsNoWeight) {
-  MatrixF x = randn(40, 4, 9);
+  MatrixF x = randn<MatrixF>(40, 4, 9);
   x.col(2).setConstant(7.0f);
-  const MatrixF y = randn(40, 2, 10);
+  const MatrixF y = randn<MatrixF>(40, 2, 10);
   const auto stats = bs::column_stats(x);
   EXPECT_EQ(stats.inv_std(2), 0.0);
   bs::standardize(x, stats);
@@ -170,8 +165,8 @@ TEST(Folds, ContiguousBlocksLikeKFoldWhenFewerRuns) {
 TEST(Scoring, MoviesConcatenatedAfterExclusionThenAveraged) {
   bs::EvalSet set{"test", {"a1", "a2", "b1"}, {{"a1", "a"}, {"a2", "a"}, {"b1", "b"}}};
   std::map<std::string, MatrixF> pred, truth;
-  pred["a1"] = randn(6, 2, 11), pred["a2"] = randn(5, 2, 12), pred["b1"] = randn(7, 2, 13);
-  truth["a1"] = randn(6, 2, 14), truth["a2"] = randn(5, 2, 15), truth["b1"] = randn(7, 2, 16);
+  pred["a1"] = randn<MatrixF>(6, 2, 11), pred["a2"] = randn<MatrixF>(5, 2, 12), pred["b1"] = randn<MatrixF>(7, 2, 13);
+  truth["a1"] = randn<MatrixF>(6, 2, 14), truth["a2"] = randn<MatrixF>(5, 2, 15), truth["b1"] = randn<MatrixF>(7, 2, 16);
   const auto r = bs::score_eval_set(set, pred, truth, 1, 2);
   for (long c = 0; c < 2; ++c) {
     Eigen::VectorXd pa(3 + 2), ta(3 + 2);  // a1 keeps rows 1..3, a2 rows 1..2
