@@ -36,6 +36,9 @@ class VideoSampler {
   /// @throw DataError  on a decoding error (a corrupt stream) or a frame size change
   DecodedFrames at(const std::vector<double>& times);
 
+  /// The file's duration in seconds, as media_duration gives it (no second opening of the file).
+  double duration() const;
+
   /// Decode the rest of the stream (without converting) and return the presentation time of its
   /// last frame, seconds. @throw DataError on a decoding error
   double end_time();

@@ -102,10 +102,10 @@ struct Dump {
 /// Video: frames_per_chunk frames per chunk, at c·tr + (j + ½)·tr / frames_per_chunk.
 long extract_video(const ExtractConfig& c, const TorchModel& model, const StimulusEpisode& e, LayerRows& rows,
                    Dump& dump) {
-  const double duration = media_duration(e.file);
+  VideoSampler sampler(e.file);
+  const double duration = sampler.duration();
   const long n_chunks = chunk_count(duration, c.tr);
   const long T = c.frames_per_chunk;
-  VideoSampler sampler(e.file);
   for (long c0 = 0; c0 < n_chunks; c0 += c.batch_size) {
     const long b = std::min<long>(c.batch_size, n_chunks - c0);
     std::vector<double> times;
@@ -237,17 +237,24 @@ void write_features(const ExtractConfig& c, const StimulusEpisode& e, const Laye
   }
 }
 
+/// Indices of the episodes whose feature file does not exist (all of them with `overwrite`).
+std::vector<size_t> pending(const ExtractConfig& c, const std::vector<StimulusEpisode>& episodes, bool overwrite) {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < episodes.size(); ++i)
+    if (overwrite || !std::filesystem::exists(episodes[i].output(c))) out.push_back(i);
+  return out;
+}
+
 }  // namespace
 
 int extract_status(const ExtractConfig& c, std::ostream& out) {
   const auto episodes = list_episodes(c);
-  std::vector<std::string> pending;
-  for (const auto& e : episodes)
-    if (!std::filesystem::exists(e.output(c))) pending.push_back(e.stimset + "/" + e.group + "/" + e.episode);
+  const auto todo = pending(c, episodes, false);
   out << fmt::format("extract {}: {} episodes, {} extracted, {} pending\n", c.name, episodes.size(),
-                     episodes.size() - pending.size(), pending.size());
-  for (const auto& p : pending) out << "  pending: " << p << "\n";
-  return pending.empty() ? 0 : 3;
+                     episodes.size() - todo.size(), todo.size());
+  for (size_t i : todo)
+    out << fmt::format("  pending: {}/{}/{}\n", episodes[i].stimset, episodes[i].group, episodes[i].episode);
+  return todo.empty() ? 0 : 3;
 }
 
 int run_extract(const ExtractConfig& c, const ExtractOptions& opt, MPI_Comm comm) {
@@ -278,9 +285,7 @@ int run_extract(const ExtractConfig& c, const ExtractOptions& opt, MPI_Comm comm
       fmt::print(stderr, "{}error: {}\n", rank == 0 ? "" : fmt::format("[rank {}/{}] ", rank, size), error);
     return global;
   }
-  std::vector<size_t> todo;
-  for (size_t i = 0; i < episodes.size(); ++i)
-    if (opt.overwrite || !std::filesystem::exists(episodes[i].output(c))) todo.push_back(i);
+  const std::vector<size_t> todo = pending(c, episodes, opt.overwrite);
   if (rank == 0)
     spdlog::info("extract {}: {} episodes, {} already extracted, {} to do on {} rank(s)", c.name, episodes.size(),
                  episodes.size() - todo.size(), todo.size(), size);

@@ -132,8 +132,9 @@ class Decoder {
 
 }  // namespace
 
-double media_duration(const std::string& path) {
-  auto fmt = open_input(path);
+namespace {
+/// The container's duration, else the longest stream's, seconds. @throw DataError if there is none
+double duration_of(const AVFormatContext* fmt, const std::string& path) {
   double d = 0;
   if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0) d = static_cast<double>(fmt->duration) / AV_TIME_BASE;
   for (unsigned i = 0; d <= 0 && i < fmt->nb_streams; ++i) {
@@ -143,9 +144,13 @@ double media_duration(const std::string& path) {
   if (!(d > 0)) throw DataError(path + ": the media file has no duration");
   return d;
 }
+}  // namespace
+
+double media_duration(const std::string& path) { return duration_of(open_input(path).get(), path); }
 
 struct VideoSampler::Impl {
   explicit Impl(const std::string& p) : path(p), dec(p, AVMEDIA_TYPE_VIDEO) {
+    duration = duration_of(dec.format(), path);
     tb = av_q2d(dec.stream()->time_base);
     start = dec.stream()->start_time != AV_NOPTS_VALUE ? dec.stream()->start_time : 0;
     cur.reset(av_frame_alloc());
@@ -186,6 +191,7 @@ struct VideoSampler::Impl {
   double tb = 0;
   int64_t start = 0;
   FramePtr cur, nxt;
+  double duration = 0;  // of the file, seconds (media_duration)
   double cur_t = 0, nxt_t = 0, last_request = -1e300;
   bool have_next = false, converted = false;
   std::unique_ptr<SwsContext, SwsDeleter> sws;
@@ -195,6 +201,8 @@ struct VideoSampler::Impl {
 
 VideoSampler::VideoSampler(const std::string& path) : impl_(std::make_unique<Impl>(path)) {}
 VideoSampler::~VideoSampler() = default;
+
+double VideoSampler::duration() const { return impl_->duration; }
 
 DecodedFrames VideoSampler::at(const std::vector<double>& times) {
   auto& s = *impl_;
