@@ -1,7 +1,8 @@
 // Ridge engine benchmark (issue #3): prints, per workload, the time and GFLOP/s of each phase,
 // the fit time (median of repeats), peak RSS, and for W1 the agreement with a float64 reference.
 // Not a test: figures are for docs/performance.md. Usage:
-//   brainsweep_bench [--workload W1|W2|W3|all] [--threads N] [--repeats R] [--backend cpu|cuda]
+//   brainsweep_bench [--workload W1|W2|W3|all|S] [--threads N] [--repeats R] [--backend cpu|cuda]
+//                    [--share-p 1024,2048,3072 --share-n 20000 --share-t 1000 (S: 1 vs 4 subjects)]
 //                    [--scale S (shrinks every size by S, for smoke runs)] [--primal-too]
 //                    [--no-reference] [--precision mixed|float32|float64] [--decompositions N (at once; 0 = auto)]
 //                    [--save-h5 DIR (writes DIR/<workload>.h5 with /X /Y /Xt /Yt for `brainsweep ridge`)]
@@ -99,7 +100,7 @@ int main(int argc, char** argv) {
   bool primal_too = false, no_reference = false;
   std::string save_dir, precision = "mixed";
   int decompositions = 0;
-  app.add_option("--workload", which, "W1, W2, W3 or all")->capture_default_str();
+  app.add_option("--workload", which, "W1, W2, W3, all, or S (subjects sharing a unit)")->capture_default_str();
   app.add_option("--threads", threads, "BLAS threads")->capture_default_str();
   app.add_option("--repeats", repeats, "fits per workload (median reported)")->capture_default_str();
   app.add_option("--backend", backend, "cpu or cuda")->capture_default_str();
@@ -111,6 +112,11 @@ int main(int argc, char** argv) {
   app.add_option("--decompositions", decompositions,
                  "eigendecompositions run at once (0: one per BLAS thread; 1: one at a time on all threads)")
       ->capture_default_str();
+  std::vector<long> share_p{1024, 2048, 3072};
+  long share_n = 20000, share_t = 1000;
+  app.add_option("--share-p", share_p, "S: design widths to run")->delimiter(',')->capture_default_str();
+  app.add_option("--share-n", share_n, "S: training rows")->capture_default_str();
+  app.add_option("--share-t", share_t, "S: targets (parcels) per subject")->capture_default_str();
   app.add_option("--save-h5", save_dir,
                  "write DIR/<workload>.h5 (/X, /Y, /Xt, /Yt, float32) and exit, for `brainsweep ridge`");
   CLI11_PARSE(app, argc, argv);
@@ -124,6 +130,35 @@ int main(int argc, char** argv) {
                                   {"W3", sz(5000), sz(1000), sz(1024), sz(100000)}};
   fmt::print("brainsweep_bench: backend {}, {} BLAS threads, 5 contiguous folds, 13 alphas logspace(0, 6)\n",
              be->name(), threads);
+  if (which == "S") {
+    // Subjects sharing a unit (issue #4): one design, the parcels of 1 and of 4 subjects fitted
+    // together, with the sweep's default grid (17 alphas 10^-1 … 10^7); the ratio of fit times.
+    std::vector<double> grid;
+    for (int i = 0; i < 17; ++i) grid.push_back(std::pow(10.0, -1.0 + 0.5 * i));
+    fmt::print("S: subjects sharing a unit; n_train {}, {} targets per subject, 17 alphas 10^-1 … 10^7\n", share_n,
+               share_t);
+    for (const long p : share_p) {
+      bs::MatrixF x, y, xt, yt;
+      make_data({"S", share_n, 8, p, 4 * share_t}, x, y, xt, yt);
+      bs::RidgeOptions o;
+      o.alphas = grid;
+      o.precision = bs::parse_precision(precision);
+      o.concurrent_decompositions = decompositions;
+      const bs::MatrixF y1 = y.leftCols(share_t);
+      double m1 = 0, m4 = 0;
+      const auto r1 = timed_fit(*be, x, y1, o, repeats, m1);
+      print_phases(fmt::format("p {} × 1 subject", p), r1, m1);
+      const auto r4 = timed_fit(*be, x, y, o, repeats, m4);
+      print_phases(fmt::format("p {} × 4 subjects", p), r4, m4);
+      long same = 0;
+      for (long j = 0; j < share_t; ++j) same += r1.alpha[static_cast<size_t>(j)] == r4.alpha[static_cast<size_t>(j)];
+      fmt::print("  p {}: 4 subjects / 1 subject = {:.2f} (target <= 1.5); subject 1's alphas identical in both: "
+                 "{}/{}\n",
+                 p, m4 / m1, same, share_t);
+    }
+    fmt::print("  peak RSS: {:.0f} MB\n", peak_rss_mb());
+    return 0;
+  }
   for (const auto& w : all) {
     if (which != "all" && which != w.name) continue;
     bs::MatrixF x, y, xt, yt;

@@ -100,9 +100,30 @@ class Backend {
   virtual void add_pearson(View<const float> pred, View<const float> truth, double weight, View<double> r) const = 0;
   virtual void add_pearson(View<const double> pred, View<const double> truth, double weight,
                            View<double> r) const = 0;
+  /// Per-fold terms of ridge_cv's held-out Pearson r from moments (ridge_cv.cpp, `score_fold`):
+  /// b, u, h are r × t, d and c are 1 × r; out (r × 4t) = [b∘u | b∘h | b∘(c 1ᵀ) | b∘b∘(d 1ᵀ)].
+  /// @throw DimensionMismatch  on inconsistent shapes
+  virtual void moment_terms(View<const double> b, View<const double> u, View<const double> h, View<const double> d,
+                            View<const double> c, View<double> out) const = 0;
+  /// r(a, j) += weight · Pearson r of m predictions ŷ against the measured column y(:, j), from the
+  /// predictions' moments spp = Σŷ², spy = Σŷy, sp = Σŷ (each alphas × t, float64) and y (m × t),
+  /// whose mean and centred sum of squares are computed here (two passes). Zero variance on either
+  /// side adds 0 (ENCODING.md §4); a prediction counts as constant when its centred sum of squares is
+  /// at most 1e-10 of Σŷ² (the moments are exact to about 1e-12 of Σŷ²).
+  /// @throw DimensionMismatch  on inconsistent shapes
+  virtual void add_pearson_moments(View<const double> spp, View<const double> spy, View<const double> sp,
+                                   View<const float> y, double weight, View<double> r) const = 0;
+  virtual void add_pearson_moments(View<const double> spp, View<const double> spy, View<const double> sp,
+                                   View<const double> y, double weight, View<double> r) const = 0;
   /// dst = src, element-wise between two views of the same shape in this backend's space.
   virtual void copy(View<const float> src, View<float> dst) const = 0;
   virtual void copy(View<const double> src, View<double> dst) const = 0;
+  /// row(0, j) += Σ_i p(i, j)², accumulated in float64 (row: 1 × t). @throw DimensionMismatch
+  virtual void add_column_squares(View<const float> p, View<double> row) const = 0;
+  virtual void add_column_squares(View<const double> p, View<double> row) const = 0;
+  /// y += alpha · x, element-wise between two views of the same shape. @throw DimensionMismatch
+  virtual void axpy(float alpha, View<const float> x, View<float> y) const = 0;
+  virtual void axpy(double alpha, View<const double> x, View<double> y) const = 0;
   /// Set every element of `a` to `value`.
   virtual void fill(View<double> a, double value) const = 0;
   /// Block until queued work is done (a no-op on the CPU).
@@ -121,7 +142,8 @@ class Backend {
 };
 
 /// Implements every typed kernel of Backend by forwarding to the member templates of `Impl`
-/// (gemm_impl, syevd_impl, syevd_many_impl, convert_impl, copy_impl, shrink_impl, add_pearson_impl, fill_impl), so
+/// (gemm_impl, syevd_impl, syevd_many_impl, convert_impl, copy_impl, shrink_impl, add_pearson_impl,
+/// moment_terms_impl, add_pearson_moments_impl, add_column_squares_impl, axpy_impl, fill_impl), so
 /// that a backend writes each kernel once for float and double (CRTP).
 template <class Impl>
 class BackendAdapter : public Backend {
@@ -158,6 +180,24 @@ class BackendAdapter : public Backend {
   void add_pearson(View<const double> p, View<const double> t, double w, View<double> r) const override {
     self().add_pearson_impl(p, t, w, r);
   }
+  void moment_terms(View<const double> b, View<const double> u, View<const double> h, View<const double> d,
+                    View<const double> c, View<double> out) const override {
+    self().moment_terms_impl(b, u, h, d, c, out);
+  }
+  void add_pearson_moments(View<const double> spp, View<const double> spy, View<const double> sp, View<const float> y,
+                           double w, View<double> r) const override {
+    self().add_pearson_moments_impl(spp, spy, sp, y, w, r);
+  }
+  void add_pearson_moments(View<const double> spp, View<const double> spy, View<const double> sp, View<const double> y,
+                           double w, View<double> r) const override {
+    self().add_pearson_moments_impl(spp, spy, sp, y, w, r);
+  }
+  void add_column_squares(View<const float> p, View<double> row) const override { self().add_column_squares_impl(p, row); }
+  void add_column_squares(View<const double> p, View<double> row) const override {
+    self().add_column_squares_impl(p, row);
+  }
+  void axpy(float al, View<const float> x, View<float> y) const override { self().axpy_impl(al, x, y); }
+  void axpy(double al, View<const double> x, View<double> y) const override { self().axpy_impl(al, x, y); }
   void fill(View<double> a, double v) const override { self().fill_impl(a, v); }
 
  private:

@@ -1,8 +1,8 @@
 #pragma once
 /// Cost model of a work unit and the makespan of a schedule (ARCHITECTURE.md, Distribution).
 /// The cost of a unit is dominated by the dense kernels of RidgeCV (ENCODING.md §3–4): per fold and
-/// for the refit, one Gram matrix, one symmetric eigendecomposition and a few products; per alpha one
-/// product for the held-out predictions. Counting them from n, p, t, K and the number of alphas gives
+/// for the refit, one Gram matrix, one symmetric eigendecomposition and a few products; the held-out
+/// Pearson r of every alpha from moments (a few products per fold, ridge.hpp). Counting them from n, p, t, K and the number of alphas gives
 /// the floating-point work; two machine rates and a per-unit overhead turn it into seconds.
 #include <string>
 #include <vector>
@@ -33,7 +33,7 @@ struct UnitWork {
 /// machine (2 cores shared with other users, OpenBLAS, one thread per rank); `plan-cost --calibrate`
 /// measures dgemm, dsyevd and a stream pass on the machine it runs on instead.
 struct MachineRates {
-  double gemm_flops_per_s = 6.7e10;  ///< products of ridge_cv (float64 Grams, float32 per-alpha products), one thread
+  double gemm_flops_per_s = 6.7e10;  ///< products of ridge_cv (float64 mostly), one thread
   double eig_cubes_per_s = 1.8e9;    ///< m³/s of LAPACK dsyevd with eigenvectors, one thread
   double stream_per_s = 3.4e9;       ///< elements/s of the non-BLAS passes (incl. HDF5 reads and writes)
   double unit_overhead_s = 0.009;    ///< fixed seconds per unit (opening files, writing results)

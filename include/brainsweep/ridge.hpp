@@ -78,6 +78,8 @@ struct RidgeCvResult {
   std::vector<double> cv_r;    ///< t: cv score at the chosen alpha
   MatrixF weights;             ///< p × t, for standardised x and centred y, refit on all rows
   std::string solver;          ///< "primal" (eig of XᵀX) or "dual" (eig of XXᵀ)
+  long tied_groups = 0;        ///< groups of (nearly) equal fold eigenvalues merged for CV scoring
+  long null_eigenvalues = 0;   ///< fold eigenvalues left out of CV scoring as numerically zero (all folds)
   RidgeTimings timings;
 };
 
@@ -94,6 +96,15 @@ struct RidgeCvResult {
 /// held-out predictions for alpha are A (S + α)⁻¹ B with A = X_k V and B = Vᵀ X_{-k}ᵀ Y_{-k}
 /// (dual: A = X_k X_{-k}ᵀ U, B = Uᵀ Y_{-k}); never a p × n matrix per alpha
 /// (Hastie, Tibshirani & Friedman 2009, §3.4.1; himalaya's solve_ridge_cv_eigenvalues).
+/// The held-out Pearson r of every alpha comes from the predictions' moments, not from the
+/// predictions: with M = AᵀA (once per fold), Σŷ² splits by partial fractions in the eigenvalues
+/// into one product C·B per fold (C_ij = M_ij / (λ_j − λ_i)) and per-alpha weighted sums, so the
+/// per-target work per fold is 2·r·t·(m + r + 4·alphas) float64 flops instead of 2·m·r·t per alpha
+/// (r = p primal, n_train dual). Eigenvalues at most r·ε·λ_max (the training rows' numerical null
+/// space, where B is 0 up to round-off) are left out (RidgeCvResult::null_eigenvalues). Nearly equal
+/// eigenvalues (gap below 1e-7 of λ + the smallest alpha) are merged into a group whose pairs
+/// enter through ‖A_g b_g‖², 2·m·k·t flops per fold for a group of k (RidgeCvResult::tied_groups).
+/// Scores agree with per-fold solves to about 1e-9 in float64 (tests/unit/test_ridge.cpp).
 RidgeCvResult ridge_cv(const Backend& backend, const MatrixF& x, const MatrixF& y, const std::vector<int>& fold_of_row,
                        int n_folds, const RidgeOptions& options);
 

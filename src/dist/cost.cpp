@@ -16,45 +16,46 @@
 
 namespace brainsweep {
 
-namespace {
-
-/// Work of one `decompose` on m rows plus the products that use its result; adds to `w`.
-/// @return  the rank r of the spectral basis (p primal, m dual)
-long decompose_work(long m, long p, long t, UnitWork& w) {
-  const double M = static_cast<double>(m), P = static_cast<double>(p), T = static_cast<double>(t);
-  if (p <= m) {  // primal: XᵀX = V S Vᵀ, b = Vᵀ XᵀY
-    w.gemm_flops += 2 * M * P * P + 2 * P * M * T + 2 * P * P * T;
-    w.eig_cubes += P * P * P;
-    return p;
-  }
-  // dual: XXᵀ = U S Uᵀ, basis = XᵀU, b = UᵀY
-  w.gemm_flops += 2 * M * M * P + 2 * P * M * M + 2 * M * M * T;
-  w.eig_cubes += M * M * M;
-  return m;
-}
-
-}  // namespace
-
 UnitWork unit_work(const UnitShape& s) {
+  // Counts what ridge_cv.cpp does (per phase: gram, decompose, cv, refit), then the eval predictions.
   UnitWork w;
   const double n = static_cast<double>(s.n), p = static_cast<double>(s.p), t = static_cast<double>(s.t);
   const double ne = static_cast<double>(s.n_eval), na = static_cast<double>(s.n_alphas);
   const int k = std::max(1, s.folds);
   // Reading, aligning, standardising and casting the design and targets (train and eval).
   w.stream += 4 * (n + ne) * p + 3 * (n + ne) * t;
-  for (int f = 0; f < k; ++f) {
-    const long n_val = s.n / k + (f < s.n % k ? 1 : 0);
-    const long n_train = s.n - n_val;
-    const double nv = static_cast<double>(n_val);
-    w.stream += n * p + n * t;  // take_rows of x and y
-    const double r = static_cast<double>(decompose_work(n_train, s.p, s.t, w));
-    w.gemm_flops += 2 * nv * p * r;           // held-out rows in the spectral basis
-    w.gemm_flops += na * 2 * nv * r * t;      // held-out predictions per alpha
-    w.stream += na * (r * t + 6 * nv * t);    // shrink, Pearson r per alpha
+  long max_val = 0;
+  for (int f = 0; f < k; ++f) max_val = std::max(max_val, s.n / k + (f < s.n % k ? 1 : 0));
+  const bool dual = s.p > s.n - max_val;  // as ridge_cv's solver "auto"
+  if (!dual) {
+    w.gemm_flops += 2 * n * p * p + 2 * n * p * t;  // G = XᵀX, XᵀY
+    w.eig_cubes += p * p * p;                       // the refit's decomposition
+    w.gemm_flops += 4 * p * p * t;                  // refit: B and the weights
+    w.stream += p * t;
+  } else {
+    w.gemm_flops += 2 * n * n * p;  // K = XXᵀ
+    w.eig_cubes += n * n * n;
+    w.gemm_flops += 4 * n * n * t + 2 * n * p * t;  // refit: UᵀY, U(...), W = Xᵀ(...)
+    w.stream += n * t;
   }
-  const double r = static_cast<double>(decompose_work(s.n, s.p, s.t, w));
-  w.gemm_flops += 2 * p * r * t;  // weights
-  w.stream += r * t;
+  for (int f = 0; f < k; ++f) {
+    const double nv = static_cast<double>(s.n / k + (f < s.n % k ? 1 : 0));
+    const double r = dual ? n - nv : p;  // rank of the fold's spectral basis
+    w.eig_cubes += r * r * r;
+    if (!dual) {
+      w.gemm_flops += 2 * nv * p * p + 2 * nv * p * p;             // fold Gram G − X_kᵀX_k; A = X_k V
+      w.gemm_flops += 2 * nv * p * t + 2 * p * p * t;              // X_kᵀY_k; B = Vᵀ X₋ₖᵀY₋ₖ
+      w.gemm_flops += 2 * std::min(nv, p) * p * t;                 // H = Aᵀ Y_k or Vᵀ X_kᵀY_k
+      w.stream += n * t / k + 2 * p * t;                           // Y_k to float64, X₋ₖᵀY₋ₖ
+    } else {
+      w.stream += r * r + nv * r;                                  // blocks of K
+      w.gemm_flops += 2 * nv * r * r + 2 * r * r * t + 2 * nv * r * t;  // A = K_k,train U; B = UᵀY; H
+    }
+    // Moment scoring (ridge.hpp): M = AᵀA and C on the host per fold; per target C·B and the
+    // alphas × r weighted sums, then Pearson r from the moments.
+    w.gemm_flops += 2 * nv * r * r + 2 * r * r * t + 8 * na * r * t;
+    w.stream += 3 * r * r + 6 * r * t + 2 * nv * t + 2 * na * t;
+  }
   w.gemm_flops += 2 * ne * p * t;  // eval predictions
   return w;
 }

@@ -1,6 +1,7 @@
 // RidgeCV per target (ENCODING.md §3–4), written once against the Backend kernels.
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -181,20 +182,121 @@ class Engine {
     }
   }
 
-  /// Score every alpha on one fold: predictions A (S + α)⁻¹ B for the held-out rows.
-  void score_fold(View<const Q> a, View<const double> s, View<const G> b, View<const Q> y_held, long j0) {
-    const long nb = b.cols;
-    Array<double> bd_store;
-    const View<const double> bd = as_double(b, bd_store);
-    Array<Q> bs(be_, b.rows, nb), pred(be_, a.rows, nb);
-    for (long ai = 0; ai < na_; ++ai) {
-      const View<double> al = alpha_b_.view().middle_cols(0, nb);
-      be_.fill(al, opt_.alphas[static_cast<size_t>(ai)]);
-      be_.shrink(bd, s, al, bs.view());
-      be_.gemm(Op::none, Op::none, Q(1), a, bs, Q(0), pred.view());
-      be_.add_pearson(pred, y_held, 1.0 / static_cast<double>(k_), scores_.view().middle_rows(ai, 1).middle_cols(j0, nb));
+  /// What scoring every alpha on one fold needs besides B and H, shared by every target (score_fold).
+  struct FoldMoments {
+    Array<double> cross;   ///< r × r: M_ij / (λ_j − λ_i) between different eigenvalue groups, 0 within
+    Array<double> diag;    ///< 1 × r: M_ii for an eigenvalue alone in its group, 0 in a larger group
+    Array<double> colsum;  ///< 1 × r: Aᵀ1
+    Array<double> w1, w2;  ///< alphas × r: 1 / (λ_i + α) and its square
+    std::vector<std::pair<long, long>> groups;  ///< (first, size) of each group of 2 or more eigenvalues
+    long first = 0;  ///< eigenvalues [0, first) are numerically zero and left out; the arrays cover the rest
+  };
+
+  /// Eigenvalues whose gap is below kTie · (λ + smallest alpha) form one group (see fold_moments).
+  static constexpr double kTie = 1e-7;
+
+  /// The fold's moments from A (m × r: the held-out rows in the fold's eigenbasis) and the clamped
+  /// ascending eigenvalues `s` (1 × r). With M = AᵀA, the squared norm of the held-out prediction
+  /// A D b (D = (Λ + α)⁻¹) splits by partial fractions,
+  ///   Σ_ij b_i b_j M_ij / ((λ_i + α)(λ_j + α)) = 2 Σ_i b_i (C b)_i / (λ_i + α) + Σ_i b_i² M_ii / (λ_i + α)²,
+  /// C_ij = M_ij / (λ_j − λ_i) for i ≠ j, so that one product C b per fold serves every alpha.
+  /// Eigenvalues closer than kTie · (λ + α_min) are grouped and set to the group's mean (a change
+  /// of the fold's eigenvalues far below float32 accuracy, none for exactly tied ones such as the
+  /// zeros of a rank-deficient Gram matrix): C is 0 within a group, where the pairs' terms share the
+  /// factor 1 / (λ_g + α)² and sum to ‖A_g b_g‖² (score_fold). C's entries are then at most
+  /// |M_ij| / (kTie · (λ + α_min)), so the round-off of the split stays near 1e-9 of Σŷ².
+  ///
+  /// Eigenvalues at most r · ε · λ_max (ε of G: the round-off of the Gram matrix) are numerically
+  /// zero and left out (FoldMoments::first): their eigenvectors span the training rows' null
+  /// space, where B = Vᵀ X₋ₖᵀ Y₋ₖ is 0 up to round-off, so they add nothing to any prediction.
+  FoldMoments fold_moments(View<const Q> a_all, const Array<double>& s) {
+    const MatrixD lam_all = be_.download(View<const double>(s));
+    const long r_all = a_all.cols, m = a_all.rows;
+    FoldMoments fm;
+    const double null_level =
+        static_cast<double>(r_all) * std::numeric_limits<G>::epsilon() * (r_all ? lam_all(0, r_all - 1) : 0.0);
+    while (fm.first < r_all && lam_all(0, fm.first) <= null_level) ++fm.first;
+    res_.null_eigenvalues += fm.first;
+    const long r = r_all - fm.first;
+    const View<const Q> a = a_all.middle_cols(fm.first, r);
+    const MatrixD lam = lam_all.rightCols(r);
+    Array<G> mg(be_, r, r), cg(be_, r, 1);
+    gemm_tn(G(1), a, a, G(0), mg.view());  // M = AᵀA
+    const Eigen::Matrix<Q, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> ones_h =
+        Eigen::Matrix<Q, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>::Ones(m, 1);
+    const Array<Q> ones = be_.upload(host_view(ones_h));
+    gemm_tn(G(1), a, View<const Q>(ones), G(0), cg.view());  // Aᵀ1
+    const MatrixD mh = be_.download(View<const G>(mg)).template cast<double>();
+    const MatrixD colsum = be_.download(View<const G>(cg)).template cast<double>().transpose();
+    res_.timings.cv_gflop += 2.0 * m * r * (r + 1) * 1e-9;
+
+    const double amin = opt_.alphas.front();
+    std::vector<long> group(static_cast<size_t>(r));
+    std::vector<double> lt(static_cast<size_t>(r));
+    for (long i0 = 0, g = 0; i0 < r; ++g) {
+      long i1 = i0 + 1;
+      while (i1 < r && lam(0, i1) - lam(0, i1 - 1) <= kTie * (lam(0, i1) + amin)) ++i1;
+      const double mean = lam.row(0).segment(i0, i1 - i0).mean();
+      for (long i = i0; i < i1; ++i) group[static_cast<size_t>(i)] = g, lt[static_cast<size_t>(i)] = mean;
+      if (i1 - i0 > 1) fm.groups.emplace_back(i0, i1 - i0);
+      i0 = i1;
     }
-    res_.timings.cv_gflop += na_ * 2.0 * a.rows * a.cols * nb * 1e-9;
+    res_.tied_groups += static_cast<long>(fm.groups.size());
+    MatrixD cross(r, r), diag(1, r), w1(na_, r), w2(na_, r);
+    for (long i = 0; i < r; ++i) {
+      const size_t gi = static_cast<size_t>(i);
+      for (long j = 0; j < r; ++j) {
+        const size_t gj = static_cast<size_t>(j);
+        cross(i, j) = group[gi] == group[gj] ? 0.0 : mh(i, j) / (lt[gj] - lt[gi]);
+      }
+      const bool alone = (i == 0 || group[gi - 1] != group[gi]) && (i == r - 1 || group[gi + 1] != group[gi]);
+      diag(0, i) = alone ? mh(i, i) : 0.0;
+      for (long ai = 0; ai < na_; ++ai) {
+        w1(ai, i) = 1.0 / (lt[gi] + opt_.alphas[static_cast<size_t>(ai)]);
+        w2(ai, i) = w1(ai, i) * w1(ai, i);
+      }
+    }
+    fm.cross = be_.upload(host_view(cross));
+    fm.diag = be_.upload(host_view(diag));
+    fm.colsum = be_.upload(host_view(colsum));
+    fm.w1 = be_.upload(host_view(w1));
+    fm.w2 = be_.upload(host_view(w2));
+    return fm;
+  }
+
+  /// Score every alpha on one fold (ENCODING.md §4) without forming the held-out predictions
+  /// ŷ = A D_α b of each alpha (m × t per alpha): their moments Σŷ² (fold_moments), Σŷy = Σ_i
+  /// h_i b_i / (λ_i + α) and Σŷ = Σ_i (Aᵀ1)_i b_i / (λ_i + α) come from r × t terms formed once
+  /// per fold and one (alphas × r) · (r × 4t) product, in float64: 2·r·t·(r + 4·alphas) flops per
+  /// fold besides H, instead of 2·m·r·t per alpha; plus 2·m·k·t for each group of k tied
+  /// eigenvalues (‖A_g b_g‖², in Q). a: A (m × r), b: B (r × t), h: H = Aᵀ y_held (r × t),
+  /// y_held: m × t; r counts the eigenvalues from FoldMoments::first on.
+  void score_fold(const FoldMoments& fm, View<const Q> a, View<const G> b, View<const G> h, View<const Q> y_held,
+                  long j0) {
+    const long r = b.rows, nb = b.cols, m = a.rows;
+    Array<double> bd_store, hd_store;
+    const View<const double> bd = as_double(b, bd_store);
+    const View<const double> hd = as_double(h, hd_store);
+    Array<double> u(be_, r, nb), terms(be_, r, 4 * nb), sums(be_, na_, 3 * nb);
+    be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.cross), bd, 0.0, u.view());  // U = C B
+    be_.moment_terms(bd, u, hd, fm.diag, fm.colsum, terms.view());
+    // A group's pairs: ‖A_g b_g‖², in the group's first row of the b∘b∘d block (0 there so far).
+    for (const auto& [g0, k] : fm.groups) {
+      Array<Q> bq_store, pg(be_, m, nb);
+      const View<const Q> bq = as_q(b.middle_rows(g0, k), bq_store);
+      be_.gemm(Op::none, Op::none, Q(1), a.middle_cols(g0, k), bq, Q(0), pg.view());
+      be_.add_column_squares(View<const Q>(pg), terms.view().middle_rows(g0, 1).middle_cols(3 * nb, nb));
+      res_.timings.cv_gflop += 2.0 * m * k * nb * 1e-9;
+    }
+    const View<const double> tv = terms;
+    const View<double> sv = sums.view();
+    be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.w2), tv.middle_cols(3 * nb, nb), 0.0, sv.middle_cols(0, nb));
+    be_.gemm(Op::none, Op::none, 2.0, View<const double>(fm.w1), tv.middle_cols(0, nb), 1.0, sv.middle_cols(0, nb));
+    be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.w1), tv.middle_cols(nb, 2 * nb), 0.0,
+             sv.middle_cols(nb, 2 * nb));
+    be_.add_pearson_moments(sv.middle_cols(0, nb), sv.middle_cols(nb, nb), sv.middle_cols(2 * nb, nb), y_held,
+                            1.0 / static_cast<double>(k_), scores_.view().middle_cols(j0, nb));
+    res_.timings.cv_gflop += 2.0 * r * nb * (r + 4.0 * na_) * 1e-9;
   }
 
   /// Scores to host; per target the best alpha (ties to the larger) and its score.
@@ -294,15 +396,25 @@ class Engine {
         Array<Q> vq_store, aq(be_, m, p_);
         const View<const Q> vq = as_q(vk, vq_store);
         x_times(xk, vq, aq.view());  // A = X_k V
+        const FoldMoments fm = fold_moments(aq, s);
+        const long z = fm.first, re = p_ - z;  // the eigenvectors that are used
+        const View<const G> ve = View<const G>(vk).middle_cols(z, re);
+        const View<const Q> ae = View<const Q>(aq).middle_cols(z, re);
         for (long j0 = 0; j0 < t_; j0 += tb_) {
           const long nb = std::min(tb_, t_ - j0);
           const View<const float> yb = y_batch(j0, nb);
-          Array<G> xtyk(be_, p_, nb), b(be_, p_, nb);
+          Array<G> pk(be_, p_, nb), xtyk(be_, p_, nb), b(be_, re, nb), h(be_, re, nb);
+          gemm_tn(G(1), xk, yb.middle_rows(a, m), G(0), pk.view());  // X_kᵀ Y_k
           be_.copy(View<const G>(xty).middle_cols(j0, nb), xtyk.view());
-          gemm_tn(G(-1), xk, yb.middle_rows(a, m), G(1), xtyk.view());  // X_{-k}ᵀ Y_{-k}
-          be_.gemm(Op::trans, Op::none, G(1), View<const G>(vk), View<const G>(xtyk), G(0), b.view());
-          score_fold(aq, s, b, yq_rows(yb, a, m), j0);
-          res_.timings.cv_gflop += (2.0 * m * p_ * nb + 2.0 * p_ * p_ * nb) * 1e-9;
+          be_.axpy(G(-1), View<const G>(pk), xtyk.view());  // X_{-k}ᵀ Y_{-k}
+          be_.gemm(Op::trans, Op::none, G(1), ve, View<const G>(xtyk), G(0), b.view());
+          const View<const Q> y_held = yq_rows(yb, a, m);
+          if (m < p_)  // H = Aᵀ Y_k = Vᵀ X_kᵀ Y_k, whichever product is smaller
+            gemm_tn(G(1), ae, y_held, G(0), h.view());
+          else
+            be_.gemm(Op::trans, Op::none, G(1), ve, View<const G>(pk), G(0), h.view());
+          score_fold(fm, ae, b, h, y_held, j0);
+          res_.timings.cv_gflop += (2.0 * m * p_ * nb + 2.0 * p_ * re * nb + 2.0 * std::min(m, p_) * re * nb) * 1e-9;
         }
         vk = Array<G>();  // this fold is done
         res_.timings.cv_gflop += 2.0 * m * p_ * p_ * 1e-9;
@@ -392,16 +504,28 @@ class Engine {
         const Array<double> s = clamped(w[i]);
         Array<G> ag(be_, m, nt);
         be_.gemm(Op::none, Op::none, G(1), View<const G>(c[i]), View<const G>(u[i]), G(0), ag.view());
-        Array<Q> aq_store;
-        const View<const Q> aq = as_q(ag, aq_store);
+        Array<Q> aq;
+        if constexpr (std::is_same_v<G, Q>) {
+          aq = ag;
+        } else {
+          aq = Array<Q>(be_, m, nt);
+          be_.convert(View<const G>(ag), aq.view());
+        }
+        const FoldMoments fm = fold_moments(aq, s);
+        const long z = fm.first, re = nt - z;  // the eigenvectors that are used
+        const View<const G> ue = View<const G>(u[i]).middle_cols(z, re);
+        const View<const Q> ae = View<const Q>(aq).middle_cols(z, re);
         for (long j0 = 0; j0 < t_; j0 += tb_) {
           const long nb = std::min(tb_, t_ - j0);
           const View<const float> yb = y_batch(j0, nb);
-          Array<G> b(be_, nt, nb);  // B = Uᵀ Y_train
-          gemm_tn(G(1), View<const G>(u[i]).middle_rows(0, a), yb.middle_rows(0, a), G(0), b.view());
-          gemm_tn(G(1), View<const G>(u[i]).middle_rows(a, n_ - e), yb.middle_rows(e, n_ - e), G(1), b.view());
-          score_fold(aq, s, b, yq_rows(yb, a, m), j0);
-          res_.timings.cv_gflop += 2.0 * nt * nt * nb * 1e-9;
+          Array<G> b(be_, re, nb);  // B = Uᵀ Y_train
+          gemm_tn(G(1), ue.middle_rows(0, a), yb.middle_rows(0, a), G(0), b.view());
+          gemm_tn(G(1), ue.middle_rows(a, n_ - e), yb.middle_rows(e, n_ - e), G(1), b.view());
+          const View<const Q> y_held = yq_rows(yb, a, m);
+          Array<G> h(be_, re, nb);
+          gemm_tn(G(1), ae, y_held, G(0), h.view());  // H = Aᵀ Y_k
+          score_fold(fm, ae, b, h, y_held, j0);
+          res_.timings.cv_gflop += (2.0 * nt * re * nb + 2.0 * m * re * nb) * 1e-9;
         }
         u[i] = Array<G>();  // this fold is done
         c[i] = Array<G>();

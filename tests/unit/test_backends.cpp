@@ -149,6 +149,83 @@ TEST_P(BackendTest, ShrinkPearsonConvertCopyFill) {
   EXPECT_EQ(be_->download(bs::View<const double>(cp)), MatrixD(p.block(1, 0, 2, 2)));
 }
 
+TEST_P(BackendTest, MomentTermsAndPearsonFromMoments) {
+  const MatrixD b = randn<MatrixD>(5, 3, 21), u = randn<MatrixD>(5, 3, 22), h = randn<MatrixD>(5, 3, 23);
+  const MatrixD d = randn<MatrixD>(1, 5, 24), c = randn<MatrixD>(1, 5, 25);
+  const auto db = be_->upload(bs::host_view(b)), du = be_->upload(bs::host_view(u)), dh = be_->upload(bs::host_view(h));
+  const auto dd = be_->upload(bs::host_view(d)), dc = be_->upload(bs::host_view(c));
+  bs::Array<double> terms(*be_, 5, 12);
+  be_->moment_terms(db, du, dh, dd, dc, terms.view());
+  const MatrixD th = be_->download(bs::View<const double>(terms));
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 3; ++j) {
+      EXPECT_NEAR(th(i, j), b(i, j) * u(i, j), 1e-15);
+      EXPECT_NEAR(th(i, 3 + j), b(i, j) * h(i, j), 1e-15);
+      EXPECT_NEAR(th(i, 6 + j), b(i, j) * c(0, i), 1e-15);
+      EXPECT_NEAR(th(i, 9 + j), b(i, j) * b(i, j) * d(0, i), 1e-15);
+    }
+  EXPECT_THROW(be_->moment_terms(db, du, dh, dd, dc, terms.view().middle_cols(0, 8)), bs::DimensionMismatch);
+
+  // axpy on sub-views: u[1:4, 0:2] += -2 · b[0:3, 1:3], in float64 and float32.
+  be_->axpy(-2.0, bs::View<const double>(db).middle_rows(0, 3).middle_cols(1, 2), du.view().middle_rows(1, 3).middle_cols(0, 2));
+  const MatrixD uh = be_->download(bs::View<const double>(du));
+  MatrixD ue = u;
+  ue.block(1, 0, 3, 2) -= 2.0 * b.block(0, 1, 3, 2);
+  EXPECT_LT((uh - ue).cwiseAbs().maxCoeff(), 1e-15);
+  const MatrixF bf = b.cast<float>(), uf = u.cast<float>();
+  const auto dbf = be_->upload(bs::host_view(bf)), duf = be_->upload(bs::host_view(uf));
+  be_->axpy(0.5f, bs::View<const float>(dbf), duf.view());
+  EXPECT_LT((be_->download(bs::View<const float>(duf)) - MatrixF(uf + 0.5f * bf)).cwiseAbs().maxCoeff(), 1e-6);
+  EXPECT_THROW(be_->axpy(1.0, bs::View<const double>(db), du.view().middle_cols(0, 2)), bs::DimensionMismatch);
+
+  // Column sums of squares of b[1:5, 0:3] added to row 2 of terms' first 3 columns (float64 and float32).
+  be_->add_column_squares(bs::View<const double>(db).middle_rows(1, 4), terms.view().middle_rows(2, 1).middle_cols(0, 3));
+  be_->add_column_squares(bs::View<const float>(dbf).middle_rows(1, 4), terms.view().middle_rows(3, 1).middle_cols(0, 3));
+  const MatrixD t2 = be_->download(bs::View<const double>(terms));
+  for (int j = 0; j < 3; ++j) {
+    EXPECT_NEAR(t2(2, j), th(2, j) + b.block(1, j, 4, 1).squaredNorm(), 1e-14);
+    EXPECT_NEAR(t2(3, j), th(3, j) + b.block(1, j, 4, 1).squaredNorm(), 1e-5);
+  }
+  EXPECT_THROW(be_->add_column_squares(bs::View<const double>(db), terms.view().middle_rows(0, 2)), bs::DimensionMismatch);
+
+  // Two "alphas" of predictions for 3 columns of 20 rows; column 1 of alpha 1 is constant and
+  // column 2 of y is constant: both add 0.
+  const long m = 20;
+  std::vector<MatrixD> pred = {randn<MatrixD>(m, 3, 26), randn<MatrixD>(m, 3, 27)};
+  pred[1].col(1).setConstant(0.5);
+  MatrixD y = randn<MatrixD>(m, 3, 28);
+  y.col(2).setConstant(-3.0);
+  MatrixD spp(2, 3), spy(2, 3), sp(2, 3);
+  for (int a = 0; a < 2; ++a)
+    for (int j = 0; j < 3; ++j) {
+      spp(a, j) = pred[a].col(j).squaredNorm();
+      spy(a, j) = pred[a].col(j).dot(y.col(j));
+      sp(a, j) = pred[a].col(j).sum();
+    }
+  const auto dpp = be_->upload(bs::host_view(spp)), dpy = be_->upload(bs::host_view(spy)),
+             dps = be_->upload(bs::host_view(sp));
+  const auto dy = be_->upload(bs::host_view(y));
+  const MatrixF yf = y.cast<float>();
+  const auto dyf = be_->upload(bs::host_view(yf));
+  bs::Array<double> r(*be_, 2, 3), rf(*be_, 2, 3);
+  be_->fill(r.view(), 0.125);
+  be_->fill(rf.view(), 0.0);
+  be_->add_pearson_moments(dpp, dpy, dps, bs::View<const double>(dy), 0.5, r.view());
+  be_->add_pearson_moments(dpp, dpy, dps, bs::View<const float>(dyf), 1.0, rf.view());
+  const MatrixD rh = be_->download(bs::View<const double>(r)), rfh = be_->download(bs::View<const double>(rf));
+  for (int a = 0; a < 2; ++a) {
+    const auto expect = bs::column_pearson(pred[a], y);
+    for (int j = 0; j < 3; ++j) {
+      const double e = (a == 1 && j == 1) || j == 2 ? 0.0 : expect[static_cast<size_t>(j)];
+      if (j < 2 && !(a == 1 && j == 1)) ASSERT_NE(e, 0.0);
+      EXPECT_NEAR(rh(a, j), 0.125 + 0.5 * e, 1e-13) << a << "," << j;
+      EXPECT_NEAR(rfh(a, j), e, 1e-6) << a << "," << j;  // y rounded to float32
+    }
+  }
+  EXPECT_THROW(be_->add_pearson_moments(dpp, dpy, dps, bs::View<const double>(dy), 1.0, r.view().middle_cols(0, 2)),
+               bs::DimensionMismatch);
+}
+
 TEST_P(BackendTest, RidgeCvAgreesWithTheCpuBackend) {
   const MatrixF x = randn<MatrixD>(80, 30, 11).cast<float>();
   const MatrixF y = (x * randn<MatrixD>(30, 5, 12).cast<float>() + 3.0f * randn<MatrixD>(80, 5, 13).cast<float>()).eval();

@@ -10,17 +10,20 @@ TEST(UnitWork, CountsPrimalKernelsByHand) {
   // n = 10, K = 2: both folds train on 5 rows; p = 3 <= 5: primal everywhere.
   bs::UnitShape s{10, 3, 4, 2, 1, 6};
   const auto w = bs::unit_work(s);
-  // Per fold (m = 5, nv = 5): gram 2·5·9 + xty 2·3·5·4 + b 2·9·4 = 90 + 120 + 72; a 2·5·3·3 = 90;
-  // one alpha: 2·5·3·4 = 120. Refit (m = 10): 180 + 240 + 72, weights 2·3·3·4 = 72, eval 2·6·3·4 = 144.
-  const double fold = 90 + 120 + 72 + 90 + 120;
-  EXPECT_DOUBLE_EQ(w.gemm_flops, 2 * fold + 180 + 240 + 72 + 72 + 144);
+  // Gram XᵀX 2·10·9 = 180 and XᵀY 2·10·3·4 = 240; refit B and weights 4·9·4 = 144.
+  // Per fold (nv = 5): fold Gram and A 2 · 2·5·9 = 180; X_kᵀY_k 2·5·3·4 = 120; B 2·9·4 = 72;
+  // H 2·min(5, 3)·3·4 = 72; moment scoring: AᵀA 2·5·9 = 90, C·B 2·9·4 = 72, one alpha's weighted
+  // sums 8·1·3·4 = 96. Eval predictions 2·6·3·4 = 144.
+  const double fold = 180 + 120 + 72 + 72 + 90 + 72 + 96;
+  EXPECT_DOUBLE_EQ(w.gemm_flops, 180 + 240 + 144 + 2 * fold + 144);
   EXPECT_DOUBLE_EQ(w.eig_cubes, 3 * 27.0);  // two folds and the refit, each eig of a 3 × 3 matrix
 }
 
 TEST(UnitWork, SwitchesToDualWhenFeaturesOutnumberRows) {
-  // p = 8 > 5 training rows per fold: eig of the 5 × 5 XXᵀ; the refit on 10 rows: eig 8 × 8 (primal).
+  // p = 8 > 5 training rows per fold: eig of the 5 × 5 block of XXᵀ per fold, and (the solver is
+  // chosen once per fit) the refit's eig of the 10 × 10 XXᵀ.
   const auto w = bs::unit_work({10, 8, 1, 2, 3, 0});
-  EXPECT_DOUBLE_EQ(w.eig_cubes, 2 * 125.0 + 512.0);
+  EXPECT_DOUBLE_EQ(w.eig_cubes, 2 * 125.0 + 1000.0);
   // Doubling the targets adds only target-proportional work: eig unchanged.
   EXPECT_DOUBLE_EQ(bs::unit_work({10, 8, 2, 2, 3, 0}).eig_cubes, w.eig_cubes);
   EXPECT_GT(bs::unit_work({10, 8, 2, 2, 3, 0}).gemm_flops, w.gemm_flops);

@@ -32,6 +32,29 @@ double pearson(const Eigen::VectorXd& a, const Eigen::VectorXd& b) {
 
 const auto cpu = bs::make_backend("cpu");
 
+/// Mean over folds of the held-out Pearson r of every alpha, by per-fold Cholesky solves in float64
+/// (ENCODING.md §4), folds of `fold` contiguous rows; n_alphas × t.
+MatrixD cv_scores_by_solves(const MatrixF& x, const MatrixF& y, long fold, int k, const std::vector<double>& alphas) {
+  MatrixD out = MatrixD::Zero(static_cast<long>(alphas.size()), y.cols());
+  for (int f = 0; f < k; ++f) {
+    const long n = x.rows(), a0 = f * fold;
+    MatrixF xt(n - fold, x.cols()), yt(n - fold, y.cols());
+    for (long i = 0, r = 0; i < n; ++i)
+      if (i < a0 || i >= a0 + fold) xt.row(r) = x.row(i), yt.row(r++) = y.row(i);
+    for (size_t a = 0; a < alphas.size(); ++a) {
+      const MatrixD w = ridge_closed_form(xt, yt, alphas[a]);
+      const MatrixD pred = x.middleRows(a0, fold).cast<double>() * w;
+      for (long t = 0; t < y.cols(); ++t) {
+        const Eigen::VectorXd pc = pred.col(t);
+        const Eigen::VectorXd yc = y.middleRows(a0, fold).col(t).cast<double>();
+        const Eigen::VectorXd pcc = pc.array() - pc.mean();
+        out(static_cast<long>(a), t) += pcc.squaredNorm() > 1e-20 ? pearson(pc, yc) / k : 0.0;
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST(RidgeCv, SingleAlphaWeightsMatchNormalEquations) {
@@ -104,6 +127,70 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values(bs::Precision::mixed, bs::Precision::float64, bs::Precision::float32),
                        ::testing::Values(std::string("primal"), std::string("dual"))),
     [](const auto& info) { return bs::to_string(std::get<0>(info.param)) + "_" + std::get<1>(info.param); });
+
+
+// Moment scoring (ridge.hpp) with degenerate fold spectra: exactly repeated columns and an all-zero
+// column give zero eigenvalues (left out as the null space), both solvers, a 17-alpha grid.
+TEST(RidgeCv, TiedEigenvaluesScoreLikePerFoldSolves) {
+  MatrixF x = randn<MatrixF>(120, 12, 31);
+  x.col(3) = x.col(1);
+  x.col(7) = x.col(1);
+  x.col(9) = x.col(5);
+  x.col(11).setZero();
+  const MatrixF y = x.leftCols(6) * randn<MatrixF>(6, 4, 32) + 3.0f * randn<MatrixF>(120, 4, 33);
+  bs::RidgeOptions opt;
+  for (int i = 0; i < 17; ++i) opt.alphas.push_back(std::pow(10.0, -1.0 + 0.5 * i));
+  opt.precision = bs::Precision::float64;
+  const MatrixD expect = cv_scores_by_solves(x, y, 24, 5, opt.alphas);
+  for (const char* solver : {"primal", "dual"}) {
+    opt.solver = solver;
+    const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({120}, 5), 5, opt);
+    // primal: 4 null directions per fold; dual: 96 training rows of rank 8 per fold
+    EXPECT_EQ(res.null_eigenvalues, std::string(solver) == "primal" ? 5 * 4 : 5 * 88) << solver;
+    EXPECT_LT((res.cv_scores - expect).cwiseAbs().maxCoeff(), 1e-9) << solver;
+  }
+}
+
+// A tied pair of non-zero eigenvalues whose held-out rows are not aligned with it: on the training
+// rows of fold 0, columns 0 and 1 are orthogonal, of equal norm and orthogonal to the other columns,
+// so that fold's Gram has the eigenvalue 96 twice; the held-out rows are random. Without the
+// group's ‖A_g b_g‖² term (ridge.hpp) the cross term of the pair would be lost.
+TEST(RidgeCv, TiedNonZeroEigenvaluesWithUnalignedHeldOutRows) {
+  MatrixD x = randn<MatrixD>(120, 6, 42);
+  const MatrixD q = Eigen::HouseholderQR<Eigen::MatrixXd>(Eigen::MatrixXd(randn<MatrixD>(96, 6, 43)))
+                        .householderQ() * Eigen::MatrixXd::Identity(96, 6);
+  x.bottomRows(96).leftCols(2) = std::sqrt(96.0) * q.leftCols(2);
+  MatrixD rest = x.bottomRows(96).rightCols(4);
+  rest -= q.leftCols(2) * (q.leftCols(2).transpose() * rest);  // orthogonal to columns 0 and 1
+  x.bottomRows(96).rightCols(4) = rest;
+  const MatrixF xf = x.cast<float>();
+  const MatrixF y = xf * randn<MatrixF>(6, 3, 44) + randn<MatrixF>(120, 3, 45);
+  bs::RidgeOptions opt;
+  opt.alphas = {0.1, 1.0, 10.0, 100.0, 1000.0};
+  opt.precision = bs::Precision::float64;
+  opt.solver = "primal";
+  const auto res = bs::ridge_cv(*cpu, xf, y, bs::fold_assignment({120}, 5), 5, opt);
+  EXPECT_GE(res.tied_groups, 1);
+  EXPECT_LT((res.cv_scores - cv_scores_by_solves(xf, y, 24, 5, opt.alphas)).cwiseAbs().maxCoeff(), 1e-9);
+}
+
+// Wide, nearly rank-deficient designs in the mixed default precision: 40 columns of which 30
+// are near-copies (1e-4 noise) of 10, so the fold Grams have clusters of small eigenvalues.
+TEST(RidgeCv, NearlyCollinearColumnsScoreLikePerFoldSolves) {
+  const MatrixF base = randn<MatrixF>(150, 10, 34);
+  MatrixF x(150, 40);
+  x.leftCols(10) = base;
+  for (int c = 0; c < 3; ++c) x.middleCols(10 + 10 * c, 10) = base + 1e-4f * randn<MatrixF>(150, 10, 35 + c);
+  const MatrixF y = base * randn<MatrixF>(10, 3, 40) + 2.0f * randn<MatrixF>(150, 3, 41);
+  bs::RidgeOptions opt;
+  for (int i = 0; i < 17; ++i) opt.alphas.push_back(std::pow(10.0, -1.0 + 0.5 * i));
+  const MatrixD expect = cv_scores_by_solves(x, y, 30, 5, opt.alphas);
+  for (const char* solver : {"primal", "dual"}) {
+    opt.solver = solver;
+    const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({150}, 5), 5, opt);
+    EXPECT_LT((res.cv_scores - expect).cwiseAbs().maxCoeff(), 1e-5) << solver;
+  }
+}
 
 TEST(RidgeCv, RejectsNonContiguousFolds) {
   const MatrixF x = randn<MatrixF>(10, 2, 1), y = randn<MatrixF>(10, 1, 2);

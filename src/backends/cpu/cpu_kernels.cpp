@@ -186,6 +186,73 @@ void cpu_add_pearson(View<const T> pred, View<const T> truth, double weight, Vie
   }
 }
 
+void check_moment_terms(View<const double> b, View<const double> u, View<const double> h, View<const double> d,
+                        View<const double> c, View<double> out) {
+  const long r = b.rows, t = b.cols;
+  if (u.rows != r || u.cols != t || h.rows != r || h.cols != t || d.rows * d.cols != r || c.rows * c.cols != r ||
+      out.rows != r || out.cols != 4 * t)
+    throw DimensionMismatch("moment_terms: b " + b.shape() + ", u " + u.shape() + ", h " + h.shape() + ", d " +
+                            d.shape() + ", c " + c.shape() + ", out " + out.shape());
+}
+
+void cpu_moment_terms(View<const double> b, View<const double> u, View<const double> h, View<const double> d,
+                      View<const double> c, View<double> out) {
+  check_moment_terms(b, u, h, d, c, out);
+  const long t = b.cols;
+  for (long i = 0; i < b.rows; ++i) {
+    const double *bi = b.data + i * b.ld, *ui = u.data + i * u.ld, *hi = h.data + i * h.ld;
+    double* o = out.data + i * out.ld;
+    const double ci = c.data[i], di = d.data[i];
+    for (long j = 0; j < t; ++j) {
+      o[j] = bi[j] * ui[j];
+      o[t + j] = bi[j] * hi[j];
+      o[2 * t + j] = bi[j] * ci;
+      o[3 * t + j] = bi[j] * bi[j] * di;
+    }
+  }
+}
+
+template <class Y>
+void check_pearson_moments(View<const double> spp, View<const double> spy, View<const double> sp, View<const Y> y,
+                           View<double> r) {
+  const long na = spp.rows, t = spp.cols;
+  if (spy.rows != na || spy.cols != t || sp.rows != na || sp.cols != t || y.cols != t || r.rows != na || r.cols != t)
+    throw DimensionMismatch("add_pearson_moments: spp " + spp.shape() + ", spy " + spy.shape() + ", sp " + sp.shape() +
+                            ", y " + y.shape() + ", r " + r.shape());
+}
+
+/// Pearson r from the moments of m predictions against y's mean `my` and centred sum of squares `syy`.
+inline double pearson_from_moments(double spp, double spy, double sp, double my, double syy, double m) {
+  const double sxx = spp - sp * sp / m;
+  if (!(sxx > 1e-10 * spp) || !(syy > 0)) return 0.0;
+  return (spy - sp * my) / std::sqrt(sxx * syy);
+}
+
+template <class Y>
+void cpu_add_pearson_moments(View<const double> spp, View<const double> spy, View<const double> sp, View<const Y> y,
+                             double weight, View<double> r) {
+  check_pearson_moments(spp, spy, sp, y, r);
+  const long m = y.rows, t = y.cols;
+  if (m < 2) return;
+  std::vector<double> my(static_cast<size_t>(t), 0.0), syy(my), sq(my);
+  for (long i = 0; i < m; ++i)
+    for (long j = 0; j < t; ++j) my[j] += y.data[i * y.ld + j];
+  for (long j = 0; j < t; ++j) my[j] /= static_cast<double>(m);
+  for (long i = 0; i < m; ++i)
+    for (long j = 0; j < t; ++j) {
+      const double v = y.data[i * y.ld + j];
+      syy[j] += (v - my[j]) * (v - my[j]);
+      sq[j] += v * v;
+    }
+  for (long j = 0; j < t; ++j)
+    if (!(syy[j] > 1e-12 * sq[j])) syy[j] = 0;  // a constant column (round-off of the mean)
+  for (long a = 0; a < spp.rows; ++a)
+    for (long j = 0; j < t; ++j)
+      r.data[a * r.ld + j] += weight * pearson_from_moments(spp.data[a * spp.ld + j], spy.data[a * spy.ld + j],
+                                                            sp.data[a * sp.ld + j], my[j], syy[j],
+                                                            static_cast<double>(m));
+}
+
 class CpuBackend final : public BackendAdapter<CpuBackend> {
   static constexpr size_t kHeader = 64, kMapBytes = size_t(1) << 20;
 
@@ -251,6 +318,31 @@ class CpuBackend final : public BackendAdapter<CpuBackend> {
   template <class T>
   void add_pearson_impl(View<const T> p, View<const T> t, double w, View<double> r) const {
     cpu_add_pearson(p, t, w, r);
+  }
+  void moment_terms_impl(View<const double> b, View<const double> u, View<const double> h, View<const double> d,
+                         View<const double> c, View<double> out) const {
+    cpu_moment_terms(b, u, h, d, c, out);
+  }
+  template <class Y>
+  void add_pearson_moments_impl(View<const double> spp, View<const double> spy, View<const double> sp, View<const Y> y,
+                                double w, View<double> r) const {
+    cpu_add_pearson_moments(spp, spy, sp, y, w, r);
+  }
+  template <class T>
+  void add_column_squares_impl(View<const T> p, View<double> row) const {
+    if (row.rows != 1 || row.cols != p.cols)
+      throw DimensionMismatch("add_column_squares: p " + p.shape() + ", row " + row.shape());
+    for (long i = 0; i < p.rows; ++i)
+      for (long j = 0; j < p.cols; ++j) {
+        const double v = p.data[i * p.ld + j];
+        row.data[j] += v * v;
+      }
+  }
+  template <class T>
+  void axpy_impl(T al, View<const T> x, View<T> y) const {
+    if (x.rows != y.rows || x.cols != y.cols) throw DimensionMismatch("axpy: x " + x.shape() + ", y " + y.shape());
+    for (long i = 0; i < x.rows; ++i)
+      for (long j = 0; j < x.cols; ++j) y.data[i * y.ld + j] += al * x.data[i * x.ld + j];
   }
   void fill_impl(View<double> a, double v) const {
     for (long i = 0; i < a.rows; ++i)

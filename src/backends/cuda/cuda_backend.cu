@@ -68,6 +68,65 @@ __global__ void pearson_kernel(const T* p, long pld, const T* y, long yld, long 
   if (sxx > 0 && syy > 0) r[j] += weight * sxy / sqrt(sxx * syy);
 }
 
+/// out = [b∘u | b∘h | b∘(c 1ᵀ) | b∘b∘(d 1ᵀ)] (Backend::moment_terms), one thread per element of b.
+__global__ void moment_terms_kernel(const double* b, long bld, const double* u, long uld, const double* h, long hld,
+                                    const double* d, const double* c, double* out, long old, long rows, long cols) {
+  const long idx = blockIdx.x * static_cast<long>(blockDim.x) + threadIdx.x;
+  if (idx >= rows * cols) return;
+  const long i = idx / cols, j = idx % cols;
+  const double bv = b[i * bld + j];
+  double* o = out + i * old;
+  o[j] = bv * u[i * uld + j];
+  o[cols + j] = bv * h[i * hld + j];
+  o[2 * cols + j] = bv * c[i];
+  o[3 * cols + j] = bv * bv * d[i];
+}
+
+/// One thread per column j: y's mean and centred sum of squares (two passes), then Pearson r of
+/// every alpha from the predictions' moments (Backend::add_pearson_moments; as the CPU backend).
+template <class T>
+__global__ void pearson_moments_kernel(const double* spp, long ppld, const double* spy, long pyld, const double* sp,
+                                       long pld, const T* y, long yld, long m, long na, long t, double weight,
+                                       double* r, long rld) {
+  const long j = blockIdx.x * static_cast<long>(blockDim.x) + threadIdx.x;
+  if (j >= t || m < 2) return;
+  double my = 0, syy = 0, sq = 0;
+  for (long i = 0; i < m; ++i) my += y[i * yld + j];
+  my /= m;
+  for (long i = 0; i < m; ++i) {
+    const double v = y[i * yld + j];
+    syy += (v - my) * (v - my);
+    sq += v * v;
+  }
+  if (!(syy > 1e-12 * sq)) return;  // a constant column adds 0
+  for (long a = 0; a < na; ++a) {
+    const double pp = spp[a * ppld + j], py = spy[a * pyld + j], p = sp[a * pld + j];
+    const double sxx = pp - p * p / m;
+    if (sxx > 1e-10 * pp) r[a * rld + j] += weight * (py - p * my) / sqrt(sxx * syy);
+  }
+}
+
+/// One thread per column (adjacent threads read adjacent addresses of a row-major matrix).
+template <class T>
+__global__ void column_squares_kernel(const T* p, long pld, long rows, long cols, double* row) {
+  const long j = blockIdx.x * static_cast<long>(blockDim.x) + threadIdx.x;
+  if (j >= cols) return;
+  double s = 0;
+  for (long i = 0; i < rows; ++i) {
+    const double v = p[i * pld + j];
+    s += v * v;
+  }
+  row[j] += s;
+}
+
+template <class T>
+__global__ void axpy_kernel(T alpha, const T* x, long xld, T* y, long yld, long rows, long cols) {
+  const long idx = blockIdx.x * static_cast<long>(blockDim.x) + threadIdx.x;
+  if (idx >= rows * cols) return;
+  const long i = idx / cols, j = idx % cols;
+  y[i * yld + j] += alpha * x[i * xld + j];
+}
+
 __global__ void fill_kernel(double* a, long ld, long rows, long cols, double v) {
   const long idx = blockIdx.x * static_cast<long>(blockDim.x) + threadIdx.x;
   if (idx < rows * cols) a[(idx / cols) * ld + idx % cols] = v;
@@ -117,6 +176,21 @@ class CudaBackend final : public BackendAdapter<CudaBackend> {
   }
   void synchronize() const override { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
 
+  template <class T>
+  void add_column_squares_impl(View<const T> p, View<double> row) const {
+    if (row.rows != 1 || row.cols != p.cols)
+      throw DimensionMismatch("add_column_squares: p " + p.shape() + ", row " + row.shape());
+    if (p.cols == 0) return;
+    column_squares_kernel<<<blocks(p.cols), kThreads, 0, stream_>>>(p.data, p.ld, p.rows, p.cols, row.data);
+    check(cudaGetLastError(), "column_squares kernel");
+  }
+  template <class T>
+  void axpy_impl(T al, View<const T> x, View<T> y) const {
+    if (x.rows != y.rows || x.cols != y.cols) throw DimensionMismatch("axpy: x " + x.shape() + ", y " + y.shape());
+    if (x.rows * x.cols == 0) return;
+    axpy_kernel<<<blocks(x.rows * x.cols), kThreads, 0, stream_>>>(al, x.data, x.ld, y.data, y.ld, x.rows, x.cols);
+    check(cudaGetLastError(), "axpy kernel");
+  }
   void fill_impl(View<double> a, double v) const {
     if (a.rows * a.cols == 0) return;
     fill_kernel<<<blocks(a.rows * a.cols), kThreads, 0, stream_>>>(a.data, a.ld, a.rows, a.cols, v);
@@ -224,6 +298,30 @@ class CudaBackend final : public BackendAdapter<CudaBackend> {
     shrink_kernel<<<blocks(b.rows * b.cols), kThreads, 0, stream_>>>(b.data, b.ld, s.data, a.data, o.data, o.ld, b.rows,
                                                                       b.cols);
     check(cudaGetLastError(), "shrink kernel");
+  }
+  void moment_terms_impl(View<const double> b, View<const double> u, View<const double> h, View<const double> d,
+                         View<const double> c, View<double> out) const {
+    const long r = b.rows, t = b.cols;
+    if (u.rows != r || u.cols != t || h.rows != r || h.cols != t || d.rows * d.cols != r || c.rows * c.cols != r ||
+        out.rows != r || out.cols != 4 * t)
+      throw DimensionMismatch("moment_terms: b " + b.shape() + ", u " + u.shape() + ", h " + h.shape() + ", d " +
+                              d.shape() + ", c " + c.shape() + ", out " + out.shape());
+    if (r * t == 0) return;
+    moment_terms_kernel<<<blocks(r * t), kThreads, 0, stream_>>>(b.data, b.ld, u.data, u.ld, h.data, h.ld, d.data,
+                                                                   c.data, out.data, out.ld, r, t);
+    check(cudaGetLastError(), "moment_terms kernel");
+  }
+  template <class T>
+  void add_pearson_moments_impl(View<const double> spp, View<const double> spy, View<const double> sp, View<const T> y,
+                                double w, View<double> r) const {
+    const long na = spp.rows, t = spp.cols;
+    if (spy.rows != na || spy.cols != t || sp.rows != na || sp.cols != t || y.cols != t || r.rows != na || r.cols != t)
+      throw DimensionMismatch("add_pearson_moments: spp " + spp.shape() + ", spy " + spy.shape() + ", sp " +
+                              sp.shape() + ", y " + y.shape() + ", r " + r.shape());
+    if (t == 0) return;
+    pearson_moments_kernel<<<blocks(t), kThreads, 0, stream_>>>(spp.data, spp.ld, spy.data, spy.ld, sp.data, sp.ld,
+                                                                 y.data, y.ld, y.rows, na, t, w, r.data, r.ld);
+    check(cudaGetLastError(), "pearson_moments kernel");
   }
   template <class T>
   void add_pearson_impl(View<const T> p, View<const T> y, double w, View<double> r) const {
