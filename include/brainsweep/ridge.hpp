@@ -56,7 +56,8 @@ struct RidgeOptions {
   std::string solver = "auto";           ///< auto (primal when p <= n_train of every fold), primal, dual
   long target_batch = 4096;              ///< targets processed together (bounds the work space)
   /// Elements per block when float32 rows (columns, dual) of X and Y are converted to float64 for
-  /// the Gram matrix and XᵀY (no full float64 copy of X or Y is made): 2^20 = 8 MB per operand.
+  /// the Gram matrix and XᵀY (no full float64 copy of X or Y is made): 2^20 = 8 MB per operand, but
+  /// at least convert_block / 1024 rows (1024) per block of the XᵀX and XᵀY products.
   /// Results depend on it only through the order of float64 additions.
   long convert_block = 1L << 20;
   /// Eigendecompositions run at once (Backend::syevd_many): 0 = the backend's concurrency (CPU: its

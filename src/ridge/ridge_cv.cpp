@@ -121,7 +121,11 @@ class Engine {
     if constexpr (std::is_same_v<A, G> && std::is_same_v<B, G>) {
       be_.gemm(Op::trans, Op::none, alpha, a, b, beta, c);
     } else {
-      const long rows = a.rows, rb = block_rows((std::is_same_v<A, G> ? 0 : a.cols) + (same ? 0 : b.cols));
+      // At least convert_block / 1024 rows per block (1024 by default): each block's product also
+      // passes over all of c, so with wide operands (p + t in the thousands) short blocks would make
+      // the GEMMs memory-bound.
+      const long rows = a.rows,
+                 rb = std::max(block_ / 1024, block_rows((std::is_same_v<A, G> ? 0 : a.cols) + (same ? 0 : b.cols)));
       for (long r0 = 0; r0 == 0 || r0 < rows; r0 += rb) {  // once with 0 rows: c = beta · c
         const long nr = std::min(rb, rows - r0);
         const View<const G> ab = as_type<G>(a.middle_rows(r0, nr), blk_a_);
@@ -191,6 +195,9 @@ class Engine {
     std::vector<std::pair<long, long>> groups;  ///< (first, size) of each group of 2 or more eigenvalues
     long first = 0;  ///< eigenvalues [0, first) are numerically zero and left out; the arrays cover the rest
   };
+
+  /// Largest total size of the folds' X_kᵀY_k kept from the Gram phase for the folds (run_primal).
+  static constexpr double kFoldProductBytes = 1024.0 * 1024.0 * 1024.0;
 
   /// Eigenvalues whose gap is below kTie · (λ + smallest alpha) form one group (see fold_moments).
   static constexpr double kTie = 1e-7;
@@ -347,9 +354,28 @@ class Engine {
     auto t0 = Clock::now();
     Array<G> gram(be_, p_, p_), xty(be_, p_, t_);
     gemm_tn(G(1), xf_, xf_, G(0), gram.view());
-    for (long j0 = 0; j0 < t_; j0 += tb_) {
-      const long nb = std::min(tb_, t_ - j0);
-      gemm_tn(G(1), xf_, y_batch(j0, nb), G(0), xty.view().middle_cols(j0, nb));
+    // XᵀY as the sum of the folds' X_kᵀY_k, kept for the folds when they fit in kFoldProductBytes
+    // (then the targets' products with X cost 2·n·p·t in all, not twice that).
+    std::vector<Array<G>> xty_fold;
+    if (static_cast<double>(k_) * p_ * t_ * sizeof(G) <= kFoldProductBytes) {
+      for (long k = 0; k < k_; ++k) {
+        const long a = bounds_[k], m = bounds_[k + 1] - a;
+        xty_fold.emplace_back(be_, p_, t_);
+        for (long j0 = 0; j0 < t_; j0 += tb_) {
+          const long nb = std::min(tb_, t_ - j0);
+          gemm_tn(G(1), xf_.middle_rows(a, m), y_batch(j0, nb).middle_rows(a, m), G(0),
+                  xty_fold.back().view().middle_cols(j0, nb));
+        }
+        if (k == 0)
+          be_.copy(View<const G>(xty_fold[0]), xty.view());
+        else
+          be_.axpy(G(1), View<const G>(xty_fold.back()), xty.view());
+      }
+    } else {
+      for (long j0 = 0; j0 < t_; j0 += tb_) {
+        const long nb = std::min(tb_, t_ - j0);
+        gemm_tn(G(1), xf_, y_batch(j0, nb), G(0), xty.view().middle_cols(j0, nb));
+      }
     }
     be_.synchronize();
     res_.timings.gram_s += seconds(t0);
@@ -403,20 +429,29 @@ class Engine {
         for (long j0 = 0; j0 < t_; j0 += tb_) {
           const long nb = std::min(tb_, t_ - j0);
           const View<const float> yb = y_batch(j0, nb);
-          Array<G> pk(be_, p_, nb), xtyk(be_, p_, nb), b(be_, re, nb), h(be_, re, nb);
-          gemm_tn(G(1), xk, yb.middle_rows(a, m), G(0), pk.view());  // X_kᵀ Y_k
+          Array<G> pk_store, xtyk(be_, p_, nb), b(be_, re, nb), h(be_, re, nb);
+          View<const G> pk;  // X_kᵀ Y_k
+          if (!xty_fold.empty()) {
+            pk = View<const G>(xty_fold[static_cast<size_t>(k)]).middle_cols(j0, nb);
+          } else {
+            pk_store = Array<G>(be_, p_, nb);
+            gemm_tn(G(1), xk, yb.middle_rows(a, m), G(0), pk_store.view());
+            pk = pk_store;
+            res_.timings.cv_gflop += 2.0 * m * p_ * nb * 1e-9;
+          }
           be_.copy(View<const G>(xty).middle_cols(j0, nb), xtyk.view());
-          be_.axpy(G(-1), View<const G>(pk), xtyk.view());  // X_{-k}ᵀ Y_{-k}
+          be_.axpy(G(-1), pk, xtyk.view());  // X_{-k}ᵀ Y_{-k}
           be_.gemm(Op::trans, Op::none, G(1), ve, View<const G>(xtyk), G(0), b.view());
           const View<const Q> y_held = yq_rows(yb, a, m);
           if (m < p_)  // H = Aᵀ Y_k = Vᵀ X_kᵀ Y_k, whichever product is smaller
             gemm_tn(G(1), ae, y_held, G(0), h.view());
           else
-            be_.gemm(Op::trans, Op::none, G(1), ve, View<const G>(pk), G(0), h.view());
+            be_.gemm(Op::trans, Op::none, G(1), ve, pk, G(0), h.view());
           score_fold(fm, ae, b, h, y_held, j0);
-          res_.timings.cv_gflop += (2.0 * m * p_ * nb + 2.0 * p_ * re * nb + 2.0 * std::min(m, p_) * re * nb) * 1e-9;
+          res_.timings.cv_gflop += (2.0 * p_ * re * nb + 2.0 * std::min(m, p_) * re * nb) * 1e-9;
         }
         vk = Array<G>();  // this fold is done
+        if (!xty_fold.empty()) xty_fold[static_cast<size_t>(k)] = Array<G>();
         res_.timings.cv_gflop += 2.0 * m * p_ * p_ * 1e-9;
         be_.synchronize();
         res_.timings.cv_s += seconds(t0);
