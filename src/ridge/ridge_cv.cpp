@@ -3,6 +3,7 @@
 #include <chrono>
 #include <limits>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "brainsweep/errors.hpp"
@@ -196,6 +197,9 @@ class Engine {
     long first = 0;  ///< eigenvalues [0, first) are numerically zero and left out; the arrays cover the rest
   };
 
+  /// Targets whose moment terms (score_fold) are formed at once.
+  static constexpr long kTermTargets = 256;
+
   /// Largest total size of the folds' X_kᵀY_k kept from the Gram phase for the folds (run_primal).
   static constexpr double kFoldProductBytes = 1024.0 * 1024.0 * 1024.0;
 
@@ -233,9 +237,20 @@ class Engine {
         Eigen::Matrix<Q, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>::Ones(m, 1);
     const Array<Q> ones = be_.upload(host_view(ones_h));
     gemm_tn(G(1), a, View<const Q>(ones), G(0), cg.view());  // Aᵀ1
-    const MatrixD mh = be_.download(View<const G>(mg)).template cast<double>();
     const MatrixD colsum = be_.download(View<const G>(cg)).template cast<double>().transpose();
     res_.timings.cv_gflop += 2.0 * m * r * (r + 1) * 1e-9;
+    // M becomes C in place: in mg itself when it is float64 in host memory, else in a host copy
+    // (one r × r matrix at a time besides the backend's).
+    constexpr bool in_place = std::is_same_v<G, double>;
+    MatrixD mh;
+    double* cm = nullptr;
+    if (in_place && be_.space() == Space::host) {
+      cm = reinterpret_cast<double*>(mg.view().data);
+    } else {
+      mh = be_.download(View<const G>(mg)).template cast<double>();
+      mg = Array<G>();
+      cm = mh.data();
+    }
 
     const double amin = opt_.alphas.front();
     std::vector<long> group(static_cast<size_t>(r));
@@ -249,21 +264,24 @@ class Engine {
       i0 = i1;
     }
     res_.tied_groups += static_cast<long>(fm.groups.size());
-    MatrixD cross(r, r), diag(1, r), w1(na_, r), w2(na_, r);
+    MatrixD diag(1, r), w1(na_, r), w2(na_, r);
     for (long i = 0; i < r; ++i) {
       const size_t gi = static_cast<size_t>(i);
+      const bool alone = (i == 0 || group[gi - 1] != group[gi]) && (i == r - 1 || group[gi + 1] != group[gi]);
+      diag(0, i) = alone ? cm[i * r + i] : 0.0;
       for (long j = 0; j < r; ++j) {
         const size_t gj = static_cast<size_t>(j);
-        cross(i, j) = group[gi] == group[gj] ? 0.0 : mh(i, j) / (lt[gj] - lt[gi]);
+        cm[i * r + j] = group[gi] == group[gj] ? 0.0 : cm[i * r + j] / (lt[gj] - lt[gi]);
       }
-      const bool alone = (i == 0 || group[gi - 1] != group[gi]) && (i == r - 1 || group[gi + 1] != group[gi]);
-      diag(0, i) = alone ? mh(i, i) : 0.0;
       for (long ai = 0; ai < na_; ++ai) {
         w1(ai, i) = 1.0 / (lt[gi] + opt_.alphas[static_cast<size_t>(ai)]);
         w2(ai, i) = w1(ai, i) * w1(ai, i);
       }
     }
-    fm.cross = be_.upload(host_view(cross));
+    if constexpr (in_place) {
+      if (be_.space() == Space::host) fm.cross = std::move(mg);
+    }
+    if (fm.cross.rows() == 0) fm.cross = be_.upload(host_view(std::as_const(mh)));
     fm.diag = be_.upload(host_view(diag));
     fm.colsum = be_.upload(host_view(colsum));
     fm.w1 = be_.upload(host_view(w1));
@@ -284,25 +302,34 @@ class Engine {
     Array<double> bd_store, hd_store;
     const View<const double> bd = as_double(b, bd_store);
     const View<const double> hd = as_double(h, hd_store);
-    Array<double> u(be_, r, nb), terms(be_, r, 4 * nb), sums(be_, na_, 3 * nb);
+    Array<double> u(be_, r, nb);
     be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.cross), bd, 0.0, u.view());  // U = C B
-    be_.moment_terms(bd, u, hd, fm.diag, fm.colsum, terms.view());
-    // A group's pairs: ‖A_g b_g‖², in the group's first row of the b∘b∘d block (0 there so far).
-    for (const auto& [g0, k] : fm.groups) {
-      Array<Q> bq_store, pg(be_, m, nb);
-      const View<const Q> bq = as_q(b.middle_rows(g0, k), bq_store);
-      be_.gemm(Op::none, Op::none, Q(1), a.middle_cols(g0, k), bq, Q(0), pg.view());
-      be_.add_column_squares(View<const Q>(pg), terms.view().middle_rows(g0, 1).middle_cols(3 * nb, nb));
-      res_.timings.cv_gflop += 2.0 * m * k * nb * 1e-9;
+    // The terms (r × 4 columns per target) in chunks of kTermTargets targets, to bound the work space.
+    const long chunk = std::min(nb, kTermTargets);
+    Array<double> terms(be_, r, 4 * chunk), sums(be_, na_, 3 * chunk);
+    for (long c0 = 0; c0 < nb; c0 += chunk) {
+      const long nc = std::min(chunk, nb - c0);
+      const View<double> tw{terms.view().data, r, 4 * nc, 4 * nc, terms.view().space};
+      const View<double> sv{sums.view().data, na_, 3 * nc, 3 * nc, sums.view().space};
+      const View<const double> bc = bd.middle_cols(c0, nc);
+      be_.moment_terms(bc, View<const double>(u).middle_cols(c0, nc), hd.middle_cols(c0, nc), fm.diag, fm.colsum, tw);
+      // A group's pairs: ‖A_g b_g‖², in the group's first row of the b∘b∘d block (0 there so far).
+      for (const auto& [g0, k] : fm.groups) {
+        Array<Q> bq_store, pg(be_, m, nc);
+        const View<const Q> bq = as_q(b.middle_cols(c0, nc).middle_rows(g0, k), bq_store);
+        be_.gemm(Op::none, Op::none, Q(1), a.middle_cols(g0, k), bq, Q(0), pg.view());
+        be_.add_column_squares(View<const Q>(pg), tw.middle_rows(g0, 1).middle_cols(3 * nc, nc));
+        res_.timings.cv_gflop += 2.0 * m * k * nc * 1e-9;
+      }
+      const View<const double> tv = tw;
+      be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.w2), tv.middle_cols(3 * nc, nc), 0.0, sv.middle_cols(0, nc));
+      be_.gemm(Op::none, Op::none, 2.0, View<const double>(fm.w1), tv.middle_cols(0, nc), 1.0, sv.middle_cols(0, nc));
+      be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.w1), tv.middle_cols(nc, 2 * nc), 0.0,
+               sv.middle_cols(nc, 2 * nc));
+      be_.add_pearson_moments(sv.middle_cols(0, nc), sv.middle_cols(nc, nc), sv.middle_cols(2 * nc, nc),
+                              y_held.middle_cols(c0, nc), 1.0 / static_cast<double>(k_),
+                              scores_.view().middle_cols(j0 + c0, nc));
     }
-    const View<const double> tv = terms;
-    const View<double> sv = sums.view();
-    be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.w2), tv.middle_cols(3 * nb, nb), 0.0, sv.middle_cols(0, nb));
-    be_.gemm(Op::none, Op::none, 2.0, View<const double>(fm.w1), tv.middle_cols(0, nb), 1.0, sv.middle_cols(0, nb));
-    be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.w1), tv.middle_cols(nb, 2 * nb), 0.0,
-             sv.middle_cols(nb, 2 * nb));
-    be_.add_pearson_moments(sv.middle_cols(0, nb), sv.middle_cols(nb, nb), sv.middle_cols(2 * nb, nb), y_held,
-                            1.0 / static_cast<double>(k_), scores_.view().middle_cols(j0, nb));
     res_.timings.cv_gflop += 2.0 * r * nb * (r + 4.0 * na_) * 1e-9;
   }
 
@@ -354,10 +381,12 @@ class Engine {
     auto t0 = Clock::now();
     Array<G> gram(be_, p_, p_), xty(be_, p_, t_);
     gemm_tn(G(1), xf_, xf_, G(0), gram.view());
-    // XᵀY as the sum of the folds' X_kᵀY_k, kept for the folds when they fit in kFoldProductBytes
-    // (then the targets' products with X cost 2·n·p·t in all, not twice that).
+    // XᵀY as the sum of the folds' X_kᵀY_k, kept for the folds (then the targets' products with X
+    // cost 2·n·p·t in all, not twice that) when they take no more memory than X and Y in float32
+    // (large n: Algonauts-sized training sets) and at most kFoldProductBytes.
     std::vector<Array<G>> xty_fold;
-    if (static_cast<double>(k_) * p_ * t_ * sizeof(G) <= kFoldProductBytes) {
+    const double fold_bytes = static_cast<double>(k_) * p_ * t_ * sizeof(G);
+    if (fold_bytes <= std::min(kFoldProductBytes, 4.0 * n_ * (p_ + t_))) {
       for (long k = 0; k < k_; ++k) {
         const long a = bounds_[k], m = bounds_[k + 1] - a;
         xty_fold.emplace_back(be_, p_, t_);
@@ -430,17 +459,21 @@ class Engine {
           const long nb = std::min(tb_, t_ - j0);
           const View<const float> yb = y_batch(j0, nb);
           Array<G> pk_store, xtyk(be_, p_, nb), b(be_, re, nb), h(be_, re, nb);
-          View<const G> pk;  // X_kᵀ Y_k
+          View<const G> pk;  // X_kᵀ Y_k, when kept or needed for H
+          be_.copy(View<const G>(xty).middle_cols(j0, nb), xtyk.view());
           if (!xty_fold.empty()) {
             pk = View<const G>(xty_fold[static_cast<size_t>(k)]).middle_cols(j0, nb);
+            be_.axpy(G(-1), pk, xtyk.view());  // X_{-k}ᵀ Y_{-k}
+          } else if (m < p_) {
+            gemm_tn(G(-1), xk, yb.middle_rows(a, m), G(1), xtyk.view());  // X_{-k}ᵀ Y_{-k}
+            res_.timings.cv_gflop += 2.0 * m * p_ * nb * 1e-9;
           } else {
             pk_store = Array<G>(be_, p_, nb);
             gemm_tn(G(1), xk, yb.middle_rows(a, m), G(0), pk_store.view());
             pk = pk_store;
+            be_.axpy(G(-1), pk, xtyk.view());  // X_{-k}ᵀ Y_{-k}
             res_.timings.cv_gflop += 2.0 * m * p_ * nb * 1e-9;
           }
-          be_.copy(View<const G>(xty).middle_cols(j0, nb), xtyk.view());
-          be_.axpy(G(-1), pk, xtyk.view());  // X_{-k}ᵀ Y_{-k}
           be_.gemm(Op::trans, Op::none, G(1), ve, View<const G>(xtyk), G(0), b.view());
           const View<const Q> y_held = yq_rows(yb, a, m);
           if (m < p_)  // H = Aᵀ Y_k = Vᵀ X_kᵀ Y_k, whichever product is smaller

@@ -174,6 +174,22 @@ TEST(RidgeCv, TiedNonZeroEigenvaluesWithUnalignedHeldOutRows) {
   EXPECT_LT((res.cv_scores - cv_scores_by_solves(xf, y, 24, 5, opt.alphas)).cwiseAbs().maxCoeff(), 1e-9);
 }
 
+// More targets than the moment terms take at once (256): chunks of one batch, and a batch size
+// (200) that does not divide the targets, give the same scores as per-fold solves.
+TEST(RidgeCv, ManyTargetsInChunksAndBatches) {
+  const MatrixF x = randn<MatrixF>(60, 6, 46);
+  const MatrixF y = x * randn<MatrixF>(6, 600, 47) + 4.0f * randn<MatrixF>(60, 600, 48);
+  bs::RidgeOptions opt;
+  opt.alphas = {0.1, 3.0, 100.0};
+  opt.precision = bs::Precision::float64;
+  const MatrixD expect = cv_scores_by_solves(x, y, 12, 5, opt.alphas);
+  for (const long batch : {4096L, 200L}) {
+    opt.target_batch = batch;
+    const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({60}, 5), 5, opt);
+    EXPECT_LT((res.cv_scores - expect).cwiseAbs().maxCoeff(), 1e-9) << batch;
+  }
+}
+
 // Wide, nearly rank-deficient designs in the mixed default precision: 40 columns of which 30
 // are near-copies (1e-4 noise) of 10, so the fold Grams have clusters of small eigenvalues.
 TEST(RidgeCv, NearlyCollinearColumnsScoreLikePerFoldSolves) {
