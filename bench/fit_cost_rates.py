@@ -5,7 +5,10 @@ Reads the per-unit CSV of bench/cost_model.sh (gemm_flops, eig_cubes, stream, me
   measured ≈ overhead + gemm_flops / gemm_rate + eig_cubes / eig_rate + stream / stream_rate
 by non-negative least squares on relative errors (every unit weighs the same, small or large).
 Prints the rates and, per sweep, predicted vs measured totals.
-Usage: /usr/bin/python3 bench/fit_cost_rates.py bench/cost_model.csv
+With --eig-rate R the dsyevd rate is fixed at R (m³/s, e.g. from `plan-cost --calibrate`) and only
+the other rates are fitted: the benchmark's sweeps spend little time in eigendecompositions, so a free
+fit can put any rate there, which then mispredicts units with large p.
+Usage: /usr/bin/python3 bench/fit_cost_rates.py bench/cost_model.csv [more.csv ...] [--eig-rate R]
 """
 import csv
 import sys
@@ -13,12 +16,23 @@ import sys
 import numpy as np
 from scipy.optimize import nnls
 
-rows = list(csv.DictReader(open(sys.argv[1])))
+args = sys.argv[1:]
+eig_rate = None
+if "--eig-rate" in args:
+    i = args.index("--eig-rate")
+    eig_rate = float(args[i + 1])
+    del args[i:i + 2]
+rows = [r for path in args for r in csv.DictReader(open(path))]
 A = np.array([[1.0, float(r["gemm_flops"]), float(r["eig_cubes"]), float(r["stream"])] for r in rows])
 y = np.array([float(r["measured_s"]) for r in rows])
-scale = A.max(axis=0)
-coef, _ = nnls(A / scale / y[:, None], np.ones_like(y))
-coef = coef / scale
+free = [0, 1, 3] if eig_rate else [0, 1, 2, 3]
+target = y - (A[:, 2] / eig_rate if eig_rate else 0.0)
+scale = A[:, free].max(axis=0)
+sol, _ = nnls(A[:, free] / scale / y[:, None], target / y)
+coef = np.zeros(4)
+coef[free] = sol / scale
+if eig_rate:
+    coef[2] = 1 / eig_rate
 pred = A @ coef
 rate = lambda c: float("inf") if c == 0 else 1 / c
 print(f"unit_overhead_s  {coef[0]:.4g}")

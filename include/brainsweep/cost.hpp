@@ -29,13 +29,14 @@ struct UnitWork {
 };
 
 /// Machine rates for one rank with one BLAS thread. The defaults were fitted
-/// (bench/fit_cost_rates.py) to unit times measured by bench/cost_model.sh on the development
-/// machine (2 cores shared with other users, OpenBLAS, one thread per rank); `plan-cost --calibrate`
-/// measures dgemm, dsyevd and a stream pass on the machine it runs on instead.
+/// (`bench/fit_cost_rates.py --eig-rate 3.5e9`, the dsyevd rate `plan-cost --calibrate` measured) to
+/// unit times measured by bench/cost_model.sh on the development machine (2 cores, OpenBLAS, one
+/// thread per rank); `plan-cost --calibrate` measures dgemm, dsyevd and a stream pass on the machine
+/// it runs on instead.
 struct MachineRates {
-  double gemm_flops_per_s = 6.7e10;  ///< products of ridge_cv (float64 mostly), one thread
-  double eig_cubes_per_s = 1.8e9;    ///< m³/s of LAPACK dsyevd with eigenvectors, one thread
-  double stream_per_s = 3.4e9;       ///< elements/s of the non-BLAS passes (incl. HDF5 reads and writes)
+  double gemm_flops_per_s = 4.8e10;  ///< products of ridge_cv (float64 mostly), one thread
+  double eig_cubes_per_s = 3.5e9;    ///< m³/s of LAPACK dsyevd with eigenvectors, one thread
+  double stream_per_s = 3.6e8;       ///< elements/s of the non-BLAS passes (incl. HDF5 reads and writes)
   double unit_overhead_s = 0.009;    ///< fixed seconds per unit (opening files, writing results)
   double run_overhead_s = 0.5;       ///< fixed seconds per run (start-up, plan, results.csv), not per unit
 };
