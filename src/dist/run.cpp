@@ -393,6 +393,8 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
 
   int code = 0, fitted = 0;
   std::vector<std::string> errors;
+  MPI_Barrier(comm);
+  const auto t_fit = std::chrono::steady_clock::now();  // the fitting phase: throughput figures
   {
     WorkCounter counter(comm);
     ProgressReporter progress(n_todo, todo_jobs, todo_cost, opt.progress_interval_s);
@@ -441,9 +443,11 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
   MPI_Allreduce(&code, &global, 1, MPI_INT, MPI_MAX, comm);
   int fitted_all = 0;
   MPI_Reduce(&fitted, &fitted_all, 1, MPI_INT, MPI_SUM, 0, comm);
+  const double fit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_fit).count();
   if (rank == 0) {
     const int failed = n_todo - fitted_all;
-    spdlog::info("units fitted {}, already done {}, failed {}", fitted_all, skipped, failed);
+    spdlog::info("units fitted {}, already done {}, failed {}; fitting took {:.3f} s ({:.1f} jobs/s)", fitted_all,
+                 skipped, failed, fit_s, fit_s > 0 ? static_cast<double>(todo_jobs) / fit_s : 0.0);
     if (global == 0) {
       try {
         const auto t_csv = std::chrono::steady_clock::now();
