@@ -16,6 +16,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "brainsweep/blas_core.hpp"
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/ridge.hpp"
 
@@ -93,6 +94,7 @@ void print_phases(const std::string& label, const bs::RidgeCvResult& r, double m
 }  // namespace
 
 int main(int argc, char** argv) {
+  brainsweep::restart_with_corrected_blas_core(argv);
   CLI::App app{"brainsweep ridge benchmark (issue #3 workloads W1, W2, W3)"};
   std::string which = "all", backend = "cpu";
   int threads = 2, repeats = 3;
@@ -130,6 +132,7 @@ int main(int argc, char** argv) {
                                   {"W3", sz(5000), sz(1000), sz(1024), sz(100000)}};
   fmt::print("brainsweep_bench: backend {}, {} BLAS threads, 5 contiguous folds, 13 alphas logspace(0, 6)\n",
              be->name(), threads);
+  if (backend == "cpu") fmt::print("BLAS: {}\n", brainsweep::blas_description());
   if (which == "S") {
     // Subjects sharing a unit (issue #4): one design, the parcels of 1 and of 4 subjects fitted
     // together, with the sweep's default grid (17 alphas 10^-1 … 10^7); the ratio of fit times.

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "brainsweep/blas_core.hpp"
 #include "brainsweep/build_config.hpp"
 #include "brainsweep/config.hpp"
 #include "brainsweep/cost.hpp"
@@ -152,12 +153,13 @@ int with_mpi(F&& body) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bs::restart_with_corrected_blas_core(argv);  // before MPI_Init and before any thread starts
   CLI::App app{"brainsweep " BRAINSWEEP_VERSION
                ": fit and compare brain encoding models at cluster scale.\n"
                "Stages: generate (sweep → plan), run (under MPI: fit every job), stitch (best models per parcel),\n"
                "submit (Algonauts 2025 zip of a test set), validate-submission (the scorer's checks and score)."};
   app.require_subcommand(1);
-  app.set_version_flag("--version", BRAINSWEEP_VERSION);
+  app.set_version_flag("--version", [] { return std::string(BRAINSWEEP_VERSION) + " (" + bs::blas_description() + ")"; });
   spdlog::set_pattern("[%H:%M:%S] %v");
   spdlog::cfg::load_env_levels();  // SPDLOG_LEVEL=debug: per-phase timings of every unit
 

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "brainsweep/blas_core.hpp"
 #include "brainsweep/data.hpp"
 #include "brainsweep/cost.hpp"
 #include "brainsweep/errors.hpp"
@@ -390,6 +391,7 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
                  "(predicted {} of work for one rank)",
                  run_dir, p.jobs.size(), p.units.size(), size, backend->name(), opt.schedule, skipped, todo.size(),
                  format_duration(todo_cost));
+  if (rank == 0 && backend->name() == "cpu") spdlog::info("BLAS: {}", blas_description());
 
   int code = 0, fitted = 0;
   std::vector<std::string> errors;

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "brainsweep/backend.hpp"
+#include "brainsweep/blas_core.hpp"
 #include "brainsweep/errors.hpp"
 #include "brainsweep/ridge.hpp"
 #include "test_util.hpp"
@@ -245,3 +246,16 @@ TEST_P(BackendTest, RidgeCvAgreesWithTheCpuBackend) {
 
 INSTANTIATE_TEST_SUITE_P(Compiled, BackendTest, ::testing::ValuesIn(bs::compiled_backends()),
                          [](const auto& info) { return info.param; });
+
+// OpenBLAS issue #4267: the Prescott fallback is corrected to the widest kernels the CPU can run,
+// and nothing else is touched (a known core, or a CPU without AVX2/FMA, keeps what was detected).
+TEST(BlasCore, CorrectsOnlyThePrescottFallback) {
+  using brainsweep::corrected_blas_core;
+  EXPECT_EQ(corrected_blas_core("Prescott", true, true), "SkylakeX");
+  EXPECT_EQ(corrected_blas_core("Prescott", false, true), "Haswell");
+  EXPECT_EQ(corrected_blas_core("Prescott", false, false), "");
+  EXPECT_EQ(corrected_blas_core("Haswell", true, true), "");
+  EXPECT_EQ(corrected_blas_core("SkylakeX", true, true), "");
+  EXPECT_EQ(corrected_blas_core("Zen", false, true), "");
+  EXPECT_EQ(corrected_blas_core("Cooperlake", true, true), "");
+}
