@@ -101,9 +101,12 @@ class Backend {
   virtual void add_pearson(View<const double> pred, View<const double> truth, double weight,
                            View<double> r) const = 0;
   /// Per-fold terms of ridge_cv's held-out Pearson r from moments (ridge_cv.cpp, `score_fold`):
-  /// b, u, h are r × t, d and c are 1 × r; out (r × 4t) = [b∘u | b∘h | b∘(c 1ᵀ) | b∘b∘(d 1ᵀ)].
+  /// b, u, h are r × t, d and c are 1 × r; out (r × 4t) = [b∘u | b∘h | b∘(c 1ᵀ) | b∘b∘(d 1ᵀ)], in
+  /// float64 (h is float32 in mixed precision, where the targets' products are float32).
   /// @throw DimensionMismatch  on inconsistent shapes
   virtual void moment_terms(View<const double> b, View<const double> u, View<const double> h, View<const double> d,
+                            View<const double> c, View<double> out) const = 0;
+  virtual void moment_terms(View<const double> b, View<const double> u, View<const float> h, View<const double> d,
                             View<const double> c, View<double> out) const = 0;
   /// r(a, j) += weight · Pearson r of m predictions ŷ against the measured column y(:, j), from the
   /// predictions' moments spp = Σŷ², spy = Σŷy, sp = Σŷ (each alphas × t, float64) and y (m × t),
@@ -181,6 +184,10 @@ class BackendAdapter : public Backend {
     self().add_pearson_impl(p, t, w, r);
   }
   void moment_terms(View<const double> b, View<const double> u, View<const double> h, View<const double> d,
+                    View<const double> c, View<double> out) const override {
+    self().moment_terms_impl(b, u, h, d, c, out);
+  }
+  void moment_terms(View<const double> b, View<const double> u, View<const float> h, View<const double> d,
                     View<const double> c, View<double> out) const override {
     self().moment_terms_impl(b, u, h, d, c, out);
   }

@@ -40,10 +40,13 @@ std::vector<double> column_pearson(const MatrixD& pred, const MatrixD& truth);
 std::vector<int> fold_assignment(const std::vector<long>& run_lengths, int k);
 
 /// Arithmetic of the fit (ENCODING.md §7).
-/// - mixed (default): Gram matrices, their decompositions and the projections of XᵀY in float64;
-///   the per-alpha products (the bulk of the FLOPs) in float32. A float32 Gram of collinear
-///   features has eigenvalue errors of the order of the smallest alphas (seen on Sherlock's
-///   topic_model: |Δr| up to 1e-2), hence float64 there.
+/// - mixed (default): Gram matrices, their decompositions and the CV moments (M = AᵀA, C·B and the
+///   per-alpha sums) in float64; the products with the targets (XᵀY, X_kᵀY_k, B = Vᵀ X₋ₖᵀY₋ₖ,
+///   H = Aᵀ Y_k), the held-out rows' products with the eigenvectors and the weights in float32. A
+///   float32 Gram of collinear features has eigenvalue errors of the order of the smallest alphas
+///   (seen on Sherlock's topic_model: |Δr| up to 1e-2), hence float64 there; the partial-fraction
+///   split of Σŷ² cancels, hence C·B in float64 (B converted exactly). Float32 products leave
+///   round-off in B on the null space, which is left out of the scores and the refit.
 /// - float64: everything in float64 (reference runs).
 /// - float32: everything in float32, eigenvalues clamped at 0 (guard against negative ones).
 enum class Precision { mixed, float64, float32 };
@@ -81,6 +84,7 @@ struct RidgeCvResult {
   std::string solver;          ///< "primal" (eig of XᵀX) or "dual" (eig of XXᵀ)
   long tied_groups = 0;        ///< groups of (nearly) equal fold eigenvalues merged for CV scoring
   long null_eigenvalues = 0;   ///< fold eigenvalues left out of CV scoring as numerically zero (all folds)
+  long refit_null_eigenvalues = 0;  ///< eigenvalues of the refit's Gram matrix left out as numerically zero
   RidgeTimings timings;
 };
 
@@ -102,7 +106,9 @@ struct RidgeCvResult {
 /// into one product C·B per fold (C_ij = M_ij / (λ_j − λ_i)) and per-alpha weighted sums, so the
 /// per-target work per fold is 2·r·t·(m + r + 4·alphas) float64 flops instead of 2·m·r·t per alpha
 /// (r = p primal, n_train dual). Eigenvalues at most r·ε·λ_max (the training rows' numerical null
-/// space, where B is 0 up to round-off) are left out (RidgeCvResult::null_eigenvalues). Nearly equal
+/// space, where B is 0 up to round-off) are left out (RidgeCvResult::null_eigenvalues), and so are
+/// those of the refit (RidgeCvResult::refit_null_eigenvalues; XᵀY has no component there in exact
+/// arithmetic, so the weights still solve the normal equations, with minimum norm). Nearly equal
 /// eigenvalues (gap below 1e-7 of λ + the smallest alpha) are merged into a group whose pairs
 /// enter through ‖A_g b_g‖², 2·m·k·t flops per fold for a group of k (RidgeCvResult::tied_groups).
 /// Scores agree with per-fold solves to about 1e-9 in float64 (tests/unit/test_ridge.cpp).

@@ -45,10 +45,13 @@ std::vector<long> fold_bounds(const std::vector<int>& fold_of_row, int k) {
   return b;
 }
 
-/// One fit. G: type of Gram matrices, decompositions and XᵀY projections; Q: type of the
-/// per-alpha products and of the weights' product.
-template <class G, class Q>
+/// One fit. G: type of Gram matrices, decompositions and the CV moments; Q: type of the products
+/// with the eigenvectors (A = X_k V, the weights); P (G or Q): type of the targets' products
+/// (XᵀY, X_kᵀY_k, B = Vᵀ X₋ₖᵀY₋ₖ, H = Aᵀ Y_k).
+template <class G, class Q, class P>
 class Engine {
+  static_assert(std::is_same_v<P, G> || std::is_same_v<P, Q>);
+
  public:
   Engine(const Backend& be, const MatrixF& x, const MatrixF& y, std::vector<long> bounds, const RidgeOptions& opt)
       : be_(be), opt_(opt), bounds_(std::move(bounds)), n_(x.rows()), p_(x.cols()), t_(y.cols()),
@@ -85,8 +88,9 @@ class Engine {
   }
 
  private:
-  View<const Q> as_q(View<const G> g, Array<Q>& store) const {
-    if constexpr (std::is_same_v<G, Q>) {
+  template <class S>
+  View<const Q> as_q(View<const S> g, Array<Q>& store) const {
+    if constexpr (std::is_same_v<S, Q>) {
       return g;
     } else {
       store = Array<Q>(be_, g.rows, g.cols);
@@ -111,17 +115,19 @@ class Engine {
   /// Rows per conversion block for operands of `cols` columns in total.
   long block_rows(long cols) const { return std::max(1L, block_ / std::max(1L, cols)); }
 
-  /// c = beta · c + alpha · aᵀ b, a and b row-aligned (same rows), products in G. A float32 operand
-  /// is converted to G block by block of rows, so that no float64 copy of X or Y ever exists; when
-  /// b is a (a Gram matrix) one converted block serves both (SYRK on the CPU). Summing the blocks'
-  /// products in G changes only the order of the float64 additions.
-  template <class A, class B>
-  void gemm_tn(G alpha, View<const A> a, View<const B> b, G beta, View<G> c) {
+  /// c = beta · c + alpha · aᵀ b, a and b row-aligned (same rows), products in T (G or Q). A float32
+  /// operand of a product in G = float64 is converted block by block of rows, so that no float64
+  /// copy of X or Y ever exists; when b is a (a Gram matrix) one converted block serves both (SYRK
+  /// on the CPU). Summing the blocks' products in G changes only the order of the float64 additions.
+  /// Products in Q take operands of type Q only.
+  template <class T, class A, class B>
+  void gemm_tn(T alpha, View<const A> a, View<const B> b, T beta, View<T> c) {
     const bool same = static_cast<const void*>(a.data) == static_cast<const void*>(b.data) && a.ld == b.ld &&
                       a.cols == b.cols && a.rows == b.rows && std::is_same_v<A, B>;
-    if constexpr (std::is_same_v<A, G> && std::is_same_v<B, G>) {
+    if constexpr (std::is_same_v<A, T> && std::is_same_v<B, T>) {
       be_.gemm(Op::trans, Op::none, alpha, a, b, beta, c);
     } else {
+      static_assert(std::is_same_v<T, G>, "gemm_tn: only products in G convert their operands");
       // At least convert_block / 1024 rows per block (1024 by default): each block's product also
       // passes over all of c, so with wide operands (p + t in the thousands) short blocks would make
       // the GEMMs memory-bound.
@@ -177,8 +183,9 @@ class Engine {
     Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> d = h.template cast<double>().cwiseMax(0.0);
     return be_.upload(host_view(static_cast<const decltype(d)&>(d)));
   }
-  View<const double> as_double(View<const G> b, Array<double>& store) {
-    if constexpr (std::is_same_v<G, double>) {
+  template <class S>
+  View<const double> as_double(View<const S> b, Array<double>& store) {
+    if constexpr (std::is_same_v<S, double>) {
       return b;
     } else {
       if (store.rows() != b.rows || store.cols() != b.cols) store = Array<double>(be_, b.rows, b.cols);
@@ -196,6 +203,17 @@ class Engine {
     std::vector<std::pair<long, long>> groups;  ///< (first, size) of each group of 2 or more eigenvalues
     long first = 0;  ///< eigenvalues [0, first) are numerically zero and left out; the arrays cover the rest
   };
+
+  /// How many of the ascending eigenvalues `lam` (1 × r) are numerically zero: at most r · ε · λ_max,
+  /// ε of G (the round-off of the Gram matrix). Their eigenvectors span the training rows' null
+  /// space, where Vᵀ XᵀY vanishes but for round-off (of float32 products in mixed precision).
+  static long null_count(const MatrixD& lam) {
+    const long r = lam.cols();
+    const double level = static_cast<double>(r) * std::numeric_limits<G>::epsilon() * (r ? lam(0, r - 1) : 0.0);
+    long z = 0;
+    while (z < r && lam(0, z) <= level) ++z;
+    return z;
+  }
 
   /// Targets whose moment terms (score_fold) are formed at once.
   static constexpr long kTermTargets = 256;
@@ -221,12 +239,11 @@ class Engine {
   /// zero and left out (FoldMoments::first): their eigenvectors span the training rows' null
   /// space, where B = Vᵀ X₋ₖᵀ Y₋ₖ is 0 up to round-off, so they add nothing to any prediction.
   FoldMoments fold_moments(View<const Q> a_all, const Array<double>& s) {
+    static_assert(std::is_same_v<G, double> || std::is_same_v<G, float>);
     const MatrixD lam_all = be_.download(View<const double>(s));
     const long r_all = a_all.cols, m = a_all.rows;
     FoldMoments fm;
-    const double null_level =
-        static_cast<double>(r_all) * std::numeric_limits<G>::epsilon() * (r_all ? lam_all(0, r_all - 1) : 0.0);
-    while (fm.first < r_all && lam_all(0, fm.first) <= null_level) ++fm.first;
+    fm.first = null_count(lam_all);
     res_.null_eigenvalues += fm.first;
     const long r = r_all - fm.first;
     const View<const Q> a = a_all.middle_cols(fm.first, r);
@@ -293,26 +310,33 @@ class Engine {
   /// ŷ = A D_α b of each alpha (m × t per alpha): their moments Σŷ² (fold_moments), Σŷy = Σ_i
   /// h_i b_i / (λ_i + α) and Σŷ = Σ_i (Aᵀ1)_i b_i / (λ_i + α) come from r × t terms formed once
   /// per fold and one (alphas × r) · (r × 4t) product, in float64: 2·r·t·(r + 4·alphas) flops per
-  /// fold besides H, instead of 2·m·r·t per alpha; plus 2·m·k·t for each group of k tied
+  /// fold besides B and H, instead of 2·m·r·t per alpha; plus 2·m·k·t for each group of k tied
   /// eigenvalues (‖A_g b_g‖², in Q). a: A (m × r), b: B (r × t), h: H = Aᵀ y_held (r × t),
   /// y_held: m × t; r counts the eigenvalues from FoldMoments::first on.
-  void score_fold(const FoldMoments& fm, View<const Q> a, View<const G> b, View<const G> h, View<const Q> y_held,
+  void score_fold(const FoldMoments& fm, View<const Q> a, View<const P> b, View<const P> h, View<const Q> y_held,
                   long j0) {
     const long r = b.rows, nb = b.cols, m = a.rows;
-    Array<double> bd_store, hd_store;
-    const View<const double> bd = as_double(b, bd_store);
-    const View<const double> hd = as_double(h, hd_store);
-    Array<double> u(be_, r, nb);
-    be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.cross), bd, 0.0, u.view());  // U = C B
-    // The terms (r × 4 columns per target) in chunks of kTermTargets targets, to bound the work space.
+    // Everything per chunk of kTermTargets targets (work space r × 6 columns per target, in cache-
+    // sized pieces): B's columns in float64 (exact: B is float32 or already float64), U = C B, the
+    // terms (r × 4 columns per target) and the sums (alphas × 3 columns per target).
     const long chunk = std::min(nb, kTermTargets);
-    Array<double> terms(be_, r, 4 * chunk), sums(be_, na_, 3 * chunk);
+    Array<double> bd_store(be_, std::is_same_v<P, double> ? 0 : r, chunk), u(be_, r, chunk),
+        terms(be_, r, 4 * chunk), sums(be_, na_, 3 * chunk);
     for (long c0 = 0; c0 < nb; c0 += chunk) {
       const long nc = std::min(chunk, nb - c0);
-      const View<double> tw{terms.view().data, r, 4 * nc, 4 * nc, terms.view().space};
-      const View<double> sv{sums.view().data, na_, 3 * nc, 3 * nc, sums.view().space};
-      const View<const double> bc = bd.middle_cols(c0, nc);
-      be_.moment_terms(bc, View<const double>(u).middle_cols(c0, nc), hd.middle_cols(c0, nc), fm.diag, fm.colsum, tw);
+      const auto packed = [&](Array<double>& a, long rows, long cols) {
+        return View<double>{a.view().data, rows, cols, cols, a.view().space};
+      };
+      View<const double> bc;
+      if constexpr (std::is_same_v<P, double>) {
+        bc = b.middle_cols(c0, nc);
+      } else {
+        be_.convert(b.middle_cols(c0, nc), packed(bd_store, r, nc));
+        bc = packed(bd_store, r, nc);
+      }
+      const View<double> uc = packed(u, r, nc), tw = packed(terms, r, 4 * nc), sv = packed(sums, na_, 3 * nc);
+      be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.cross), bc, 0.0, uc);  // U = C B
+      be_.moment_terms(bc, View<const double>(uc), h.middle_cols(c0, nc), fm.diag, fm.colsum, tw);
       // A group's pairs: ‖A_g b_g‖², in the group's first row of the b∘b∘d block (0 there so far).
       for (const auto& [g0, k] : fm.groups) {
         Array<Q> bq_store, pg(be_, m, nc);
@@ -331,6 +355,14 @@ class Engine {
                               scores_.view().middle_cols(j0 + c0, nc));
     }
     res_.timings.cv_gflop += 2.0 * r * nb * (r + 4.0 * na_) * 1e-9;
+  }
+
+  /// The eigenvectors in P: `v` (type G) itself or its copy `vq` in Q.
+  static View<const P> v_in_p(const Array<G>& v, View<const Q> vq) {
+    if constexpr (std::is_same_v<P, G>)
+      return v;
+    else
+      return vq;
   }
 
   /// Scores to host; per target the best alpha (ties to the larger) and its score.
@@ -379,31 +411,32 @@ class Engine {
 
   void run_primal() {
     auto t0 = Clock::now();
-    Array<G> gram(be_, p_, p_), xty(be_, p_, t_);
+    Array<G> gram(be_, p_, p_);
+    Array<P> xty(be_, p_, t_);
     gemm_tn(G(1), xf_, xf_, G(0), gram.view());
     // XᵀY as the sum of the folds' X_kᵀY_k, kept for the folds (then the targets' products with X
-    // cost 2·n·p·t in all, not twice that) when they take no more memory than X and Y in float32
+    // cost 2·n·p·t in all, not twice that) when they take at most half the memory of X and Y in float32
     // (large n: Algonauts-sized training sets) and at most kFoldProductBytes.
-    std::vector<Array<G>> xty_fold;
-    const double fold_bytes = static_cast<double>(k_) * p_ * t_ * sizeof(G);
-    if (fold_bytes <= std::min(kFoldProductBytes, 4.0 * n_ * (p_ + t_))) {
+    std::vector<Array<P>> xty_fold;
+    const double fold_bytes = static_cast<double>(k_) * p_ * t_ * sizeof(P);
+    if (fold_bytes <= std::min(kFoldProductBytes, 2.0 * n_ * (p_ + t_))) {
       for (long k = 0; k < k_; ++k) {
         const long a = bounds_[k], m = bounds_[k + 1] - a;
         xty_fold.emplace_back(be_, p_, t_);
         for (long j0 = 0; j0 < t_; j0 += tb_) {
           const long nb = std::min(tb_, t_ - j0);
-          gemm_tn(G(1), xf_.middle_rows(a, m), y_batch(j0, nb).middle_rows(a, m), G(0),
+          gemm_tn(P(1), xf_.middle_rows(a, m), y_batch(j0, nb).middle_rows(a, m), P(0),
                   xty_fold.back().view().middle_cols(j0, nb));
         }
         if (k == 0)
-          be_.copy(View<const G>(xty_fold[0]), xty.view());
+          be_.copy(View<const P>(xty_fold[0]), xty.view());
         else
-          be_.axpy(G(1), View<const G>(xty_fold.back()), xty.view());
+          be_.axpy(P(1), View<const P>(xty_fold.back()), xty.view());
       }
     } else {
       for (long j0 = 0; j0 < t_; j0 += tb_) {
         const long nb = std::min(tb_, t_ - j0);
-        gemm_tn(G(1), xf_, y_batch(j0, nb), G(0), xty.view().middle_cols(j0, nb));
+        gemm_tn(P(1), xf_, y_batch(j0, nb), P(0), xty.view().middle_cols(j0, nb));
       }
     }
     be_.synchronize();
@@ -449,42 +482,42 @@ class Engine {
         Array<G>& vk = v[static_cast<size_t>(k - k0)];
         const Array<double> s = clamped(w[static_cast<size_t>(k - k0)]);
         Array<Q> vq_store, aq(be_, m, p_);
-        const View<const Q> vq = as_q(vk, vq_store);
+        const View<const Q> vq = as_q(View<const G>(vk), vq_store);
         x_times(xk, vq, aq.view());  // A = X_k V
         const FoldMoments fm = fold_moments(aq, s);
         const long z = fm.first, re = p_ - z;  // the eigenvectors that are used
-        const View<const G> ve = View<const G>(vk).middle_cols(z, re);
+        const View<const P> ve = v_in_p(vk, vq).middle_cols(z, re);
         const View<const Q> ae = View<const Q>(aq).middle_cols(z, re);
         for (long j0 = 0; j0 < t_; j0 += tb_) {
           const long nb = std::min(tb_, t_ - j0);
           const View<const float> yb = y_batch(j0, nb);
-          Array<G> pk_store, xtyk(be_, p_, nb), b(be_, re, nb), h(be_, re, nb);
-          View<const G> pk;  // X_kᵀ Y_k, when kept or needed for H
-          be_.copy(View<const G>(xty).middle_cols(j0, nb), xtyk.view());
+          Array<P> pk_store, xtyk(be_, p_, nb), b(be_, re, nb), h(be_, re, nb);
+          View<const P> pk;  // X_kᵀ Y_k, when kept or needed for H
+          be_.copy(View<const P>(xty).middle_cols(j0, nb), xtyk.view());
           if (!xty_fold.empty()) {
-            pk = View<const G>(xty_fold[static_cast<size_t>(k)]).middle_cols(j0, nb);
-            be_.axpy(G(-1), pk, xtyk.view());  // X_{-k}ᵀ Y_{-k}
+            pk = View<const P>(xty_fold[static_cast<size_t>(k)]).middle_cols(j0, nb);
+            be_.axpy(P(-1), pk, xtyk.view());  // X_{-k}ᵀ Y_{-k}
           } else if (m < p_) {
-            gemm_tn(G(-1), xk, yb.middle_rows(a, m), G(1), xtyk.view());  // X_{-k}ᵀ Y_{-k}
+            gemm_tn(P(-1), xk, yb.middle_rows(a, m), P(1), xtyk.view());  // X_{-k}ᵀ Y_{-k}
             res_.timings.cv_gflop += 2.0 * m * p_ * nb * 1e-9;
           } else {
-            pk_store = Array<G>(be_, p_, nb);
-            gemm_tn(G(1), xk, yb.middle_rows(a, m), G(0), pk_store.view());
+            pk_store = Array<P>(be_, p_, nb);
+            gemm_tn(P(1), xk, yb.middle_rows(a, m), P(0), pk_store.view());
             pk = pk_store;
-            be_.axpy(G(-1), pk, xtyk.view());  // X_{-k}ᵀ Y_{-k}
+            be_.axpy(P(-1), pk, xtyk.view());  // X_{-k}ᵀ Y_{-k}
             res_.timings.cv_gflop += 2.0 * m * p_ * nb * 1e-9;
           }
-          be_.gemm(Op::trans, Op::none, G(1), ve, View<const G>(xtyk), G(0), b.view());
+          be_.gemm(Op::trans, Op::none, P(1), ve, View<const P>(xtyk), P(0), b.view());
           const View<const Q> y_held = yq_rows(yb, a, m);
           if (m < p_)  // H = Aᵀ Y_k = Vᵀ X_kᵀ Y_k, whichever product is smaller
-            gemm_tn(G(1), ae, y_held, G(0), h.view());
+            gemm_tn(P(1), ae, y_held, P(0), h.view());
           else
-            be_.gemm(Op::trans, Op::none, G(1), ve, pk, G(0), h.view());
+            be_.gemm(Op::trans, Op::none, P(1), ve, pk, P(0), h.view());
           score_fold(fm, ae, b, h, y_held, j0);
           res_.timings.cv_gflop += (2.0 * p_ * re * nb + 2.0 * std::min(m, p_) * re * nb) * 1e-9;
         }
         vk = Array<G>();  // this fold is done
-        if (!xty_fold.empty()) xty_fold[static_cast<size_t>(k)] = Array<G>();
+        if (!xty_fold.empty()) xty_fold[static_cast<size_t>(k)] = Array<P>();
         res_.timings.cv_gflop += 2.0 * m * p_ * p_ * 1e-9;
         be_.synchronize();
         res_.timings.cv_s += seconds(t0);
@@ -497,23 +530,27 @@ class Engine {
       be_.syevd(gram.view(), w_full.view());  // gram now holds V
       res_.timings.refit_gflop += eig_gflop(p_);
     }
+    // The numerically null eigenvalues are left out, as in the CV scores: the minimum-norm weights.
     const Array<double> s = clamped(w_full);
+    const long z = null_count(be_.download(View<const double>(s))), re = p_ - z;
+    res_.refit_null_eigenvalues = z;
     Array<Q> vq_store;
-    const View<const Q> vq = as_q(gram, vq_store);
+    const View<const Q> vq_all = as_q(View<const G>(gram), vq_store), vq = vq_all.middle_cols(z, re);
+    const View<const P> vp = v_in_p(gram, vq_all).middle_cols(z, re);
     for (long j0 = 0; j0 < t_; j0 += tb_) {
       const long nb = std::min(tb_, t_ - j0);
-      Array<G> b(be_, p_, nb);
-      be_.gemm(Op::trans, Op::none, G(1), View<const G>(gram), View<const G>(xty).middle_cols(j0, nb), G(0), b.view());
+      Array<P> b(be_, re, nb);
+      be_.gemm(Op::trans, Op::none, P(1), vp, View<const P>(xty).middle_cols(j0, nb), P(0), b.view());
       Array<double> bd_store;
-      const View<const double> bd = as_double(b, bd_store);
-      Array<Q> bs(be_, p_, nb), wq(be_, p_, nb);
-      be_.shrink(bd, s, chosen_alphas(j0, nb), bs.view());
+      const View<const double> bd = as_double(View<const P>(b), bd_store);
+      Array<Q> bs(be_, re, nb), wq(be_, p_, nb);
+      be_.shrink(bd, View<const double>(s).middle_cols(z, re), chosen_alphas(j0, nb), bs.view());
       be_.gemm(Op::none, Op::none, Q(1), vq, View<const Q>(bs), Q(0), wq.view());
       store_weights(wq, j0);
     }
     be_.synchronize();
     res_.timings.refit_s += seconds(t0);
-    res_.timings.refit_gflop += 4.0 * p_ * p_ * t_ * 1e-9;
+    res_.timings.refit_gflop += 4.0 * p_ * re * t_ * 1e-9;
   }
 
   void run_dual() {
@@ -581,17 +618,20 @@ class Engine {
         }
         const FoldMoments fm = fold_moments(aq, s);
         const long z = fm.first, re = nt - z;  // the eigenvectors that are used
-        const View<const G> ue = View<const G>(u[i]).middle_cols(z, re);
+        Array<Q> uq_store;
+        const View<const P> ue =
+            v_in_p(u[i], std::is_same_v<P, G> ? View<const Q>() : as_q(View<const G>(u[i]), uq_store))
+                .middle_cols(z, re);
         const View<const Q> ae = View<const Q>(aq).middle_cols(z, re);
         for (long j0 = 0; j0 < t_; j0 += tb_) {
           const long nb = std::min(tb_, t_ - j0);
           const View<const float> yb = y_batch(j0, nb);
-          Array<G> b(be_, re, nb);  // B = Uᵀ Y_train
-          gemm_tn(G(1), ue.middle_rows(0, a), yb.middle_rows(0, a), G(0), b.view());
-          gemm_tn(G(1), ue.middle_rows(a, n_ - e), yb.middle_rows(e, n_ - e), G(1), b.view());
+          Array<P> b(be_, re, nb);  // B = Uᵀ Y_train
+          gemm_tn(P(1), ue.middle_rows(0, a), yb.middle_rows(0, a), P(0), b.view());
+          gemm_tn(P(1), ue.middle_rows(a, n_ - e), yb.middle_rows(e, n_ - e), P(1), b.view());
           const View<const Q> y_held = yq_rows(yb, a, m);
-          Array<G> h(be_, re, nb);
-          gemm_tn(G(1), ae, y_held, G(0), h.view());  // H = Aᵀ Y_k
+          Array<P> h(be_, re, nb);
+          gemm_tn(P(1), ae, y_held, P(0), h.view());  // H = Aᵀ Y_k
           score_fold(fm, ae, b, h, y_held, j0);
           res_.timings.cv_gflop += (2.0 * nt * re * nb + 2.0 * m * re * nb) * 1e-9;
         }
@@ -609,32 +649,36 @@ class Engine {
       be_.syevd(kern.view(), w_full.view());  // kern now holds U
       res_.timings.refit_gflop += eig_gflop(n_);
     }
+    // The numerically null eigenvalues (Xᵀu = 0 up to round-off) are left out, as in the CV scores.
     const Array<double> s = clamped(w_full);
+    const long z = null_count(be_.download(View<const double>(s))), re = n_ - z;
+    res_.refit_null_eigenvalues = z;
+    const View<const G> ue = View<const G>(kern).middle_cols(z, re);
     for (long j0 = 0; j0 < t_; j0 += tb_) {
       const long nb = std::min(tb_, t_ - j0);
-      Array<G> b(be_, n_, nb), mg(be_, n_, nb), wg(be_, p_, nb);
-      gemm_tn(G(1), View<const G>(kern), y_batch(j0, nb), G(0), b.view());
+      Array<G> b(be_, re, nb), mg(be_, n_, nb), wg(be_, p_, nb);
+      gemm_tn(G(1), ue, y_batch(j0, nb), G(0), b.view());
       Array<double> bd_store;
-      const View<const double> bd = as_double(b, bd_store);
-      Array<double> bs(be_, n_, nb);
-      be_.shrink(bd, s, chosen_alphas(j0, nb), bs.view());
+      const View<const double> bd = as_double(View<const G>(b), bd_store);
+      Array<double> bs(be_, re, nb);
+      be_.shrink(bd, View<const double>(s).middle_cols(z, re), chosen_alphas(j0, nb), bs.view());
       Array<G> bsg_store;
       View<const G> bsg;
       if constexpr (std::is_same_v<G, double>) {
         bsg = bs;
       } else {
-        bsg_store = Array<G>(be_, n_, nb);
+        bsg_store = Array<G>(be_, re, nb);
         be_.convert(View<const double>(bs), bsg_store.view());
         bsg = bsg_store;
       }
-      be_.gemm(Op::none, Op::none, G(1), View<const G>(kern), bsg, G(0), mg.view());  // U (S + α)⁻¹ UᵀY
+      be_.gemm(Op::none, Op::none, G(1), ue, bsg, G(0), mg.view());  // U (S + α)⁻¹ UᵀY
       gemm_tn_cols(xf_, mg, wg.view());  // W = Xᵀ(...)
       Array<Q> wq_store;
-      store_weights(as_q(wg, wq_store), j0);
+      store_weights(as_q(View<const G>(wg), wq_store), j0);
     }
     be_.synchronize();
     res_.timings.refit_s += seconds(t0);
-    res_.timings.refit_gflop += (4.0 * n_ * n_ * t_ + 2.0 * n_ * p_ * t_) * 1e-9;
+    res_.timings.refit_gflop += (4.0 * n_ * re * t_ + 2.0 * n_ * p_ * t_) * 1e-9;
   }
 
   const Backend& be_;
@@ -663,9 +707,9 @@ RidgeCvResult ridge_cv(const Backend& be, const MatrixF& x, const MatrixF& y, co
       throw ConfigError("ridge_cv: alphas must be > 0 and strictly ascending");
   auto bounds = fold_bounds(fold_of_row, n_folds);
   switch (opt.precision) {
-    case Precision::mixed: return Engine<double, float>(be, x, y, std::move(bounds), opt).run();
-    case Precision::float64: return Engine<double, double>(be, x, y, std::move(bounds), opt).run();
-    case Precision::float32: return Engine<float, float>(be, x, y, std::move(bounds), opt).run();
+    case Precision::mixed: return Engine<double, float, float>(be, x, y, std::move(bounds), opt).run();
+    case Precision::float64: return Engine<double, double, double>(be, x, y, std::move(bounds), opt).run();
+    case Precision::float32: return Engine<float, float, float>(be, x, y, std::move(bounds), opt).run();
   }
   throw ConfigError("ridge_cv: unknown precision");
 }

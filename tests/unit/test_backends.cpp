@@ -166,6 +166,22 @@ TEST_P(BackendTest, MomentTermsAndPearsonFromMoments) {
       EXPECT_NEAR(th(i, 9 + j), b(i, j) * b(i, j) * d(0, i), 1e-15);
     }
   EXPECT_THROW(be_->moment_terms(db, du, dh, dd, dc, terms.view().middle_cols(0, 8)), bs::DimensionMismatch);
+  // h in float32 (mixed precision): its values, widened exactly, on a column sub-view.
+  const MatrixF hf = h.cast<float>();
+  const auto dhf = be_->upload(bs::host_view(hf));
+  bs::Array<double> terms_f(*be_, 5, 8);
+  be_->moment_terms(bs::View<const double>(db).middle_cols(1, 2), bs::View<const double>(du).middle_cols(1, 2),
+                    bs::View<const float>(dhf).middle_cols(1, 2), dd, dc, terms_f.view());
+  const MatrixD tf = be_->download(bs::View<const double>(terms_f));
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 2; ++j) {
+      EXPECT_EQ(tf(i, j), th(i, 1 + j));
+      EXPECT_EQ(tf(i, 2 + j), b(i, 1 + j) * static_cast<double>(hf(i, 1 + j)));
+      EXPECT_EQ(tf(i, 4 + j), th(i, 7 + j));
+      EXPECT_EQ(tf(i, 6 + j), th(i, 10 + j));
+    }
+  EXPECT_THROW(be_->moment_terms(db, du, bs::View<const float>(dhf).middle_cols(0, 2), dd, dc, terms.view()),
+               bs::DimensionMismatch);
 
   // axpy on sub-views: u[1:4, 0:2] += -2 · b[0:3, 1:3], in float64 and float32.
   be_->axpy(-2.0, bs::View<const double>(db).middle_rows(0, 3).middle_cols(1, 2), du.view().middle_rows(1, 3).middle_cols(0, 2));

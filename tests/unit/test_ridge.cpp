@@ -151,6 +151,33 @@ TEST(RidgeCv, TiedEigenvaluesScoreLikePerFoldSolves) {
   }
 }
 
+// Mixed precision forms the targets' products (XᵀY, B = VᵀXᵀY) in float32, so B is not exactly 0 on
+// the null space of collinear features: there the refit must leave the null eigenvalues out
+// (ridge.hpp), else a small alpha turns float32 round-off into weights (seen on Sherlock's topic
+// model: |Δ eval r| 2e-3). The weights must be the minimum-norm solution of the normal equations.
+TEST(RidgeCv, CollinearFeaturesGetMinimumNormWeightsInEveryPrecision) {
+  MatrixF x = randn<MatrixF>(120, 12, 31);
+  x.col(3) = x.col(1);
+  x.col(7) = x.col(1);
+  x.col(9) = x.col(5);
+  x.col(11).setZero();
+  const MatrixF y = x.leftCols(6) * randn<MatrixF>(6, 4, 32) + 3.0f * randn<MatrixF>(120, 4, 33);
+  const MatrixD w = ridge_closed_form(x, y, 0.1);  // float64 LLT: XᵀY lies in the range of XᵀX
+  for (const auto precision : {bs::Precision::mixed, bs::Precision::float64}) {
+    for (const char* solver : {"primal", "dual"}) {
+      bs::RidgeOptions opt;
+      opt.alphas = {0.1};
+      opt.precision = precision;
+      opt.solver = solver;
+      const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({120}, 5), 5, opt);
+      SCOPED_TRACE(bs::to_string(precision) + " " + solver);
+      // primal: 4 null directions; dual: 120 rows of rank 8
+      EXPECT_EQ(res.refit_null_eigenvalues, std::string(solver) == "primal" ? 4 : 112);
+      EXPECT_LT((res.weights.cast<double>() - w).cwiseAbs().maxCoeff(), 2e-6 * w.cwiseAbs().maxCoeff());
+    }
+  }
+}
+
 // A tied pair of non-zero eigenvalues whose held-out rows are not aligned with it: on the training
 // rows of fold 0, columns 0 and 1 are orthogonal, of equal norm and orthogonal to the other columns,
 // so that fold's Gram has the eigenvalue 96 twice; the held-out rows are random. Without the

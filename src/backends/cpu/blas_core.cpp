@@ -53,7 +53,8 @@ std::string blas_description() {
   s = s.substr(0, sp) + ", core " + openblas_get_corename();
   if (const char* from = std::getenv(kRestartedFrom))
     s += std::string(" (OPENBLAS_CORETYPE set by brainsweep: OpenBLAS detected ") + from + ")";
-  s += ", " + std::to_string(openblas_get_num_threads()) + " threads";
+  const int threads = openblas_get_num_threads();
+  s += ", " + std::to_string(threads) + (threads == 1 ? " thread" : " threads");
   return s;
 }
 

@@ -186,7 +186,8 @@ void cpu_add_pearson(View<const T> pred, View<const T> truth, double weight, Vie
   }
 }
 
-void check_moment_terms(View<const double> b, View<const double> u, View<const double> h, View<const double> d,
+template <class H>
+void check_moment_terms(View<const double> b, View<const double> u, View<const H> h, View<const double> d,
                         View<const double> c, View<double> out) {
   const long r = b.rows, t = b.cols;
   if (u.rows != r || u.cols != t || h.rows != r || h.cols != t || d.rows * d.cols != r || c.rows * c.cols != r ||
@@ -195,17 +196,19 @@ void check_moment_terms(View<const double> b, View<const double> u, View<const d
                             d.shape() + ", c " + c.shape() + ", out " + out.shape());
 }
 
-void cpu_moment_terms(View<const double> b, View<const double> u, View<const double> h, View<const double> d,
+template <class H>
+void cpu_moment_terms(View<const double> b, View<const double> u, View<const H> h, View<const double> d,
                       View<const double> c, View<double> out) {
   check_moment_terms(b, u, h, d, c, out);
   const long t = b.cols;
   for (long i = 0; i < b.rows; ++i) {
-    const double *bi = b.data + i * b.ld, *ui = u.data + i * u.ld, *hi = h.data + i * h.ld;
+    const double *bi = b.data + i * b.ld, *ui = u.data + i * u.ld;
+    const H* hi = h.data + i * h.ld;
     double* o = out.data + i * out.ld;
     const double ci = c.data[i], di = d.data[i];
     for (long j = 0; j < t; ++j) {
       o[j] = bi[j] * ui[j];
-      o[t + j] = bi[j] * hi[j];
+      o[t + j] = bi[j] * static_cast<double>(hi[j]);
       o[2 * t + j] = bi[j] * ci;
       o[3 * t + j] = bi[j] * bi[j] * di;
     }
@@ -319,7 +322,8 @@ class CpuBackend final : public BackendAdapter<CpuBackend> {
   void add_pearson_impl(View<const T> p, View<const T> t, double w, View<double> r) const {
     cpu_add_pearson(p, t, w, r);
   }
-  void moment_terms_impl(View<const double> b, View<const double> u, View<const double> h, View<const double> d,
+  template <class H>
+  void moment_terms_impl(View<const double> b, View<const double> u, View<const H> h, View<const double> d,
                          View<const double> c, View<double> out) const {
     cpu_moment_terms(b, u, h, d, c, out);
   }

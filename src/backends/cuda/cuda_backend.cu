@@ -69,7 +69,8 @@ __global__ void pearson_kernel(const T* p, long pld, const T* y, long yld, long 
 }
 
 /// out = [b∘u | b∘h | b∘(c 1ᵀ) | b∘b∘(d 1ᵀ)] (Backend::moment_terms), one thread per element of b.
-__global__ void moment_terms_kernel(const double* b, long bld, const double* u, long uld, const double* h, long hld,
+template <class H>
+__global__ void moment_terms_kernel(const double* b, long bld, const double* u, long uld, const H* h, long hld,
                                     const double* d, const double* c, double* out, long old, long rows, long cols) {
   const long idx = blockIdx.x * static_cast<long>(blockDim.x) + threadIdx.x;
   if (idx >= rows * cols) return;
@@ -77,7 +78,7 @@ __global__ void moment_terms_kernel(const double* b, long bld, const double* u, 
   const double bv = b[i * bld + j];
   double* o = out + i * old;
   o[j] = bv * u[i * uld + j];
-  o[cols + j] = bv * h[i * hld + j];
+  o[cols + j] = bv * static_cast<double>(h[i * hld + j]);
   o[2 * cols + j] = bv * c[i];
   o[3 * cols + j] = bv * bv * d[i];
 }
@@ -299,7 +300,8 @@ class CudaBackend final : public BackendAdapter<CudaBackend> {
                                                                       b.cols);
     check(cudaGetLastError(), "shrink kernel");
   }
-  void moment_terms_impl(View<const double> b, View<const double> u, View<const double> h, View<const double> d,
+  template <class H>
+  void moment_terms_impl(View<const double> b, View<const double> u, View<const H> h, View<const double> d,
                          View<const double> c, View<double> out) const {
     const long r = b.rows, t = b.cols;
     if (u.rows != r || u.cols != t || h.rows != r || h.cols != t || d.rows * d.cols != r || c.rows * c.cols != r ||
