@@ -23,21 +23,24 @@ struct UnitShape {
 
 /// Floating-point work of one unit, split by kind.
 struct UnitWork {
-  double gemm_flops = 0;  ///< matrix products, 2·m·n·k each (Grams, projections, predictions)
+  /// matrix products, 2·m·n·k each (Grams, projections, predictions), in float64 equivalents: a
+  /// float32 product (mixed precision: those with the targets and the eigenvectors) counts half,
+  /// SGEMM running at twice DGEMM's rate (235 and 117 GFLOP/s on the development machine)
+  double gemm_flops = 0;
   double eig_cubes = 0;   ///< sum of m³ over the symmetric eigendecompositions (m = p primal, n_train dual)
   double stream = 0;      ///< element passes outside BLAS (copies, casts, standardisation, Pearson r)
 };
 
 /// Machine rates for one rank with one BLAS thread. The defaults were fitted
-/// (`bench/fit_cost_rates.py --eig-rate 3.5e9`, the dsyevd rate `plan-cost --calibrate` measured) to
-/// unit times measured by bench/cost_model.sh on the development machine (2 cores, OpenBLAS, one
-/// thread per rank); `plan-cost --calibrate` measures dgemm, dsyevd and a stream pass on the machine
-/// it runs on instead.
+/// (`bench/fit_cost_rates.py --eig-rate 3.7e9`, the dsyevd rate `plan-cost --calibrate` measured) to
+/// unit times measured by bench/cost_model.sh on the development machine (2 cores of an Emerald
+/// Rapids Xeon, OpenBLAS SkylakeX kernels, one thread per rank; 2026-12-02); `plan-cost --calibrate`
+/// measures dgemm, dsyevd and a stream pass on the machine it runs on instead.
 struct MachineRates {
-  double gemm_flops_per_s = 4.8e10;  ///< products of ridge_cv (float64 mostly), one thread
-  double eig_cubes_per_s = 3.5e9;    ///< m³/s of LAPACK dsyevd with eigenvectors, one thread
-  double stream_per_s = 3.6e8;       ///< elements/s of the non-BLAS passes (incl. HDF5 reads and writes)
-  double unit_overhead_s = 0.009;    ///< fixed seconds per unit (opening files, writing results)
+  double gemm_flops_per_s = 8.0e10;  ///< products of ridge_cv in float64 equivalents (UnitWork), one thread
+  double eig_cubes_per_s = 3.7e9;    ///< m³/s of LAPACK dsyevd with eigenvectors, one thread
+  double stream_per_s = 3.3e8;       ///< elements/s of the non-BLAS passes (incl. HDF5 reads and writes)
+  double unit_overhead_s = 0.008;    ///< fixed seconds per unit (opening files, writing results)
   double run_overhead_s = 0.5;       ///< fixed seconds per run (start-up, plan, results.csv), not per unit
 };
 

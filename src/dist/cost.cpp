@@ -17,8 +17,10 @@
 namespace brainsweep {
 
 UnitWork unit_work(const UnitShape& s) {
-  // Counts what ridge_cv.cpp does (per phase: gram, decompose, cv, refit), then the eval predictions.
+  // Counts what ridge_cv.cpp does in precision mixed (per phase: gram, decompose, cv, refit), then
+  // the eval predictions; products in float32 count half (`f32`).
   UnitWork w;
+  constexpr double f32 = 0.5;
   const double n = static_cast<double>(s.n), p = static_cast<double>(s.p), t = static_cast<double>(s.t);
   const double ne = static_cast<double>(s.n_eval), na = static_cast<double>(s.n_alphas);
   const int k = std::max(1, s.folds);
@@ -28,9 +30,9 @@ UnitWork unit_work(const UnitShape& s) {
   for (int f = 0; f < k; ++f) max_val = std::max(max_val, s.n / k + (f < s.n % k ? 1 : 0));
   const bool dual = s.p > s.n - max_val;  // as ridge_cv's solver "auto"
   if (!dual) {
-    w.gemm_flops += 2 * n * p * p + 2 * n * p * t;  // G = XᵀX, XᵀY
-    w.eig_cubes += p * p * p;                       // the refit's decomposition
-    w.gemm_flops += 4 * p * p * t;                  // refit: B and the weights
+    w.gemm_flops += 2 * n * p * p + f32 * 2 * n * p * t;  // G = XᵀX (float64), XᵀY (float32)
+    w.eig_cubes += p * p * p;                             // the refit's decomposition
+    w.gemm_flops += f32 * 4 * p * p * t;                  // refit: B and the weights
     w.stream += p * t;
   } else {
     w.gemm_flops += 2 * n * n * p;  // K = XXᵀ
@@ -38,25 +40,28 @@ UnitWork unit_work(const UnitShape& s) {
     w.gemm_flops += 4 * n * n * t + 2 * n * p * t;  // refit: UᵀY, U(...), W = Xᵀ(...)
     w.stream += n * t;
   }
+  // The folds' X_kᵀY_k are kept from XᵀY when they take at most 1 GiB and half of X and Y (ridge_cv.cpp).
+  const bool folds_kept = 4.0 * k * p * t <= std::min(1024.0 * 1024.0 * 1024.0, 2.0 * n * (p + t));
   for (int f = 0; f < k; ++f) {
     const double nv = static_cast<double>(s.n / k + (f < s.n % k ? 1 : 0));
     const double r = dual ? n - nv : p;  // rank of the fold's spectral basis
     w.eig_cubes += r * r * r;
     if (!dual) {
-      w.gemm_flops += 2 * nv * p * p + 2 * nv * p * p;             // fold Gram G − X_kᵀX_k; A = X_k V
-      w.gemm_flops += 2 * nv * p * t + 2 * p * p * t;              // X_kᵀY_k; B = Vᵀ X₋ₖᵀY₋ₖ
-      w.gemm_flops += 2 * std::min(nv, p) * p * t;                 // H = Aᵀ Y_k or Vᵀ X_kᵀY_k
-      w.stream += n * t / k + 2 * p * t;                           // Y_k to float64, X₋ₖᵀY₋ₖ
+      w.gemm_flops += 2 * nv * p * p + f32 * 2 * nv * p * p;       // fold Gram G − X_kᵀX_k; A = X_k V
+      w.gemm_flops += f32 * (2 * p * p * t + 2 * std::min(nv, p) * p * t);  // B = Vᵀ X₋ₖᵀY₋ₖ; H
+      if (!folds_kept) w.gemm_flops += f32 * 2 * nv * p * t;       // X_kᵀY_k, unless kept
+      w.stream += 2 * p * t + p * p;                               // X₋ₖᵀY₋ₖ; V to float32
     } else {
       w.stream += r * r + nv * r;                                  // blocks of K
-      w.gemm_flops += 2 * nv * r * r + 2 * r * r * t + 2 * nv * r * t;  // A = K_k,train U; B = UᵀY; H
+      w.gemm_flops += 2 * nv * r * r + f32 * (2 * r * r * t + 2 * nv * r * t);  // A = K_k,train U; B = UᵀY; H
+      w.stream += r * r;                                                        // U to float32
     }
     // Moment scoring (ridge.hpp): M = AᵀA and C on the host per fold; per target C·B and the
     // alphas × r weighted sums, then Pearson r from the moments.
     w.gemm_flops += 2 * nv * r * r + 2 * r * r * t + 8 * na * r * t;
-    w.stream += 3 * r * r + 6 * r * t + 2 * nv * t + 2 * na * t;
+    w.stream += 3 * r * r + 6 * r * t + nv * t + 2 * na * t;
   }
-  w.gemm_flops += 2 * ne * p * t;  // eval predictions
+  w.gemm_flops += f32 * 2 * ne * p * t;  // eval predictions
   return w;
 }
 

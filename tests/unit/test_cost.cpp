@@ -10,12 +10,19 @@ TEST(UnitWork, CountsPrimalKernelsByHand) {
   // n = 10, K = 2: both folds train on 5 rows; p = 3 <= 5: primal everywhere.
   bs::UnitShape s{10, 3, 4, 2, 1, 6};
   const auto w = bs::unit_work(s);
-  // Gram XᵀX 2·10·9 = 180 and XᵀY 2·10·3·4 = 240; refit B and weights 4·9·4 = 144.
-  // Per fold (nv = 5): fold Gram and A 2 · 2·5·9 = 180; X_kᵀY_k 2·5·3·4 = 120; B 2·9·4 = 72;
-  // H 2·min(5, 3)·3·4 = 72; moment scoring: AᵀA 2·5·9 = 90, C·B 2·9·4 = 72, one alpha's weighted
-  // sums 8·1·3·4 = 96. Eval predictions 2·6·3·4 = 144.
-  const double fold = 180 + 120 + 72 + 72 + 90 + 72 + 96;
-  EXPECT_DOUBLE_EQ(w.gemm_flops, 180 + 240 + 144 + 2 * fold + 144);
+  // Float32 products (mixed precision) count half. Gram XᵀX 2·10·9 = 180 and XᵀY 2·10·3·4 = 240
+  // (f32); refit B and weights 4·9·4 = 144 (f32). Per fold (nv = 5): fold Gram 2·5·9 = 90 and
+  // A = X_k V 90 (f32); X_kᵀY_k kept from XᵀY (2·4·3·4 floats <= half of X and Y, 2·10·7);
+  // B 2·9·4 = 72 (f32); H 2·min(5, 3)·3·4 = 72 (f32); moment scoring: AᵀA 2·5·9 = 90, C·B 2·9·4 = 72,
+  // one alpha's weighted sums 8·1·3·4 = 96. Eval predictions 2·6·3·4 = 144 (f32).
+  const double fold = 90 + 0.5 * 90 + 0.5 * (72 + 72) + 90 + 72 + 96;
+  EXPECT_DOUBLE_EQ(w.gemm_flops, 180 + 0.5 * 240 + 0.5 * 144 + 2 * fold + 0.5 * 144);
+  // Without room to keep them (t = 40: 2·40·3·4 floats > 2·10·43), X_kᵀY_k per fold: 2·5·3·40 (f32).
+  bs::UnitShape wide = s;
+  wide.t = 40;
+  const auto ww = bs::unit_work(wide);
+  const double fold_w = 90 + 0.5 * 90 + 0.5 * (720 + 720 + 1200) + 90 + 720 + 960;
+  EXPECT_DOUBLE_EQ(ww.gemm_flops, 180 + 0.5 * 2400 + 0.5 * 1440 + 2 * fold_w + 0.5 * 1440);
   EXPECT_DOUBLE_EQ(w.eig_cubes, 3 * 27.0);  // two folds and the refit, each eig of a 3 × 3 matrix
 }
 
