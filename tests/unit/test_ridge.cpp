@@ -129,15 +129,22 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return bs::to_string(std::get<0>(info.param)) + "_" + std::get<1>(info.param); });
 
 
-// Moment scoring (ridge.hpp) with degenerate fold spectra: exactly repeated columns and an all-zero
-// column give zero eigenvalues (left out as the null space), both solvers, a 17-alpha grid.
-TEST(RidgeCv, TiedEigenvaluesScoreLikePerFoldSolves) {
+/// 120 rows, 12 columns of rank 8 (columns 3 and 7 repeat column 1, column 9 repeats column 5,
+/// column 11 is zero), and 4 targets that depend on the first 6 columns plus noise.
+static std::pair<MatrixF, MatrixF> collinear_design() {
   MatrixF x = randn<MatrixF>(120, 12, 31);
   x.col(3) = x.col(1);
   x.col(7) = x.col(1);
   x.col(9) = x.col(5);
   x.col(11).setZero();
-  const MatrixF y = x.leftCols(6) * randn<MatrixF>(6, 4, 32) + 3.0f * randn<MatrixF>(120, 4, 33);
+  MatrixF y = x.leftCols(6) * randn<MatrixF>(6, 4, 32) + 3.0f * randn<MatrixF>(120, 4, 33);
+  return {x, y};
+}
+
+// Moment scoring (ridge.hpp) with degenerate fold spectra: exactly repeated columns and an all-zero
+// column give zero eigenvalues (left out as the null space), both solvers, a 17-alpha grid.
+TEST(RidgeCv, TiedEigenvaluesScoreLikePerFoldSolves) {
+  const auto [x, y] = collinear_design();
   bs::RidgeOptions opt;
   for (int i = 0; i < 17; ++i) opt.alphas.push_back(std::pow(10.0, -1.0 + 0.5 * i));
   opt.precision = bs::Precision::float64;
@@ -156,12 +163,7 @@ TEST(RidgeCv, TiedEigenvaluesScoreLikePerFoldSolves) {
 // (ridge.hpp), else a small alpha turns float32 round-off into weights (seen on Sherlock's topic
 // model: |Δ eval r| 2e-3). The weights must be the minimum-norm solution of the normal equations.
 TEST(RidgeCv, CollinearFeaturesGetMinimumNormWeightsInEveryPrecision) {
-  MatrixF x = randn<MatrixF>(120, 12, 31);
-  x.col(3) = x.col(1);
-  x.col(7) = x.col(1);
-  x.col(9) = x.col(5);
-  x.col(11).setZero();
-  const MatrixF y = x.leftCols(6) * randn<MatrixF>(6, 4, 32) + 3.0f * randn<MatrixF>(120, 4, 33);
+  const auto [x, y] = collinear_design();
   const MatrixD w = ridge_closed_form(x, y, 0.1);  // float64 LLT: XᵀY lies in the range of XᵀX
   for (const auto precision : {bs::Precision::mixed, bs::Precision::float64}) {
     for (const char* solver : {"primal", "dual"}) {
