@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   python3-numpy python3-h5py
   slurm-wlm munge bc
+  python3-scipy  # bench/fit_cost_rates.py (non-negative least squares)
   # feature extraction (issue #6): libtorch (CPU), FFmpeg's libraries, SentencePiece; python3-torch,
   # ffmpeg and python3-sentencepiece make the tests' tiny models, movies and tokenizer
   libtorch-dev python3-torch ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
