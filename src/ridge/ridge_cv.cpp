@@ -217,6 +217,8 @@ class Engine {
 
   /// Targets whose moment terms (score_fold) are formed at once.
   static constexpr long kTermTargets = 256;
+  /// Targets whose columns of B are converted and multiplied by C at once (score_fold).
+  static constexpr long kProductTargets = 1024;
 
   /// Largest total size of the folds' X_kᵀY_k kept from the Gram phase for the folds (run_primal).
   static constexpr double kFoldProductBytes = 1024.0 * 1024.0 * 1024.0;
@@ -316,43 +318,49 @@ class Engine {
   void score_fold(const FoldMoments& fm, View<const Q> a, View<const P> b, View<const P> h, View<const Q> y_held,
                   long j0) {
     const long r = b.rows, nb = b.cols, m = a.rows;
-    // Everything per chunk of kTermTargets targets (work space r × 6 columns per target, in cache-
-    // sized pieces): B's columns in float64 (exact: B is float32 or already float64), U = C B, the
-    // terms (r × 4 columns per target) and the sums (alphas × 3 columns per target).
-    const long chunk = std::min(nb, kTermTargets);
-    Array<double> bd_store(be_, std::is_same_v<P, double> ? 0 : r, chunk), u(be_, r, chunk),
+    // Per chunk of kProductTargets targets: B's columns in float64 (exact: B is float32 or already
+    // float64) and U = C B (a DGEMM wide enough to run near its peak); within it, per sub-chunk of
+    // kTermTargets (cache-sized): the terms (r × 4 columns per target) and the sums (alphas × 3).
+    const long pchunk = std::min(nb, kProductTargets), chunk = std::min(nb, kTermTargets);
+    Array<double> bd_store(be_, std::is_same_v<P, double> ? 0 : r, pchunk), u(be_, r, pchunk),
         terms(be_, r, 4 * chunk), sums(be_, na_, 3 * chunk);
-    for (long c0 = 0; c0 < nb; c0 += chunk) {
-      const long nc = std::min(chunk, nb - c0);
-      const auto packed = [&](Array<double>& a, long rows, long cols) {
-        return View<double>{a.view().data, rows, cols, cols, a.view().space};
-      };
-      View<const double> bc;
+    const auto packed = [](Array<double>& a, long rows, long cols) {
+      return View<double>{a.view().data, rows, cols, cols, a.view().space};
+    };
+    for (long p0 = 0; p0 < nb; p0 += pchunk) {
+      const long np = std::min(pchunk, nb - p0);
+      View<const double> bp;
       if constexpr (std::is_same_v<P, double>) {
-        bc = b.middle_cols(c0, nc);
+        bp = b.middle_cols(p0, np);
       } else {
-        be_.convert(b.middle_cols(c0, nc), packed(bd_store, r, nc));
-        bc = packed(bd_store, r, nc);
+        be_.convert(b.middle_cols(p0, np), packed(bd_store, r, np));
+        bp = packed(bd_store, r, np);
       }
-      const View<double> uc = packed(u, r, nc), tw = packed(terms, r, 4 * nc), sv = packed(sums, na_, 3 * nc);
-      be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.cross), bc, 0.0, uc);  // U = C B
-      be_.moment_terms(bc, View<const double>(uc), h.middle_cols(c0, nc), fm.diag, fm.colsum, tw);
-      // A group's pairs: ‖A_g b_g‖², in the group's first row of the b∘b∘d block (0 there so far).
-      for (const auto& [g0, k] : fm.groups) {
-        Array<Q> bq_store, pg(be_, m, nc);
-        const View<const Q> bq = as_q(b.middle_cols(c0, nc).middle_rows(g0, k), bq_store);
-        be_.gemm(Op::none, Op::none, Q(1), a.middle_cols(g0, k), bq, Q(0), pg.view());
-        be_.add_column_squares(View<const Q>(pg), tw.middle_rows(g0, 1).middle_cols(3 * nc, nc));
-        res_.timings.cv_gflop += 2.0 * m * k * nc * 1e-9;
+      const View<double> up = packed(u, r, np);
+      be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.cross), bp, 0.0, up);  // U = C B
+      for (long s0 = 0; s0 < np; s0 += chunk) {
+        const long nc = std::min(chunk, np - s0), c0 = p0 + s0;
+        const View<double> tw = packed(terms, r, 4 * nc), sv = packed(sums, na_, 3 * nc);
+        be_.moment_terms(bp.middle_cols(s0, nc), View<const double>(up).middle_cols(s0, nc), h.middle_cols(c0, nc),
+                         fm.diag, fm.colsum, tw);
+        // A group's pairs: ‖A_g b_g‖², in the group's first row of the b∘b∘d block (0 there so far).
+        for (const auto& [g0, k] : fm.groups) {
+          Array<Q> bq_store, pg(be_, m, nc);
+          const View<const Q> bq = as_q(b.middle_cols(c0, nc).middle_rows(g0, k), bq_store);
+          be_.gemm(Op::none, Op::none, Q(1), a.middle_cols(g0, k), bq, Q(0), pg.view());
+          be_.add_column_squares(View<const Q>(pg), tw.middle_rows(g0, 1).middle_cols(3 * nc, nc));
+          res_.timings.cv_gflop += 2.0 * m * k * nc * 1e-9;
+        }
+        const View<const double> tv = tw;
+        be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.w2), tv.middle_cols(3 * nc, nc), 0.0,
+                 sv.middle_cols(0, nc));
+        be_.gemm(Op::none, Op::none, 2.0, View<const double>(fm.w1), tv.middle_cols(0, nc), 1.0, sv.middle_cols(0, nc));
+        be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.w1), tv.middle_cols(nc, 2 * nc), 0.0,
+                 sv.middle_cols(nc, 2 * nc));
+        be_.add_pearson_moments(sv.middle_cols(0, nc), sv.middle_cols(nc, nc), sv.middle_cols(2 * nc, nc),
+                                y_held.middle_cols(c0, nc), 1.0 / static_cast<double>(k_),
+                                scores_.view().middle_cols(j0 + c0, nc));
       }
-      const View<const double> tv = tw;
-      be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.w2), tv.middle_cols(3 * nc, nc), 0.0, sv.middle_cols(0, nc));
-      be_.gemm(Op::none, Op::none, 2.0, View<const double>(fm.w1), tv.middle_cols(0, nc), 1.0, sv.middle_cols(0, nc));
-      be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.w1), tv.middle_cols(nc, 2 * nc), 0.0,
-               sv.middle_cols(nc, 2 * nc));
-      be_.add_pearson_moments(sv.middle_cols(0, nc), sv.middle_cols(nc, nc), sv.middle_cols(2 * nc, nc),
-                              y_held.middle_cols(c0, nc), 1.0 / static_cast<double>(k_),
-                              scores_.view().middle_cols(j0 + c0, nc));
     }
     res_.timings.cv_gflop += 2.0 * r * nb * (r + 4.0 * na_) * 1e-9;
   }

@@ -205,17 +205,22 @@ TEST(RidgeCv, TiedNonZeroEigenvaluesWithUnalignedHeldOutRows) {
 
 // More targets than the moment terms take at once (256): chunks of one batch, and a batch size
 // (200) that does not divide the targets, give the same scores as per-fold solves.
+// 1300 targets: two chunks of C·B (1024 + 276 targets) and sub-chunks of 256 for the terms, with
+// remainders; in batches of 200 too.
 TEST(RidgeCv, ManyTargetsInChunksAndBatches) {
   const MatrixF x = randn<MatrixF>(60, 6, 46);
-  const MatrixF y = x * randn<MatrixF>(6, 600, 47) + 4.0f * randn<MatrixF>(60, 600, 48);
+  const MatrixF y = x * randn<MatrixF>(6, 1300, 47) + 4.0f * randn<MatrixF>(60, 1300, 48);
   bs::RidgeOptions opt;
   opt.alphas = {0.1, 3.0, 100.0};
-  opt.precision = bs::Precision::float64;
   const MatrixD expect = cv_scores_by_solves(x, y, 12, 5, opt.alphas);
-  for (const long batch : {4096L, 200L}) {
-    opt.target_batch = batch;
-    const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({60}, 5), 5, opt);
-    EXPECT_LT((res.cv_scores - expect).cwiseAbs().maxCoeff(), 1e-9) << batch;
+  for (const auto precision : {bs::Precision::float64, bs::Precision::mixed}) {
+    opt.precision = precision;
+    for (const long batch : {4096L, 200L}) {
+      opt.target_batch = batch;
+      const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({60}, 5), 5, opt);
+      EXPECT_LT((res.cv_scores - expect).cwiseAbs().maxCoeff(), precision == bs::Precision::float64 ? 1e-9 : 1e-5)
+          << bs::to_string(precision) << " " << batch;
+    }
   }
 }
 
