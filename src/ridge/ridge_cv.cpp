@@ -46,12 +46,10 @@ std::vector<long> fold_bounds(const std::vector<int>& fold_of_row, int k) {
 }
 
 /// One fit. G: type of Gram matrices, decompositions and the CV moments; Q: type of the products
-/// with the eigenvectors (A = X_k V, the weights); P (G or Q): type of the targets' products
-/// (XᵀY, X_kᵀY_k, B = Vᵀ X₋ₖᵀY₋ₖ, H = Aᵀ Y_k).
-template <class G, class Q, class P>
+/// with the eigenvectors (A = X_k V, the weights) and with the targets (XᵀY, X_kᵀY_k,
+/// B = Vᵀ X₋ₖᵀY₋ₖ, H = Aᵀ Y_k).
+template <class G, class Q>
 class Engine {
-  static_assert(std::is_same_v<P, G> || std::is_same_v<P, Q>);
-
  public:
   Engine(const Backend& be, const MatrixF& x, const MatrixF& y, std::vector<long> bounds, const RidgeOptions& opt)
       : be_(be), opt_(opt), bounds_(std::move(bounds)), n_(x.rows()), p_(x.cols()), t_(y.cols()),
@@ -241,7 +239,6 @@ class Engine {
   /// zero and left out (FoldMoments::first): their eigenvectors span the training rows' null
   /// space, where B = Vᵀ X₋ₖᵀ Y₋ₖ is 0 up to round-off, so they add nothing to any prediction.
   FoldMoments fold_moments(View<const Q> a_all, const Array<double>& s) {
-    static_assert(std::is_same_v<G, double> || std::is_same_v<G, float>);
     const MatrixD lam_all = be_.download(View<const double>(s));
     const long r_all = a_all.cols, m = a_all.rows;
     FoldMoments fm;
@@ -315,14 +312,14 @@ class Engine {
   /// fold besides B and H, instead of 2·m·r·t per alpha; plus 2·m·k·t for each group of k tied
   /// eigenvalues (‖A_g b_g‖², in Q). a: A (m × r), b: B (r × t), h: H = Aᵀ y_held (r × t),
   /// y_held: m × t; r counts the eigenvalues from FoldMoments::first on.
-  void score_fold(const FoldMoments& fm, View<const Q> a, View<const P> b, View<const P> h, View<const Q> y_held,
+  void score_fold(const FoldMoments& fm, View<const Q> a, View<const Q> b, View<const Q> h, View<const Q> y_held,
                   long j0) {
     const long r = b.rows, nb = b.cols, m = a.rows;
     // Per chunk of kProductTargets targets: B's columns in float64 (exact: B is float32 or already
     // float64) and U = C B (a DGEMM wide enough to run near its peak); within it, per sub-chunk of
     // kTermTargets (cache-sized): the terms (r × 4 columns per target) and the sums (alphas × 3).
     const long pchunk = std::min(nb, kProductTargets), chunk = std::min(nb, kTermTargets);
-    Array<double> bd_store(be_, std::is_same_v<P, double> ? 0 : r, pchunk), u(be_, r, pchunk),
+    Array<double> bd_store(be_, std::is_same_v<Q, double> ? 0 : r, pchunk), u(be_, r, pchunk),
         terms(be_, r, 4 * chunk), sums(be_, na_, 3 * chunk);
     const auto packed = [](Array<double>& a, long rows, long cols) {
       return View<double>{a.view().data, rows, cols, cols, a.view().space};
@@ -330,7 +327,7 @@ class Engine {
     for (long p0 = 0; p0 < nb; p0 += pchunk) {
       const long np = std::min(pchunk, nb - p0);
       View<const double> bp;
-      if constexpr (std::is_same_v<P, double>) {
+      if constexpr (std::is_same_v<Q, double>) {
         bp = b.middle_cols(p0, np);
       } else {
         be_.convert(b.middle_cols(p0, np), packed(bd_store, r, np));
@@ -363,14 +360,6 @@ class Engine {
       }
     }
     res_.timings.cv_gflop += 2.0 * r * nb * (r + 4.0 * na_) * 1e-9;
-  }
-
-  /// The eigenvectors in P: `v` (type G) itself or its copy `vq` in Q.
-  static View<const P> v_in_p(const Array<G>& v, View<const Q> vq) {
-    if constexpr (std::is_same_v<P, G>)
-      return v;
-    else
-      return vq;
   }
 
   /// Scores to host; per target the best alpha (ties to the larger) and its score.
@@ -420,31 +409,31 @@ class Engine {
   void run_primal() {
     auto t0 = Clock::now();
     Array<G> gram(be_, p_, p_);
-    Array<P> xty(be_, p_, t_);
+    Array<Q> xty(be_, p_, t_);
     gemm_tn(G(1), xf_, xf_, G(0), gram.view());
     // XᵀY as the sum of the folds' X_kᵀY_k, kept for the folds (then the targets' products with X
     // cost 2·n·p·t in all, not twice that) when they take at most half the memory of X and Y in float32
     // (large n: Algonauts-sized training sets) and at most kFoldProductBytes.
-    std::vector<Array<P>> xty_fold;
-    const double fold_bytes = static_cast<double>(k_) * p_ * t_ * sizeof(P);
+    std::vector<Array<Q>> xty_fold;
+    const double fold_bytes = static_cast<double>(k_) * p_ * t_ * sizeof(Q);
     if (fold_bytes <= std::min(kFoldProductBytes, 2.0 * n_ * (p_ + t_))) {
       for (long k = 0; k < k_; ++k) {
         const long a = bounds_[k], m = bounds_[k + 1] - a;
         xty_fold.emplace_back(be_, p_, t_);
         for (long j0 = 0; j0 < t_; j0 += tb_) {
           const long nb = std::min(tb_, t_ - j0);
-          gemm_tn(P(1), xf_.middle_rows(a, m), y_batch(j0, nb).middle_rows(a, m), P(0),
+          gemm_tn(Q(1), xf_.middle_rows(a, m), y_batch(j0, nb).middle_rows(a, m), Q(0),
                   xty_fold.back().view().middle_cols(j0, nb));
         }
         if (k == 0)
-          be_.copy(View<const P>(xty_fold[0]), xty.view());
+          be_.copy(View<const Q>(xty_fold[0]), xty.view());
         else
-          be_.axpy(P(1), View<const P>(xty_fold.back()), xty.view());
+          be_.axpy(Q(1), View<const Q>(xty_fold.back()), xty.view());
       }
     } else {
       for (long j0 = 0; j0 < t_; j0 += tb_) {
         const long nb = std::min(tb_, t_ - j0);
-        gemm_tn(P(1), xf_, y_batch(j0, nb), P(0), xty.view().middle_cols(j0, nb));
+        gemm_tn(Q(1), xf_, y_batch(j0, nb), Q(0), xty.view().middle_cols(j0, nb));
       }
     }
     be_.synchronize();
@@ -494,38 +483,38 @@ class Engine {
         x_times(xk, vq, aq.view());  // A = X_k V
         const FoldMoments fm = fold_moments(aq, s);
         const long z = fm.first, re = p_ - z;  // the eigenvectors that are used
-        const View<const P> ve = v_in_p(vk, vq).middle_cols(z, re);
+        const View<const Q> ve = vq.middle_cols(z, re);
         const View<const Q> ae = View<const Q>(aq).middle_cols(z, re);
         for (long j0 = 0; j0 < t_; j0 += tb_) {
           const long nb = std::min(tb_, t_ - j0);
           const View<const float> yb = y_batch(j0, nb);
-          Array<P> pk_store, xtyk(be_, p_, nb), b(be_, re, nb), h(be_, re, nb);
-          View<const P> pk;  // X_kᵀ Y_k, when kept or needed for H
-          be_.copy(View<const P>(xty).middle_cols(j0, nb), xtyk.view());
+          Array<Q> pk_store, xtyk(be_, p_, nb), b(be_, re, nb), h(be_, re, nb);
+          View<const Q> pk;  // X_kᵀ Y_k, when kept or needed for H
+          be_.copy(View<const Q>(xty).middle_cols(j0, nb), xtyk.view());
           if (!xty_fold.empty()) {
-            pk = View<const P>(xty_fold[static_cast<size_t>(k)]).middle_cols(j0, nb);
-            be_.axpy(P(-1), pk, xtyk.view());  // X_{-k}ᵀ Y_{-k}
+            pk = View<const Q>(xty_fold[static_cast<size_t>(k)]).middle_cols(j0, nb);
+            be_.axpy(Q(-1), pk, xtyk.view());  // X_{-k}ᵀ Y_{-k}
           } else if (m < p_) {
-            gemm_tn(P(-1), xk, yb.middle_rows(a, m), P(1), xtyk.view());  // X_{-k}ᵀ Y_{-k}
+            gemm_tn(Q(-1), xk, yb.middle_rows(a, m), Q(1), xtyk.view());  // X_{-k}ᵀ Y_{-k}
             res_.timings.cv_gflop += 2.0 * m * p_ * nb * 1e-9;
           } else {
-            pk_store = Array<P>(be_, p_, nb);
-            gemm_tn(P(1), xk, yb.middle_rows(a, m), P(0), pk_store.view());
+            pk_store = Array<Q>(be_, p_, nb);
+            gemm_tn(Q(1), xk, yb.middle_rows(a, m), Q(0), pk_store.view());
             pk = pk_store;
-            be_.axpy(P(-1), pk, xtyk.view());  // X_{-k}ᵀ Y_{-k}
+            be_.axpy(Q(-1), pk, xtyk.view());  // X_{-k}ᵀ Y_{-k}
             res_.timings.cv_gflop += 2.0 * m * p_ * nb * 1e-9;
           }
-          be_.gemm(Op::trans, Op::none, P(1), ve, View<const P>(xtyk), P(0), b.view());
+          be_.gemm(Op::trans, Op::none, Q(1), ve, View<const Q>(xtyk), Q(0), b.view());
           const View<const Q> y_held = yq_rows(yb, a, m);
           if (m < p_)  // H = Aᵀ Y_k = Vᵀ X_kᵀ Y_k, whichever product is smaller
-            gemm_tn(P(1), ae, y_held, P(0), h.view());
+            gemm_tn(Q(1), ae, y_held, Q(0), h.view());
           else
-            be_.gemm(Op::trans, Op::none, P(1), ve, pk, P(0), h.view());
+            be_.gemm(Op::trans, Op::none, Q(1), ve, pk, Q(0), h.view());
           score_fold(fm, ae, b, h, y_held, j0);
           res_.timings.cv_gflop += (2.0 * p_ * re * nb + 2.0 * std::min(m, p_) * re * nb) * 1e-9;
         }
         vk = Array<G>();  // this fold is done
-        if (!xty_fold.empty()) xty_fold[static_cast<size_t>(k)] = Array<P>();
+        if (!xty_fold.empty()) xty_fold[static_cast<size_t>(k)] = Array<Q>();
         res_.timings.cv_gflop += 2.0 * m * p_ * p_ * 1e-9;
         be_.synchronize();
         res_.timings.cv_s += seconds(t0);
@@ -543,14 +532,13 @@ class Engine {
     const long z = null_count(be_.download(View<const double>(s))), re = p_ - z;
     res_.refit_null_eigenvalues = z;
     Array<Q> vq_store;
-    const View<const Q> vq_all = as_q(View<const G>(gram), vq_store), vq = vq_all.middle_cols(z, re);
-    const View<const P> vp = v_in_p(gram, vq_all).middle_cols(z, re);
+    const View<const Q> vq = as_q(View<const G>(gram), vq_store).middle_cols(z, re);
     for (long j0 = 0; j0 < t_; j0 += tb_) {
       const long nb = std::min(tb_, t_ - j0);
-      Array<P> b(be_, re, nb);
-      be_.gemm(Op::trans, Op::none, P(1), vp, View<const P>(xty).middle_cols(j0, nb), P(0), b.view());
+      Array<Q> b(be_, re, nb);
+      be_.gemm(Op::trans, Op::none, Q(1), vq, View<const Q>(xty).middle_cols(j0, nb), Q(0), b.view());
       Array<double> bd_store;
-      const View<const double> bd = as_double(View<const P>(b), bd_store);
+      const View<const double> bd = as_double(View<const Q>(b), bd_store);
       Array<Q> bs(be_, re, nb), wq(be_, p_, nb);
       be_.shrink(bd, View<const double>(s).middle_cols(z, re), chosen_alphas(j0, nb), bs.view());
       be_.gemm(Op::none, Op::none, Q(1), vq, View<const Q>(bs), Q(0), wq.view());
@@ -627,19 +615,17 @@ class Engine {
         const FoldMoments fm = fold_moments(aq, s);
         const long z = fm.first, re = nt - z;  // the eigenvectors that are used
         Array<Q> uq_store;
-        const View<const P> ue =
-            v_in_p(u[i], std::is_same_v<P, G> ? View<const Q>() : as_q(View<const G>(u[i]), uq_store))
-                .middle_cols(z, re);
+        const View<const Q> ue = as_q(View<const G>(u[i]), uq_store).middle_cols(z, re);
         const View<const Q> ae = View<const Q>(aq).middle_cols(z, re);
         for (long j0 = 0; j0 < t_; j0 += tb_) {
           const long nb = std::min(tb_, t_ - j0);
           const View<const float> yb = y_batch(j0, nb);
-          Array<P> b(be_, re, nb);  // B = Uᵀ Y_train
-          gemm_tn(P(1), ue.middle_rows(0, a), yb.middle_rows(0, a), P(0), b.view());
-          gemm_tn(P(1), ue.middle_rows(a, n_ - e), yb.middle_rows(e, n_ - e), P(1), b.view());
+          Array<Q> b(be_, re, nb);  // B = Uᵀ Y_train
+          gemm_tn(Q(1), ue.middle_rows(0, a), yb.middle_rows(0, a), Q(0), b.view());
+          gemm_tn(Q(1), ue.middle_rows(a, n_ - e), yb.middle_rows(e, n_ - e), Q(1), b.view());
           const View<const Q> y_held = yq_rows(yb, a, m);
-          Array<P> h(be_, re, nb);
-          gemm_tn(P(1), ae, y_held, P(0), h.view());  // H = Aᵀ Y_k
+          Array<Q> h(be_, re, nb);
+          gemm_tn(Q(1), ae, y_held, Q(0), h.view());  // H = Aᵀ Y_k
           score_fold(fm, ae, b, h, y_held, j0);
           res_.timings.cv_gflop += (2.0 * nt * re * nb + 2.0 * m * re * nb) * 1e-9;
         }
@@ -715,9 +701,9 @@ RidgeCvResult ridge_cv(const Backend& be, const MatrixF& x, const MatrixF& y, co
       throw ConfigError("ridge_cv: alphas must be > 0 and strictly ascending");
   auto bounds = fold_bounds(fold_of_row, n_folds);
   switch (opt.precision) {
-    case Precision::mixed: return Engine<double, float, float>(be, x, y, std::move(bounds), opt).run();
-    case Precision::float64: return Engine<double, double, double>(be, x, y, std::move(bounds), opt).run();
-    case Precision::float32: return Engine<float, float, float>(be, x, y, std::move(bounds), opt).run();
+    case Precision::mixed: return Engine<double, float>(be, x, y, std::move(bounds), opt).run();
+    case Precision::float64: return Engine<double, double>(be, x, y, std::move(bounds), opt).run();
+    case Precision::float32: return Engine<float, float>(be, x, y, std::move(bounds), opt).run();
   }
   throw ConfigError("ridge_cv: unknown precision");
 }
