@@ -115,6 +115,12 @@ struct RidgeCvResult {
 RidgeCvResult ridge_cv(const Backend& backend, const MatrixF& x, const MatrixF& y, const std::vector<int>& fold_of_row,
                        int n_folds, const RidgeOptions& options);
 
+/// Whether ridge_cv's primal solver keeps the folds' X_kᵀY_k (folds × p × t elements of
+/// `element_bytes` each) from forming XᵀY as their sum, so that the folds reuse them: when they take
+/// at most 1 GiB and half the memory of X and Y in float32 (n training rows). The cost model
+/// (cost.cpp) counts the per-fold products by the same rule. Pure function.
+bool keeps_fold_products(long n, long p, long t, int folds, int element_bytes);
+
 /// Predictions x · weights (float32 products on the backend).
 /// @param x  n × p, standardised like the training design; @param weights  p × t (RidgeCvResult::weights)
 /// @return  n × t, host. @throw DimensionMismatch if p differs

@@ -13,6 +13,7 @@
 
 #include "brainsweep/errors.hpp"
 #include "brainsweep/hdf5_io.hpp"
+#include "brainsweep/ridge.hpp"
 
 namespace brainsweep {
 
@@ -40,8 +41,7 @@ UnitWork unit_work(const UnitShape& s) {
     w.gemm_flops += 4 * n * n * t + 2 * n * p * t;  // refit: UᵀY, U(...), W = Xᵀ(...)
     w.stream += n * t;
   }
-  // The folds' X_kᵀY_k are kept from XᵀY when they take at most 1 GiB and half of X and Y (ridge_cv.cpp).
-  const bool folds_kept = 4.0 * k * p * t <= std::min(1024.0 * 1024.0 * 1024.0, 2.0 * n * (p + t));
+  const bool folds_kept = keeps_fold_products(s.n, s.p, s.t, k, sizeof(float));
   for (int f = 0; f < k; ++f) {
     const double nv = static_cast<double>(s.n / k + (f < s.n % k ? 1 : 0));
     const double r = dual ? n - nv : p;  // rank of the fold's spectral basis

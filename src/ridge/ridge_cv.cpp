@@ -218,9 +218,6 @@ class Engine {
   /// Targets whose columns of B are converted and multiplied by C at once (score_fold).
   static constexpr long kProductTargets = 1024;
 
-  /// Largest total size of the folds' X_kᵀY_k kept from the Gram phase for the folds (run_primal).
-  static constexpr double kFoldProductBytes = 1024.0 * 1024.0 * 1024.0;
-
   /// Eigenvalues whose gap is below kTie · (λ + smallest alpha) form one group (see fold_moments).
   static constexpr double kTie = 1e-7;
 
@@ -412,11 +409,10 @@ class Engine {
     Array<Q> xty(be_, p_, t_);
     gemm_tn(G(1), xf_, xf_, G(0), gram.view());
     // XᵀY as the sum of the folds' X_kᵀY_k, kept for the folds (then the targets' products with X
-    // cost 2·n·p·t in all, not twice that) when they take at most half the memory of X and Y in float32
-    // (large n: Algonauts-sized training sets) and at most kFoldProductBytes.
+    // cost 2·n·p·t in all, not twice that) when memory allows (keeps_fold_products; large n:
+    // Algonauts-sized training sets).
     std::vector<Array<Q>> xty_fold;
-    const double fold_bytes = static_cast<double>(k_) * p_ * t_ * sizeof(Q);
-    if (fold_bytes <= std::min(kFoldProductBytes, 2.0 * n_ * (p_ + t_))) {
+    if (keeps_fold_products(n_, p_, t_, static_cast<int>(k_), static_cast<int>(sizeof(Q)))) {
       for (long k = 0; k < k_; ++k) {
         const long a = bounds_[k], m = bounds_[k + 1] - a;
         xty_fold.emplace_back(be_, p_, t_);
@@ -688,6 +684,11 @@ class Engine {
 };
 
 }  // namespace
+
+bool keeps_fold_products(long n, long p, long t, int folds, int element_bytes) {
+  const double bytes = static_cast<double>(folds) * static_cast<double>(p) * static_cast<double>(t) * element_bytes;
+  return bytes <= std::min(1024.0 * 1024.0 * 1024.0, 2.0 * static_cast<double>(n) * static_cast<double>(p + t));
+}
 
 RidgeCvResult ridge_cv(const Backend& be, const MatrixF& x, const MatrixF& y, const std::vector<int>& fold_of_row,
                        int n_folds, const RidgeOptions& opt) {
