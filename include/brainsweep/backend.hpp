@@ -101,23 +101,23 @@ class Backend {
   virtual void add_pearson(View<const double> pred, View<const double> truth, double weight,
                            View<double> r) const = 0;
   /// Per-fold terms of ridge_cv's held-out Pearson r from moments (ridge_cv.cpp, `score_fold`):
-  /// b, u, h are r × t, d and c are 1 × r; out (r × 4t) = [b∘u | b∘h | b∘(c 1ᵀ) | b∘b∘(d 1ᵀ)], in
-  /// float64 (h is float32 in mixed precision, where the targets' products are float32).
+  /// b, u, h are r × t; out (3r × t) = [b∘b ; b∘u ; b∘h] (three r × t blocks of rows), in float64
+  /// (h is float32 in mixed precision, where the targets' products are float32).
   /// @throw DimensionMismatch  on inconsistent shapes
-  virtual void moment_terms(View<const double> b, View<const double> u, View<const double> h, View<const double> d,
-                            View<const double> c, View<double> out) const = 0;
-  virtual void moment_terms(View<const double> b, View<const double> u, View<const float> h, View<const double> d,
-                            View<const double> c, View<double> out) const = 0;
-  /// r(a, j) += weight · Pearson r of m predictions ŷ against the measured column y(:, j), from the
-  /// predictions' moments spp = Σŷ², spy = Σŷy, sp = Σŷ (each alphas × t, float64) and y (m × t),
-  /// whose mean and centred sum of squares are computed here (two passes). Zero variance on either
-  /// side adds 0 (ENCODING.md §4); a prediction counts as constant when its centred sum of squares is
-  /// at most 1e-10 of Σŷ² (the moments are exact to about 1e-12 of Σŷ²).
+  virtual void moment_terms(View<const double> b, View<const double> u, View<const double> h,
+                            View<double> out) const = 0;
+  virtual void moment_terms(View<const double> b, View<const double> u, View<const float> h,
+                            View<double> out) const = 0;
+  /// r(a, j) += weight · Pearson r of m predictions ŷ against the measured column j, from the
+  /// predictions' moments spp = Σŷ², spy = Σŷy, sp = Σŷ (each alphas × t, float64) and the measured
+  /// column's mean `y_mean` and centred sum of squares `y_ss` (each 1 × t). Zero variance on either
+  /// side adds 0 (ENCODING.md §4): y_ss ≤ 0 marks a constant measured column; a prediction counts as
+  /// constant when its centred sum of squares is at most 1e-10 of Σŷ² (the moments are exact to
+  /// about 1e-12 of Σŷ²).
   /// @throw DimensionMismatch  on inconsistent shapes
   virtual void add_pearson_moments(View<const double> spp, View<const double> spy, View<const double> sp,
-                                   View<const float> y, double weight, View<double> r) const = 0;
-  virtual void add_pearson_moments(View<const double> spp, View<const double> spy, View<const double> sp,
-                                   View<const double> y, double weight, View<double> r) const = 0;
+                                   View<const double> y_mean, View<const double> y_ss, long m, double weight,
+                                   View<double> r) const = 0;
   /// dst = src, element-wise between two views of the same shape in this backend's space.
   virtual void copy(View<const float> src, View<float> dst) const = 0;
   virtual void copy(View<const double> src, View<double> dst) const = 0;
@@ -183,21 +183,17 @@ class BackendAdapter : public Backend {
   void add_pearson(View<const double> p, View<const double> t, double w, View<double> r) const override {
     self().add_pearson_impl(p, t, w, r);
   }
-  void moment_terms(View<const double> b, View<const double> u, View<const double> h, View<const double> d,
-                    View<const double> c, View<double> out) const override {
-    self().moment_terms_impl(b, u, h, d, c, out);
+  void moment_terms(View<const double> b, View<const double> u, View<const double> h,
+                    View<double> out) const override {
+    self().moment_terms_impl(b, u, h, out);
   }
-  void moment_terms(View<const double> b, View<const double> u, View<const float> h, View<const double> d,
-                    View<const double> c, View<double> out) const override {
-    self().moment_terms_impl(b, u, h, d, c, out);
+  void moment_terms(View<const double> b, View<const double> u, View<const float> h, View<double> out) const override {
+    self().moment_terms_impl(b, u, h, out);
   }
-  void add_pearson_moments(View<const double> spp, View<const double> spy, View<const double> sp, View<const float> y,
-                           double w, View<double> r) const override {
-    self().add_pearson_moments_impl(spp, spy, sp, y, w, r);
-  }
-  void add_pearson_moments(View<const double> spp, View<const double> spy, View<const double> sp, View<const double> y,
-                           double w, View<double> r) const override {
-    self().add_pearson_moments_impl(spp, spy, sp, y, w, r);
+  void add_pearson_moments(View<const double> spp, View<const double> spy, View<const double> sp,
+                           View<const double> y_mean, View<const double> y_ss, long m, double w,
+                           View<double> r) const override {
+    self().add_pearson_moments_impl(spp, spy, sp, y_mean, y_ss, m, w, r);
   }
   void add_column_squares(View<const float> p, View<double> row) const override { self().add_column_squares_impl(p, row); }
   void add_column_squares(View<const double> p, View<double> row) const override {

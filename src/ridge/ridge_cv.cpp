@@ -66,6 +66,7 @@ class Engine {
       yf_ = yf_store_;
     }
     block_ = std::max(1L, opt.convert_block);
+    held_out_moments(y);
   }
 
   RidgeCvResult run() {
@@ -103,12 +104,54 @@ class Engine {
     if constexpr (std::is_same_v<S, T>) {
       return src;
     } else {
-      const long need = std::max(1L, src.rows * src.cols);
-      if (store.rows() * store.cols() < need) store = Array<T>(be_, 1, need);
-      const View<T> dst{store.view().data, src.rows, src.cols, src.cols, store.view().space};
+      const View<T> dst = work(store, src.rows, src.cols);
       be_.convert(src, dst);
       return dst;
     }
+  }
+  /// A packed rows × cols view of the work array `a`, which grows when it is too small: work space
+  /// reused from batch to batch and fold to fold (fresh pages cost a page fault each).
+  template <class T>
+  View<T> work(Array<T>& a, long rows, long cols) {
+    const long need = std::max(1L, rows * cols);
+    if (a.rows() * a.cols() < need) a = Array<T>(be_, 1, need);
+    return View<T>{a.view().data, rows, cols, cols, a.view().space};
+  }
+  /// Frees the CV's work space (before the refit, which needs its own).
+  void release_work() {
+    ws_bd_ = ws_u_ = ws_terms_ = ws_sums_ = ws_gsq_ = Array<double>();
+    ws_pg_ = ws_xtyk_ = ws_b_ = ws_h_ = ws_pk_ = Array<Q>();
+  }
+  /// Row k of ymean_ and yss_: the column means and centred sums of squares of the targets on fold
+  /// k's held-out rows, in float64, once per fit. One pass over the rows, shifted by the fold's first
+  /// row y₀ (the shifted-data algorithm: with s₁ = Σ(y − y₀) and s₂ = Σ(y − y₀)², the mean is
+  /// y₀ + s₁/m and the centred sum s₂ − s₁²/m, whose relative round-off is ε · (1 + z₀²) for the
+  /// z-score z₀ of y₀). A column whose centred sum is at most 1e-12 of its sum of squares Σy² (a
+  /// constant column) gets 0, which add_pearson_moments scores as 0 (ENCODING.md §4).
+  void held_out_moments(const MatrixF& y) {
+    MatrixD mean = MatrixD::Zero(k_, t_), ss = MatrixD::Zero(k_, t_);
+    for (long k = 0; k < k_; ++k) {
+      const long a = bounds_[k], m = bounds_[k + 1] - a;
+      double *s1 = mean.data() + k * t_, *s2 = ss.data() + k * t_;
+      const float* y0 = y.data() + a * t_;
+      for (long i = a + 1; i < a + m; ++i) {
+        const float* yi = y.data() + i * t_;
+        for (long j = 0; j < t_; ++j) {
+          const double c = static_cast<double>(yi[j]) - static_cast<double>(y0[j]);
+          s1[j] += c;
+          s2[j] += c * c;
+        }
+      }
+      const double dm = static_cast<double>(std::max(1L, m));
+      for (long j = 0; j < t_; ++j) {
+        const double shift = y0[j], centred = s2[j] - s1[j] * s1[j] / dm;
+        const double squares = s2[j] + 2.0 * shift * s1[j] + dm * shift * shift;  // Σy²
+        s1[j] = shift + s1[j] / dm;
+        s2[j] = centred > 1e-12 * squares ? centred : 0.0;
+      }
+    }
+    ymean_ = be_.upload(host_view(std::as_const(mean)));
+    yss_ = be_.upload(host_view(std::as_const(ss)));
   }
   /// Rows per conversion block for operands of `cols` columns in total.
   long block_rows(long cols) const { return std::max(1L, block_ / std::max(1L, cols)); }
@@ -193,11 +236,13 @@ class Engine {
   }
 
   /// What scoring every alpha on one fold needs besides B and H, shared by every target (score_fold).
+  /// With w1 = 1 / (λ_i + α) and w2 = w1² per alpha (row) and eigenvalue (column):
   struct FoldMoments {
-    Array<double> cross;   ///< r × r: M_ij / (λ_j − λ_i) between different eigenvalue groups, 0 within
-    Array<double> diag;    ///< 1 × r: M_ii for an eigenvalue alone in its group, 0 in a larger group
-    Array<double> colsum;  ///< 1 × r: Aᵀ1
-    Array<double> w1, w2;  ///< alphas × r: 1 / (λ_i + α) and its square
+    Array<double> cross;  ///< r × r: C_ij = M_ij / (λ_j − λ_i) between different eigenvalue groups, 0 within
+    Array<double> lpp;    ///< alphas × 2r: [w2 ∘ diag | 2·w1], diag_i = M_ii for an eigenvalue alone in its group, else 0
+    Array<double> w1;     ///< alphas × r
+    Array<double> w1c;    ///< alphas × r: w1 ∘ (Aᵀ1)ᵀ
+    Array<double> w2g;    ///< alphas × groups: w2 of each group of 2 or more eigenvalues (its common value)
     std::vector<std::pair<long, long>> groups;  ///< (first, size) of each group of 2 or more eigenvalues
     long first = 0;  ///< eigenvalues [0, first) are numerically zero and left out; the arrays cover the rest
   };
@@ -277,83 +322,91 @@ class Engine {
       i0 = i1;
     }
     res_.tied_groups += static_cast<long>(fm.groups.size());
-    MatrixD diag(1, r), w1(na_, r), w2(na_, r);
+    MatrixD lpp(na_, 2 * r), w1(na_, r), w1c(na_, r), w2g(na_, static_cast<long>(fm.groups.size()));
     for (long i = 0; i < r; ++i) {
       const size_t gi = static_cast<size_t>(i);
       const bool alone = (i == 0 || group[gi - 1] != group[gi]) && (i == r - 1 || group[gi + 1] != group[gi]);
-      diag(0, i) = alone ? cm[i * r + i] : 0.0;
+      const double diag = alone ? cm[i * r + i] : 0.0;
       for (long j = 0; j < r; ++j) {
         const size_t gj = static_cast<size_t>(j);
         cm[i * r + j] = group[gi] == group[gj] ? 0.0 : cm[i * r + j] / (lt[gj] - lt[gi]);
       }
       for (long ai = 0; ai < na_; ++ai) {
         w1(ai, i) = 1.0 / (lt[gi] + opt_.alphas[static_cast<size_t>(ai)]);
-        w2(ai, i) = w1(ai, i) * w1(ai, i);
+        lpp(ai, i) = w1(ai, i) * w1(ai, i) * diag;
+        lpp(ai, r + i) = 2.0 * w1(ai, i);
+        w1c(ai, i) = w1(ai, i) * colsum(0, i);
       }
     }
+    for (size_t q = 0; q < fm.groups.size(); ++q)
+      for (long ai = 0; ai < na_; ++ai) {
+        const double w = w1(ai, fm.groups[q].first);
+        w2g(ai, static_cast<long>(q)) = w * w;
+      }
     if constexpr (in_place) {
       if (be_.space() == Space::host) fm.cross = std::move(mg);
     }
     if (fm.cross.rows() == 0) fm.cross = be_.upload(host_view(std::as_const(mh)));
-    fm.diag = be_.upload(host_view(diag));
-    fm.colsum = be_.upload(host_view(colsum));
+    fm.lpp = be_.upload(host_view(lpp));
     fm.w1 = be_.upload(host_view(w1));
-    fm.w2 = be_.upload(host_view(w2));
+    fm.w1c = be_.upload(host_view(w1c));
+    if (!fm.groups.empty()) fm.w2g = be_.upload(host_view(w2g));
     return fm;
   }
 
-  /// Score every alpha on one fold (ENCODING.md §4) without forming the held-out predictions
+  /// Score every alpha on fold `k` (ENCODING.md §4) without forming the held-out predictions
   /// ŷ = A D_α b of each alpha (m × t per alpha): their moments Σŷ² (fold_moments), Σŷy = Σ_i
-  /// h_i b_i / (λ_i + α) and Σŷ = Σ_i (Aᵀ1)_i b_i / (λ_i + α) come from r × t terms formed once
-  /// per fold and one (alphas × r) · (r × 4t) product, in float64: 2·r·t·(r + 4·alphas) flops per
-  /// fold besides B and H, instead of 2·m·r·t per alpha; plus 2·m·k·t for each group of k tied
-  /// eigenvalues (‖A_g b_g‖², in Q). a: A (m × r), b: B (r × t), h: H = Aᵀ y_held (r × t),
-  /// y_held: m × t; r counts the eigenvalues from FoldMoments::first on.
-  void score_fold(const FoldMoments& fm, View<const Q> a, View<const Q> b, View<const Q> h, View<const Q> y_held,
-                  long j0) {
-    const long r = b.rows, nb = b.cols, m = a.rows;
+  /// h_i b_i / (λ_i + α) and Σŷ = Σ_i (Aᵀ1)_i b_i / (λ_i + α) come from the terms b∘b, b∘u, b∘h
+  /// (3r × t, u = C b) formed once per fold and three (alphas × r or 2r) products, in float64:
+  /// 2·r·t·(r + 4·alphas) flops per fold besides B and H, instead of 2·m·r·t per alpha; plus
+  /// 2·m·k·t for each group of k tied eigenvalues (‖A_g b_g‖², in Q). The held-out targets' means
+  /// and centred sums of squares come from held_out_moments. a: A (m × r), b: B (r × t),
+  /// h: H = Aᵀ y_held (r × t); r counts the eigenvalues from FoldMoments::first on.
+  void score_fold(long k, const FoldMoments& fm, View<const Q> a, View<const Q> b, View<const Q> h, long j0) {
+    const long r = b.rows, nb = b.cols, m = a.rows, ng = static_cast<long>(fm.groups.size());
     // Per chunk of kProductTargets targets: B's columns in float64 (exact: B is float32 or already
     // float64) and U = C B (a DGEMM wide enough to run near its peak); within it, per sub-chunk of
-    // kTermTargets (cache-sized): the terms (r × 4 columns per target) and the sums (alphas × 3).
+    // kTermTargets (cache-sized): the terms and the sums (alphas × 3 per target).
     const long pchunk = std::min(nb, kProductTargets), chunk = std::min(nb, kTermTargets);
-    Array<double> bd_store(be_, std::is_same_v<Q, double> ? 0 : r, pchunk), u(be_, r, pchunk),
-        terms(be_, r, 4 * chunk), sums(be_, na_, 3 * chunk);
-    const auto packed = [](Array<double>& a, long rows, long cols) {
-      return View<double>{a.view().data, rows, cols, cols, a.view().space};
-    };
     for (long p0 = 0; p0 < nb; p0 += pchunk) {
       const long np = std::min(pchunk, nb - p0);
       View<const double> bp;
       if constexpr (std::is_same_v<Q, double>) {
         bp = b.middle_cols(p0, np);
       } else {
-        be_.convert(b.middle_cols(p0, np), packed(bd_store, r, np));
-        bp = packed(bd_store, r, np);
+        const View<double> bd = work(ws_bd_, r, np);
+        be_.convert(b.middle_cols(p0, np), bd);
+        bp = bd;
       }
-      const View<double> up = packed(u, r, np);
+      const View<double> up = work(ws_u_, r, np);
       be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.cross), bp, 0.0, up);  // U = C B
       for (long s0 = 0; s0 < np; s0 += chunk) {
         const long nc = std::min(chunk, np - s0), c0 = p0 + s0;
-        const View<double> tw = packed(terms, r, 4 * nc), sv = packed(sums, na_, 3 * nc);
-        be_.moment_terms(bp.middle_cols(s0, nc), View<const double>(up).middle_cols(s0, nc), h.middle_cols(c0, nc),
-                         fm.diag, fm.colsum, tw);
-        // A group's pairs: ‖A_g b_g‖², in the group's first row of the b∘b∘d block (0 there so far).
-        for (const auto& [g0, k] : fm.groups) {
-          Array<Q> bq_store, pg(be_, m, nc);
-          const View<const Q> bq = as_q(b.middle_cols(c0, nc).middle_rows(g0, k), bq_store);
-          be_.gemm(Op::none, Op::none, Q(1), a.middle_cols(g0, k), bq, Q(0), pg.view());
-          be_.add_column_squares(View<const Q>(pg), tw.middle_rows(g0, 1).middle_cols(3 * nc, nc));
-          res_.timings.cv_gflop += 2.0 * m * k * nc * 1e-9;
+        const View<double> tw = work(ws_terms_, 3 * r, nc), sv = work(ws_sums_, na_, 3 * nc);
+        const View<const double> tv = tw, bc = bp.middle_cols(s0, nc);
+        be_.moment_terms(bc, View<const double>(up).middle_cols(s0, nc), h.middle_cols(c0, nc), tw);
+        const View<double> spp = sv.middle_cols(0, nc), spy = sv.middle_cols(nc, nc), sp = sv.middle_cols(2 * nc, nc);
+        // Σŷ² = Σ_i w2 diag b² + 2 w1 b (C b) (fold_moments), then the groups' ‖A_g b_g‖² w2_g.
+        be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.lpp), tv.middle_rows(0, 2 * r), 0.0, spp);
+        if (ng > 0) {
+          const View<double> gsq = work(ws_gsq_, ng, nc);
+          be_.fill(gsq, 0.0);
+          for (long q = 0; q < ng; ++q) {
+            const auto [g0, kg] = fm.groups[static_cast<size_t>(q)];
+            Array<Q> bq_store;
+            const View<const Q> bq = as_q(b.middle_cols(c0, nc).middle_rows(g0, kg), bq_store);
+            const View<Q> pg = work(ws_pg_, m, nc);
+            be_.gemm(Op::none, Op::none, Q(1), a.middle_cols(g0, kg), bq, Q(0), pg);
+            be_.add_column_squares(View<const Q>(pg), gsq.middle_rows(q, 1));
+            res_.timings.cv_gflop += 2.0 * m * kg * nc * 1e-9;
+          }
+          be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.w2g), View<const double>(gsq), 1.0, spp);
         }
-        const View<const double> tv = tw;
-        be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.w2), tv.middle_cols(3 * nc, nc), 0.0,
-                 sv.middle_cols(0, nc));
-        be_.gemm(Op::none, Op::none, 2.0, View<const double>(fm.w1), tv.middle_cols(0, nc), 1.0, sv.middle_cols(0, nc));
-        be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.w1), tv.middle_cols(nc, 2 * nc), 0.0,
-                 sv.middle_cols(nc, 2 * nc));
-        be_.add_pearson_moments(sv.middle_cols(0, nc), sv.middle_cols(nc, nc), sv.middle_cols(2 * nc, nc),
-                                y_held.middle_cols(c0, nc), 1.0 / static_cast<double>(k_),
-                                scores_.view().middle_cols(j0 + c0, nc));
+        be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.w1), tv.middle_rows(2 * r, r), 0.0, spy);  // Σŷy
+        be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.w1c), bc, 0.0, sp);                         // Σŷ
+        be_.add_pearson_moments(spp, spy, sp, View<const double>(ymean_).middle_rows(k, 1).middle_cols(j0 + c0, nc),
+                                View<const double>(yss_).middle_rows(k, 1).middle_cols(j0 + c0, nc), m,
+                                1.0 / static_cast<double>(k_), scores_.view().middle_cols(j0 + c0, nc));
       }
     }
     res_.timings.cv_gflop += 2.0 * r * nb * (r + 4.0 * na_) * 1e-9;
@@ -484,29 +537,29 @@ class Engine {
         for (long j0 = 0; j0 < t_; j0 += tb_) {
           const long nb = std::min(tb_, t_ - j0);
           const View<const float> yb = y_batch(j0, nb);
-          Array<Q> pk_store, xtyk(be_, p_, nb), b(be_, re, nb), h(be_, re, nb);
+          // Work space reused from batch to batch and fold to fold (ws_*: freed after the CV).
+          const View<Q> xtyk = work(ws_xtyk_, p_, nb), b = work(ws_b_, re, nb), h = work(ws_h_, re, nb);
           View<const Q> pk;  // X_kᵀ Y_k, when kept or needed for H
-          be_.copy(View<const Q>(xty).middle_cols(j0, nb), xtyk.view());
+          be_.copy(View<const Q>(xty).middle_cols(j0, nb), xtyk);
           if (!xty_fold.empty()) {
             pk = View<const Q>(xty_fold[static_cast<size_t>(k)]).middle_cols(j0, nb);
-            be_.axpy(Q(-1), pk, xtyk.view());  // X_{-k}ᵀ Y_{-k}
+            be_.axpy(Q(-1), pk, xtyk);  // X_{-k}ᵀ Y_{-k}
           } else if (m < p_) {
-            gemm_tn(Q(-1), xk, yb.middle_rows(a, m), Q(1), xtyk.view());  // X_{-k}ᵀ Y_{-k}
+            gemm_tn(Q(-1), xk, yb.middle_rows(a, m), Q(1), xtyk);  // X_{-k}ᵀ Y_{-k}
             res_.timings.cv_gflop += 2.0 * m * p_ * nb * 1e-9;
           } else {
-            pk_store = Array<Q>(be_, p_, nb);
-            gemm_tn(Q(1), xk, yb.middle_rows(a, m), Q(0), pk_store.view());
-            pk = pk_store;
-            be_.axpy(Q(-1), pk, xtyk.view());  // X_{-k}ᵀ Y_{-k}
+            const View<Q> pkw = work(ws_pk_, p_, nb);
+            gemm_tn(Q(1), xk, yb.middle_rows(a, m), Q(0), pkw);
+            pk = pkw;
+            be_.axpy(Q(-1), pk, xtyk);  // X_{-k}ᵀ Y_{-k}
             res_.timings.cv_gflop += 2.0 * m * p_ * nb * 1e-9;
           }
-          be_.gemm(Op::trans, Op::none, Q(1), ve, View<const Q>(xtyk), Q(0), b.view());
-          const View<const Q> y_held = yq_rows(yb, a, m);
+          be_.gemm(Op::trans, Op::none, Q(1), ve, View<const Q>(xtyk), Q(0), b);
           if (m < p_)  // H = Aᵀ Y_k = Vᵀ X_kᵀ Y_k, whichever product is smaller
-            gemm_tn(Q(1), ae, y_held, Q(0), h.view());
+            gemm_tn(Q(1), ae, yq_rows(yb, a, m), Q(0), h);
           else
-            be_.gemm(Op::trans, Op::none, Q(1), ve, pk, Q(0), h.view());
-          score_fold(fm, ae, b, h, y_held, j0);
+            be_.gemm(Op::trans, Op::none, Q(1), ve, pk, Q(0), h);
+          score_fold(k, fm, ae, b, h, j0);
           res_.timings.cv_gflop += (2.0 * p_ * re * nb + 2.0 * std::min(m, p_) * re * nb) * 1e-9;
         }
         vk = Array<G>();  // this fold is done
@@ -516,6 +569,7 @@ class Engine {
         res_.timings.cv_s += seconds(t0);
       }
     }
+    release_work();
     select();
 
     t0 = Clock::now();
@@ -619,10 +673,9 @@ class Engine {
           Array<Q> b(be_, re, nb);  // B = Uᵀ Y_train
           gemm_tn(Q(1), ue.middle_rows(0, a), yb.middle_rows(0, a), Q(0), b.view());
           gemm_tn(Q(1), ue.middle_rows(a, n_ - e), yb.middle_rows(e, n_ - e), Q(1), b.view());
-          const View<const Q> y_held = yq_rows(yb, a, m);
           Array<Q> h(be_, re, nb);
-          gemm_tn(Q(1), ae, y_held, Q(0), h.view());  // H = Aᵀ Y_k
-          score_fold(fm, ae, b, h, y_held, j0);
+          gemm_tn(Q(1), ae, yq_rows(yb, a, m), Q(0), h.view());  // H = Aᵀ Y_k
+          score_fold(k, fm, ae, b, h, j0);
           res_.timings.cv_gflop += (2.0 * nt * re * nb + 2.0 * m * re * nb) * 1e-9;
         }
         u[i] = Array<G>();  // this fold is done
@@ -632,6 +685,7 @@ class Engine {
         res_.timings.cv_s += seconds(t0);
       }
     }
+    release_work();
     select();
 
     t0 = Clock::now();
@@ -680,6 +734,9 @@ class Engine {
   Array<G> blk_a_, blk_b_;     ///< conversion blocks (float64 runs)
   Array<Q> yq_store_;          ///< held-out rows of Y in Q (float64 runs)
   Array<double> scores_, alpha_b_;
+  Array<double> ymean_, yss_;  ///< folds × t: held-out targets' means and centred sums of squares
+  Array<double> ws_bd_, ws_u_, ws_terms_, ws_sums_, ws_gsq_;  ///< score_fold's work space
+  Array<Q> ws_pg_, ws_xtyk_, ws_b_, ws_h_, ws_pk_;              ///< the CV batches' work space
   RidgeCvResult res_;
 };
 

@@ -152,35 +152,31 @@ TEST_P(BackendTest, ShrinkPearsonConvertCopyFill) {
 
 TEST_P(BackendTest, MomentTermsAndPearsonFromMoments) {
   const MatrixD b = randn<MatrixD>(5, 3, 21), u = randn<MatrixD>(5, 3, 22), h = randn<MatrixD>(5, 3, 23);
-  const MatrixD d = randn<MatrixD>(1, 5, 24), c = randn<MatrixD>(1, 5, 25);
   const auto db = be_->upload(bs::host_view(b)), du = be_->upload(bs::host_view(u)), dh = be_->upload(bs::host_view(h));
-  const auto dd = be_->upload(bs::host_view(d)), dc = be_->upload(bs::host_view(c));
-  bs::Array<double> terms(*be_, 5, 12);
-  be_->moment_terms(db, du, dh, dd, dc, terms.view());
+  bs::Array<double> terms(*be_, 15, 3);
+  be_->moment_terms(db, du, dh, terms.view());
   const MatrixD th = be_->download(bs::View<const double>(terms));
   for (int i = 0; i < 5; ++i)
     for (int j = 0; j < 3; ++j) {
-      EXPECT_NEAR(th(i, j), b(i, j) * u(i, j), 1e-15);
-      EXPECT_NEAR(th(i, 3 + j), b(i, j) * h(i, j), 1e-15);
-      EXPECT_NEAR(th(i, 6 + j), b(i, j) * c(0, i), 1e-15);
-      EXPECT_NEAR(th(i, 9 + j), b(i, j) * b(i, j) * d(0, i), 1e-15);
+      EXPECT_NEAR(th(i, j), b(i, j) * b(i, j), 1e-15);
+      EXPECT_NEAR(th(5 + i, j), b(i, j) * u(i, j), 1e-15);
+      EXPECT_NEAR(th(10 + i, j), b(i, j) * h(i, j), 1e-15);
     }
-  EXPECT_THROW(be_->moment_terms(db, du, dh, dd, dc, terms.view().middle_cols(0, 8)), bs::DimensionMismatch);
+  EXPECT_THROW(be_->moment_terms(db, du, dh, terms.view().middle_rows(0, 10)), bs::DimensionMismatch);
   // h in float32 (mixed precision): its values, widened exactly, on a column sub-view.
   const MatrixF hf = h.cast<float>();
   const auto dhf = be_->upload(bs::host_view(hf));
-  bs::Array<double> terms_f(*be_, 5, 8);
+  bs::Array<double> terms_f(*be_, 15, 2);
   be_->moment_terms(bs::View<const double>(db).middle_cols(1, 2), bs::View<const double>(du).middle_cols(1, 2),
-                    bs::View<const float>(dhf).middle_cols(1, 2), dd, dc, terms_f.view());
+                    bs::View<const float>(dhf).middle_cols(1, 2), terms_f.view());
   const MatrixD tf = be_->download(bs::View<const double>(terms_f));
   for (int i = 0; i < 5; ++i)
     for (int j = 0; j < 2; ++j) {
       EXPECT_EQ(tf(i, j), th(i, 1 + j));
-      EXPECT_EQ(tf(i, 2 + j), b(i, 1 + j) * static_cast<double>(hf(i, 1 + j)));
-      EXPECT_EQ(tf(i, 4 + j), th(i, 7 + j));
-      EXPECT_EQ(tf(i, 6 + j), th(i, 10 + j));
+      EXPECT_EQ(tf(5 + i, j), th(5 + i, 1 + j));
+      EXPECT_EQ(tf(10 + i, j), b(i, 1 + j) * static_cast<double>(hf(i, 1 + j)));
     }
-  EXPECT_THROW(be_->moment_terms(db, du, bs::View<const float>(dhf).middle_cols(0, 2), dd, dc, terms.view()),
+  EXPECT_THROW(be_->moment_terms(db, du, bs::View<const float>(dhf).middle_cols(0, 2), terms.view()),
                bs::DimensionMismatch);
 
   // axpy on sub-views: u[1:4, 0:2] += -2 · b[0:3, 1:3], in float64 and float32.
@@ -221,25 +217,39 @@ TEST_P(BackendTest, MomentTermsAndPearsonFromMoments) {
     }
   const auto dpp = be_->upload(bs::host_view(spp)), dpy = be_->upload(bs::host_view(spy)),
              dps = be_->upload(bs::host_view(sp));
-  const auto dy = be_->upload(bs::host_view(y));
-  const MatrixF yf = y.cast<float>();
-  const auto dyf = be_->upload(bs::host_view(yf));
-  bs::Array<double> r(*be_, 2, 3), rf(*be_, 2, 3);
+  // The measured columns' mean and centred sum of squares; column 2 is constant (0 marks it).
+  MatrixD my(1, 3), syy(1, 3);
+  for (int j = 0; j < 3; ++j) {
+    my(0, j) = y.col(j).mean();
+    syy(0, j) = j == 2 ? 0.0 : (y.col(j).array() - my(0, j)).square().sum();
+  }
+  const auto dmy = be_->upload(bs::host_view(my)), dsyy = be_->upload(bs::host_view(syy));
+  bs::Array<double> r(*be_, 2, 3);
   be_->fill(r.view(), 0.125);
-  be_->fill(rf.view(), 0.0);
-  be_->add_pearson_moments(dpp, dpy, dps, bs::View<const double>(dy), 0.5, r.view());
-  be_->add_pearson_moments(dpp, dpy, dps, bs::View<const float>(dyf), 1.0, rf.view());
-  const MatrixD rh = be_->download(bs::View<const double>(r)), rfh = be_->download(bs::View<const double>(rf));
+  be_->add_pearson_moments(dpp, dpy, dps, dmy, dsyy, m, 0.5, r.view());
+  const MatrixD rh = be_->download(bs::View<const double>(r));
   for (int a = 0; a < 2; ++a) {
     const auto expect = bs::column_pearson(pred[a], y);
     for (int j = 0; j < 3; ++j) {
       const double e = (a == 1 && j == 1) || j == 2 ? 0.0 : expect[static_cast<size_t>(j)];
       if (j < 2 && !(a == 1 && j == 1)) ASSERT_NE(e, 0.0);
       EXPECT_NEAR(rh(a, j), 0.125 + 0.5 * e, 1e-13) << a << "," << j;
-      EXPECT_NEAR(rfh(a, j), e, 1e-6) << a << "," << j;  // y rounded to float32
     }
   }
-  EXPECT_THROW(be_->add_pearson_moments(dpp, dpy, dps, bs::View<const double>(dy), 1.0, r.view().middle_cols(0, 2)),
+  // Columns 1 and 2 only, through sub-views of every operand.
+  bs::Array<double> r2(*be_, 2, 2);
+  be_->fill(r2.view(), 0.0);
+  be_->add_pearson_moments(bs::View<const double>(dpp).middle_cols(1, 2), bs::View<const double>(dpy).middle_cols(1, 2),
+                           bs::View<const double>(dps).middle_cols(1, 2), bs::View<const double>(dmy).middle_cols(1, 2),
+                           bs::View<const double>(dsyy).middle_cols(1, 2), m, 1.0, r2.view());
+  const MatrixD r2h = be_->download(bs::View<const double>(r2));
+  EXPECT_NEAR(r2h(0, 0), bs::column_pearson(pred[0], y)[1], 1e-13);
+  EXPECT_EQ(r2h(1, 0), 0.0);
+  EXPECT_EQ(r2h(0, 1), 0.0);
+  EXPECT_THROW(be_->add_pearson_moments(dpp, dpy, dps, dmy, dsyy, m, 1.0, r.view().middle_cols(0, 2)),
+               bs::DimensionMismatch);
+  EXPECT_THROW(be_->add_pearson_moments(dpp, dpy, dps, bs::View<const double>(dmy).middle_cols(0, 2), dsyy, m, 1.0,
+                                        r.view()),
                bs::DimensionMismatch);
 }
 

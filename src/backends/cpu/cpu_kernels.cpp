@@ -187,41 +187,36 @@ void cpu_add_pearson(View<const T> pred, View<const T> truth, double weight, Vie
 }
 
 template <class H>
-void check_moment_terms(View<const double> b, View<const double> u, View<const H> h, View<const double> d,
-                        View<const double> c, View<double> out) {
+void check_moment_terms(View<const double> b, View<const double> u, View<const H> h, View<const double> out) {
   const long r = b.rows, t = b.cols;
-  if (u.rows != r || u.cols != t || h.rows != r || h.cols != t || d.rows * d.cols != r || c.rows * c.cols != r ||
-      out.rows != r || out.cols != 4 * t)
-    throw DimensionMismatch("moment_terms: b " + b.shape() + ", u " + u.shape() + ", h " + h.shape() + ", d " +
-                            d.shape() + ", c " + c.shape() + ", out " + out.shape());
+  if (u.rows != r || u.cols != t || h.rows != r || h.cols != t || out.rows != 3 * r || out.cols != t)
+    throw DimensionMismatch("moment_terms: b " + b.shape() + ", u " + u.shape() + ", h " + h.shape() + ", out " +
+                            out.shape() + " (expected 3·" + std::to_string(r) + " × " + std::to_string(t) + ")");
 }
 
 template <class H>
-void cpu_moment_terms(View<const double> b, View<const double> u, View<const H> h, View<const double> d,
-                      View<const double> c, View<double> out) {
-  check_moment_terms(b, u, h, d, c, out);
-  const long t = b.cols;
-  for (long i = 0; i < b.rows; ++i) {
+void cpu_moment_terms(View<const double> b, View<const double> u, View<const H> h, View<double> out) {
+  check_moment_terms(b, u, h, View<const double>(out));
+  const long r = b.rows, t = b.cols;
+  for (long i = 0; i < r; ++i) {
     const double *bi = b.data + i * b.ld, *ui = u.data + i * u.ld;
     const H* hi = h.data + i * h.ld;
-    double* o = out.data + i * out.ld;
-    const double ci = c.data[i], di = d.data[i];
+    double *bb = out.data + i * out.ld, *bu = out.data + (r + i) * out.ld, *bh = out.data + (2 * r + i) * out.ld;
     for (long j = 0; j < t; ++j) {
-      o[j] = bi[j] * ui[j];
-      o[t + j] = bi[j] * static_cast<double>(hi[j]);
-      o[2 * t + j] = bi[j] * ci;
-      o[3 * t + j] = bi[j] * bi[j] * di;
+      bb[j] = bi[j] * bi[j];
+      bu[j] = bi[j] * ui[j];
+      bh[j] = bi[j] * static_cast<double>(hi[j]);
     }
   }
 }
 
-template <class Y>
-void check_pearson_moments(View<const double> spp, View<const double> spy, View<const double> sp, View<const Y> y,
-                           View<double> r) {
+void check_pearson_moments(View<const double> spp, View<const double> spy, View<const double> sp,
+                           View<const double> y_mean, View<const double> y_ss, View<const double> r) {
   const long na = spp.rows, t = spp.cols;
-  if (spy.rows != na || spy.cols != t || sp.rows != na || sp.cols != t || y.cols != t || r.rows != na || r.cols != t)
+  if (spy.rows != na || spy.cols != t || sp.rows != na || sp.cols != t || y_mean.rows * y_mean.cols != t ||
+      y_ss.rows * y_ss.cols != t || r.rows != na || r.cols != t)
     throw DimensionMismatch("add_pearson_moments: spp " + spp.shape() + ", spy " + spy.shape() + ", sp " + sp.shape() +
-                            ", y " + y.shape() + ", r " + r.shape());
+                            ", y_mean " + y_mean.shape() + ", y_ss " + y_ss.shape() + ", r " + r.shape());
 }
 
 /// Pearson r from the moments of m predictions against y's mean `my` and centred sum of squares `syy`.
@@ -231,28 +226,15 @@ inline double pearson_from_moments(double spp, double spy, double sp, double my,
   return (spy - sp * my) / std::sqrt(sxx * syy);
 }
 
-template <class Y>
-void cpu_add_pearson_moments(View<const double> spp, View<const double> spy, View<const double> sp, View<const Y> y,
-                             double weight, View<double> r) {
-  check_pearson_moments(spp, spy, sp, y, r);
-  const long m = y.rows, t = y.cols;
+void cpu_add_pearson_moments(View<const double> spp, View<const double> spy, View<const double> sp,
+                             View<const double> y_mean, View<const double> y_ss, long m, double weight,
+                             View<double> r) {
+  check_pearson_moments(spp, spy, sp, y_mean, y_ss, View<const double>(r));
   if (m < 2) return;
-  std::vector<double> my(static_cast<size_t>(t), 0.0), syy(my), sq(my);
-  for (long i = 0; i < m; ++i)
-    for (long j = 0; j < t; ++j) my[j] += y.data[i * y.ld + j];
-  for (long j = 0; j < t; ++j) my[j] /= static_cast<double>(m);
-  for (long i = 0; i < m; ++i)
-    for (long j = 0; j < t; ++j) {
-      const double v = y.data[i * y.ld + j];
-      syy[j] += (v - my[j]) * (v - my[j]);
-      sq[j] += v * v;
-    }
-  for (long j = 0; j < t; ++j)
-    if (!(syy[j] > 1e-12 * sq[j])) syy[j] = 0;  // a constant column (round-off of the mean)
   for (long a = 0; a < spp.rows; ++a)
-    for (long j = 0; j < t; ++j)
+    for (long j = 0; j < spp.cols; ++j)
       r.data[a * r.ld + j] += weight * pearson_from_moments(spp.data[a * spp.ld + j], spy.data[a * spy.ld + j],
-                                                            sp.data[a * sp.ld + j], my[j], syy[j],
+                                                            sp.data[a * sp.ld + j], y_mean.data[j], y_ss.data[j],
                                                             static_cast<double>(m));
 }
 
@@ -323,14 +305,13 @@ class CpuBackend final : public BackendAdapter<CpuBackend> {
     cpu_add_pearson(p, t, w, r);
   }
   template <class H>
-  void moment_terms_impl(View<const double> b, View<const double> u, View<const H> h, View<const double> d,
-                         View<const double> c, View<double> out) const {
-    cpu_moment_terms(b, u, h, d, c, out);
+  void moment_terms_impl(View<const double> b, View<const double> u, View<const H> h, View<double> out) const {
+    cpu_moment_terms(b, u, h, out);
   }
-  template <class Y>
-  void add_pearson_moments_impl(View<const double> spp, View<const double> spy, View<const double> sp, View<const Y> y,
-                                double w, View<double> r) const {
-    cpu_add_pearson_moments(spp, spy, sp, y, w, r);
+  void add_pearson_moments_impl(View<const double> spp, View<const double> spy, View<const double> sp,
+                                View<const double> y_mean, View<const double> y_ss, long m, double w,
+                                View<double> r) const {
+    cpu_add_pearson_moments(spp, spy, sp, y_mean, y_ss, m, w, r);
   }
   template <class T>
   void add_column_squares_impl(View<const T> p, View<double> row) const {

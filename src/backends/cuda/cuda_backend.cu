@@ -68,38 +68,28 @@ __global__ void pearson_kernel(const T* p, long pld, const T* y, long yld, long 
   if (sxx > 0 && syy > 0) r[j] += weight * sxy / sqrt(sxx * syy);
 }
 
-/// out = [b∘u | b∘h | b∘(c 1ᵀ) | b∘b∘(d 1ᵀ)] (Backend::moment_terms), one thread per element of b.
+/// out = [b∘b ; b∘u ; b∘h] (Backend::moment_terms: 3 blocks of r rows), one thread per element of b.
 template <class H>
 __global__ void moment_terms_kernel(const double* b, long bld, const double* u, long uld, const H* h, long hld,
-                                    const double* d, const double* c, double* out, long old, long rows, long cols) {
+                                    double* out, long old, long rows, long cols) {
   const long idx = blockIdx.x * static_cast<long>(blockDim.x) + threadIdx.x;
   if (idx >= rows * cols) return;
   const long i = idx / cols, j = idx % cols;
   const double bv = b[i * bld + j];
-  double* o = out + i * old;
-  o[j] = bv * u[i * uld + j];
-  o[cols + j] = bv * static_cast<double>(h[i * hld + j]);
-  o[2 * cols + j] = bv * c[i];
-  o[3 * cols + j] = bv * bv * d[i];
+  out[i * old + j] = bv * bv;
+  out[(rows + i) * old + j] = bv * u[i * uld + j];
+  out[(2 * rows + i) * old + j] = bv * static_cast<double>(h[i * hld + j]);
 }
 
-/// One thread per column j: y's mean and centred sum of squares (two passes), then Pearson r of
-/// every alpha from the predictions' moments (Backend::add_pearson_moments; as the CPU backend).
-template <class T>
+/// One thread per column j: Pearson r of every alpha from the predictions' moments and the measured
+/// column's mean and centred sum of squares (Backend::add_pearson_moments; as the CPU backend).
 __global__ void pearson_moments_kernel(const double* spp, long ppld, const double* spy, long pyld, const double* sp,
-                                       long pld, const T* y, long yld, long m, long na, long t, double weight,
-                                       double* r, long rld) {
+                                       long pld, const double* y_mean, const double* y_ss, long m, long na, long t,
+                                       double weight, double* r, long rld) {
   const long j = blockIdx.x * static_cast<long>(blockDim.x) + threadIdx.x;
   if (j >= t || m < 2) return;
-  double my = 0, syy = 0, sq = 0;
-  for (long i = 0; i < m; ++i) my += y[i * yld + j];
-  my /= m;
-  for (long i = 0; i < m; ++i) {
-    const double v = y[i * yld + j];
-    syy += (v - my) * (v - my);
-    sq += v * v;
-  }
-  if (!(syy > 1e-12 * sq)) return;  // a constant column adds 0
+  const double my = y_mean[j], syy = y_ss[j];
+  if (!(syy > 0)) return;  // a constant column adds 0
   for (long a = 0; a < na; ++a) {
     const double pp = spp[a * ppld + j], py = spy[a * pyld + j], p = sp[a * pld + j];
     const double sxx = pp - p * p / m;
@@ -301,28 +291,28 @@ class CudaBackend final : public BackendAdapter<CudaBackend> {
     check(cudaGetLastError(), "shrink kernel");
   }
   template <class H>
-  void moment_terms_impl(View<const double> b, View<const double> u, View<const H> h, View<const double> d,
-                         View<const double> c, View<double> out) const {
+  void moment_terms_impl(View<const double> b, View<const double> u, View<const H> h, View<double> out) const {
     const long r = b.rows, t = b.cols;
-    if (u.rows != r || u.cols != t || h.rows != r || h.cols != t || d.rows * d.cols != r || c.rows * c.cols != r ||
-        out.rows != r || out.cols != 4 * t)
-      throw DimensionMismatch("moment_terms: b " + b.shape() + ", u " + u.shape() + ", h " + h.shape() + ", d " +
-                              d.shape() + ", c " + c.shape() + ", out " + out.shape());
+    if (u.rows != r || u.cols != t || h.rows != r || h.cols != t || out.rows != 3 * r || out.cols != t)
+      throw DimensionMismatch("moment_terms: b " + b.shape() + ", u " + u.shape() + ", h " + h.shape() + ", out " +
+                              out.shape() + " (expected 3·" + std::to_string(r) + " × " + std::to_string(t) + ")");
     if (r * t == 0) return;
-    moment_terms_kernel<<<blocks(r * t), kThreads, 0, stream_>>>(b.data, b.ld, u.data, u.ld, h.data, h.ld, d.data,
-                                                                   c.data, out.data, out.ld, r, t);
+    moment_terms_kernel<<<blocks(r * t), kThreads, 0, stream_>>>(b.data, b.ld, u.data, u.ld, h.data, h.ld, out.data,
+                                                                   out.ld, r, t);
     check(cudaGetLastError(), "moment_terms kernel");
   }
-  template <class T>
-  void add_pearson_moments_impl(View<const double> spp, View<const double> spy, View<const double> sp, View<const T> y,
-                                double w, View<double> r) const {
+  void add_pearson_moments_impl(View<const double> spp, View<const double> spy, View<const double> sp,
+                                View<const double> y_mean, View<const double> y_ss, long m, double w,
+                                View<double> r) const {
     const long na = spp.rows, t = spp.cols;
-    if (spy.rows != na || spy.cols != t || sp.rows != na || sp.cols != t || y.cols != t || r.rows != na || r.cols != t)
+    if (spy.rows != na || spy.cols != t || sp.rows != na || sp.cols != t || y_mean.rows * y_mean.cols != t ||
+        y_ss.rows * y_ss.cols != t || r.rows != na || r.cols != t)
       throw DimensionMismatch("add_pearson_moments: spp " + spp.shape() + ", spy " + spy.shape() + ", sp " +
-                              sp.shape() + ", y " + y.shape() + ", r " + r.shape());
+                              sp.shape() + ", y_mean " + y_mean.shape() + ", y_ss " + y_ss.shape() + ", r " +
+                              r.shape());
     if (t == 0) return;
     pearson_moments_kernel<<<blocks(t), kThreads, 0, stream_>>>(spp.data, spp.ld, spy.data, spy.ld, sp.data, sp.ld,
-                                                                 y.data, y.ld, y.rows, na, t, w, r.data, r.ld);
+                                                                 y_mean.data, y_ss.data, m, na, t, w, r.data, r.ld);
     check(cudaGetLastError(), "pearson_moments kernel");
   }
   template <class T>
