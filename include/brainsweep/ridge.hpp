@@ -121,6 +121,13 @@ RidgeCvResult ridge_cv(const Backend& backend, const MatrixF& x, const MatrixF& 
 /// (cost.cpp) counts the per-fold products by the same rule. Pure function.
 bool keeps_fold_products(long n, long p, long t, int folds, int element_bytes);
 
+/// Whether ridge_cv's primal solver keeps the folds' Gram matrices G_k = X_kᵀX_k (folds × p × p
+/// elements of `element_bytes` each) from forming XᵀX as their sum: by the same bound as
+/// keeps_fold_products. The training Grams are then XᵀX − G_k, and a fold with 3m > 4p held-out
+/// rows takes the moments of its held-out predictions from G_k (M = Vᵀ G_k V) instead of A = X_k V.
+/// The cost model counts by the same rule. Pure function.
+bool keeps_fold_grams(long n, long p, long t, int folds, int element_bytes);
+
 /// Predictions x · weights (float32 products on the backend).
 /// @param x  n × p, standardised like the training design; @param weights  p × t (RidgeCvResult::weights)
 /// @return  n × t, host. @throw DimensionMismatch if p differs

@@ -42,12 +42,19 @@ UnitWork unit_work(const UnitShape& s) {
     w.stream += n * t;
   }
   const bool folds_kept = keeps_fold_products(s.n, s.p, s.t, k, sizeof(float));
+  const bool grams_kept = !dual && keeps_fold_grams(s.n, s.p, s.t, k, sizeof(double));
   for (int f = 0; f < k; ++f) {
-    const double nv = static_cast<double>(s.n / k + (f < s.n % k ? 1 : 0));
+    const long m = s.n / k + (f < s.n % k ? 1 : 0);
+    const double nv = static_cast<double>(m);
     const double r = dual ? n - nv : p;  // rank of the fold's spectral basis
+    const bool from_gram = grams_kept && 3 * m > 4 * s.p;  // M = Vᵀ G_k V, no A (ridge.hpp)
     w.eig_cubes += r * r * r;
     if (!dual) {
-      w.gemm_flops += 2 * nv * p * p + f32 * 2 * nv * p * p;       // fold Gram G − X_kᵀX_k; A = X_k V
+      if (grams_kept)
+        w.stream += 2 * p * p;          // G − G_k (XᵀX above is the sum of the G_k)
+      else
+        w.gemm_flops += 2 * nv * p * p;  // fold Gram G − X_kᵀX_k
+      if (!from_gram) w.gemm_flops += f32 * 2 * nv * p * p;        // A = X_k V
       w.gemm_flops += f32 * (2 * p * p * t + 2 * std::min(nv, p) * p * t);  // B = Vᵀ X₋ₖᵀY₋ₖ; H
       if (!folds_kept) w.gemm_flops += f32 * 2 * nv * p * t;       // X_kᵀY_k, unless kept
       w.stream += 2 * p * t + p * p;                               // X₋ₖᵀY₋ₖ; V to float32
@@ -56,10 +63,10 @@ UnitWork unit_work(const UnitShape& s) {
       w.gemm_flops += 2 * nv * r * r + f32 * (2 * r * r * t + 2 * nv * r * t);  // A = K_k,train U; B = UᵀY; H
       w.stream += r * r;                                                        // U to float32
     }
-    // Moment scoring (ridge.hpp): M = AᵀA and C on the host per fold; per target C·B and the
-    // alphas × r weighted sums, then Pearson r from the moments.
-    w.gemm_flops += 2 * nv * r * r + 2 * r * r * t + 8 * na * r * t;
-    w.stream += 3 * r * r + 6 * r * t + nv * t + 2 * na * t;
+    // Moment scoring (ridge.hpp): M (AᵀA, or Vᵀ G_k V) and C on the host per fold; per target C·B
+    // and the alphas × r weighted sums, then Pearson r from the moments.
+    w.gemm_flops += (from_gram ? 4 * p * p * p : 2 * nv * r * r) + 2 * r * r * t + 8 * na * r * t;
+    w.stream += 3 * r * r + 5 * r * t + nv * t + 2 * na * t;  // terms b∘b, b∘u, b∘h; y moments
   }
   w.gemm_flops += f32 * 2 * ne * p * t;  // eval predictions
   return w;

@@ -266,9 +266,46 @@ class Engine {
   /// Eigenvalues whose gap is below kTie · (λ + smallest alpha) form one group (see fold_moments).
   static constexpr double kTie = 1e-7;
 
-  /// The fold's moments from A (m × r: the held-out rows in the fold's eigenbasis) and the clamped
-  /// ascending eigenvalues `s` (1 × r). With M = AᵀA, the squared norm of the held-out prediction
-  /// A D b (D = (Λ + α)⁻¹) splits by partial fractions,
+  /// M = AᵀA and Aᵀ1 from A itself (m × r_all, in Q): 2·m·r² flops in G.
+  auto moments_from_a(View<const Q> a_all) {
+    return [this, a_all](long first, View<G> mg, MatrixD& colsum) {
+      const long m = a_all.rows, r = a_all.cols - first;
+      const View<const Q> a = a_all.middle_cols(first, r);
+      gemm_tn(G(1), a, a, G(0), mg);  // M = AᵀA
+      const Eigen::Matrix<Q, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> ones_h =
+          Eigen::Matrix<Q, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>::Ones(m, 1);
+      const Array<Q> ones = be_.upload(host_view(ones_h));
+      Array<G> cg(be_, r, 1);
+      gemm_tn(G(1), a, View<const Q>(ones), G(0), cg.view());  // Aᵀ1
+      colsum = be_.download(View<const G>(cg)).template cast<double>().transpose();
+      res_.timings.cv_gflop += 2.0 * m * r * (r + 1) * 1e-9;
+    };
+  }
+  /// M = Vᵀ G_k V and Aᵀ1 = Vᵀ (X_kᵀ1) from the held-out rows' Gram matrix G_k = X_kᵀX_k (p × p) and
+  /// the fold's eigenvectors V (p × p), both in G: 2·p·r·(p + r) flops in G, against 2·m·r² (and A = X_k V,
+  /// 2·m·p·r in Q) from A, so cheaper when 3m > 4p. More accurate too: M from float64 G_k, not from A
+  /// rounded to float32 in mixed precision.
+  auto moments_from_gram(View<const G> gk, View<const G> v, View<const float> xk) {
+    return [this, gk, v, xk](long first, View<G> mg, MatrixD& colsum) {
+      const long m = xk.rows, r = v.cols - first;
+      const View<const G> ve = v.middle_cols(first, r);
+      Array<G> gv(be_, p_, r), xs(be_, p_, 1), cg(be_, r, 1);
+      be_.gemm(Op::none, Op::none, G(1), gk, ve, G(0), gv.view());                   // G_k V
+      be_.gemm(Op::trans, Op::none, G(1), ve, View<const G>(gv), G(0), mg);          // M = Vᵀ G_k V
+      const MatrixF ones_h = MatrixF::Ones(m, 1);
+      const Array<float> ones = be_.upload(host_view(ones_h));
+      gemm_tn(G(1), xk, View<const float>(ones), G(0), xs.view());                   // X_kᵀ1
+      be_.gemm(Op::trans, Op::none, G(1), ve, View<const G>(xs), G(0), cg.view());  // Aᵀ1 = Vᵀ X_kᵀ1
+      colsum = be_.download(View<const G>(cg)).template cast<double>().transpose();
+      res_.timings.cv_gflop += (2.0 * p_ * r * (p_ + r) + 2.0 * m * p_ + 2.0 * p_ * r) * 1e-9;
+    };
+  }
+
+  /// The fold's moments, from the clamped ascending eigenvalues `s` (1 × r) and `moments`, which
+  /// fills M = AᵀA (r × r, in G) and the column sums Aᵀ1 (1 × r, host) of A = X_k V, the held-out
+  /// rows in the fold's eigenbasis, for the eigenvectors from `first` on (moments_from_a,
+  /// moments_from_gram). With M, the squared norm of the held-out prediction A D b
+  /// (D = (Λ + α)⁻¹) splits by partial fractions,
   ///   Σ_ij b_i b_j M_ij / ((λ_i + α)(λ_j + α)) = 2 Σ_i b_i (C b)_i / (λ_i + α) + Σ_i b_i² M_ii / (λ_i + α)²,
   /// C_ij = M_ij / (λ_j − λ_i) for i ≠ j, so that one product C b per fold serves every alpha.
   /// Eigenvalues closer than kTie · (λ + α_min) are grouped and set to the group's mean (a change
@@ -280,23 +317,18 @@ class Engine {
   /// Eigenvalues at most r · ε · λ_max (ε of G: the round-off of the Gram matrix) are numerically
   /// zero and left out (FoldMoments::first): their eigenvectors span the training rows' null
   /// space, where B = Vᵀ X₋ₖᵀ Y₋ₖ is 0 up to round-off, so they add nothing to any prediction.
-  FoldMoments fold_moments(View<const Q> a_all, const Array<double>& s) {
+  template <class Moments>
+  FoldMoments fold_moments(const Array<double>& s, Moments&& moments) {
     const MatrixD lam_all = be_.download(View<const double>(s));
-    const long r_all = a_all.cols, m = a_all.rows;
+    const long r_all = lam_all.cols();
     FoldMoments fm;
     fm.first = null_count(lam_all);
     res_.null_eigenvalues += fm.first;
     const long r = r_all - fm.first;
-    const View<const Q> a = a_all.middle_cols(fm.first, r);
     const MatrixD lam = lam_all.rightCols(r);
-    Array<G> mg(be_, r, r), cg(be_, r, 1);
-    gemm_tn(G(1), a, a, G(0), mg.view());  // M = AᵀA
-    const Eigen::Matrix<Q, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> ones_h =
-        Eigen::Matrix<Q, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>::Ones(m, 1);
-    const Array<Q> ones = be_.upload(host_view(ones_h));
-    gemm_tn(G(1), a, View<const Q>(ones), G(0), cg.view());  // Aᵀ1
-    const MatrixD colsum = be_.download(View<const G>(cg)).template cast<double>().transpose();
-    res_.timings.cv_gflop += 2.0 * m * r * (r + 1) * 1e-9;
+    Array<G> mg(be_, r, r);
+    MatrixD colsum;
+    moments(fm.first, mg.view(), colsum);
     // M becomes C in place: in mg itself when it is float64 in host memory, else in a host copy
     // (one r × r matrix at a time besides the backend's).
     constexpr bool in_place = std::is_same_v<G, double>;
@@ -361,9 +393,10 @@ class Engine {
   /// 2·r·t·(r + 4·alphas) flops per fold besides B and H, instead of 2·m·r·t per alpha; plus
   /// 2·m·k·t for each group of k tied eigenvalues (‖A_g b_g‖², in Q). The held-out targets' means
   /// and centred sums of squares come from held_out_moments. a: A (m × r), b: B (r × t),
-  /// h: H = Aᵀ y_held (r × t); r counts the eigenvalues from FoldMoments::first on.
-  void score_fold(long k, const FoldMoments& fm, View<const Q> a, View<const Q> b, View<const Q> h, long j0) {
-    const long r = b.rows, nb = b.cols, m = a.rows, ng = static_cast<long>(fm.groups.size());
+  /// h: H = Aᵀ y_held (r × t); r counts the eigenvalues from FoldMoments::first on; m held-out rows;
+  /// a (m × r) is read only when the fold has tied groups.
+  void score_fold(long k, const FoldMoments& fm, long m, View<const Q> a, View<const Q> b, View<const Q> h, long j0) {
+    const long r = b.rows, nb = b.cols, ng = static_cast<long>(fm.groups.size());
     // Per chunk of kProductTargets targets: B's columns in float64 (exact: B is float32 or already
     // float64) and U = C B (a DGEMM wide enough to run near its peak); within it, per sub-chunk of
     // kTermTargets (cache-sized): the terms and the sums (alphas × 3 per target).
@@ -460,7 +493,23 @@ class Engine {
     auto t0 = Clock::now();
     Array<G> gram(be_, p_, p_);
     Array<Q> xty(be_, p_, t_);
-    gemm_tn(G(1), xf_, xf_, G(0), gram.view());
+    // XᵀX as the sum of the folds' Gram matrices G_k = X_kᵀX_k, kept for the folds when memory
+    // allows (keeps_fold_grams): the training Grams are then G − G_k (n·p² flops in all, not 2·n·p²),
+    // and M = Vᵀ G_k V replaces A = X_k V and AᵀA when cheaper (moments_from_gram).
+    std::vector<Array<G>> gram_fold;
+    if (keeps_fold_grams(n_, p_, t_, static_cast<int>(k_), static_cast<int>(sizeof(G)))) {
+      for (long k = 0; k < k_; ++k) {
+        const View<const float> xk = xf_.middle_rows(bounds_[k], bounds_[k + 1] - bounds_[k]);
+        gram_fold.emplace_back(be_, p_, p_);
+        gemm_tn(G(1), xk, xk, G(0), gram_fold.back().view());
+        if (k == 0)
+          be_.copy(View<const G>(gram_fold[0]), gram.view());
+        else
+          be_.axpy(G(1), View<const G>(gram_fold.back()), gram.view());
+      }
+    } else {
+      gemm_tn(G(1), xf_, xf_, G(0), gram.view());
+    }
     // XᵀY as the sum of the folds' X_kᵀY_k, kept for the folds (then the targets' products with X
     // cost 2·n·p·t in all, not twice that) when memory allows (keeps_fold_products; large n:
     // Algonauts-sized training sets).
@@ -505,11 +554,16 @@ class Engine {
         v.emplace_back(be_, p_, p_);
         w.emplace_back(be_, 1, p_);
         be_.copy(View<const G>(gram), v.back().view());
-        const View<const float> xk = xf_.middle_rows(a, m);
-        gemm_tn(G(-1), xk, xk, G(1), v.back().view());  // Gram of the training rows
+        if (!gram_fold.empty()) {
+          be_.axpy(G(-1), View<const G>(gram_fold[static_cast<size_t>(k)]), v.back().view());  // G − G_k
+        } else {
+          const View<const float> xk = xf_.middle_rows(a, m);
+          gemm_tn(G(-1), xk, xk, G(1), v.back().view());  // Gram of the training rows
+          res_.timings.decompose_gflop += 2.0 * m * p_ * p_ * 1e-9;
+        }
         av.push_back(v.back().view());
         wv.push_back(w.back().view());
-        res_.timings.decompose_gflop += 2.0 * m * p_ * p_ * 1e-9 + eig_gflop(p_);
+        res_.timings.decompose_gflop += eig_gflop(p_);
       }
       if (k0 + kn == k_ && kn < group) {
         av.push_back(gram.view());  // gram now holds V of all rows
@@ -527,13 +581,24 @@ class Engine {
         t0 = Clock::now();
         Array<G>& vk = v[static_cast<size_t>(k - k0)];
         const Array<double> s = clamped(w[static_cast<size_t>(k - k0)]);
-        Array<Q> vq_store, aq(be_, m, p_);
+        Array<Q> vq_store, aq;
         const View<const Q> vq = as_q(View<const G>(vk), vq_store);
-        x_times(xk, vq, aq.view());  // A = X_k V
-        const FoldMoments fm = fold_moments(aq, s);
+        // A = X_k V (m × p) when M comes from it, or, rarely, for tied groups (score_fold).
+        const auto held_out_a = [&] {
+          aq = Array<Q>(be_, m, p_);
+          x_times(xk, vq, aq.view());
+          res_.timings.cv_gflop += 2.0 * m * p_ * p_ * 1e-9;
+        };
+        const bool from_gram = !gram_fold.empty() && 3 * m > 4 * p_;
+        if (!from_gram) held_out_a();
+        const FoldMoments fm =
+            from_gram ? fold_moments(s, moments_from_gram(gram_fold[static_cast<size_t>(k)], vk, xk))
+                      : fold_moments(s, moments_from_a(aq));
+        if (!gram_fold.empty()) gram_fold[static_cast<size_t>(k)] = Array<G>();
+        if (from_gram && !fm.groups.empty()) held_out_a();
         const long z = fm.first, re = p_ - z;  // the eigenvectors that are used
         const View<const Q> ve = vq.middle_cols(z, re);
-        const View<const Q> ae = View<const Q>(aq).middle_cols(z, re);
+        const View<const Q> ae = aq.rows() ? View<const Q>(aq).middle_cols(z, re) : View<const Q>{};
         for (long j0 = 0; j0 < t_; j0 += tb_) {
           const long nb = std::min(tb_, t_ - j0);
           const View<const float> yb = y_batch(j0, nb);
@@ -559,12 +624,11 @@ class Engine {
             gemm_tn(Q(1), ae, yq_rows(yb, a, m), Q(0), h);
           else
             be_.gemm(Op::trans, Op::none, Q(1), ve, pk, Q(0), h);
-          score_fold(k, fm, ae, b, h, j0);
+          score_fold(k, fm, m, ae, b, h, j0);
           res_.timings.cv_gflop += (2.0 * p_ * re * nb + 2.0 * std::min(m, p_) * re * nb) * 1e-9;
         }
         vk = Array<G>();  // this fold is done
         if (!xty_fold.empty()) xty_fold[static_cast<size_t>(k)] = Array<Q>();
-        res_.timings.cv_gflop += 2.0 * m * p_ * p_ * 1e-9;
         be_.synchronize();
         res_.timings.cv_s += seconds(t0);
       }
@@ -662,7 +726,7 @@ class Engine {
           aq = Array<Q>(be_, m, nt);
           be_.convert(View<const G>(ag), aq.view());
         }
-        const FoldMoments fm = fold_moments(aq, s);
+        const FoldMoments fm = fold_moments(s, moments_from_a(aq));
         const long z = fm.first, re = nt - z;  // the eigenvectors that are used
         Array<Q> uq_store;
         const View<const Q> ue = as_q(View<const G>(u[i]), uq_store).middle_cols(z, re);
@@ -675,7 +739,7 @@ class Engine {
           gemm_tn(Q(1), ue.middle_rows(a, n_ - e), yb.middle_rows(e, n_ - e), Q(1), b.view());
           Array<Q> h(be_, re, nb);
           gemm_tn(Q(1), ae, yq_rows(yb, a, m), Q(0), h.view());  // H = Aᵀ Y_k
-          score_fold(k, fm, ae, b, h, j0);
+          score_fold(k, fm, m, ae, b, h, j0);
           res_.timings.cv_gflop += (2.0 * nt * re * nb + 2.0 * m * re * nb) * 1e-9;
         }
         u[i] = Array<G>();  // this fold is done
@@ -742,9 +806,22 @@ class Engine {
 
 }  // namespace
 
+namespace {
+/// At most 1 GiB and half the memory of X and Y in float32 (n × (p + t) elements).
+bool fits_fold_memory(double elements, int element_bytes, long n, long p, long t) {
+  return elements * element_bytes <=
+         std::min(1024.0 * 1024.0 * 1024.0, 2.0 * static_cast<double>(n) * static_cast<double>(p + t));
+}
+}  // namespace
+
 bool keeps_fold_products(long n, long p, long t, int folds, int element_bytes) {
-  const double bytes = static_cast<double>(folds) * static_cast<double>(p) * static_cast<double>(t) * element_bytes;
-  return bytes <= std::min(1024.0 * 1024.0 * 1024.0, 2.0 * static_cast<double>(n) * static_cast<double>(p + t));
+  return fits_fold_memory(static_cast<double>(folds) * static_cast<double>(p) * static_cast<double>(t), element_bytes,
+                          n, p, t);
+}
+
+bool keeps_fold_grams(long n, long p, long t, int folds, int element_bytes) {
+  return fits_fold_memory(static_cast<double>(folds) * static_cast<double>(p) * static_cast<double>(p), element_bytes,
+                          n, p, t);
 }
 
 RidgeCvResult ridge_cv(const Backend& be, const MatrixF& x, const MatrixF& y, const std::vector<int>& fold_of_row,

@@ -17,11 +17,14 @@ TEST(UnitWork, CountsPrimalKernelsByHand) {
   // one alpha's weighted sums 8·1·3·4 = 96. Eval predictions 2·6·3·4 = 144 (f32).
   const double fold = 90 + 0.5 * 90 + 0.5 * (72 + 72) + 90 + 72 + 96;
   EXPECT_DOUBLE_EQ(w.gemm_flops, 180 + 0.5 * 240 + 0.5 * 144 + 2 * fold + 0.5 * 144);
-  // Without room to keep them (t = 40: 2·40·3·4 floats > 2·10·43), X_kᵀY_k per fold: 2·5·3·40 (f32).
+  // The folds' Grams were not kept either (2·9 doubles > 2·10·7 bytes). With t = 40 they are
+  // (144 <= 2·10·43 bytes: keeps_fold_grams), and with 3·5 > 4·3 held-out rows M = Vᵀ G_k V costs
+  // 4·27 instead of the fold Gram, A and AᵀA. X_kᵀY_k is now computed per fold (2·40·3·4 floats >
+  // 2·10·43 bytes): 2·5·3·40 (f32).
   bs::UnitShape wide = s;
   wide.t = 40;
   const auto ww = bs::unit_work(wide);
-  const double fold_w = 90 + 0.5 * 90 + 0.5 * (720 + 720 + 1200) + 90 + 720 + 960;
+  const double fold_w = 0.5 * (720 + 720 + 1200) + 4 * 27 + 720 + 960;
   EXPECT_DOUBLE_EQ(ww.gemm_flops, 180 + 0.5 * 2400 + 0.5 * 1440 + 2 * fold_w + 0.5 * 1440);
   EXPECT_DOUBLE_EQ(w.eig_cubes, 3 * 27.0);  // two folds and the refit, each eig of a 3 × 3 matrix
 }

@@ -224,6 +224,34 @@ TEST(RidgeCv, ManyTargetsInChunksAndBatches) {
   }
 }
 
+// The primal solver's three ways to the held-out moments (ridge.hpp, keeps_fold_grams): the folds'
+// Grams kept and M = Vᵀ G_k V (3m > 4p), kept but M = AᵀA (3m ≤ 4p), and not kept (the training
+// Grams from XᵀX − X_kᵀX_k). Each must score like per-fold solves, in float64 and mixed precision.
+TEST(RidgeCv, HeldOutMomentsFromTheFoldGramOrFromA) {
+  struct Shape {
+    long n, p, t;
+    bool grams_kept, from_gram;
+  };
+  for (const Shape sh : {Shape{400, 8, 4, true, true}, Shape{200, 30, 60, true, false}, Shape{200, 30, 3, false, false}}) {
+    SCOPED_TRACE("n " + std::to_string(sh.n) + " p " + std::to_string(sh.p) + " t " + std::to_string(sh.t));
+    const long m = sh.n / 5;
+    ASSERT_EQ(bs::keeps_fold_grams(sh.n, sh.p, sh.t, 5, sizeof(double)), sh.grams_kept);
+    ASSERT_EQ(sh.grams_kept && 3 * m > 4 * sh.p, sh.from_gram);
+    const MatrixF x = randn<MatrixF>(sh.n, sh.p, 60);
+    const MatrixF y = x * randn<MatrixF>(sh.p, sh.t, 61) + 3.0f * randn<MatrixF>(sh.n, sh.t, 62);
+    bs::RidgeOptions opt;
+    for (int i = 0; i < 17; ++i) opt.alphas.push_back(std::pow(10.0, -1.0 + 0.5 * i));
+    opt.solver = "primal";
+    const MatrixD expect = cv_scores_by_solves(x, y, m, 5, opt.alphas);
+    for (const auto precision : {bs::Precision::float64, bs::Precision::mixed}) {
+      opt.precision = precision;
+      const auto res = bs::ridge_cv(*cpu, x, y, bs::fold_assignment({sh.n}, 5), 5, opt);
+      EXPECT_LT((res.cv_scores - expect).cwiseAbs().maxCoeff(), precision == bs::Precision::float64 ? 1e-9 : 1e-5)
+          << bs::to_string(precision);
+    }
+  }
+}
+
 // Wide, nearly rank-deficient designs in the mixed default precision: 40 columns of which 30
 // are near-copies (1e-4 noise) of 10, so the fold Grams have clusters of small eigenvalues.
 TEST(RidgeCv, NearlyCollinearColumnsScoreLikePerFoldSolves) {
