@@ -252,7 +252,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
                 rt.refit_s, seconds - rt.gram_s - rt.decompose_s - rt.cv_s - rt.refit_s, ph_eval_pred, ph_test_pred,
                 ph_slice, ph_score, ph_write);
   spdlog::info("unit {} ({} {} hrf_delay={} stimulus_window={}): {} subjects, n={} p={} t={}, {} solver, fit {:.2f} s, "
-               "unit {:.2f} s",
+               "unit {:.3f} s",
                u.unit_id, u.model, fmt::join(u.layers, "+"), u.hrf_delay, u.stimulus_window, u.subjects.size(), n, x.cols(),
                y.cols(), fit.solver, seconds,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t_unit).count());
