@@ -5,8 +5,9 @@
 #    stimulus_window 5, p = 180, 320, 500), 1 rank; prints the time ratio (target <= 1.5) and the
 #    ratio the cost model predicts;
 # 2. ranks: a sweep of 60 units (pmc481, 3 subjects, 3 feature sets × 4 hrf_delay × 5 stimulus_window,
-#    ~0.3 s each) on 1 and 2 ranks, dynamic schedule; prints jobs/s and the speedup (target >= 1.8).
-# Usage: bench/scaling.sh [build/brainsweep]. Say how many cores the machine has and who else uses
+#    ~0.05 s each) on 1 and 2 ranks alternately, $RUNS times (default 3), dynamic schedule; prints
+#    jobs/s and the speedup of the medians, and per pair (target >= 1.8).
+# Usage: [RUNS=3] bench/scaling.sh [build/brainsweep]. Say how many cores the machine has and who else uses
 # it when you report the figures (printed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,11 +57,27 @@ for r in r1 r2; do
 done
 units=$(/usr/bin/python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["units"]))' "$WORK/r1/plan.json")
 jobs=$(/usr/bin/python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["jobs"]))' "$WORK/r1/plan.json")
-s1=$(timed_run r1 1)
-s2=$(timed_run r2 2)
-cmp "$WORK/r1/results.csv" "$WORK/r2/results.csv" || { echo "results differ between 1 and 2 ranks" >&2; exit 1; }
-echo "ranks: $units units, $jobs jobs: 1 rank $s1 s ($(echo "scale=1; $jobs / $s1" | bc) jobs/s), 2 ranks $s2 s ($(echo "scale=1; $jobs / $s2" | bc) jobs/s): speedup $(echo "scale=2; $s1 / $s2" | bc) of the wall time (mpirun and start-up included)"
-f1=$(sed -nE 's/.*fitting took ([0-9.]+) s.*/\1/p' "$WORK/r1.log")
-f2=$(sed -nE 's/.*fitting took ([0-9.]+) s.*/\1/p' "$WORK/r2.log")
-echo "  fitting phase (rank 0's 'fitting took'): 1 rank $f1 s ($(echo "scale=1; $jobs / $f1" | bc) jobs/s), 2 ranks $f2 s ($(echo "scale=1; $jobs / $f2" | bc) jobs/s): throughput speedup $(echo "scale=2; $f1 / $f2" | bc) (target >= 1.8)"
+# 1 and 2 ranks alternately, $RUNS times (default 3): the guest's speed drifts within minutes.
+RUNS=${RUNS:-3}
+walls1=() walls2=() fits1=() fits2=()
+for i in $(seq "$RUNS"); do
+  rm -rf "$WORK"/r1/{jobs,units,results.csv} "$WORK"/r2/{jobs,units,results.csv}
+  walls1+=("$(timed_run r1 1)")
+  fits1+=("$(sed -nE 's/.*fitting took ([0-9.]+) s.*/\1/p' "$WORK/r1.log")")
+  walls2+=("$(timed_run r2 2)")
+  fits2+=("$(sed -nE 's/.*fitting took ([0-9.]+) s.*/\1/p' "$WORK/r2.log")")
+  cmp "$WORK/r1/results.csv" "$WORK/r2/results.csv" || { echo "results differ between 1 and 2 ranks" >&2; exit 1; }
+done
+/usr/bin/python3 - "$units" "$jobs" "${walls1[*]}" "${walls2[*]}" "${fits1[*]}" "${fits2[*]}" <<'PY'
+import statistics as st, sys
+units, jobs = int(sys.argv[1]), int(sys.argv[2])
+w1, w2, f1, f2 = ([float(v) for v in a.split()] for a in sys.argv[3:7])
+pairs = lambda a, b: " ".join(f"{x / y:.2f}" for x, y in zip(a, b))
+print(f"ranks: {units} units, {jobs} jobs, {len(w1)} runs of each, alternating: wall time 1 rank {st.median(w1):.2f} s, "
+      f"2 ranks {st.median(w2):.2f} s (medians): speedup {st.median(w1) / st.median(w2):.2f} (pairs {pairs(w1, w2)}; "
+      "mpirun and start-up included)")
+print(f"  fitting phase (rank 0's 'fitting took'): 1 rank {st.median(f1):.3f} s ({jobs / st.median(f1):.1f} jobs/s), "
+      f"2 ranks {st.median(f2):.3f} s ({jobs / st.median(f2):.1f} jobs/s): throughput speedup "
+      f"{st.median(f1) / st.median(f2):.2f} (pairs {pairs(f1, f2)}) (target >= 1.8)")
+PY
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg) (other users included)"

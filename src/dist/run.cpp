@@ -432,11 +432,13 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
     } else {
       for (int k = rank; k < n_todo; k += size) fit_one(todo[static_cast<size_t>(k)]);
     }
-    // Rank 0 keeps reporting while the others finish their last units.
+    // Rank 0 keeps reporting while the others finish their last units, polling every 5 ms: a
+    // longer nap delays the end of the run by up to its length (200 ms cost 10 % of the 2-rank
+    // throughput on 60 Sherlock units of ~50 ms).
     if (rank == 0)
       while (counter.progress().first < n_todo) {
         report(false);
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
     report(true);
   }  // the counter's window is freed collectively here
