@@ -32,6 +32,18 @@ void add_intercept(MatrixF& pred, const VectorD& mean);
 std::vector<double> column_pearson(const MatrixF& pred, const MatrixF& truth);
 std::vector<double> column_pearson(const MatrixD& pred, const MatrixD& truth);
 
+/// Rows [row0, row0 + rows) of a prediction and of its measurement (same shape).
+struct RowBlock {
+  const MatrixF* pred;
+  const MatrixF* truth;
+  long row0, rows;
+};
+/// Pearson r per column over the rows of every block taken together, as column_pearson of their
+/// concatenation but without copying them (eval sets of several episodes; ENCODING.md §4).
+/// @throw DimensionMismatch  if a block's prediction and measurement differ in shape, its rows
+///   exceed them, or the blocks differ in width
+std::vector<double> column_pearson(const std::vector<RowBlock>& blocks);
+
 /// Fold of every training row (ENCODING.md §4). With R = run_lengths.size() >= k, fold j holds runs
 /// ⌊jR/k⌋ … ⌊(j+1)R/k⌋ − 1; otherwise the concatenated rows are cut into k contiguous blocks, the
 /// first n mod k one row longer (scikit-learn KFold, no shuffling).

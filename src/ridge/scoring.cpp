@@ -19,8 +19,8 @@ std::vector<double> score_eval_set(const EvalSet& set, const std::map<std::strin
   }
   std::vector<double> mean;
   for (const auto& mv : movies) {
-    std::vector<MatrixF> p_parts, t_parts;
-    long rows = 0;
+    // The movie's episodes, their kept rows taken together without copying them.
+    std::vector<RowBlock> blocks;
     for (const auto& ep : set.episodes) {
       if (set.movies.at(ep) != mv) continue;
       const MatrixF& p = pred.at(ep);
@@ -29,19 +29,10 @@ std::vector<double> score_eval_set(const EvalSet& set, const std::map<std::strin
         throw DimensionMismatch("episode '" + ep + "': prediction is " + std::to_string(p.rows()) + "×" +
                                 std::to_string(p.cols()) + ", fMRI is " + std::to_string(t.rows()) + "×" +
                                 std::to_string(t.cols()));
-      p_parts.push_back(kept_rows(p, exclude_start, exclude_end));
-      t_parts.push_back(kept_rows(t, exclude_start, exclude_end));
-      rows += p_parts.back().rows();
+      const long row0 = std::min<long>(exclude_start, p.rows());
+      blocks.push_back({&p, &t, row0, std::max(0L, p.rows() - exclude_start - exclude_end)});
     }
-    const long cols = p_parts.front().cols();
-    MatrixF pc(rows, cols), tc(rows, cols);
-    long at = 0;
-    for (size_t i = 0; i < p_parts.size(); ++i) {
-      pc.middleRows(at, p_parts[i].rows()) = p_parts[i];
-      tc.middleRows(at, t_parts[i].rows()) = t_parts[i];
-      at += p_parts[i].rows();
-    }
-    const auto r = column_pearson(pc, tc);
+    const auto r = column_pearson(blocks);
     if (mean.empty()) mean.assign(r.size(), 0.0);
     for (size_t j = 0; j < r.size(); ++j) mean[j] += r[j] / static_cast<double>(movies.size());
   }

@@ -48,38 +48,85 @@ void add_intercept(MatrixF& pred, const VectorD& mean) {
 }
 
 namespace {
+/// Rows [row0, row0 + rows) of a row-major prediction and measurement, as raw pointers.
+template <class S>
+struct Rows {
+  const S* pred;
+  const S* truth;
+  long rows;
+};
+
+/// Pearson r per column over all blocks' rows (t columns each): two passes (means, then centred
+/// sums) on restrict-qualified row pointers, so that the compiler vectorises over the columns.
+template <class S>
+std::vector<double> pearson_rows(const std::vector<Rows<S>>& blocks, long t) {
+  std::vector<double> r(static_cast<size_t>(t), 0.0);
+  long n = 0;
+  for (const auto& b : blocks) n += b.rows;
+  if (n < 2) return r;
+  std::vector<double> means(2 * static_cast<size_t>(t), 0.0), sums(3 * static_cast<size_t>(t), 0.0);
+  double* __restrict mp = means.data();
+  double* __restrict mt = means.data() + t;
+  for (const auto& b : blocks)
+    for (long i = 0; i < b.rows; ++i) {
+      const S* __restrict pi = b.pred + i * t;
+      const S* __restrict ti = b.truth + i * t;
+      for (long j = 0; j < t; ++j) {
+        mp[j] += static_cast<double>(pi[j]);
+        mt[j] += static_cast<double>(ti[j]);
+      }
+    }
+  for (long j = 0; j < 2 * t; ++j) means[static_cast<size_t>(j)] /= static_cast<double>(n);
+  double* __restrict sxy = sums.data();
+  double* __restrict sxx = sums.data() + t;
+  double* __restrict syy = sums.data() + 2 * t;
+  for (const auto& b : blocks)
+    for (long i = 0; i < b.rows; ++i) {
+      const S* __restrict pi = b.pred + i * t;
+      const S* __restrict ti = b.truth + i * t;
+      for (long j = 0; j < t; ++j) {
+        const double a = static_cast<double>(pi[j]) - mp[j], c = static_cast<double>(ti[j]) - mt[j];
+        sxy[j] += a * c;
+        sxx[j] += a * a;
+        syy[j] += c * c;
+      }
+    }
+  for (long j = 0; j < t; ++j) {
+    // Zero variance: exactly constant columns give exactly zero sums in float64.
+    if (sxx[j] > 0 && syy[j] > 0) r[static_cast<size_t>(j)] = sxy[j] / std::sqrt(sxx[j] * syy[j]);
+  }
+  return r;
+}
+
 template <class M>
 std::vector<double> pearson_impl(const M& pred, const M& truth) {
+  static_assert(M::IsRowMajor, "column_pearson: row-major matrices");
   if (pred.rows() != truth.rows() || pred.cols() != truth.cols())
     throw DimensionMismatch("column_pearson: prediction is " + std::to_string(pred.rows()) + "×" +
                             std::to_string(pred.cols()) + ", measurement is " + std::to_string(truth.rows()) + "×" +
                             std::to_string(truth.cols()));
-  const long n = pred.rows(), t = pred.cols();
-  std::vector<double> r(static_cast<size_t>(t), 0.0);
-  if (n < 2) return r;
-  VectorD mp = VectorD::Zero(t), mt = VectorD::Zero(t);
-  for (long i = 0; i < n; ++i) {
-    mp += pred.row(i).template cast<double>().transpose();
-    mt += truth.row(i).template cast<double>().transpose();
-  }
-  mp /= static_cast<double>(n);
-  mt /= static_cast<double>(n);
-  VectorD sxy = VectorD::Zero(t), sxx = VectorD::Zero(t), syy = VectorD::Zero(t);
-  for (long i = 0; i < n; ++i) {
-    for (long j = 0; j < t; ++j) {
-      const double a = pred(i, j) - mp(j), b = truth(i, j) - mt(j);
-      sxy(j) += a * b;
-      sxx(j) += a * a;
-      syy(j) += b * b;
-    }
-  }
-  for (long j = 0; j < t; ++j) {
-    // Zero variance: exactly constant columns give exactly zero sums in float64.
-    if (sxx(j) > 0 && syy(j) > 0) r[static_cast<size_t>(j)] = sxy(j) / std::sqrt(sxx(j) * syy(j));
-  }
-  return r;
+  using S = typename M::Scalar;
+  return pearson_rows<S>({Rows<S>{pred.data(), truth.data(), pred.rows()}}, pred.cols());
 }
 }  // namespace
+
+std::vector<double> column_pearson(const std::vector<RowBlock>& blocks) {
+  std::vector<Rows<float>> rows;
+  long t = -1;
+  for (const auto& b : blocks) {
+    const MatrixF &p = *b.pred, &m = *b.truth;
+    if (p.rows() != m.rows() || p.cols() != m.cols() || b.row0 < 0 || b.rows < 0 || b.row0 + b.rows > p.rows() ||
+        (t >= 0 && p.cols() != t))
+      throw DimensionMismatch("column_pearson: prediction is " + std::to_string(p.rows()) + "×" +
+                              std::to_string(p.cols()) + ", measurement " + std::to_string(m.rows()) + "×" +
+                              std::to_string(m.cols()) + ", rows [" + std::to_string(b.row0) + ", " +
+                              std::to_string(b.row0 + b.rows) + ")" +
+                              (t >= 0 ? ", other blocks " + std::to_string(t) + " wide" : std::string()));
+    t = p.cols();
+    rows.push_back({p.data() + b.row0 * t, m.data() + b.row0 * t, b.rows});
+  }
+  return pearson_rows<float>(rows, std::max(0L, t));
+}
 
 std::vector<double> column_pearson(const MatrixF& pred, const MatrixF& truth) { return pearson_impl(pred, truth); }
 std::vector<double> column_pearson(const MatrixD& pred, const MatrixD& truth) { return pearson_impl(pred, truth); }

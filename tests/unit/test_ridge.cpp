@@ -314,6 +314,26 @@ TEST(Pearson, ClosedFormAndZeroVariance) {
   EXPECT_EQ(r[1], 0.0);  // constant prediction
 }
 
+// Blocks of rows of two episodes scored together, without copying them: the same as the closed
+// form on their concatenation (centred dot products in float64, Eigen), and checked shapes.
+TEST(Pearson, RowBlocksScoreTheirConcatenation) {
+  const MatrixF p1 = randn<MatrixF>(9, 4, 70), t1 = randn<MatrixF>(9, 4, 71);
+  const MatrixF p2 = randn<MatrixF>(7, 4, 72), t2 = randn<MatrixF>(7, 4, 73);
+  const auto r = bs::column_pearson({bs::RowBlock{&p1, &t1, 2, 5}, bs::RowBlock{&p2, &t2, 0, 7}});
+  Eigen::MatrixXd pc(12, 4), tc(12, 4);
+  pc << p1.middleRows(2, 5).cast<double>(), p2.cast<double>();
+  tc << t1.middleRows(2, 5).cast<double>(), t2.cast<double>();
+  for (int j = 0; j < 4; ++j) {
+    const Eigen::VectorXd a = pc.col(j).array() - pc.col(j).mean(), b = tc.col(j).array() - tc.col(j).mean();
+    EXPECT_NEAR(r[static_cast<size_t>(j)], a.dot(b) / std::sqrt(a.squaredNorm() * b.squaredNorm()), 1e-12) << j;
+  }
+  const MatrixF narrow = randn<MatrixF>(7, 3, 74);
+  EXPECT_THROW(bs::column_pearson({bs::RowBlock{&p1, &t1, 5, 5}}), bs::DimensionMismatch);  // rows 5..10 of 9
+  EXPECT_THROW(bs::column_pearson({bs::RowBlock{&p2, &narrow, 0, 7}}), bs::DimensionMismatch);
+  EXPECT_THROW(bs::column_pearson({bs::RowBlock{&p1, &t1, 0, 9}, bs::RowBlock{&narrow, &narrow, 0, 7}}),
+               bs::DimensionMismatch);
+}
+
 TEST(Folds, WholeRunsWhenAtLeastKRuns) {
   const auto f = bs::fold_assignment({1, 1, 1, 1, 1, 1, 1}, 5);  // R = 7, K = 5
   EXPECT_EQ(f, (std::vector<int>{0, 1, 2, 2, 3, 4, 4}));
