@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <numeric>
 #include <set>
 #include <sstream>
@@ -65,19 +67,20 @@ MatrixF episode_design(const Plan& p, const Unit& u, const std::string& episode,
 /// 0 disables it); emptied when a new run would exceed the bound.
 class FmriCache {
  public:
+  using Run = std::shared_ptr<const MatrixF>;
   FmriCache() {
     const char* env = std::getenv("BRAINSWEEP_FMRI_CACHE_MB");
     budget_bytes_ = static_cast<size_t>(env ? std::max(0.0, std::atof(env)) : 2048.0) << 20;
   }
-  const MatrixF* find(const std::string& key) const {
+  Run find(const std::string& key) const {
     const auto it = runs_.find(key);
-    return it == runs_.end() ? nullptr : &it->second;
+    return it == runs_.end() ? nullptr : it->second;
   }
-  void put(const std::string& key, const MatrixF& y) {
-    const size_t bytes = static_cast<size_t>(y.size()) * sizeof(float);
+  void put(const std::string& key, const Run& y) {
+    const size_t bytes = static_cast<size_t>(y->size()) * sizeof(float);
     if (bytes > budget_bytes_) return;
     if (bytes_ + bytes > budget_bytes_) {
-      runs_.clear();
+      runs_.clear();  // runs still in use by a unit live on in its shared_ptr
       bytes_ = 0;
     }
     runs_.emplace(key, y);
@@ -85,18 +88,19 @@ class FmriCache {
   }
 
  private:
-  std::map<std::string, MatrixF> runs_;
+  std::map<std::string, Run> runs_;
   size_t bytes_ = 0, budget_bytes_ = 0;
 };
 
-MatrixF read_run(const FmriRef& r) {
+/// The run's fMRI (TRs × parcels), from the cache or read and checked; shared, not copied.
+FmriCache::Run read_run(const FmriRef& r) {
   static FmriCache cache;
   const std::string key = r.file + '\n' + r.dataset;
-  if (const MatrixF* hit = cache.find(key)) return *hit;
-  MatrixF y = read_fmri(r.file, r.dataset);
-  if (y.rows() != r.n_tr || y.cols() != r.n_parcels)
-    throw DataError(r.file + ": dataset '" + r.dataset + "' is " + std::to_string(y.rows()) + "×" +
-                    std::to_string(y.cols()) + ", the plan recorded " + std::to_string(r.n_tr) + "×" +
+  if (FmriCache::Run hit = cache.find(key)) return hit;
+  auto y = std::make_shared<const MatrixF>(read_fmri(r.file, r.dataset));
+  if (y->rows() != r.n_tr || y->cols() != r.n_parcels)
+    throw DataError(r.file + ": dataset '" + r.dataset + "' is " + std::to_string(y->rows()) + "×" +
+                    std::to_string(y->cols()) + ", the plan recorded " + std::to_string(r.n_tr) + "×" +
                     std::to_string(r.n_parcels) + " (the data changed since `generate`)");
   cache.put(key, y);
   return y;
@@ -144,9 +148,10 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   for (size_t s = 0; s < u.subjects.size(); ++s) {
     long at = 0;
     for (const auto& ep : train) {
-      const MatrixF run = kept_rows(read_run(p.fmri.at(u.subjects[s]).at(ep)), xs, xe);
-      y.block(at, offset[s], run.rows(), run.cols()) = run;
-      at += run.rows();
+      const FmriCache::Run run = read_run(p.fmri.at(u.subjects[s]).at(ep));  // kept rows copied once, into y
+      const long row0 = std::min<long>(xs, run->rows()), rows = std::max(0L, run->rows() - xs - xe);
+      y.block(at, offset[s], rows, run->cols()) = run->middleRows(row0, rows);
+      at += rows;
     }
   }
   ph_fmri = lap();
@@ -154,7 +159,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   const std::vector<std::string> eval_eps = p.eval_episodes();
   std::vector<std::map<std::string, MatrixF>> truth(u.subjects.size());
   for (size_t s = 0; s < u.subjects.size(); ++s)
-    for (const auto& ep : eval_eps) truth[s][ep] = read_run(p.fmri.at(u.subjects[s]).at(ep));
+    for (const auto& ep : eval_eps) truth[s][ep] = *read_run(p.fmri.at(u.subjects[s]).at(ep));
   ph_eval_fmri = lap();
 
   const VectorD y_mean = center_targets(y);
