@@ -7,6 +7,7 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   libeigen3-dev libopenblas-dev liblapacke-dev
   libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libxxhash-dev libzip-dev
+  libdeflate-dev  # gzip HDF5 chunks inflated by libdeflate (src/util/hdf5_io.cpp)
   libgtest-dev libgmock-dev
   python3-numpy python3-h5py
   slurm-wlm munge bc

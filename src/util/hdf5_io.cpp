@@ -1,7 +1,11 @@
 #include "brainsweep/hdf5_io.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <memory>
+
+#include <libdeflate.h>
 
 #include "brainsweep/errors.hpp"
 
@@ -21,6 +25,57 @@ struct SilenceErrors {
   SilenceErrors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 };
 const SilenceErrors silence_errors;
+
+/// Reads a 2-D float32 dataset whose only filter is deflate (gzip) into `m` chunk by chunk: the raw
+/// chunks (H5Dread_chunk) inflated by libdeflate, which decodes whole buffers about twice as fast
+/// as zlib's streaming inflate that HDF5's own filter uses (on Sherlock's fMRI chunks, 60 × 61
+/// float32 and barely compressible: 50 µs instead of 93 µs; every rank of a sweep inflates every
+/// subject's runs). HDF5 1.10 does not let a program replace its predefined deflate filter
+/// (H5Zregister refuses ids below 256), hence this path. Returns false, having read nothing, for
+/// any other layout, filter pipeline or type, for unallocated chunks (fill values) and for chunks
+/// that do not inflate to their size; the caller then reads with H5Dread.
+bool read_deflate_chunks(hid_t ds, MatrixF& m) {
+  Handle type{H5Dget_type(ds), H5Tclose};
+  Handle space{H5Dget_space(ds), H5Sclose};
+  Handle dcpl{H5Dget_create_plist(ds), H5Pclose};
+  if (H5Tequal(type.id, H5T_NATIVE_FLOAT) <= 0 || H5Sget_simple_extent_ndims(space.id) != 2 ||
+      H5Pget_layout(dcpl.id) != H5D_CHUNKED || H5Pget_nfilters(dcpl.id) != 1)
+    return false;
+  unsigned flags = 0;
+  size_t n_values = 0;
+  if (H5Pget_filter2(dcpl.id, 0, &flags, &n_values, nullptr, 0, nullptr, nullptr) != H5Z_FILTER_DEFLATE) return false;
+  hsize_t chunk[2] = {0, 0};
+  if (H5Pget_chunk(dcpl.id, 2, chunk) != 2 || chunk[0] == 0 || chunk[1] == 0) return false;
+  const long rows = m.rows(), cols = m.cols(), cr = static_cast<long>(chunk[0]), cc = static_cast<long>(chunk[1]);
+  const size_t chunk_bytes = static_cast<size_t>(cr * cc) * sizeof(float);
+  thread_local std::unique_ptr<libdeflate_decompressor, void (*)(libdeflate_decompressor*)> inflater(
+      libdeflate_alloc_decompressor(), libdeflate_free_decompressor);
+  if (!inflater) return false;
+  std::vector<unsigned char> raw;
+  std::vector<float> block(static_cast<size_t>(cr * cc));
+  for (long r0 = 0; r0 < rows; r0 += cr)
+    for (long c0 = 0; c0 < cols; c0 += cc) {
+      const hsize_t offset[2] = {static_cast<hsize_t>(r0), static_cast<hsize_t>(c0)};
+      hsize_t stored = 0;
+      if (H5Dget_chunk_storage_size(ds, offset, &stored) < 0 || stored == 0) return false;
+      raw.resize(stored);
+      uint32_t skipped = 0;  // bit 0 set: this chunk was stored without the deflate filter
+      if (H5Dread_chunk(ds, H5P_DEFAULT, offset, &skipped, raw.data()) < 0) return false;
+      size_t out = 0;
+      if (skipped & 1u) {
+        if (stored != chunk_bytes) return false;
+        std::memcpy(block.data(), raw.data(), chunk_bytes);
+      } else if (libdeflate_zlib_decompress(inflater.get(), raw.data(), stored, block.data(), chunk_bytes, &out) !=
+                     LIBDEFLATE_SUCCESS ||
+                 out != chunk_bytes) {
+        return false;
+      }
+      const long nr = std::min(cr, rows - r0), nc = std::min(cc, cols - c0);
+      for (long i = 0; i < nr; ++i)
+        std::memcpy(m.data() + (r0 + i) * cols + c0, block.data() + i * cc, static_cast<size_t>(nc) * sizeof(float));
+    }
+  return true;
+}
 
 hid_t link_create_plist() {
   hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
@@ -96,7 +151,8 @@ MatrixF File::read_f32(const std::string& name) const {
   if (H5Tget_class(type.id) != H5T_FLOAT && H5Tget_class(type.id) != H5T_INTEGER)
     throw DataError(where(name) + ": expected a numeric (float16/float32) array");
   MatrixF m(static_cast<Eigen::Index>(dims[0]), static_cast<Eigen::Index>(dims.size() == 2 ? dims[1] : 1));
-  if (m.size() > 0 && H5Dread(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.data()) < 0)
+  if (m.size() > 0 && !(dims.size() == 2 && read_deflate_chunks(ds.id, m)) &&
+      H5Dread(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.data()) < 0)
     throw DataError(where(name) + ": read failed");
   return m;
 }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "brainsweep/data.hpp"
@@ -54,6 +55,47 @@ TEST(Hdf5, Float16RoundTripAndRowMajorLayout) {
   EXPECT_EQ(f.read_f32("deep/group/x"), m);
   EXPECT_TRUE(f.has("deep/group/x"));
   EXPECT_FALSE(f.has("deep/nothing/x"));
+  std::filesystem::remove(path);
+}
+
+// Gzip (deflate) float32 datasets are read chunk by chunk and inflated by libdeflate (hdf5_io.cpp);
+// everything else goes through H5Dread. h5py (its own HDF5 and zlib) writes both kinds: chunks that
+// do not divide the shape, levels 1, 4 and 9, barely and very compressible data, and the fallbacks
+// (shuffle + gzip, float64, 1-D, no filter, chunks never written, which read as the fill value).
+// Each must equal the uncompressed copy.
+TEST(Hdf5, GzipChunksReadExactlyAndOtherLayoutsFallBack) {
+  if (!std::filesystem::exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3 (numpy, h5py)";
+  const std::string path = temp_path("gzip.h5");
+  const std::string py =
+      "import h5py, numpy as np; r = np.random.default_rng(5); f = h5py.File('" + path + "', 'w'); "
+      "noise = (1000 + 10 * r.standard_normal((130, 67))).astype('f4'); "
+      "smooth = np.repeat(np.arange(40, dtype='f4'), 23).reshape(46, 20); "
+      "g = dict(compression='gzip'); "
+      "f.create_dataset('noise', data=noise, chunks=(60, 61), compression_opts=4, **g); "
+      "f.create_dataset('smooth', data=smooth, chunks=(7, 5), compression_opts=9, **g); "
+      "f.create_dataset('one_chunk', data=noise, chunks=(130, 67), compression_opts=1, **g); "
+      "f.create_dataset('shuffled', data=noise, chunks=(60, 61), shuffle=True, **g); "
+      "f.create_dataset('double', data=noise.astype('f8'), chunks=(60, 61), **g); "
+      "f.create_dataset('column', data=noise[:, 0], chunks=(50,), **g); "
+      "f.create_dataset('plain', data=noise, chunks=(60, 61)); "
+      "p = f.create_dataset('partial', shape=(46, 20), chunks=(7, 5), fillvalue=7.5, dtype='f4', **g); "
+      "p[7:14, 5:10] = smooth[7:14, 5:10]; "
+      "f.create_dataset('noise_raw', data=noise); f.create_dataset('smooth_raw', data=smooth)";
+  ASSERT_EQ(std::system(("/usr/bin/python3 -c \"" + py + "\"").c_str()), 0);
+  const bs::h5::File f(path);
+  const bs::MatrixF noise = f.read_f32("noise_raw"), smooth = f.read_f32("smooth_raw");
+  ASSERT_EQ(noise.rows(), 130);
+  ASSERT_EQ(smooth.cols(), 20);
+  EXPECT_EQ(f.read_f32("noise"), noise);
+  EXPECT_EQ(f.read_f32("smooth"), smooth);
+  EXPECT_EQ(f.read_f32("one_chunk"), noise);
+  EXPECT_EQ(f.read_f32("shuffled"), noise);
+  EXPECT_EQ(f.read_f32("double"), noise);
+  EXPECT_EQ(f.read_f32("column"), bs::MatrixF(noise.col(0)));
+  EXPECT_EQ(f.read_f32("plain"), noise);
+  bs::MatrixF partial = bs::MatrixF::Constant(46, 20, 7.5f);
+  partial.block(7, 5, 7, 5) = smooth.block(7, 5, 7, 5);
+  EXPECT_EQ(f.read_f32("partial"), partial);
   std::filesystem::remove(path);
 }
 
