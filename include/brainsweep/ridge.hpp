@@ -135,10 +135,15 @@ bool keeps_fold_products(long n, long p, long t, int folds, int element_bytes);
 
 /// Whether ridge_cv's primal solver keeps the folds' Gram matrices G_k = X_kᵀX_k (folds × p × p
 /// elements of `element_bytes` each) from forming XᵀX as their sum: by the same bound as
-/// keeps_fold_products. The training Grams are then XᵀX − G_k, and a fold with 3m > 4p held-out
-/// rows takes the moments of its held-out predictions from G_k (M = Vᵀ G_k V) instead of A = X_k V.
-/// The cost model counts by the same rule. Pure function.
+/// keeps_fold_products. The training Grams are then XᵀX − G_k, and a fold for which
+/// moments_from_fold_gram holds takes the moments of its held-out predictions from G_k. The cost
+/// model counts by the same rules. Pure function.
 bool keeps_fold_grams(long n, long p, long t, int folds, int element_bytes);
+
+/// Whether a fold with m held-out rows and p features takes M = Vᵀ G_k V (2·p·r·(p + r) flops) when
+/// its G_k is kept, instead of A = X_k V (2·m·p², float32: half price) and M = AᵀA (2·m·r²): when
+/// 3m > 4p. Pure function.
+bool moments_from_fold_gram(long m, long p);
 
 /// Predictions x · weights (float32 products on the backend).
 /// @param x  n × p, standardised like the training design; @param weights  p × t (RidgeCvResult::weights)

@@ -47,7 +47,7 @@ UnitWork unit_work(const UnitShape& s) {
     const long m = s.n / k + (f < s.n % k ? 1 : 0);
     const double nv = static_cast<double>(m);
     const double r = dual ? n - nv : p;  // rank of the fold's spectral basis
-    const bool from_gram = grams_kept && 3 * m > 4 * s.p;  // M = Vᵀ G_k V, no A (ridge.hpp)
+    const bool from_gram = grams_kept && moments_from_fold_gram(m, s.p);  // M = Vᵀ G_k V, no A
     w.eig_cubes += r * r * r;
     if (!dual) {
       if (grams_kept)

@@ -556,6 +556,7 @@ class Engine {
         be_.copy(View<const G>(gram), v.back().view());
         if (!gram_fold.empty()) {
           be_.axpy(G(-1), View<const G>(gram_fold[static_cast<size_t>(k)]), v.back().view());  // G − G_k
+          if (!moments_from_fold_gram(m, p_)) gram_fold[static_cast<size_t>(k)] = Array<G>();  // not needed again
         } else {
           const View<const float> xk = xf_.middle_rows(a, m);
           gemm_tn(G(-1), xk, xk, G(1), v.back().view());  // Gram of the training rows
@@ -589,7 +590,7 @@ class Engine {
           x_times(xk, vq, aq.view());
           res_.timings.cv_gflop += 2.0 * m * p_ * p_ * 1e-9;
         };
-        const bool from_gram = !gram_fold.empty() && 3 * m > 4 * p_;
+        const bool from_gram = !gram_fold.empty() && moments_from_fold_gram(m, p_);
         if (!from_gram) held_out_a();
         const FoldMoments fm =
             from_gram ? fold_moments(s, moments_from_gram(gram_fold[static_cast<size_t>(k)], vk, xk))
@@ -818,6 +819,8 @@ bool keeps_fold_products(long n, long p, long t, int folds, int element_bytes) {
   return fits_fold_memory(static_cast<double>(folds) * static_cast<double>(p) * static_cast<double>(t), element_bytes,
                           n, p, t);
 }
+
+bool moments_from_fold_gram(long m, long p) { return 3 * m > 4 * p; }
 
 bool keeps_fold_grams(long n, long p, long t, int folds, int element_bytes) {
   return fits_fold_memory(static_cast<double>(folds) * static_cast<double>(p) * static_cast<double>(p), element_bytes,
