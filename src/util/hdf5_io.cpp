@@ -31,9 +31,9 @@ const SilenceErrors silence_errors;
 /// as zlib's streaming inflate that HDF5's own filter uses (on Sherlock's fMRI chunks, 60 × 61
 /// float32 and barely compressible: 50 µs instead of 93 µs; every rank of a sweep inflates every
 /// subject's runs). HDF5 1.10 does not let a program replace its predefined deflate filter
-/// (H5Zregister refuses ids below 256), hence this path. Returns false, having read nothing, for
-/// any other layout, filter pipeline or type, for unallocated chunks (fill values) and for chunks
-/// that do not inflate to their size; the caller then reads with H5Dread.
+/// (H5Zregister refuses ids below 256), hence this path. Returns false for any other layout, filter
+/// pipeline or type, for unallocated chunks (fill values) and for chunks that do not inflate to
+/// their size; the caller then reads the whole dataset with H5Dread, over anything filled so far.
 bool read_deflate_chunks(hid_t ds, MatrixF& m) {
   Handle type{H5Dget_type(ds), H5Tclose};
   Handle space{H5Dget_space(ds), H5Sclose};
