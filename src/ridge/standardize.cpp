@@ -48,7 +48,7 @@ void add_intercept(MatrixF& pred, const VectorD& mean) {
 }
 
 namespace {
-/// Rows [row0, row0 + rows) of a row-major prediction and measurement, as raw pointers.
+/// `rows` consecutive rows of a row-major prediction and its measurement, from their first rows.
 template <class S>
 struct Rows {
   const S* pred;
