@@ -87,18 +87,8 @@ class Engine {
   }
 
  private:
-  template <class S>
-  View<const Q> as_q(View<const S> g, Array<Q>& store) const {
-    if constexpr (std::is_same_v<S, Q>) {
-      return g;
-    } else {
-      store = Array<Q>(be_, g.rows, g.cols);
-      be_.convert(g, store.view());
-      return store;
-    }
-  }
-  /// `src` in type T: itself when it is of type T, else converted into `store` (grown as needed;
-  /// the work space of the float32 → float64 conversions, a few MB).
+  /// `src` in type T: itself when it is of type T, else converted into `store` (grown as needed, see
+  /// work), which must outlive the view returned.
   template <class T, class S>
   View<const T> as_type(View<const S> src, Array<T>& store) {
     if constexpr (std::is_same_v<S, T>) {
@@ -223,16 +213,6 @@ class Engine {
     auto h = be_.download(w);
     Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> d = h.template cast<double>().cwiseMax(0.0);
     return be_.upload(host_view(static_cast<const decltype(d)&>(d)));
-  }
-  template <class S>
-  View<const double> as_double(View<const S> b, Array<double>& store) {
-    if constexpr (std::is_same_v<S, double>) {
-      return b;
-    } else {
-      if (store.rows() != b.rows || store.cols() != b.cols) store = Array<double>(be_, b.rows, b.cols);
-      be_.convert(b, store.view());
-      return store;
-    }
   }
 
   /// What scoring every alpha on one fold needs besides B and H, shared by every target (score_fold).
@@ -403,14 +383,7 @@ class Engine {
     const long pchunk = std::min(nb, kProductTargets), chunk = std::min(nb, kTermTargets);
     for (long p0 = 0; p0 < nb; p0 += pchunk) {
       const long np = std::min(pchunk, nb - p0);
-      View<const double> bp;
-      if constexpr (std::is_same_v<Q, double>) {
-        bp = b.middle_cols(p0, np);
-      } else {
-        const View<double> bd = work(ws_bd_, r, np);
-        be_.convert(b.middle_cols(p0, np), bd);
-        bp = bd;
-      }
+      const View<const double> bp = as_type<double>(b.middle_cols(p0, np), ws_bd_);
       const View<double> up = work(ws_u_, r, np);
       be_.gemm(Op::none, Op::none, 1.0, View<const double>(fm.cross), bp, 0.0, up);  // U = C B
       for (long s0 = 0; s0 < np; s0 += chunk) {
@@ -427,7 +400,7 @@ class Engine {
           for (long q = 0; q < ng; ++q) {
             const auto [g0, kg] = fm.groups[static_cast<size_t>(q)];
             Array<Q> bq_store;
-            const View<const Q> bq = as_q(b.middle_cols(c0, nc).middle_rows(g0, kg), bq_store);
+            const View<const Q> bq = as_type<Q>(b.middle_cols(c0, nc).middle_rows(g0, kg), bq_store);
             const View<Q> pg = work(ws_pg_, m, nc);
             be_.gemm(Op::none, Op::none, Q(1), a.middle_cols(g0, kg), bq, Q(0), pg);
             be_.add_column_squares(View<const Q>(pg), gsq.middle_rows(q, 1));
@@ -583,7 +556,7 @@ class Engine {
         Array<G>& vk = v[static_cast<size_t>(k - k0)];
         const Array<double> s = clamped(w[static_cast<size_t>(k - k0)]);
         Array<Q> vq_store, aq;
-        const View<const Q> vq = as_q(View<const G>(vk), vq_store);
+        const View<const Q> vq = as_type<Q>(View<const G>(vk), vq_store);
         // A = X_k V (m × p) when M comes from it, or, rarely, for tied groups (score_fold).
         const auto held_out_a = [&] {
           aq = Array<Q>(be_, m, p_);
@@ -647,13 +620,13 @@ class Engine {
     const long z = null_count(be_.download(View<const double>(s))), re = p_ - z;
     res_.refit_null_eigenvalues = z;
     Array<Q> vq_store;
-    const View<const Q> vq = as_q(View<const G>(gram), vq_store).middle_cols(z, re);
+    const View<const Q> vq = as_type<Q>(View<const G>(gram), vq_store).middle_cols(z, re);
     for (long j0 = 0; j0 < t_; j0 += tb_) {
       const long nb = std::min(tb_, t_ - j0);
       Array<Q> b(be_, re, nb);
       be_.gemm(Op::trans, Op::none, Q(1), vq, View<const Q>(xty).middle_cols(j0, nb), Q(0), b.view());
       Array<double> bd_store;
-      const View<const double> bd = as_double(View<const Q>(b), bd_store);
+      const View<const double> bd = as_type<double>(View<const Q>(b), bd_store);
       Array<Q> bs(be_, re, nb), wq(be_, p_, nb);
       be_.shrink(bd, View<const double>(s).middle_cols(z, re), chosen_alphas(j0, nb), bs.view());
       be_.gemm(Op::none, Op::none, Q(1), vq, View<const Q>(bs), Q(0), wq.view());
@@ -720,18 +693,13 @@ class Engine {
         const Array<double> s = clamped(w[i]);
         Array<G> ag(be_, m, nt);
         be_.gemm(Op::none, Op::none, G(1), View<const G>(c[i]), View<const G>(u[i]), G(0), ag.view());
-        Array<Q> aq;
-        if constexpr (std::is_same_v<G, Q>) {
-          aq = ag;
-        } else {
-          aq = Array<Q>(be_, m, nt);
-          be_.convert(View<const G>(ag), aq.view());
-        }
+        Array<Q> aq_store;
+        const View<const Q> aq = as_type<Q>(View<const G>(ag), aq_store);
         const FoldMoments fm = fold_moments(s, moments_from_a(aq));
         const long z = fm.first, re = nt - z;  // the eigenvectors that are used
         Array<Q> uq_store;
-        const View<const Q> ue = as_q(View<const G>(u[i]), uq_store).middle_cols(z, re);
-        const View<const Q> ae = View<const Q>(aq).middle_cols(z, re);
+        const View<const Q> ue = as_type<Q>(View<const G>(u[i]), uq_store).middle_cols(z, re);
+        const View<const Q> ae = aq.middle_cols(z, re);
         for (long j0 = 0; j0 < t_; j0 += tb_) {
           const long nb = std::min(tb_, t_ - j0);
           const View<const float> yb = y_batch(j0, nb);
@@ -768,22 +736,15 @@ class Engine {
       Array<G> b(be_, re, nb), mg(be_, n_, nb), wg(be_, p_, nb);
       gemm_tn(G(1), ue, y_batch(j0, nb), G(0), b.view());
       Array<double> bd_store;
-      const View<const double> bd = as_double(View<const G>(b), bd_store);
+      const View<const double> bd = as_type<double>(View<const G>(b), bd_store);
       Array<double> bs(be_, re, nb);
       be_.shrink(bd, View<const double>(s).middle_cols(z, re), chosen_alphas(j0, nb), bs.view());
       Array<G> bsg_store;
-      View<const G> bsg;
-      if constexpr (std::is_same_v<G, double>) {
-        bsg = bs;
-      } else {
-        bsg_store = Array<G>(be_, re, nb);
-        be_.convert(View<const double>(bs), bsg_store.view());
-        bsg = bsg_store;
-      }
+      const View<const G> bsg = as_type<G>(View<const double>(bs), bsg_store);
       be_.gemm(Op::none, Op::none, G(1), ue, bsg, G(0), mg.view());  // U (S + α)⁻¹ UᵀY
       gemm_tn_cols(xf_, mg, wg.view());  // W = Xᵀ(...)
       Array<Q> wq_store;
-      store_weights(as_q(View<const G>(wg), wq_store), j0);
+      store_weights(as_type<Q>(View<const G>(wg), wq_store), j0);
     }
     be_.synchronize();
     res_.timings.refit_s += seconds(t0);
@@ -805,9 +766,6 @@ class Engine {
   RidgeCvResult res_;
 };
 
-}  // namespace
-
-namespace {
 /// At most 1 GiB and half the memory of X and Y in float32 (n × (p + t) elements).
 bool fits_fold_memory(double elements, int element_bytes, long n, long p, long t) {
   return elements * element_bytes <=
