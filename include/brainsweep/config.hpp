@@ -40,6 +40,8 @@ struct DatasetDescriptor {
   int exclude_start = 0;        ///< samples left out at the start of every episode (ENCODING.md §1)
   int exclude_end = 0;          ///< ... and at its end
   int max_missing_feature_rows = 10;  ///< a feature file may have at most this many rows fewer than the fMRI
+  int max_extra_feature_rows = 10;    ///< ... and at most this many more (checked by `generate`; more is
+                                      ///< another episode's file or a wrong TR)
   std::vector<FmriRule> fmri;
   std::string feature_file;     ///< template relative to root: {model} {stimset} {group} {episode}
   std::vector<StimulusRule> stimuli;

@@ -30,8 +30,18 @@ std::vector<std::string> parcel_names(const std::string& file, long n_parcels);
 /// @throw DataError  if the file or dataset is missing (listing the layers present), or holds NaN/Inf
 MatrixF read_feature_layer(const std::string& file, const std::string& layer);
 
-/// Rows of a feature layer dataset. @throw DataError as read_feature_layer.
+/// Rows of a feature layer dataset. @throw DataError as feature_shape.
 long feature_rows(const std::string& file, const std::string& layer);
+
+/// (rows, columns) of a feature layer dataset, without reading it.
+/// @throw DataError  if the file or dataset is missing (listing the layers present), is not a
+///        non-empty 2-D array, or is stored with a filter this HDF5 cannot decode (e.g. h5py's LZF)
+std::pair<long, long> feature_shape(const std::string& file, const std::string& layer);
+
+/// Parcel names of an fMRI file (attribute `parcel_names`), checked against its parcel count.
+/// @return  the names, or empty when the file has no such attribute
+/// @throw DataError  naming the file when the attribute has another number of names than `n_parcels`
+std::vector<std::string> checked_parcel_names(const std::string& file, long n_parcels);
 
 /// Design matrix of one episode (ENCODING.md §1): row s is the concatenation, oldest first, of
 /// feature rows s - hrf_delay - stimulus_window + 1 … s - hrf_delay, each clamped to [0, T_f - 1].

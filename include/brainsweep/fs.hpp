@@ -16,4 +16,34 @@ void commit(const std::string& tmp, const std::string& path);
 /// Absolute, lexically normal form of `path` (relative to the current directory).
 std::string absolute(const std::string& path);
 
+/// Refuse an output path whose parent directories cannot be made because a component is a file
+/// (`--out results.csv/run`). @throw ConfigError naming `option`, the path and the file in the way
+void check_output_parent(const std::string& path, const std::string& option);
+
+/// Write `size` bytes to the open descriptor `fd` of `path`, then fsync it. @throw Error naming `path`
+/// and the errno (e.g. "No space left on device") when a write or the fsync fails.
+void write_all_and_sync(int fd, const std::string& path, const void* data, size_t size);
+
+/// fsync the file at `path` (after a library such as HDF5 wrote and closed it), so that a full disk
+/// or an I/O error surfaces before the file is renamed into place. @throw Error naming path and errno
+void sync_file(const std::string& path);
+
+/// An exclusive advisory lock (flock) on the file `path`, created if needed, held while the object
+/// lives. The kernel releases it when the process ends, however it ends, so a killed holder never
+/// blocks the next one. Taking it writes who holds it (pid, host, start time, `what`) into the file;
+/// releasing it empties the file again.
+/// Not collective: take it on one rank. On NFS, Linux maps flock to POSIX byte-range locks.
+class FileLock {
+ public:
+  /// @throw DataError  (exit 2) if another process holds the lock, naming the file and its holder
+  /// @throw Error  if the lock file cannot be created
+  FileLock(const std::string& path, const std::string& what);
+  ~FileLock();
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace brainsweep::fs

@@ -13,8 +13,15 @@ namespace brainsweep::h5 {
 /// An open HDF5 file. Not collective: opened with the default (serial) driver.
 class File {
  public:
-  enum class Mode { read, truncate };
-  /// @throw DataError  if the file is missing or not HDF5
+  /// read: an existing file. truncate: create (or empty) the file on disk. in_memory: the file is
+  /// built in memory (HDF5's core driver, no backing store) and reaches the disk only through
+  /// save_atomic, whose every write is checked. Outputs that must never be half written use it:
+  /// HDF5 1.10 cannot recover from a flush that fails in H5Fclose (a full disk): the file stays
+  /// registered and the library crashes at exit (H5F__close_cb), after a damaged file may have
+  /// been renamed into place.
+  enum class Mode { read, truncate, in_memory };
+  /// @throw DataError  if the file is missing or not HDF5 (read)
+  /// @throw Error  if it cannot be created (truncate, in_memory), with the errno's text
   File(const std::string& path, Mode mode = Mode::read);
   ~File();
   File(const File&) = delete;
@@ -29,6 +36,11 @@ class File {
   std::vector<std::string> list(const std::string& group = "/") const;
   /// Shape of dataset `name`. @throw DataError if it does not exist.
   std::vector<hsize_t> shape(const std::string& name) const;
+
+  /// For a dataset stored with a filter that this HDF5 cannot decode (LZF from h5py, Blosc, ... without
+  /// their plugins): a description such as "filter 'lzf' (id 32000), not available in this HDF5";
+  /// "" if every filter of its pipeline is available. @throw DataError if `name` is not a dataset
+  std::string unavailable_filter(const std::string& name) const;
 
   /// Read a 1-D or 2-D dataset of any floating type as float32 (row-major, rows × cols;
   /// a 1-D dataset is one column). float16 is converted by HDF5.
@@ -49,6 +61,12 @@ class File {
   void write_string_attr(const std::string& attr, const std::vector<std::string>& values);
   void write_string_attr1(const std::string& attr, const std::string& value);
   void write_int_attr(const std::string& attr, long long value);
+
+  /// Mode::in_memory only: write the file's image to `path` atomically (a temporary name beside it,
+  /// written, fsync'ed and closed with every result checked, then renamed). The file stays open.
+  /// @throw Error  naming the file and the errno (e.g. "No space left on device"); no temporary
+  ///        file survives and an existing `path` is left as it was
+  void save_atomic(const std::string& path) const;
 
  private:
   std::string where(const std::string& name) const { return path_ + ": dataset '" + name + "'"; }

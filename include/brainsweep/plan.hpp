@@ -77,11 +77,18 @@ struct Plan {
   std::map<std::string, std::map<std::string, std::string>> features;   ///< model → episode → file
   std::vector<Unit> units;
   std::vector<Job> jobs;
+  /// plan_checksum of RUN_DIR/plan.json (set by `load`; empty for a plan not read from a file).
+  /// Every job file carries it (attribute `plan_checksum`), so a file of another plan is never
+  /// taken for this one's.
+  std::string checksum;
 
+  /// The plan as JSON, without its checksum (write_plan adds it).
   nlohmann::json to_json() const;
   /// @throw DataError  if the JSON is not a brainsweep plan (names `where`)
   static Plan from_json(const nlohmann::json& j, const std::string& where);
-  /// Read RUN_DIR/plan.json. @throw DataError if missing or malformed
+  /// Read RUN_DIR/plan.json and check its checksum (plan_checksum).
+  /// @throw DataError  if RUN_DIR or plan.json is missing, malformed, has no checksum or was edited
+  ///        after `generate` (the stored checksum differs from the content's)
   static Plan load(const std::string& run_dir);
   const EvalSet& eval_set(const std::string& name) const;
   /// Episodes of all eval sets, each once, in the order the sets list them.
@@ -101,10 +108,20 @@ Plan make_plan(const Sweep& sweep);
 /// Write the plan into run_dir (plan.json, sweep.yaml), creating it. A run_dir that already holds
 /// the same plan is left as it is (a rerun resumes); one that holds a different plan is refused
 /// unless `start_over`, which first deletes that plan and its results (remove_run_outputs); one
-/// that holds other files and no plan is refused.
+/// that holds other files and no plan is refused. plan.json carries `checksum` (plan_checksum). A
+/// plan.json with the same content but a missing or broken checksum, or one edited by hand whose
+/// stored checksum is this plan's, is written again and its results are kept.
 /// @return  false if the identical plan was already there
 /// @throw ConfigError  when run_dir holds a different plan (without start_over) or is not a brainsweep run directory
 bool write_plan(const Plan& plan, const std::string& run_dir, bool start_over = false);
+
+/// RUN_DIR/run.lock: `run`, `gather` and `generate --start-over` hold it (fs::FileLock), so that two
+/// of them never write one RUN_DIR at once; a second one exits 2 naming the holder.
+std::string run_lock_path(const std::string& run_dir);
+
+/// Checksum of a plan's JSON: stable_id of its compact dump without the key "checksum".
+/// write_plan stores it in plan.json; Plan::load refuses a plan.json whose content no longer matches.
+std::string plan_checksum(const nlohmann::json& plan_json);
 
 /// First 16 hex digits of XXH3-64 of `text`.
 std::string stable_id(const std::string& text);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "brainsweep/backend.hpp"
+#include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/plan.hpp"
 
 namespace brainsweep {
@@ -15,8 +16,26 @@ namespace brainsweep {
 /// Not collective. @throw DataError  on missing or non-finite input (names file and dataset)
 void fit_unit(const Plan& plan, const Unit& unit, const Backend& backend, const std::string& run_dir);
 
-/// True if the unit's marker and all its job files exist (a rerun skips it).
+/// True if the unit's marker exists and every job file of the unit is usable (job_file_problem
+/// empty): a rerun skips it.
 bool unit_done(const Plan& plan, const Unit& unit, const std::string& run_dir);
+
+/// For a unit whose marker `units/<id>.done` exists: why it is not done after all (the first job
+/// file that is missing or fails job_file_problem), or "" if it is done or has no marker.
+std::string unit_record_problem(const Plan& plan, const Unit& unit, const std::string& run_dir);
+
+/// RUN_DIR/jobs/<job_id>.h5
+std::string job_file_path(const std::string& run_dir, const std::string& job_id);
+
+/// Why the job file of `job` cannot be used, or "" when it can. It must exist, open as HDF5 and
+/// carry the attributes `job_id`, `subject` and `plan_checksum` of this job and plan: a file
+/// copied or linked from another job, or left by another plan, is refused. Reads attributes only.
+/// Not collective; never throws.
+std::string job_file_problem(const Plan& plan, const Job& job, const std::string& run_dir);
+
+/// Open the job file of `job` after checking it (job_file_problem).
+/// @throw DataError  naming the file and the problem
+h5::File open_job_file(const Plan& plan, const Job& job, const std::string& run_dir);
 
 /// Write RUN_DIR/results.csv from the job files: one row per job × parcel × eval set, in plan order.
 /// @throw DataError  if a job file is missing
@@ -32,7 +51,8 @@ struct RunOptions {
 };
 
 /// Run a plan over `comm`. Collective. Every rank, rank 0 included, fits units (RunOptions::schedule);
-/// the numbers do not depend on the number of ranks or the schedule. Units already done are skipped
+/// the numbers do not depend on the number of ranks or the schedule. Rank 0 holds RUN_DIR/run.lock
+/// throughout (run_lock_path; a second run on the same RUN_DIR exits 2). Units already done are skipped
 /// and temporary files of a killed run are removed first. A unit that fails is reported as
 /// `[rank r/N] unit <id>: <error>`, recorded in `RUN_DIR/units/<id>.failed` (removed when a rerun
 /// succeeds), and the other units go on; results.csv and results.h5 are written only when every unit

@@ -13,7 +13,8 @@ enum class UnitState { pending, done, failed };
 
 struct UnitStatus {
   UnitState state = UnitState::pending;
-  std::string error;  ///< the recorded error of a failed unit
+  std::string error;  ///< the recorded error of a failed unit; for a pending unit marked done whose
+                      ///< job files are missing or wrong (unit_record_problem), what is wrong
 };
 
 /// State of one unit. A done marker wins over a failure record (a later rerun succeeded).
@@ -38,6 +39,7 @@ struct RunStatus {
   long jobs = 0, jobs_done = 0;
   std::vector<std::pair<std::string, std::string>> failures;  ///< (unit_id, error)
   std::vector<std::string> pending_units;
+  std::vector<std::pair<std::string, std::string>> invalid;  ///< pending units marked done: (unit_id, what is wrong)
   bool results_csv = false, results_h5 = false;
 };
 

@@ -26,7 +26,9 @@ struct StitchOptions {
 /// jobs' test predictions and writes RUN_DIR/stitched/test_<set>.h5 (`/<subject>/<episode>`,
 /// n_samples × P float32). Writes the winners per subject and parcel (stitched/winners.csv) and a
 /// per-network summary (stitched/networks.csv, Schaefer 7 networks, from the parcel names).
-/// @throw ConfigError  if the sets are unknown, equal, or top_k < 1
+/// @throw ConfigError  if the sets are unknown, equal, top_k < 1 or above a subject's number of jobs, or
+///        min_score is NaN
+/// @throw DataError  if a job file is missing or not its job's (job_file_problem)
 /// @throw DataError  if the run is not complete (a job file is missing)
 void stitch(const std::string& run_dir, const StitchOptions& options, std::ostream& report);
 

@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
 
   std::vector<int> gen_ranks;
   gen->add_option("--ranks", gen_ranks, "also print the predicted makespan on these rank counts (e.g. 1,16,256)")
-      ->delimiter(',')->check(CLI::PositiveNumber);
+      ->delimiter(',')->check(CLI::Range(1, 1 << 20));
   bool start_over = false;
   gen->add_flag("--start-over", start_over, "if RUN_DIR holds a different plan, delete it and its results first");
 
@@ -196,8 +196,8 @@ int main(int argc, char** argv) {
   bool calibrate = false;
   auto* pc = app.add_subcommand("plan-cost", "Predicted makespan and load balance of a plan on N ranks");
   pc->add_option("RUN_DIR", run_dir, "run directory written by `generate`")->required();
-  pc->add_option("--ranks", cost_ranks, "rank counts")->delimiter(',')->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  pc->add_option("--ranks", cost_ranks, "rank counts, 1 to 1048576")->delimiter(',')->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
   bool per_unit = false;
   pc->add_flag("--per-unit", per_unit, "also print each unit's shape and predicted seconds (CSV)");
   pc->add_flag("--calibrate", calibrate, "measure this machine's rates first (about 1 s) instead of the built-in ones");
@@ -232,7 +232,8 @@ int main(int argc, char** argv) {
   sm->add_option("RUN_DIR", run_dir, "a run directory after `stitch`")->required();
   sm->add_option("--test-set", sub_opt.test_set, "test set of the plan (friends-s7, ood, ...)")->required();
   sm->add_option("--out,-o", sub_opt.out_dir, "directory for fmri_predictions_<test set>.zip")->required();
-  sm->add_option("--parcels", sub_opt.n_parcels, "parcels per prediction")->capture_default_str();
+  sm->add_option("--parcels", sub_opt.n_parcels, "parcels per prediction")->capture_default_str()
+      ->check(CLI::PositiveNumber);
   sm->add_option("--subjects", sub_opt.subjects, "subjects the scorer requires")->capture_default_str();
 
   bs::ValidateOptions vo;
@@ -245,7 +246,8 @@ int main(int argc, char** argv) {
                  "sample counts: a JSON {test set: {subject: {episode: n}}} or a template with {subject} and {test_set} "
                  "of np.save'd dicts")->required();
   vs->add_option("--subjects", vo.subjects, "subjects the scorer requires")->capture_default_str();
-  vs->add_option("--parcels", vo.n_parcels, "parcels per prediction")->capture_default_str();
+  vs->add_option("--parcels", vo.n_parcels, "parcels per prediction")->capture_default_str()
+      ->check(CLI::PositiveNumber);
   vs->add_option("--dataset", vo.descriptor, "dataset descriptor of the held-out fMRI (dry run): score the file");
   vs->add_option("--root", vo.root, "data root replacing the descriptor's");
   vs->add_option("--atlas", vo.atlas, "atlas name in the fMRI file names")->capture_default_str();
@@ -269,10 +271,12 @@ int main(int argc, char** argv) {
   rc->add_option("--alphas", alphas_text, "1,10,100 or logspace:START:STOP:NUM (default 10^-1..10^7, 17 steps)");
   rc->add_option("--folds", ro.folds, "K of K-fold CV (contiguous blocks)")->capture_default_str()->check(CLI::Range(2, 1000));
   rc->add_option("--backend", ro.backend, "cpu or cuda")->capture_default_str();
-  rc->add_option("--threads", ro.threads, "BLAS threads of the cpu backend (0: OpenBLAS default)")->capture_default_str();
+  rc->add_option("--threads", ro.threads, "BLAS threads of the cpu backend (0: OpenBLAS default)")->capture_default_str()
+      ->check(CLI::Range(0, 4096));
   rc->add_option("--precision", ro.precision, "mixed, float64 or float32")->capture_default_str();
   rc->add_option("--solver", ro.solver, "auto, primal or dual")->capture_default_str();
-  rc->add_option("--target-batch", ro.target_batch, "targets solved together")->capture_default_str();
+  rc->add_option("--target-batch", ro.target_batch, "targets solved together")->capture_default_str()
+      ->check(CLI::PositiveNumber);
   rc->add_option("--out", ro.out, "output HDF5 file (refused if it exists)")->required();
   rc->add_flag("--timings", timings, "print one JSON line: seconds and GFLOP/s per phase, peak RSS");
 

@@ -36,7 +36,7 @@ std::string expand(std::string tpl, const std::vector<std::pair<std::string, std
 DatasetDescriptor DatasetDescriptor::load(const std::string& path, const std::optional<std::string>& root_override) {
   const YAML::Node doc = yaml::load_file(path);
   yaml::check_keys(path, doc, "",
-                   {"name", "root", "tr", "exclude_start", "exclude_end", "max_missing_feature_rows", "fmri",
+                   {"name", "root", "tr", "exclude_start", "exclude_end", "max_missing_feature_rows", "max_extra_feature_rows", "fmri",
                     "features", "stimuli", "atlases", "description", "sample_counts"});
   DatasetDescriptor d;
   d.descriptor_path = fs::absolute(path);
@@ -51,6 +51,11 @@ DatasetDescriptor DatasetDescriptor::load(const std::string& path, const std::op
   if (doc["max_missing_feature_rows"])
     d.max_missing_feature_rows =
         yaml::scalar<int>(path, doc["max_missing_feature_rows"], "max_missing_feature_rows", "an integer");
+  if (doc["max_extra_feature_rows"])
+    d.max_extra_feature_rows =
+        yaml::scalar<int>(path, doc["max_extra_feature_rows"], "max_extra_feature_rows", "an integer");
+  if (d.max_missing_feature_rows < 0 || d.max_extra_feature_rows < 0)
+    throw ConfigError(yaml::at(path, doc, "max_missing_feature_rows/max_extra_feature_rows") + ": expected >= 0");
 
   if (!doc["fmri"] || !doc["fmri"].IsSequence() || doc["fmri"].size() == 0)
     throw ConfigError(yaml::at(path, doc, "fmri") + ": expected a list of {file, episodes}");

@@ -1,7 +1,5 @@
 #include <algorithm>
 #include <cmath>
-
-#include <algorithm>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -34,6 +32,13 @@ Sweep Sweep::load(const std::string& path) {
     if (!n) throw ConfigError(yaml::at(path, doc, key) + ": missing (expected " + what + ")");
     auto v = yaml::list<std::string>(path, n, key, what);
     if (v.empty()) throw ConfigError(yaml::at(path, n, key) + ": empty list (expected " + what + ")");
+    // A repeated episode would sit in two CV folds at once (held-out rows also in the training
+    // rows: inflated CV scores); a repeated subject or layer is a typo. All are refused.
+    for (size_t i = 0; i < v.size(); ++i)
+      for (size_t j = 0; j < i; ++j)
+        if (v[i] == v[j])
+          throw ConfigError(yaml::at(path, n.IsSequence() ? n[i] : n, key) + ": '" + v[i] + "' is listed twice (items " +
+                            std::to_string(j + 1) + " and " + std::to_string(i + 1) + "); list each once");
     return v;
   };
   s.subjects = nonempty(doc["subjects"], "subjects", "subject names");
@@ -48,6 +53,10 @@ Sweep Sweep::load(const std::string& path) {
     FeatureSet f;
     f.model = yaml::required<std::string>(path, feats[i], "model", "a model name");
     f.layers = nonempty(feats[i]["layers"], key + ".layers", "layer names");
+    for (size_t j = 0; j < s.features.size(); ++j)
+      if (s.features[j].model == f.model && s.features[j].layers == f.layers)
+        throw ConfigError(yaml::at(path, feats[i], key) + ": the same feature set as features[" + std::to_string(j) +
+                          "] (" + f.model + "); list each once");
     s.features.push_back(std::move(f));
   }
 

@@ -2,6 +2,8 @@
 // Typed access to yaml-cpp nodes with errors that name the file, key path and line.
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -60,14 +62,45 @@ T required(const std::string& file, const YAML::Node& map, const std::string& ke
   return scalar<T>(file, map[key], key, expected);
 }
 
+/// Refuse a mapping that holds a key twice, anywhere under `node`. yaml-cpp keeps both pairs and
+/// its look-ups return the first, PyYAML takes the last: the same file would mean two things.
+/// @throw ConfigError  naming the file, the line of the second occurrence, the key path and the first line
+inline void check_no_duplicate_keys(const std::string& file, const YAML::Node& node, const std::string& path) {
+  if (node.IsMap()) {
+    std::map<std::string, int> first_line;
+    for (const auto& kv : node) {
+      const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("<non-scalar key>");
+      const std::string kp = path.empty() ? key : path + "." + key;
+      const int line = kv.first.Mark().line + 1;
+      if (const auto it = first_line.find(key); it != first_line.end())
+        throw ConfigError(at(file, kv.first, kp) + ": duplicate key (first given on line " +
+                          std::to_string(it->second) + "); give each key once");
+      first_line.emplace(key, line);
+      check_no_duplicate_keys(file, kv.second, kp);
+    }
+  } else if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) check_no_duplicate_keys(file, node[i], path + "[" + std::to_string(i) + "]");
+  }
+}
+
+/// Parse a YAML file. @throw ConfigError  if it cannot be read (a directory, missing, unreadable),
+/// does not parse, or holds a duplicate key (check_no_duplicate_keys)
 inline YAML::Node load_file(const std::string& file) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    throw ConfigError(file + ": is a directory (expected a YAML file)");
+  YAML::Node doc;
   try {
-    return YAML::LoadFile(file);
+    doc = YAML::LoadFile(file);
   } catch (const YAML::BadFile&) {
     throw ConfigError(file + ": file not found or unreadable");
   } catch (const YAML::ParserException& e) {
     throw ConfigError(file + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
+  } catch (const std::exception& e) {
+    throw ConfigError(file + ": cannot read: " + e.what());
   }
+  check_no_duplicate_keys(file, doc, "");
+  return doc;
 }
 
 }  // namespace brainsweep::yaml

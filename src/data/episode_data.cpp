@@ -70,13 +70,27 @@ void require_layer(const h5::File& f, const std::string& layer) {
 }
 }  // namespace
 
-long feature_rows(const std::string& file, const std::string& layer) {
+std::pair<long, long> feature_shape(const std::string& file, const std::string& layer) {
   h5::File f(file);
   require_layer(f, layer);
   auto dims = f.shape(layer);
-  if (dims.size() != 2 || dims[0] == 0)
+  if (dims.size() != 2 || dims[0] == 0 || dims[1] == 0)
     throw DataError(file + ": dataset '" + layer + "': expected a non-empty 2-D (n_chunks, C) array");
-  return static_cast<long>(dims[0]);
+  if (const std::string filter = f.unavailable_filter(layer); !filter.empty())
+    throw DataError(file + ": dataset '" + layer + "' is stored with " + filter +
+                    " (rewrite it with gzip, e.g. `h5repack -f GZIP=4 IN OUT`, or h5py's compression='gzip')");
+  return {static_cast<long>(dims[0]), static_cast<long>(dims[1])};
+}
+
+long feature_rows(const std::string& file, const std::string& layer) { return feature_shape(file, layer).first; }
+
+std::vector<std::string> checked_parcel_names(const std::string& file, long n_parcels) {
+  h5::File f(file);
+  auto names = f.read_string_attr("/", "parcel_names");
+  if (!names.empty() && static_cast<long>(names.size()) != n_parcels)
+    throw DataError(file + ": attribute 'parcel_names' has " + std::to_string(names.size()) + " names, its datasets " +
+                    std::to_string(n_parcels) + " parcels (expected one name per parcel)");
+  return names;
 }
 
 MatrixF read_feature_layer(const std::string& file, const std::string& layer) {

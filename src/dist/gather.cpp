@@ -5,6 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
 #include <filesystem>
 #include <map>
 
@@ -13,8 +16,10 @@
 #include "brainsweep/build_config.hpp"
 #include "brainsweep/data.hpp"
 #include "brainsweep/errors.hpp"
+#include "brainsweep/fs.hpp"
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/plan.hpp"
+#include "brainsweep/run.hpp"
 
 namespace brainsweep {
 namespace sfs = std::filesystem;
@@ -33,6 +38,12 @@ class Id {
   Id(const Id&) = delete;
   Id& operator=(const Id&) = delete;
   operator hid_t() const { return id_; }
+  /// Close now and check the result (H5Fclose flushes: a full disk shows here). Collective for a file.
+  void close(const std::string& what) {
+    const herr_t status = id_ >= 0 ? close_(id_) : 0;
+    id_ = -1;
+    if (status < 0) throw Error("results.h5: HDF5 failed: " + what);
+  }
 
  private:
   hid_t id_;
@@ -123,11 +134,34 @@ struct SubjectLayout {
 
 }  // namespace
 
-int gather_results(const std::string& run_dir, MPI_Comm comm) {
+int gather_results(const std::string& run_dir, MPI_Comm comm, bool take_lock) {
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  const Plan p = Plan::load(run_dir);
+  // Input errors (no plan, an edited plan, a RUN_DIR in use) end here, on every rank alike, without
+  // an MPI_Abort: rank 0 decides and tells the others.
+  Plan p;
+  std::unique_ptr<fs::FileLock> lock;
+  {
+    int setup = 0;
+    std::string error;
+    try {
+      p = Plan::load(run_dir);
+      if (rank == 0 && take_lock) lock = std::make_unique<fs::FileLock>(run_lock_path(run_dir), "brainsweep gather");
+    } catch (const Error& e) {
+      setup = e.exit_code(), error = e.what();
+    } catch (const std::exception& e) {
+      setup = 1, error = e.what();
+    }
+    int root = setup;
+    MPI_Bcast(&root, 1, MPI_INT, 0, comm);
+    if (rank == 0 && setup != 0) fmt::print(stderr, "[rank 0/{}] gather: {}\n", size, error);
+    if (root != 0) return root;
+    if (setup != 0) {  // only this rank failed (a file system that differs between nodes)
+      fmt::print(stderr, "[rank {}/{}] gather: {}\n", rank, size, error);
+      MPI_Abort(comm, setup);
+    }
+  }
   const std::string final_path = (sfs::path(run_dir) / "results.h5").string();
   const std::string tmp_path = final_path + ".tmp";
   auto job_file = [&](const std::string& id) { return (sfs::path(run_dir) / "jobs" / (id + ".h5")).string(); };
@@ -147,11 +181,11 @@ int gather_results(const std::string& run_dir, MPI_Comm comm) {
     for (const auto& sub : p.subjects) {
       auto& L = layout[sub];
       // Every rank needs the names: dataset creation (its string type) is collective.
-      L.parcel_names = h5::File(job_file(p.jobs[L.jobs.front()].job_id)).read_string_attr("/", "parcel_names");
+      L.parcel_names = open_job_file(p, p.jobs[L.jobs.front()], run_dir).read_string_attr("/", "parcel_names");
       const auto [lo, hi] = block(L.jobs.size(), rank);
       for (size_t k = lo; k < hi; ++k) {
         const Job& job = p.jobs[L.jobs[k]];
-        const h5::File f(job_file(job.job_id));
+        const h5::File f = open_job_file(p, job, run_dir);  // this job's file, of this plan
         auto expect = [&](const std::string& name, std::vector<hsize_t> dims) {
           if (f.shape(name) != dims)
             throw DataError(f.path() + ": dataset '" + name + "' has an unexpected shape (the plan changed?)");
@@ -169,11 +203,29 @@ int gather_results(const std::string& run_dir, MPI_Comm comm) {
     fmt::print(stderr, "[rank {}/{}] gather: {}\n", rank, size, e.what());
     bad = e.exit_code();
   }
+  // Room for the file: the datasets' bytes (and 1 % plus 1 MiB for HDF5's metadata) against the
+  // free space of RUN_DIR's file system, so that a full disk fails here and not in a collective write.
+  if (rank == 0 && bad == 0) {
+    double bytes = 0;
+    for (const auto& sub : p.subjects) {
+      const double J = static_cast<double>(layout[sub].jobs.size()), P = static_cast<double>(layout[sub].n_parcels);
+      bytes += J * P * 8.0 * (2.0 + static_cast<double>(n_alphas) + static_cast<double>(p.eval.size()));
+      for (const auto& ep : eval_eps) bytes += J * P * 4.0 * static_cast<double>(p.fmri.at(sub).at(ep).n_tr);
+    }
+    bytes = bytes * 1.01 + (1 << 20);
+    std::error_code ec;
+    const auto space = sfs::space(run_dir, ec);
+    if (!ec && static_cast<double>(space.available) < bytes) {
+      fmt::print(stderr, "[rank 0/{}] gather: {}: needs about {:.1f} MB, {:.1f} MB free on its file system "
+                         "(nothing written)\n", size, final_path, bytes / 1e6, static_cast<double>(space.available) / 1e6);
+      bad = 1;
+    }
+  }
   int bad_all = 0;
   MPI_Allreduce(&bad, &bad_all, 1, MPI_INT, MPI_MAX, comm);
   if (bad_all != 0) return bad_all;
 
-  {
+  try {
     Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file access list");
     check(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL), "H5Pset_fapl_mpio");
     Id file(H5Fcreate(tmp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), H5Fclose, "create " + tmp_path);
@@ -268,8 +320,27 @@ int gather_results(const std::string& run_dir, MPI_Comm comm) {
         for (size_t e = 0; e < eval_eps.size(); ++e) write_rows(preds[e], H5T_NATIVE_FLOAT, r0, rows, pr[e].data(), dxpl);
       }
     }
-  }  // H5Fclose: collective
+    root.close("close the root group");
+    file.close("close (flush) " + tmp_path);
+  } catch (const std::exception& e) {  // H5Fclose above is collective: a failed write ends every rank here
+    std::error_code ec;
+    sfs::remove(tmp_path, ec);  // every rank tries: no temporary survives
+    fmt::print(stderr, "[rank {}/{}] gather: {}: {} (errno: {}); {} removed\n", rank, size, tmp_path, e.what(),
+               std::strerror(errno), tmp_path);
+    // Other ranks may wait in a collective call that will not complete: end them all.
+    MPI_Abort(comm, 1);
+  }
   MPI_Barrier(comm);
+  if (rank == 0) {  // written and closed: make it durable before it takes the final name
+    try {
+      fs::sync_file(tmp_path);
+    } catch (const Error& e) {
+      std::error_code ec;
+      sfs::remove(tmp_path, ec);
+      fmt::print(stderr, "[rank 0/{}] gather: {}; {} removed\n", size, e.what(), tmp_path);
+      MPI_Abort(comm, 1);
+    }
+  }
   int code = 0;
   if (rank == 0) {
     std::error_code ec;

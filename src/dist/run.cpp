@@ -32,9 +32,7 @@ namespace sfs = std::filesystem;
 
 namespace {
 
-std::string job_path(const std::string& run_dir, const std::string& job_id) {
-  return (sfs::path(run_dir) / "jobs" / (job_id + ".h5")).string();
-}
+std::string job_path(const std::string& run_dir, const std::string& job_id) { return job_file_path(run_dir, job_id); }
 std::string marker_path(const std::string& run_dir, const std::string& unit_id) {
   return (sfs::path(run_dir) / "units" / (unit_id + ".done")).string();
 }
@@ -203,9 +201,10 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
     const auto& sub = u.subjects[s];
     const long c0 = offset[s], np = offset[s + 1] - offset[s];
     const std::string path = job_path(run_dir, u.job_ids[s]);
-    const std::string tmp = fs::temp_name(path);
-    try {
-      h5::File f(tmp, h5::File::Mode::truncate);
+    {
+      // Built in memory, then written, fsync'ed and renamed by save_atomic with every step checked:
+      // a full disk fails the unit (exit 1, naming the file and errno) and leaves no file behind.
+      h5::File f(path, h5::File::Mode::in_memory);
       std::vector<double> alpha(fit.alpha.begin() + c0, fit.alpha.begin() + c0 + np);
       std::vector<double> cv_r(fit.cv_r.begin() + c0, fit.cv_r.begin() + c0 + np);
       f.write_f64("alpha", alpha.data(), np);
@@ -235,18 +234,15 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       f.write_string_attr1("job_id", u.job_ids[s]);
       f.write_string_attr1("unit_id", u.unit_id);
       f.write_string_attr1("subject", sub);
+      f.write_string_attr1("plan_checksum", p.checksum);
       f.write_string_attr1("model", u.model);
       f.write_string_attr1("layers", fmt::format("{}", fmt::join(u.layers, "+")));
       f.write_string_attr1("solver", fit.solver);
       f.write_int_attr("hrf_delay", u.hrf_delay);
       f.write_int_attr("stimulus_window", u.stimulus_window);
       ph_write += lap();
-    } catch (...) {
-      std::error_code ec;
-      sfs::remove(tmp, ec);
-      throw;
+      f.save_atomic(path);
     }
-    fs::commit(tmp, path);
     ph_write += lap();
   }
   const RidgeTimings& rt = fit.timings;
@@ -264,19 +260,60 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   fs::write_text_atomic(marker_path(run_dir, u.unit_id), u.unit_id + "\n");
 }
 
+std::string job_file_path(const std::string& run_dir, const std::string& job_id) {
+  return (sfs::path(run_dir) / "jobs" / (job_id + ".h5")).string();
+}
+
+std::string job_file_problem(const Plan& p, const Job& job, const std::string& run_dir) {
+  const std::string path = job_path(run_dir, job.job_id);
+  std::error_code ec;
+  if (!sfs::exists(path, ec)) return path + ": missing";
+  try {
+    const h5::File f(path);
+    for (const auto& [attr, expected] : {std::pair<std::string, std::string>{"job_id", job.job_id},
+                                         {"subject", job.subject},
+                                         {"plan_checksum", p.checksum}}) {
+      const std::string found = f.read_string_attr1(attr);
+      if (found != expected)
+        return fmt::format("{}: attribute '{}' is '{}', expected '{}' (the file of {}; a job file must not be copied, "
+                           "linked or kept from another run)",
+                           path, attr, found, expected,
+                           attr == "plan_checksum" ? (found.empty() ? "an earlier brainsweep" : "another plan")
+                                                   : "another job");
+    }
+  } catch (const std::exception& e) {
+    return std::string("unreadable: ") + e.what();
+  }
+  return "";
+}
+
+h5::File open_job_file(const Plan& p, const Job& job, const std::string& run_dir) {
+  const std::string problem = job_file_problem(p, job, run_dir);
+  if (!problem.empty()) throw DataError(problem);
+  return h5::File(job_path(run_dir, job.job_id));
+}
+
+std::string unit_record_problem(const Plan& p, const Unit& u, const std::string& run_dir) {
+  std::error_code ec;
+  if (!sfs::exists(marker_path(run_dir, u.unit_id), ec)) return "";
+  for (size_t k = 0; k < u.job_ids.size(); ++k) {  // job k of a unit is the job of its subject k
+    const Job job{u.job_ids[k], u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, u.subjects[k]};
+    const std::string problem = job_file_problem(p, job, run_dir);
+    if (!problem.empty()) return problem;
+  }
+  return "";
+}
+
 bool unit_done(const Plan& p, const Unit& u, const std::string& run_dir) {
-  if (!sfs::exists(marker_path(run_dir, u.unit_id))) return false;
-  for (const auto& id : u.job_ids)
-    if (!sfs::exists(job_path(run_dir, id))) return false;
-  (void)p;
-  return true;
+  std::error_code ec;
+  return sfs::exists(marker_path(run_dir, u.unit_id), ec) && unit_record_problem(p, u, run_dir).empty();
 }
 
 void write_results_csv(const Plan& p, const std::string& run_dir) {
   std::ostringstream out;
   out << "job_id,model,layers,hrf_delay,stimulus_window,subject,parcel,alpha,cv_r,eval_set,eval_r\n";
   for (const auto& job : p.jobs) {
-    const h5::File f(job_path(run_dir, job.job_id));
+    const h5::File f = open_job_file(p, job, run_dir);
     const auto alpha = f.read_f64("alpha");
     const auto cv_r = f.read_f64("cv_r");
     const auto names = f.read_string_attr("/", "parcel_names");
@@ -333,6 +370,7 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
   // collectively anyway so that no rank waits for one that threw.
   Plan p;
   std::unique_ptr<Backend> backend;
+  std::unique_ptr<fs::FileLock> lock;  // rank 0: one run (or gather) per RUN_DIR at a time
   std::vector<double> cost;  // predicted seconds per unit, plan order
   int setup = 0;
   std::string setup_error;
@@ -340,6 +378,7 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
     if (opt.schedule != "dynamic" && opt.schedule != "static")
       throw ConfigError("--schedule: expected dynamic or static, found '" + opt.schedule + "'");
     p = Plan::load(run_dir);
+    if (rank == 0) lock = std::make_unique<fs::FileLock>(run_lock_path(run_dir), "brainsweep run on " + std::to_string(size) + " ranks");
     backend = make_backend(p.backend);
     if (rank == 0) {
       sfs::create_directories(sfs::path(run_dir) / "jobs");
@@ -373,8 +412,17 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
       std::iota(o.begin(), o.end(), 0);
       return o;
     }();
-    for (int i : order)
-      if (!unit_done(p, p.units[static_cast<size_t>(i)], run_dir)) todo.push_back(i);
+    for (int i : order) {
+      const Unit& u = p.units[static_cast<size_t>(i)];
+      if (unit_done(p, u, run_dir)) continue;
+      const std::string problem = unit_record_problem(p, u, run_dir);
+      if (!problem.empty()) {  // marked done, but a job file is missing, unreadable or not this job's
+        spdlog::warn("unit {} was marked done, but {}; fitting it again", u.unit_id, problem);
+        std::error_code ec;
+        sfs::remove(marker_path(run_dir, u.unit_id), ec);
+      }
+      todo.push_back(i);
+    }
     skipped = static_cast<long>(p.units.size() - todo.size());
     n_todo = static_cast<int>(todo.size());
   } else {
@@ -479,7 +527,7 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
     }
   }
   MPI_Bcast(&global, 1, MPI_INT, 0, comm);
-  if (global == 0 && opt.gather) global = gather_results(run_dir, comm);
+  if (global == 0 && opt.gather) global = gather_results(run_dir, comm, /*take_lock=*/false);  // rank 0 holds it
   return global;
 }
 

@@ -33,7 +33,8 @@ UnitStatus unit_status(const Plan& plan, const Unit& unit, const std::string& ru
     while (!text.empty() && text.back() == '\n') text.pop_back();
     return {UnitState::failed, text};
   }
-  return {UnitState::pending, ""};
+  const std::string problem = unit_record_problem(plan, unit, run_dir);
+  return {UnitState::pending, problem.empty() ? "" : "marked done, but " + problem + "; `brainsweep run` fits it again"};
 }
 
 void record_unit_failure(const std::string& run_dir, const std::string& unit_id, const std::string& error) {
@@ -81,6 +82,7 @@ RunStatus run_status(const std::string& run_dir) {
       case UnitState::pending:
         ++s.pending;
         s.pending_units.push_back(u.unit_id);
+        if (!us.error.empty()) s.invalid.emplace_back(u.unit_id, us.error);
         break;
     }
   }
@@ -116,6 +118,7 @@ int print_run_status(const std::string& run_dir, std::ostream& out, int max_list
     }
     fmt::print(out, "pending unit {} ({})\n", id, describe(id));
   }
+  for (const auto& [id, why] : s.invalid) fmt::print(out, "unit {} ({}): {}\n", id, describe(id), why);
   fmt::print(out, "results.csv: {}; results.h5: {}\n", s.results_csv ? "written" : "not written",
              s.results_h5 ? "written" : "not written");
   if (s.failed > 0) return 1;

@@ -213,10 +213,9 @@ long extract_text(const ExtractConfig& c, const TorchModel& model, const Tokeniz
 void write_features(const ExtractConfig& c, const StimulusEpisode& e, const LayerRows& rows, long n_chunks) {
   const auto out = e.output(c);
   std::filesystem::create_directories(std::filesystem::path(out).parent_path());
-  const auto tmp = fs::temp_name(out);
-  try {
+  {
     {
-      h5::File f(tmp, h5::File::Mode::truncate);
+      h5::File f(out, h5::File::Mode::in_memory);  // reaches the disk through save_atomic, every step checked
       for (size_t l = 0; l < c.layers.size(); ++l) {
         if (static_cast<long>(rows.data[l].size()) != n_chunks * rows.width[l])
           throw Error(out + ": layer '" + c.layers[l] + "' has " + std::to_string(rows.data[l].size()) +
@@ -229,11 +228,8 @@ void write_features(const ExtractConfig& c, const StimulusEpisode& e, const Laye
       f.write_string_attr1("stimulus", e.file);
       f.write_string_attr1("pool", c.pool.mode);
       f.write_string_attr1("tr_seconds", std::to_string(c.tr));
+      f.save_atomic(out);
     }
-    fs::commit(tmp, out);
-  } catch (...) {
-    std::filesystem::remove(tmp);
-    throw;
   }
 }
 

@@ -65,21 +65,28 @@ std::vector<double> parse_alphas(const std::string& text) {
 
 nlohmann::json run_ridge_command(const RidgeCommandOptions& o) {
   if (std::filesystem::exists(o.out)) throw ConfigError("--out " + o.out + ": exists; refusing to overwrite it");
+  fs::check_output_parent(o.out, "--out");
+  if (o.threads < 0) throw ConfigError("--threads: expected >= 0 (0: the BLAS default), found " + std::to_string(o.threads));
+  if (o.target_batch < 1)
+    throw ConfigError("--target-batch: expected >= 1 targets, found " + std::to_string(o.target_batch));
   const auto t_start = std::chrono::steady_clock::now();
   const auto backend = make_backend(o.backend, o.threads);
   MatrixF x = read_spec(o.x_train, "--x-train");
   MatrixF y = read_spec(o.y_train, "--y-train");
   MatrixF xt = read_spec(o.x_test, "--x-test");
   if (x.rows() != y.rows())
-    throw DimensionMismatch("--x-train has " + std::to_string(x.rows()) + " rows, --y-train " + std::to_string(y.rows()));
+    throw DataError("--x-train " + o.x_train + " has " + std::to_string(x.rows()) + " rows, --y-train " + o.y_train + " has " +
+                    std::to_string(y.rows()) + " (expected the same training samples)");
   if (xt.cols() != x.cols())
-    throw DimensionMismatch("--x-test has " + std::to_string(xt.cols()) + " columns, --x-train " + std::to_string(x.cols()));
+    throw DataError("--x-test " + o.x_test + " has " + std::to_string(xt.cols()) + " columns, --x-train " + o.x_train +
+                    " has " + std::to_string(x.cols()) + " (expected the same features)");
   MatrixF yt;
   if (!o.y_test.empty()) {
     yt = read_spec(o.y_test, "--y-test");
     if (yt.rows() != xt.rows() || yt.cols() != y.cols())
-      throw DimensionMismatch("--y-test is " + std::to_string(yt.rows()) + "×" + std::to_string(yt.cols()) + ", expected " +
-                              std::to_string(xt.rows()) + "×" + std::to_string(y.cols()));
+      throw DataError("--y-test " + o.y_test + " is " + std::to_string(yt.rows()) + "×" + std::to_string(yt.cols()) +
+                      ", expected " + std::to_string(xt.rows()) + "×" + std::to_string(y.cols()) +
+                      " (--x-test's rows × --y-train's columns)");
   }
   const double read_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
 
@@ -105,9 +112,8 @@ nlohmann::json run_ridge_command(const RidgeCommandOptions& o) {
   add_intercept(pred, y_mean);
   const double predict_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_pred).count();
 
-  const std::string tmp = fs::temp_name(o.out);
-  try {
-    h5::File f(tmp, h5::File::Mode::truncate);
+  {
+    h5::File f(o.out, h5::File::Mode::in_memory);  // reaches the disk through save_atomic, every step checked
     f.write_f64("alphas", fit.alpha.data(), fit.alpha.size());
     f.write_f64("cv_scores", fit.cv_scores.data(), fit.cv_scores.rows(), fit.cv_scores.cols());
     f.write_f32("predictions", pred.data(), pred.rows(), pred.cols());
@@ -118,12 +124,8 @@ nlohmann::json run_ridge_command(const RidgeCommandOptions& o) {
     f.write_string_attr1("solver", fit.solver);
     f.write_string_attr1("precision", o.precision);
     f.write_string_attr1("backend", backend->name());
-  } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw;
+    f.save_atomic(o.out);
   }
-  fs::commit(tmp, o.out);
 
   const auto& tm = fit.timings;
   auto phase = [](double s, double gflop) {

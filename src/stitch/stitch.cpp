@@ -1,5 +1,7 @@
 #include "brainsweep/stitch.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -14,6 +16,7 @@
 #include "brainsweep/fs.hpp"
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/plan.hpp"
+#include "brainsweep/run.hpp"
 #include "brainsweep/scoring.hpp"
 #include "stitch_reports.hpp"
 
@@ -23,21 +26,27 @@ namespace sfs = std::filesystem;
 void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& report) {
   const Plan p = Plan::load(run_dir);
   if (opt.top_k < 1) throw ConfigError("--top-k: expected >= 1, found " + std::to_string(opt.top_k));
+  if (std::isnan(opt.min_score)) throw ConfigError("--min-score: expected a number, found nan");
+  for (const auto& sub : p.subjects) {
+    const long n = std::count_if(p.jobs.begin(), p.jobs.end(), [&](const Job& j) { return j.subject == sub; });
+    if (opt.top_k > n)
+      throw ConfigError(fmt::format("--top-k {}: {} has only {} jobs in {} (expected --top-k <= {})", opt.top_k, sub, n,
+                                    run_dir, n));
+  }
   const EvalSet& eval = p.eval_set(opt.eval);
   if (opt.select != "cv") p.eval_set(opt.select);
   if (opt.select == opt.eval)
     throw ConfigError("--select " + opt.select + " --eval " + opt.eval +
                       ": the set used for selection must not be the set used to report the score (ENCODING.md §6)");
   const std::string score_name = opt.select == "cv" ? "cv_r" : "eval/" + opt.select + "/r";
-  for (const auto& j : p.jobs)
-    if (!sfs::exists(sfs::path(run_dir) / "jobs" / (j.job_id + ".h5")))
-      throw DataError((sfs::path(run_dir) / "jobs" / (j.job_id + ".h5")).string() +
-                      ": missing; the run is not complete (rerun `brainsweep run " + run_dir + "`)");
+  for (const auto& j : p.jobs)  // every job file present, and the file of its job in this plan
+    if (const std::string problem = job_file_problem(p, j, run_dir); !problem.empty())
+      throw DataError(problem + "; the run is not complete (`brainsweep run " + run_dir +
+                      "` fits the units whose job files are missing or wrong)");
 
   const sfs::path out_dir = sfs::path(run_dir) / "stitched";
   sfs::create_directories(out_dir);
   const std::string pred_path = (out_dir / "predictions.h5").string();
-  const std::string pred_tmp = fs::temp_name(pred_path);
   std::ostringstream csv;
   csv << "subject,parcel,eval_set,r,job_ids\n";
 
@@ -45,20 +54,19 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
   std::vector<std::vector<double>> r_by_subject;                   // subject → parcel → r
   std::vector<std::map<std::string, int>> winners;                 // parcel → feature set → subjects won
   // Test sets (issue #5): the same per-parcel choice applied to their predictions.
-  std::vector<std::string> test_paths, test_tmps;
+  std::vector<std::string> test_paths;
   std::vector<std::unique_ptr<h5::File>> test_out;
   WinnerReport winner_rows;
   std::vector<std::string> report_names;  // --parcel-names: for the network of each parcel
   try {
     for (const auto& t : p.test) {
       test_paths.push_back((out_dir / ("test_" + t.name + ".h5")).string());
-      test_tmps.push_back(fs::temp_name(test_paths.back()));
-      test_out.push_back(std::make_unique<h5::File>(test_tmps.back(), h5::File::Mode::truncate));
+      test_out.push_back(std::make_unique<h5::File>(test_paths.back(), h5::File::Mode::in_memory));
       test_out.back()->write_string_attr1("select", opt.select);
       test_out.back()->write_string_attr1("test_set", t.name);
       test_out.back()->write_int_attr("top_k", opt.top_k);
     }
-    h5::File out(pred_tmp, h5::File::Mode::truncate);
+    h5::File out(pred_path, h5::File::Mode::in_memory);  // written by save_atomic, every step checked
     out.write_string_attr1("select", opt.select);
     out.write_string_attr1("eval_set", opt.eval);
     out.write_int_attr("top_k", opt.top_k);
@@ -151,16 +159,13 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
       }
       r_by_subject.push_back(r);
     }
+    for (size_t t = 0; t < test_paths.size(); ++t) test_out[t]->save_atomic(test_paths[t]);
+    out.save_atomic(pred_path);
   } catch (...) {
-    std::error_code ec;
-    sfs::remove(pred_tmp, ec);
     test_out.clear();
-    for (const auto& tmp : test_tmps) sfs::remove(tmp, ec);
     throw;
   }
-  test_out.clear();  // close before renaming
-  fs::commit(pred_tmp, pred_path);
-  for (size_t t = 0; t < test_paths.size(); ++t) fs::commit(test_tmps[t], test_paths[t]);
+  test_out.clear();
   fs::write_text_atomic((out_dir / "scores.csv").string(), csv.str());
   write_winner_reports(p, winner_rows, out_dir.string(), report);
 

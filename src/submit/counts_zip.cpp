@@ -123,7 +123,14 @@ void write_stored_zip(const std::string& zip_path, const std::string& entry_name
     sfs::remove(tmp, ec);
     throw;
   }
-  fs::commit(tmp, zip_path);
+  try {
+    fs::sync_file(tmp);
+    fs::commit(tmp, zip_path);  // e.g. the final name is a directory: the temporary goes
+  } catch (...) {
+    std::error_code ec;
+    sfs::remove(tmp, ec);
+    throw;
+  }
 }
 
 std::vector<std::string> zip_entries(const std::string& zip_path) {

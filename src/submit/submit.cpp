@@ -40,6 +40,13 @@ void check_prediction(const MatrixF& m, long n_samples, long n_parcels, const st
 }  // namespace
 
 std::string submit(const std::string& run_dir, const SubmitOptions& opt, std::ostream& report) {
+  if (opt.n_parcels < 1) throw ConfigError("--parcels: expected >= 1, found " + std::to_string(opt.n_parcels));
+  if (opt.subjects.empty()) throw ConfigError("--subjects: expected at least one subject");
+  for (size_t i = 0; i < opt.subjects.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (opt.subjects[i] == opt.subjects[j])
+        throw ConfigError("--subjects: '" + opt.subjects[i] + "' is listed twice; list each subject once");
+  fs::check_output_parent((sfs::path(opt.out_dir) / "x.zip").string(), "--out");
   const Plan p = Plan::load(run_dir);
   const TestSet& t = p.test_set(opt.test_set);
   const std::string stitched = (sfs::path(run_dir) / "stitched" / ("test_" + t.name + ".h5")).string();

@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -11,6 +12,8 @@
 #include "brainsweep/data.hpp"
 #include "brainsweep/errors.hpp"
 #include "brainsweep/fs.hpp"
+#include "brainsweep/grid.hpp"
+#include "brainsweep/ridge.hpp"
 #include "brainsweep/submit.hpp"
 #include "brainsweep/status.hpp"
 
@@ -81,6 +84,54 @@ std::vector<std::string> episodes_needed(const Plan& p) {
   for (const auto& ep : p.eval_episodes())
     if (std::find(eps.begin(), eps.end(), ep) == eps.end()) eps.push_back(ep);
   return eps;
+}
+
+/// Grid values against the data that `generate` has opened (issue #16): a lag or window that
+/// leaves most samples of an episode without their stimulus (ENCODING.md §1 clamps the indices:
+/// `hrf_delay: 5000` makes every row the first feature row, hence scores of 0), and CV folds too
+/// small to score (`folds` near the number of training samples, or exclusions that leave a handful).
+void check_grid_against_data(const Sweep& s, const Plan& p,
+                             const std::map<std::string, std::vector<std::string>>& train_of) {
+  constexpr long min_fold_samples = 10;  // Pearson r over fewer held-out samples is noise
+  const int xs = p.exclude_start, xe = p.exclude_end;
+  std::set<std::pair<int, int>> lags;
+  for (const GridPoint& g : grid_points(s)) lags.insert({g.hrf_delay, g.stimulus_window});
+  for (const auto& [hrf, win] : lags) {
+    // Samples s in [first, end) of an episode use feature rows s − hrf − win + 1 … s − hrf.
+    auto check = [&](const std::string& what, long first, long end) {
+      const long kept = end - first;
+      const long whole = std::max(0L, end - std::max(first, static_cast<long>(hrf) + win - 1));
+      if (2 * whole < kept)
+        throw ConfigError(fmt::format(
+            "{}: keys 'grid.hrf_delay' {} and 'grid.stimulus_window' {}: only {} of the {} samples of {} have their "
+            "whole stimulus window inside the episode (feature rows s − {} … s − {}); at least half must (lower the "
+            "hrf_delay or the stimulus_window)",
+            s.path, hrf, win, whole, kept, what, hrf + win - 1, hrf));
+    };
+    for (const auto& [sub, runs] : p.fmri)
+      for (const auto& [ep, r] : runs) check(fmt::format("episode '{}' of {} (kept)", ep, sub), xs, r.n_tr - xe);
+    for (const auto& t : p.test)
+      for (const auto& [sub, counts] : t.n_samples)
+        for (const auto& [ep, n] : counts) check(fmt::format("test episode '{}' of {}", ep, sub), 0, n);
+  }
+  for (const auto& [sub, eps] : train_of) {
+    std::vector<long> lengths;
+    long n = 0;
+    for (const auto& ep : eps) {
+      lengths.push_back(std::max(0L, p.fmri.at(sub).at(ep).n_tr - xs - xe));
+      n += lengths.back();
+    }
+    std::vector<long> per_fold(static_cast<size_t>(p.folds), 0);
+    if (n >= p.folds)
+      for (int f : fold_assignment(lengths, p.folds)) ++per_fold[static_cast<size_t>(f)];
+    const long smallest = *std::min_element(per_fold.begin(), per_fold.end());
+    if (smallest < min_fold_samples)
+      throw ConfigError(fmt::format(
+          "{}: key 'ridge.folds' {}: the {} training samples of {} ({} episodes, after exclude_start {} and "
+          "exclude_end {}) leave {} samples in a fold; every fold needs at least {} (fewer folds, or more "
+          "training episodes)",
+          s.path, p.folds, n, sub, eps.size(), xs, xe, smallest, min_fold_samples));
+  }
 }
 
 }  // namespace
@@ -178,6 +229,24 @@ Plan make_plan(const Sweep& s) {
   }
   const auto episodes = episodes_needed(p);
 
+  // parcel_names of every fMRI file: one name per parcel, or none.
+  {
+    std::set<std::string> checked;
+    for (const auto& [sub, runs] : p.fmri)
+      for (const auto& [ep, r] : runs)
+        if (checked.insert(r.file).second) checked_parcel_names(r.file, r.n_parcels);
+  }
+
+  // Every layer has the same number of columns in every episode (the design's width): the first
+  // file read sets it.
+  std::map<std::pair<std::string, std::string>, std::pair<long, std::string>> width_of;  // (model, layer) → (C, file)
+  auto check_width = [&](const std::string& model, const std::string& layer, const std::string& file, long cols) {
+    const auto [it, first] = width_of.try_emplace({model, layer}, cols, file);
+    if (!first && it->second.first != cols)
+      throw DataError(file + ": dataset '" + layer + "' has " + std::to_string(cols) + " columns, " + it->second.second +
+                      " has " + std::to_string(it->second.first) + " (a layer must have the same width in every episode)");
+  };
+
   // Feature files: every layer of every feature set, for every episode, against the fMRI length.
   for (const auto& fs : s.features) {
     for (const auto& ep : episodes) {
@@ -187,11 +256,17 @@ Plan make_plan(const Sweep& s) {
       for (const auto& sub : p.subjects)
         if (p.fmri[sub].count(ep)) max_tr = std::max(max_tr, p.fmri[sub][ep].n_tr);
       for (const auto& layer : fs.layers) {
-        const long rows = feature_rows(file, layer);
+        const auto [rows, cols] = feature_shape(file, layer);
+        check_width(fs.model, layer, file, cols);
         if (rows < max_tr - p.max_missing_feature_rows)
           throw DataError(file + ": dataset '" + layer + "' has " + std::to_string(rows) + " rows, fMRI of episode '" +
                           ep + "' has " + std::to_string(max_tr) + " (at most " +
                           std::to_string(p.max_missing_feature_rows) + " fewer allowed: max_missing_feature_rows)");
+        if (rows > max_tr + d.max_extra_feature_rows)
+          throw DataError(file + ": dataset '" + layer + "' has " + std::to_string(rows) + " rows, fMRI of episode '" +
+                          ep + "' has " + std::to_string(max_tr) + " (at most " + std::to_string(d.max_extra_feature_rows) +
+                          " more allowed: max_extra_feature_rows in " + d.descriptor_path +
+                          "; another episode's file, or features at another TR?)");
       }
     }
   }
@@ -205,7 +280,13 @@ Plan make_plan(const Sweep& s) {
         long max_n = 0;
         for (const auto& sub : p.subjects) max_n = std::max(max_n, t.count(sub, ep));
         for (const auto& layer : fs.layers) {
-          const long rows = feature_rows(file, layer);
+          const auto [rows, cols] = feature_shape(file, layer);
+          check_width(fs.model, layer, file, cols);
+          if (rows > max_n + d.max_extra_feature_rows)
+            throw DataError(file + ": dataset '" + layer + "' has " + std::to_string(rows) + " rows, test set '" +
+                            t.name + "' lists " + std::to_string(max_n) + " samples for episode '" + ep + "' (at most " +
+                            std::to_string(d.max_extra_feature_rows) + " more allowed: max_extra_feature_rows in " +
+                            d.descriptor_path + ")");
           if (rows < max_n - p.max_missing_feature_rows)
             throw DataError(file + ": dataset '" + layer + "' has " + std::to_string(rows) + " rows, test set '" +
                             t.name + "' lists " + std::to_string(max_n) + " samples for episode '" + ep +
@@ -215,6 +296,8 @@ Plan make_plan(const Sweep& s) {
       }
     }
   }
+
+  check_grid_against_data(s, p, train_of);
 
   // Units: subjects share a unit when their runs have the same lengths (same design matrix).
   const json ident = numeric_identity(p);
@@ -349,17 +432,47 @@ Plan Plan::from_json(const json& j, const std::string& where) {
   }
 }
 
-Plan Plan::load(const std::string& run_dir) {
-  const std::string path = (std::filesystem::path(run_dir) / "plan.json").string();
-  if (!std::filesystem::exists(path))
-    throw DataError(path + ": no plan (run `brainsweep generate SWEEP.yaml --out " + run_dir + "` first)");
-  json j;
+std::string run_lock_path(const std::string& run_dir) {
+  return (std::filesystem::path(run_dir) / "run.lock").string();
+}
+
+std::string plan_checksum(const json& plan_json) {
+  json body = plan_json;
+  body.erase("checksum");
+  return stable_id(body.dump());
+}
+
+namespace {
+json read_plan_json(const std::string& path) {
   try {
-    j = json::parse(fs::read_text(path));
+    return json::parse(fs::read_text(path));
   } catch (const json::parse_error& e) {
     throw DataError(path + ": not valid JSON: " + e.what());
   }
-  return from_json(j, path);
+}
+}  // namespace
+
+Plan Plan::load(const std::string& run_dir) {
+  const std::string path = (std::filesystem::path(run_dir) / "plan.json").string();
+  std::error_code ec;
+  if (!std::filesystem::is_directory(run_dir, ec))
+    throw DataError(run_dir + (std::filesystem::exists(run_dir, ec) ? ": not a directory" : ": no such directory") +
+                    " (expected a RUN_DIR written by `brainsweep generate SWEEP.yaml --out " + run_dir + "`)");
+  if (!std::filesystem::exists(path))
+    throw DataError(path + ": no plan (run `brainsweep generate SWEEP.yaml --out " + run_dir + "` first)");
+  const json j = read_plan_json(path);
+  const std::string regenerate = " (`brainsweep generate SWEEP.yaml --out " + run_dir +
+                                 "` with the sweep that made it writes it again and keeps the results)";
+  if (!j.is_object() || !j.contains("checksum") || !j.at("checksum").is_string())
+    throw DataError(path + ": no checksum (written by an earlier brainsweep, or not a plan)" + regenerate);
+  const std::string stored = j.at("checksum"), computed = plan_checksum(j);
+  if (stored != computed)
+    throw DataError(path + ": edited after `generate` (checksum " + stored + " stored, " + computed +
+                    " computed): a run, its results and results.csv would disagree with it; plans are changed "
+                    "through their sweep" + regenerate);
+  Plan p = from_json(j, path);
+  p.checksum = stored;
+  return p;
 }
 
 std::vector<std::string> Plan::eval_episodes() const {
@@ -406,7 +519,9 @@ bool write_plan(const Plan& plan, const std::string& run_dir, bool start_over) {
   namespace sfs = std::filesystem;
   const sfs::path dir(run_dir);
   const sfs::path plan_path = dir / "plan.json";
+  fs::check_output_parent(plan_path.string(), "--out");  // RUN_DIR or a directory above it is a file
   json j = plan.to_json();
+  j["checksum"] = plan_checksum(j);
   if (sfs::exists(plan_path)) {
     json old;
     try {
@@ -414,15 +529,28 @@ bool write_plan(const Plan& plan, const std::string& run_dir, bool start_over) {
     } catch (const json::parse_error&) {
       throw ConfigError(plan_path.string() + ": exists but is not a plan; refusing to overwrite it");
     }
+    if (!old.is_object()) throw ConfigError(plan_path.string() + ": exists but is not a plan; refusing to overwrite it");
     auto strip = [](json x) {
       x.erase("sweep_file");
       x.erase("brainsweep_version");
+      x.erase("checksum");
       return x;
     };
-    if (strip(old) == strip(j)) return false;
+    const bool intact = old.contains("checksum") && old["checksum"].is_string() && old["checksum"] == plan_checksum(old);
+    // The same plan, intact: nothing to do (a rerun resumes). The same content with a missing or
+    // broken checksum, or a plan edited by hand whose stored checksum is the new plan's (the sweep
+    // that made the results): plan.json is written again and the results are kept.
+    const bool same = strip(old) == strip(j);
+    if (same && intact) return false;
+    const bool restores = !intact && old.contains("checksum") && old["checksum"] == j["checksum"];
+    if (same || restores) {
+      fs::write_text_atomic(plan_path.string(), j.dump(1) + "\n");
+      return true;
+    }
     if (!start_over)
       throw ConfigError(run_dir + " holds a different plan (" + plan_path.string() +
                         "); use a new RUN_DIR, or `generate --start-over` to delete its results and start over");
+    const fs::FileLock lock(run_lock_path(run_dir), "brainsweep generate --start-over");  // not under a running run
     remove_run_outputs(run_dir);  // plan, sweep copy, job files, unit records, results; other files stay
   } else if (sfs::exists(dir) && !sfs::is_empty(dir))
     throw ConfigError(run_dir + ": exists, is not empty and holds no plan.json; refusing to write a plan into it");

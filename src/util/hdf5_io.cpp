@@ -1,6 +1,10 @@
 #include "brainsweep/hdf5_io.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -8,6 +12,7 @@
 #include <libdeflate.h>
 
 #include "brainsweep/errors.hpp"
+#include "brainsweep/fs.hpp"
 
 namespace brainsweep::h5 {
 namespace {
@@ -90,9 +95,52 @@ File::File(const std::string& path, Mode mode) : path_(path) {
     if (!std::filesystem::exists(path)) throw DataError(path + ": file not found");
     id_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     if (id_ < 0) throw DataError(path + ": cannot open as HDF5");
-  } else {
+  } else if (mode == Mode::truncate) {
+    errno = 0;
     id_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (id_ < 0) throw DataError(path + ": cannot create HDF5 file");
+    if (id_ < 0)
+      throw Error(path + ": cannot create HDF5 file" + (errno ? std::string(": ") + std::strerror(errno) : ""));
+  } else {
+    Handle fapl{H5Pcreate(H5P_FILE_ACCESS), H5Pclose};
+    // 4 MiB steps: the image grows by realloc (mremap for large blocks), no backing store.
+    if (fapl.id < 0 || H5Pset_fapl_core(fapl.id, 4u << 20, 0) < 0)
+      throw Error(path + ": cannot set up an in-memory HDF5 file");
+    id_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id);
+    if (id_ < 0) throw Error(path + ": cannot create an in-memory HDF5 file (out of memory?)");
+  }
+}
+
+void File::save_atomic(const std::string& path) const {
+  if (H5Fflush(id_, H5F_SCOPE_GLOBAL) < 0) throw Error(path + ": cannot flush the in-memory HDF5 file");
+  const ssize_t n = H5Fget_file_image(id_, nullptr, 0);
+  if (n < 0) throw Error(path + ": cannot take the in-memory HDF5 file's image");
+  std::vector<char> image(static_cast<size_t>(n));
+  if (n > 0 && H5Fget_file_image(id_, image.data(), image.size()) != n)
+    throw Error(path + ": cannot copy the in-memory HDF5 file's image");
+  const std::string tmp = fs::temp_name(path);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(tmp + ": cannot create: " + std::strerror(errno));
+  auto discard = [&] {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+  };
+  try {
+    fs::write_all_and_sync(fd, tmp, image.data(), image.size());
+  } catch (...) {
+    ::close(fd);
+    discard();
+    throw;
+  }
+  if (::close(fd) != 0) {
+    const int err = errno;
+    discard();
+    throw Error(tmp + ": close failed: " + std::strerror(err));
+  }
+  try {
+    fs::commit(tmp, path);
+  } catch (...) {
+    discard();
+    throw;
   }
 }
 
@@ -142,6 +190,25 @@ std::vector<hsize_t> File::shape(const std::string& name) const {
   return dims;
 }
 
+std::string File::unavailable_filter(const std::string& name) const {
+  if (!has(name)) throw DataError(where(name) + " not found");
+  Handle ds{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  if (ds.id < 0) throw DataError(where(name) + " is not a dataset");
+  Handle dcpl{H5Dget_create_plist(ds.id), H5Pclose};
+  const int n = H5Pget_nfilters(dcpl.id);
+  for (int i = 0; i < n; ++i) {
+    unsigned flags = 0;
+    size_t n_values = 0;
+    char label[128] = "";
+    const H5Z_filter_t id = H5Pget_filter2(dcpl.id, static_cast<unsigned>(i), &flags, &n_values, nullptr, sizeof label,
+                                           label, nullptr);
+    if (id >= 0 && H5Zfilter_avail(id) <= 0)
+      return "filter '" + std::string(label[0] ? label : "unnamed") + "' (id " + std::to_string(id) +
+             "), not available in this HDF5";
+  }
+  return "";
+}
+
 MatrixF File::read_f32(const std::string& name) const {
   auto dims = shape(name);
   if (dims.empty() || dims.size() > 2)
@@ -152,8 +219,12 @@ MatrixF File::read_f32(const std::string& name) const {
     throw DataError(where(name) + ": expected a numeric (float16/float32) array");
   MatrixF m(static_cast<Eigen::Index>(dims[0]), static_cast<Eigen::Index>(dims.size() == 2 ? dims[1] : 1));
   if (m.size() > 0 && !(dims.size() == 2 && read_deflate_chunks(ds.id, m)) &&
-      H5Dread(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.data()) < 0)
-    throw DataError(where(name) + ": read failed");
+      H5Dread(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.data()) < 0) {
+    const std::string filter = unavailable_filter(name);
+    throw DataError(where(name) + ": read failed" +
+                    (filter.empty() ? std::string(" (corrupt or truncated file?)")
+                                    : ": stored with " + filter + " (rewrite it with gzip, e.g. `h5repack -f GZIP=4 IN OUT`)"));
+  }
   return m;
 }
 
@@ -217,7 +288,7 @@ void File::write_f32(const std::string& name, const float* data, hsize_t rows, h
   }
   Handle ds{H5Dcreate2(id_, name.c_str(), type.id, space.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
   if (ds.id < 0 || H5Dwrite(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-    throw DataError(where(name) + ": write failed");
+    throw Error(where(name) + ": write failed" + (errno ? std::string(": ") + std::strerror(errno) : ""));
 }
 
 void File::write_f64(const std::string& name, const double* data, hsize_t rows, hsize_t cols) {
@@ -226,7 +297,7 @@ void File::write_f64(const std::string& name, const double* data, hsize_t rows, 
   Handle lcpl{link_create_plist(), H5Pclose};
   Handle ds{H5Dcreate2(id_, name.c_str(), H5T_IEEE_F64LE, space.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
   if (ds.id < 0 || H5Dwrite(ds.id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-    throw DataError(where(name) + ": write failed");
+    throw Error(where(name) + ": write failed" + (errno ? std::string(": ") + std::strerror(errno) : ""));
 }
 
 void File::write_string_attr(const std::string& attr, const std::vector<std::string>& values) {
@@ -241,7 +312,7 @@ void File::write_string_attr(const std::string& attr, const std::vector<std::str
   Handle space{H5Screate_simple(1, &n, nullptr), H5Sclose};
   Handle a{H5Acreate2(id_, attr.c_str(), type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
   if (a.id < 0 || H5Awrite(a.id, type.id, buf.data()) < 0)
-    throw DataError(path_ + ": cannot write attribute '" + attr + "'");
+    throw Error(path_ + ": cannot write attribute '" + attr + "'");
 }
 
 void File::write_string_attr1(const std::string& attr, const std::string& value) {
@@ -252,14 +323,14 @@ void File::write_string_attr1(const std::string& attr, const std::string& value)
   Handle a{H5Acreate2(id_, attr.c_str(), type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
   std::string buf = value.empty() ? std::string(1, '\0') : value;
   if (a.id < 0 || H5Awrite(a.id, type.id, buf.data()) < 0)
-    throw DataError(path_ + ": cannot write attribute '" + attr + "'");
+    throw Error(path_ + ": cannot write attribute '" + attr + "'");
 }
 
 void File::write_int_attr(const std::string& attr, long long value) {
   Handle space{H5Screate(H5S_SCALAR), H5Sclose};
   Handle a{H5Acreate2(id_, attr.c_str(), H5T_STD_I64LE, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
   if (a.id < 0 || H5Awrite(a.id, H5T_NATIVE_LLONG, &value) < 0)
-    throw DataError(path_ + ": cannot write attribute '" + attr + "'");
+    throw Error(path_ + ": cannot write attribute '" + attr + "'");
 }
 
 }  // namespace brainsweep::h5

@@ -64,7 +64,7 @@ rc=0; "$BRAINSWEEP" generate "$WORK/changed.yaml" --out "$WORK/run" 2> "$WORK/er
 [ "$rc" -eq 2 ] && grep -q "holds a different plan" "$WORK/err.txt" || fail "a changed sweep was not refused (exit $rc)"
 [ "$before" = "$(cd "$WORK/run" && find . -type f | sort | xargs md5sum)" ] || fail "a refused generate changed RUN_DIR"
 "$BRAINSWEEP" generate "$WORK/changed.yaml" --out "$WORK/run" --start-over > /dev/null || fail "--start-over"
-[ "$(cd "$WORK/run" && ls | tr '\n' ' ')" = "brainsweep-run-7.out plan.json sweep.yaml " ] || fail "--start-over left $(ls "$WORK/run")"
+[ "$(cd "$WORK/run" && ls | tr '\n' ' ')" = "brainsweep-run-7.out plan.json run.lock sweep.yaml " ] || fail "--start-over left $(ls "$WORK/run")"
 mkdir -p "$WORK/run/units" && echo x > "$WORK/run/units/0123456789abcdef.done"
 rc=0; "$BRAINSWEEP" run "$WORK/run" 2> "$WORK/err.txt" || rc=$?
 [ "$rc" -eq 2 ] && grep -q "a unit record of another plan" "$WORK/err.txt" || fail "run mixed two plans (exit $rc)"

@@ -83,7 +83,7 @@ if ! "$BRAINSWEEP" extract /nonexistent.yaml 2>&1 | grep -q "without libtorch"; 
   X=$WORK/x
   mkdir -p "$X/stimuli/movies/friends/s1" "$X/models" "$X/fmri/sub-01/func"
   for ep in s01e01a s01e01b; do
-    ffmpeg -v error -f lavfi -i "testsrc2=size=48x32:rate=4" -t 40 -c:v libx264 -pix_fmt yuv420p \
+    ffmpeg -v error -f lavfi -i "testsrc2=size=48x32:rate=4" -t 60 -c:v libx264 -pix_fmt yuv420p \
       "$X/stimuli/movies/friends/s1/friends_$ep.mkv"
   done
   (cd "$SOURCE_DIR/tests/extract" && $PY -c "import tiny_models as tm; tm.save(tm.make('image'), '$X/models/image.pt', None)")
@@ -92,7 +92,7 @@ import sys, h5py, numpy as np
 rng = np.random.default_rng(0)
 with h5py.File(sys.argv[1], "w") as f:
     for ep in ("s01e01a", "s01e01b"):
-        f[f"ses-001_task-{ep}"] = rng.standard_normal((26, 10)).astype(np.float32)
+        f[f"ses-001_task-{ep}"] = rng.standard_normal((40, 10)).astype(np.float32)
 PYEOF
   cat > "$X/extract.yaml" <<YAML
 name: image
@@ -110,6 +110,7 @@ atlas: Schaefer18_parcel-1000Par7Net
 subjects: [sub-01]
 features: [{model: image, layers: [features]}]
 grid: {hrf_delay: [3], stimulus_window: [1]}
+ridge: {folds: 2}   # 30 training samples: every fold needs at least 10
 train: [s01e01a]
 eval: {test: [s01e01b]}
 YAML
