@@ -132,19 +132,33 @@ Validation validate_submission(const std::string& zip_path, const ValidateOption
         problem(at + ": dtype " + a.descr + " (expected float32)");
         continue;
       }
+      // Every problem of the array, not just the first: all non-finite values (counted, the first
+      // named) and every constant parcel (listed; a column with a NaN is not tested for constancy).
       const MatrixD m = to_double(a);
       bool ok = true;
-      for (long i = 0; i < m.rows() && ok; ++i)
-        for (long j = 0; j < m.cols() && ok; ++j)
+      long non_finite = 0, fi = -1, fj = -1;
+      std::vector<long> constant;
+      for (long j = 0; j < m.cols(); ++j) {
+        bool finite_col = true;
+        for (long i = 0; i < m.rows(); ++i)
           if (!std::isfinite(m(i, j))) {
-            problem(fmt::format("{}: non-finite value at sample {}, parcel {}", at, i, j));
-            ok = false;
+            if (non_finite++ == 0) fi = i, fj = j;
+            finite_col = false;
           }
-      for (long j = 0; j < m.cols() && ok; ++j)
-        if ((m.col(j).array() == m(0, j)).all()) {
-          problem(fmt::format("{}: parcel {} is constant; Pearson r would be NaN", at, j));
-          ok = false;
-        }
+        if (finite_col && m.rows() > 0 && (m.col(j).array() == m(0, j)).all()) constant.push_back(j);
+      }
+      if (non_finite > 0) {
+        problem(fmt::format("{}: {} non-finite value{} (the first at sample {}, parcel {})", at, non_finite,
+                            non_finite == 1 ? "" : "s", fi, fj));
+        ok = false;
+      }
+      if (!constant.empty()) {
+        const size_t shown = std::min<size_t>(constant.size(), 20);
+        problem(fmt::format("{}: parcel {}{} constant ({} parcel{}); Pearson r would be NaN", at,
+                            fmt::join(constant.begin(), constant.begin() + static_cast<long>(shown), ", "),
+                            constant.size() > shown ? ", ..." : "", constant.size(), constant.size() == 1 ? "" : "s"));
+        ok = false;
+      }
       if (ok) arrays[sub][ep] = a;
     }
   }

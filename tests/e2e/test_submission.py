@@ -485,6 +485,23 @@ class TestValidator(Case):
                 self.assertRefused(proc, *fragments)
                 self.assertIn("INVALID", proc.stderr)
 
+    def test_reports_every_problem_of_an_array(self):
+        # Issue #16: two NaNs and two constant parcels in one array, and a NaN in another: all told.
+        bad = self.good["sub-01"]["ep1"].copy()
+        bad[3, 0] = np.nan
+        bad[9, 0] = np.inf
+        bad[:, 1] = 0.5
+        bad[:, 2] = -2.0
+        other = self.good["sub-05"]["ep2"].copy()
+        other[0, 2] = np.nan
+        proc = self.validate(self.write_zip(self.variant(lambda d: (d["sub-01"].__setitem__("ep1", bad),
+                                                                    d["sub-05"].__setitem__("ep2", other))),
+                                            name="many.zip"))
+        self.assertRefused(proc, "sub-01, episode 'ep1': 2 non-finite values (the first at sample 3, parcel 0)",
+                           "sub-01, episode 'ep1': parcel 1, 2 constant (2 parcels)",
+                           "sub-05, episode 'ep2': 1 non-finite value (the first at sample 0, parcel 2)")
+        self.assertIn("(3 problems)", proc.stderr)
+
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
