@@ -325,8 +325,9 @@ int gather_results(const std::string& run_dir, MPI_Comm comm, bool take_lock) {
   } catch (const std::exception& e) {  // H5Fclose above is collective: a failed write ends every rank here
     std::error_code ec;
     sfs::remove(tmp_path, ec);  // every rank tries: no temporary survives
-    fmt::print(stderr, "[rank {}/{}] gather: {}: {} (errno: {}); {} removed\n", rank, size, tmp_path, e.what(),
-               std::strerror(errno), tmp_path);
+    const int err = errno;
+    fmt::print(stderr, "[rank {}/{}] gather: {}: {}{}; {} removed\n", rank, size, tmp_path, e.what(),
+               err ? std::string(" (") + std::strerror(err) + ")" : std::string(), tmp_path);
     // Other ranks may wait in a collective call that will not complete: end them all.
     MPI_Abort(comm, 1);
   }

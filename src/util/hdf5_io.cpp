@@ -276,6 +276,7 @@ std::string File::read_string_attr1(const std::string& attr) const {
 }
 
 void File::write_f32(const std::string& name, const float* data, hsize_t rows, hsize_t cols, bool as_float16) {
+  errno = 0;  // an errno left by earlier calls must not be reported as this write's
   hsize_t dims[2] = {rows, cols};
   Handle space{H5Screate_simple(2, dims, nullptr), H5Sclose};
   Handle lcpl{link_create_plist(), H5Pclose};
@@ -292,6 +293,7 @@ void File::write_f32(const std::string& name, const float* data, hsize_t rows, h
 }
 
 void File::write_f64(const std::string& name, const double* data, hsize_t rows, hsize_t cols) {
+  errno = 0;
   hsize_t dims[2] = {rows, cols};
   Handle space{H5Screate_simple(cols == 0 ? 1 : 2, dims, nullptr), H5Sclose};
   Handle lcpl{link_create_plist(), H5Pclose};
