@@ -7,7 +7,11 @@ namespace brainsweep::fs {
 
 /// Whole content of a text file. @throw DataError if it cannot be read.
 std::string read_text(const std::string& path);
-/// Write `text` to `path` atomically (write `path.tmp.<pid>`, then rename). @throw Error on failure.
+/// Write `size` bytes to `path` atomically: `path.tmp.<pid>` written, fsync'ed and closed with every
+/// result checked, then renamed. @throw Error naming the file and the errno; the temporary is removed
+/// and an existing `path` is left as it was.
+void write_bytes_atomic(const std::string& path, const void* data, size_t size);
+/// write_bytes_atomic of a text.
 void write_text_atomic(const std::string& path, const std::string& text);
 /// A temporary name beside `path`, unique to this process, for an atomic write followed by `commit`.
 std::string temp_name(const std::string& path);

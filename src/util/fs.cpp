@@ -68,7 +68,7 @@ void sync_file(const std::string& path) {
   if (rc != 0) throw Error(path + ": fsync failed: " + errno_text(err));
 }
 
-void write_text_atomic(const std::string& path, const std::string& text) {
+void write_bytes_atomic(const std::string& path, const void* data, size_t size) {
   const std::string tmp = temp_name(path);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(tmp + ": cannot create file: " + errno_text(errno));
@@ -77,7 +77,7 @@ void write_text_atomic(const std::string& path, const std::string& text) {
     std::filesystem::remove(tmp, ec);
   };
   try {
-    write_all_and_sync(fd, tmp, text.data(), text.size());
+    write_all_and_sync(fd, tmp, data, size);
   } catch (...) {
     ::close(fd);
     discard();
@@ -94,6 +94,10 @@ void write_text_atomic(const std::string& path, const std::string& text) {
     discard();
     throw;
   }
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  write_bytes_atomic(path, text.data(), text.size());
 }
 
 FileLock::FileLock(const std::string& path, const std::string& what) {

@@ -117,31 +117,7 @@ void File::save_atomic(const std::string& path) const {
   std::vector<char> image(static_cast<size_t>(n));
   if (n > 0 && H5Fget_file_image(id_, image.data(), image.size()) != n)
     throw Error(path + ": cannot copy the in-memory HDF5 file's image");
-  const std::string tmp = fs::temp_name(path);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(tmp + ": cannot create: " + std::strerror(errno));
-  auto discard = [&] {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-  };
-  try {
-    fs::write_all_and_sync(fd, tmp, image.data(), image.size());
-  } catch (...) {
-    ::close(fd);
-    discard();
-    throw;
-  }
-  if (::close(fd) != 0) {
-    const int err = errno;
-    discard();
-    throw Error(tmp + ": close failed: " + std::strerror(err));
-  }
-  try {
-    fs::commit(tmp, path);
-  } catch (...) {
-    discard();
-    throw;
-  }
+  fs::write_bytes_atomic(path, image.data(), image.size());
 }
 
 File::~File() {
