@@ -164,7 +164,6 @@ int gather_results(const std::string& run_dir, MPI_Comm comm, bool take_lock) {
   }
   const std::string final_path = (sfs::path(run_dir) / "results.h5").string();
   const std::string tmp_path = final_path + ".tmp";
-  auto job_file = [&](const std::string& id) { return (sfs::path(run_dir) / "jobs" / (id + ".h5")).string(); };
 
   const std::vector<std::string> eval_eps = p.eval_episodes();
   std::map<std::string, SubjectLayout> layout;
@@ -300,7 +299,7 @@ int gather_results(const std::string& run_dir, MPI_Comm comm, bool take_lock) {
         std::vector<std::vector<float>> pr(eval_eps.size());
         for (size_t e = 0; e < eval_eps.size(); ++e) pr[e].resize(rows * n_tr[e] * P);
         for (hsize_t k = 0; k < rows; ++k) {
-          const h5::File f(job_file(p.jobs[L.jobs[r0 + k]].job_id));
+          const h5::File f(job_file_path(run_dir, p.jobs[L.jobs[r0 + k]].job_id));  // checked above
           auto put = [&](const std::vector<double>& v, std::vector<double>& out, hsize_t stride) {
             std::copy(v.begin(), v.end(), out.begin() + static_cast<long>(k * stride));
           };

@@ -32,7 +32,6 @@ namespace sfs = std::filesystem;
 
 namespace {
 
-std::string job_path(const std::string& run_dir, const std::string& job_id) { return job_file_path(run_dir, job_id); }
 std::string marker_path(const std::string& run_dir, const std::string& unit_id) {
   return (sfs::path(run_dir) / "units" / (unit_id + ".done")).string();
 }
@@ -200,7 +199,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   for (size_t s = 0; s < u.subjects.size(); ++s) {
     const auto& sub = u.subjects[s];
     const long c0 = offset[s], np = offset[s + 1] - offset[s];
-    const std::string path = job_path(run_dir, u.job_ids[s]);
+    const std::string path = job_file_path(run_dir, u.job_ids[s]);
     {
       // Built in memory, then written, fsync'ed and renamed by save_atomic with every step checked:
       // a full disk fails the unit (exit 1, naming the file and errno) and leaves no file behind.
@@ -264,33 +263,49 @@ std::string job_file_path(const std::string& run_dir, const std::string& job_id)
   return (sfs::path(run_dir) / "jobs" / (job_id + ".h5")).string();
 }
 
-std::string job_file_problem(const Plan& p, const Job& job, const std::string& run_dir) {
-  const std::string path = job_path(run_dir, job.job_id);
-  std::error_code ec;
-  if (!sfs::exists(path, ec)) return path + ": missing";
-  try {
-    const h5::File f(path);
-    for (const auto& [attr, expected] : {std::pair<std::string, std::string>{"job_id", job.job_id},
-                                         {"subject", job.subject},
-                                         {"plan_checksum", p.checksum}}) {
-      const std::string found = f.read_string_attr1(attr);
-      if (found != expected)
-        return fmt::format("{}: attribute '{}' is '{}', expected '{}' (the file of {}; a job file must not be copied, "
-                           "linked or kept from another run)",
-                           path, attr, found, expected,
-                           attr == "plan_checksum" ? (found.empty() ? "an earlier brainsweep" : "another plan")
-                                                   : "another job");
-    }
-  } catch (const std::exception& e) {
-    return std::string("unreadable: ") + e.what();
+namespace {
+/// Why the open job file `f` is not the file of `job` in plan `p`, or "".
+std::string identity_problem(const h5::File& f, const Plan& p, const Job& job) {
+  for (const auto& [attr, expected] : {std::pair<std::string, std::string>{"job_id", job.job_id},
+                                       {"subject", job.subject},
+                                       {"plan_checksum", p.checksum}}) {
+    const std::string found = f.read_string_attr1(attr);
+    if (found != expected)
+      return fmt::format("{}: attribute '{}' is '{}', expected '{}' (the file of {}; a job file must not be copied, "
+                         "linked or kept from another run)",
+                         f.path(), attr, found, expected,
+                         attr == "plan_checksum" ? (found.empty() ? "an earlier brainsweep" : "another plan")
+                                                 : "another job");
   }
   return "";
 }
+}  // namespace
+
+std::string job_file_problem(const Plan& p, const Job& job, const std::string& run_dir) {
+  const std::string path = job_file_path(run_dir, job.job_id);
+  std::error_code ec;
+  if (!sfs::exists(path, ec)) return path + ": missing";
+  try {
+    return identity_problem(h5::File(path), p, job);
+  } catch (const std::exception& e) {
+    return std::string("unreadable: ") + e.what();
+  }
+}
 
 h5::File open_job_file(const Plan& p, const Job& job, const std::string& run_dir) {
-  const std::string problem = job_file_problem(p, job, run_dir);
+  const std::string path = job_file_path(run_dir, job.job_id);
+  std::error_code ec;
+  if (!sfs::exists(path, ec)) throw DataError(path + ": missing");
+  std::unique_ptr<h5::File> f;  // opened once: checked, then handed to the caller
+  std::string problem;
+  try {
+    f = std::make_unique<h5::File>(path);
+    problem = identity_problem(*f, p, job);
+  } catch (const std::exception& e) {
+    problem = std::string("unreadable: ") + e.what();
+  }
   if (!problem.empty()) throw DataError(problem);
-  return h5::File(job_path(run_dir, job.job_id));
+  return std::move(*f);
 }
 
 std::string unit_record_problem(const Plan& p, const Unit& u, const std::string& run_dir) {

@@ -1,8 +1,5 @@
 #include "brainsweep/hdf5_io.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
