@@ -9,9 +9,14 @@
 #include <utility>
 #include <vector>
 
-#include "brainsweep/grid.hpp"
-
 namespace brainsweep {
+
+/// A rule matches a grid point when every key it gives equals the point's value.
+struct GridRule {
+  std::optional<std::string> model;
+  std::optional<std::vector<std::string>> layers;
+  std::optional<int> hrf_delay, stimulus_window;
+};
 
 /// Where one family of fMRI runs lives: `file` is a template relative to the dataset root with
 /// `{subject}` and `{atlas}`; `episodes` a regex (full match) of the episodes stored in that file.

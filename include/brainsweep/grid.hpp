@@ -7,16 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "brainsweep/config.hpp"
+
 namespace brainsweep {
-
-struct Sweep;
-
-/// A rule matches a grid point when every key it gives equals the point's value.
-struct GridRule {
-  std::optional<std::string> model;
-  std::optional<std::vector<std::string>> layers;
-  std::optional<int> hrf_delay, stimulus_window;
-};
 
 /// One point of the grid; `feature_set` indexes Sweep::features.
 struct GridPoint {

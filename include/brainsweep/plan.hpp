@@ -115,6 +115,11 @@ Plan make_plan(const Sweep& sweep);
 /// @throw ConfigError  when run_dir holds a different plan (without start_over) or is not a brainsweep run directory
 bool write_plan(const Plan& plan, const std::string& run_dir, bool start_over = false);
 
+/// Delete what brainsweep wrote in a run directory: plan.json, sweep.yaml, jobs/, units/,
+/// results.csv, results.h5 and stitched/ (and their temporaries). Other files (e.g. SLURM logs)
+/// stay. Not collective. @throw Error if something cannot be removed
+void remove_run_outputs(const std::string& run_dir);
+
 /// RUN_DIR/run.lock: `run`, `gather` and `generate --start-over` hold it (fs::FileLock), so that two
 /// of them never write one RUN_DIR at once; a second one exits 2 naming the holder.
 std::string run_lock_path(const std::string& run_dir);

@@ -28,11 +28,6 @@ void record_unit_failure(const std::string& run_dir, const std::string& unit_id,
 /// Remove a unit's failure record, if any (after the unit succeeded). Never throws.
 void clear_unit_failure(const std::string& run_dir, const std::string& unit_id);
 
-/// Delete what brainsweep wrote in a run directory: plan.json, sweep.yaml, jobs/, units/,
-/// results.csv, results.h5 and stitched/ (and their temporaries). Other files (e.g. SLURM logs)
-/// stay. Not collective. @throw Error if something cannot be removed
-void remove_run_outputs(const std::string& run_dir);
-
 /// Counts over all units of a plan.
 struct RunStatus {
   long units = 0, done = 0, failed = 0, pending = 0;

@@ -1,5 +1,5 @@
 #pragma once
-/// Algonauts 2025 submissions (DATA.md, "Submission"): test-set sample counts, the Codabench file
+/// Algonauts 2025 submissions (DATA.md, "Submission"): the Codabench file
 /// (`fmri_predictions_<test set>.npy` in a stored zip) and a validator that repeats the scorer's
 /// checks and, given fMRI for the episodes, its score.
 #include <map>
@@ -9,27 +9,9 @@
 #include <vector>
 
 #include "brainsweep/matrix.hpp"
+#include "brainsweep/sample_counts.hpp"
 
 namespace brainsweep {
-
-/// Per subject, the episodes of one test set and their fMRI sample counts, in file order.
-using SampleCounts = std::map<std::string, std::vector<std::pair<std::string, long>>>;
-
-/// Read the sample counts of test set `test_set` (`friends-s7`, `ood`, or a pseudo test set).
-/// `source` is either
-///  - a JSON file `{test_set: {subject: {episode: n_samples}}}` (the format of
-///    `../shared/data/algonauts2025/target_sample_counts.json`), or
-///  - a path template holding `{subject}` and `{test_set}`, e.g.
-///    `ROOT/fmri/{subject}/target_sample_number/{subject}_{test_set}_fmri_samples.npy`, each file an
-///    `np.save`d dict {episode: n_samples} (read with brainsweep's own pickle reader).
-/// @param subjects  subjects to read; for a JSON source, empty means every subject in the file
-/// @throw DataError  naming the file and the test set or subject when missing or malformed
-SampleCounts read_sample_counts(const std::string& source, const std::string& test_set,
-                                const std::vector<std::string>& subjects);
-
-/// The file that holds the counts of `subject` for `test_set`: the template with `{subject}` and
-/// `{test_set}` filled in, or the JSON file itself.
-std::string sample_counts_file(const std::string& source, const std::string& test_set, const std::string& subject);
 
 /// File name of a submission inside its zip: `fmri_predictions_<test set>.npy` with '-' → '_'
 /// (`fmri_predictions_friends_s7.npy`, `fmri_predictions_ood.npy`).

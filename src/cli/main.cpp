@@ -22,6 +22,7 @@
 #include "brainsweep/errors.hpp"
 #include "brainsweep/module.hpp"
 #include "brainsweep/gather.hpp"
+#include "brainsweep/grid.hpp"
 #include "brainsweep/plan.hpp"
 #include "brainsweep/ridge_command.hpp"
 #include "brainsweep/run.hpp"

@@ -14,8 +14,7 @@
 #include "brainsweep/fs.hpp"
 #include "brainsweep/grid.hpp"
 #include "brainsweep/ridge.hpp"
-#include "brainsweep/submit.hpp"
-#include "brainsweep/status.hpp"
+#include "brainsweep/sample_counts.hpp"
 
 namespace brainsweep {
 
@@ -429,6 +428,23 @@ Plan Plan::from_json(const json& j, const std::string& where) {
     return p;
   } catch (const json::exception& e) {
     throw DataError(where + ": malformed plan: " + e.what());
+  }
+}
+
+void remove_run_outputs(const std::string& run_dir) {
+  const std::filesystem::path dir(run_dir);
+  std::error_code ec;
+  for (const char* name : {"jobs", "units", "stitched"}) {
+    std::filesystem::remove_all(dir / name, ec);
+    if (ec) throw Error((dir / name).string() + ": cannot remove: " + ec.message());
+  }
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string n = e.path().filename().string();
+    for (const char* base : {"plan.json", "sweep.yaml", "results.csv", "results.h5"})
+      if (n == base || n.rfind(std::string(base) + ".tmp", 0) == 0) {
+        std::filesystem::remove(e.path(), ec);
+        if (ec) throw Error(e.path().string() + ": cannot remove: " + ec.message());
+      }
   }
 }
 

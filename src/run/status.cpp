@@ -46,23 +46,6 @@ void clear_unit_failure(const std::string& run_dir, const std::string& unit_id) 
   sfs::remove(failed_path(run_dir, unit_id), ec);
 }
 
-void remove_run_outputs(const std::string& run_dir) {
-  const sfs::path dir(run_dir);
-  std::error_code ec;
-  for (const char* name : {"jobs", "units", "stitched"}) {
-    sfs::remove_all(dir / name, ec);
-    if (ec) throw Error((dir / name).string() + ": cannot remove: " + ec.message());
-  }
-  for (const auto& e : sfs::directory_iterator(dir, ec)) {
-    const std::string n = e.path().filename().string();
-    for (const char* base : {"plan.json", "sweep.yaml", "results.csv", "results.h5"})
-      if (n == base || n.rfind(std::string(base) + ".tmp", 0) == 0) {
-        sfs::remove(e.path(), ec);
-        if (ec) throw Error(e.path().string() + ": cannot remove: " + ec.message());
-      }
-  }
-}
-
 RunStatus run_status(const std::string& run_dir) {
   const Plan p = Plan::load(run_dir);
   RunStatus s;
