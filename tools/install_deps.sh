@@ -10,6 +10,8 @@ PACKAGES=(
   libdeflate-dev  # gzip HDF5 chunks inflated by libdeflate (src/util/hdf5_io.cpp)
   libgtest-dev libgmock-dev
   python3-numpy python3-h5py
+  pybind11-dev python3-dev python3-pandas  # the Python module (src/python, python/brainsweep) and its readers
+  python3-matplotlib  # tools/plot_results.py
   slurm-wlm munge bc
   python3-scipy  # bench/fit_cost_rates.py (non-negative least squares)
   # feature extraction (issue #6): libtorch (CPU), FFmpeg's libraries, SentencePiece; python3-torch,

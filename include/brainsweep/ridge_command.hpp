@@ -22,6 +22,34 @@ struct RidgeCommandOptions {
   std::string out;                               ///< output HDF5 file (refused if it exists)
 };
 
+/// A fitted encoder (ENCODING.md §2–4): the training statistics of X (column mean and 1/std), the
+/// training mean of Y, the CV result (chosen alpha per target, CV scores, weights for standardised X
+/// and centred Y) and the alphas it chose from. What `brainsweep ridge` and the Python module's
+/// `RidgeCV` fit (the same function, so the same bits for the same input).
+struct RidgeModel {
+  ColumnStats x_stats;
+  VectorD y_mean;
+  std::vector<double> alphas;
+  RidgeCvResult fit;
+};
+
+/// Options of ridge_cv from the user-facing ones: `alphas` empty means ENCODING.md's grid
+/// (10^-1 … 10^7, 17 values); alphas are checked (> 0, finite), sorted and made unique.
+/// @throw ConfigError  naming `--alphas`/`alphas`, `--precision`, `--solver` or `--target-batch`
+RidgeOptions ridge_options(std::vector<double> alphas, const std::string& precision, const std::string& solver,
+                           long target_batch);
+
+/// Fit: z-score `x` with its column statistics and centre `y` with its mean (both in place: they are
+/// the engine's copies), contiguous K-fold CV over the rows (one run, fold_assignment), refit.
+/// @param x  n × p training design (float32, row-major); @param y  n × t training targets
+/// @throw DimensionMismatch  if x and y differ in rows; DataError if n < folds; ConfigError if folds < 2
+RidgeModel fit_ridge_model(const Backend& backend, MatrixF x, MatrixF y, int folds, const RidgeOptions& options);
+
+/// Predictions of a fitted model for `x` (m × p, standardised here, in place, with the training
+/// statistics), intercept added: m × t float32.
+/// @throw DimensionMismatch  if x has not the training design's p columns
+MatrixF predict_ridge_model(const Backend& backend, const RidgeModel& model, MatrixF x);
+
 /// Parse "--alphas" text: "1,10,100" or "logspace:START:STOP:NUM" (10^START … 10^STOP, NUM values).
 /// @throw ConfigError  on malformed text or alphas <= 0
 std::vector<double> parse_alphas(const std::string& text);

@@ -63,6 +63,50 @@ std::vector<double> parse_alphas(const std::string& text) {
   return a;
 }
 
+RidgeOptions ridge_options(std::vector<double> alphas, const std::string& precision, const std::string& solver,
+                           long target_batch) {
+  RidgeOptions opt;
+  if (alphas.empty())
+    for (int i = 0; i < 17; ++i) alphas.push_back(std::pow(10.0, -1.0 + 0.5 * i));
+  for (double a : alphas)
+    if (!(a > 0) || !std::isfinite(a)) throw ConfigError("alphas: expected values > 0 and finite, found " + std::to_string(a));
+  std::sort(alphas.begin(), alphas.end());
+  alphas.erase(std::unique(alphas.begin(), alphas.end()), alphas.end());
+  opt.alphas = std::move(alphas);
+  opt.precision = parse_precision(precision);
+  if (solver != "auto" && solver != "primal" && solver != "dual")
+    throw ConfigError("solver: expected auto, primal or dual, found '" + solver + "'");
+  opt.solver = solver;
+  if (target_batch < 1) throw ConfigError("target_batch: expected >= 1 targets, found " + std::to_string(target_batch));
+  opt.target_batch = target_batch;
+  return opt;
+}
+
+RidgeModel fit_ridge_model(const Backend& backend, MatrixF x, MatrixF y, int folds, const RidgeOptions& options) {
+  if (folds < 2) throw ConfigError("folds: expected >= 2, found " + std::to_string(folds));
+  if (x.rows() != y.rows())
+    throw DimensionMismatch("X has " + std::to_string(x.rows()) + " rows, Y has " + std::to_string(y.rows()) +
+                            " (expected the same training samples)");
+  // ENCODING.md §2: z-score X with training statistics, centre Y with the training mean.
+  RidgeModel m;
+  m.x_stats = column_stats(x);
+  standardize(x, m.x_stats);
+  m.y_mean = center_targets(y);
+  m.alphas = options.alphas;
+  m.fit = ridge_cv(backend, x, y, fold_assignment({x.rows()}, folds), folds, options);
+  return m;
+}
+
+MatrixF predict_ridge_model(const Backend& backend, const RidgeModel& model, MatrixF x) {
+  if (x.cols() != model.fit.weights.rows())
+    throw DimensionMismatch("X has " + std::to_string(x.cols()) + " columns, the model was fitted on " +
+                            std::to_string(model.fit.weights.rows()) + " features");
+  standardize(x, model.x_stats);
+  MatrixF pred = predict(backend, x, model.fit.weights);
+  add_intercept(pred, model.y_mean);
+  return pred;
+}
+
 nlohmann::json run_ridge_command(const RidgeCommandOptions& o) {
   if (std::filesystem::exists(o.out)) throw ConfigError("--out " + o.out + ": exists; refusing to overwrite it");
   fs::check_output_parent(o.out, "--out");
@@ -90,26 +134,15 @@ nlohmann::json run_ridge_command(const RidgeCommandOptions& o) {
   }
   const double read_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
 
-  // ENCODING.md §2: z-score X with training statistics, centre Y with the training mean.
-  const ColumnStats stats = column_stats(x);
-  standardize(x, stats);
-  standardize(xt, stats);
-  const VectorD y_mean = center_targets(y);
-
-  RidgeOptions opt;
-  opt.alphas = o.alphas.empty() ? std::vector<double>{} : o.alphas;
-  if (opt.alphas.empty())
-    for (int i = 0; i < 17; ++i) opt.alphas.push_back(std::pow(10.0, -1.0 + 0.5 * i));
-  opt.precision = parse_precision(o.precision);
-  opt.solver = o.solver;
-  opt.target_batch = o.target_batch;
+  const RidgeOptions opt = ridge_options(o.alphas, o.precision, o.solver, o.target_batch);
+  const long n_train = x.rows(), p = x.cols(), t = y.cols(), n_test = xt.rows();
   const auto t_fit = std::chrono::steady_clock::now();
-  const RidgeCvResult fit = ridge_cv(*backend, x, y, fold_assignment({x.rows()}, o.folds), o.folds, opt);
+  const RidgeModel model = fit_ridge_model(*backend, std::move(x), std::move(y), o.folds, opt);
+  const RidgeCvResult& fit = model.fit;
   const double fit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_fit).count();
 
   const auto t_pred = std::chrono::steady_clock::now();
-  MatrixF pred = predict(*backend, xt, fit.weights);
-  add_intercept(pred, y_mean);
+  const MatrixF pred = predict_ridge_model(*backend, model, std::move(xt));
   const double predict_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_pred).count();
 
   {
@@ -131,10 +164,10 @@ nlohmann::json run_ridge_command(const RidgeCommandOptions& o) {
   auto phase = [](double s, double gflop) {
     return nlohmann::json{{"s", s}, {"gflop", gflop}, {"gflops", s > 0 ? gflop / s : 0.0}};
   };
-  return {{"n_train", x.rows()},
-          {"n_test", xt.rows()},
-          {"p", x.cols()},
-          {"t", y.cols()},
+  return {{"n_train", n_train},
+          {"n_test", n_test},
+          {"p", p},
+          {"t", t},
           {"n_alphas", opt.alphas.size()},
           {"folds", o.folds},
           {"solver", fit.solver},

@@ -1,0 +1,256 @@
+"""brainsweep from Python: the ridge engine of ``brainsweep ridge`` as a scikit-learn-style estimator,
+and readers for what the command line writes into a run directory.
+
+    import brainsweep
+    model = brainsweep.RidgeCV(alphas=np.logspace(-1, 7, 17), cv=5).fit(X_train, Y_train)
+    r = model.score(X_test, Y_test)            # mean Pearson r over targets
+    df = brainsweep.read_results("runs/sherlock")
+
+Build: the normal build (``tools/build.sh``) writes this package to ``build/python/brainsweep``; use it
+with ``PYTHONPATH=build/python /usr/bin/python3`` (Debian's numpy; pandas for the readers), or
+install it with ``cmake --install build``. Reference: docs/python.md.
+"""
+import math as _math
+from dataclasses import dataclass as _dataclass
+from pathlib import Path as _Path
+
+import numpy as _np
+
+from . import _engine
+
+__version__ = _engine.__version__
+__all__ = ["RidgeCV", "pearson_r", "read_results", "read_stitched", "Stitched", "default_alphas"]
+
+
+def default_alphas():
+    """ENCODING.md's alpha grid: 10^-1 ... 10^7 in 17 log-spaced steps (numpy float64 array)."""
+    return _np.asarray(_engine.default_alphas())
+
+
+def pearson_r(pred, truth):
+    """Pearson r per column of two (n_samples, n_targets) arrays, in float64; a column where either
+    side has zero variance scores 0 (ENCODING.md §4). Raises ValueError if the shapes differ."""
+    p = _np.asarray(pred, dtype=_np.float64)
+    t = _np.asarray(truth, dtype=_np.float64)
+    if p.shape != t.shape or p.ndim != 2:
+        raise ValueError(f"pred and truth: expected two 2-D arrays of one shape, found {p.shape} and {t.shape}")
+    p = p - p.mean(axis=0)
+    t = t - t.mean(axis=0)
+    den = _np.sqrt((p * p).sum(axis=0) * (t * t).sum(axis=0))
+    num = (p * t).sum(axis=0)
+    return _np.where(den > 0, num / _np.where(den > 0, den, 1.0), 0.0)
+
+
+class RidgeCV:
+    """Ridge regression with one alpha per target chosen by K-fold cross-validation: brainsweep's
+    engine (ENCODING.md §2-4), the one ``brainsweep ridge`` and ``brainsweep run`` use, so the same
+    input gives the same bits.
+
+    Conventions: X is z-scored with its training column mean and std (ddof 0; a column with std
+    below 1e-8 is set to 0) and Y centred with its training mean; the folds are contiguous blocks
+    of rows (scikit-learn's KFold without shuffling; no shuffling because fMRI samples are a time
+    series); the score of an alpha is the mean over folds of the held-out Pearson r; each target takes
+    the alpha with the highest score (ties to the larger alpha); the model is refitted on all rows.
+
+    Parameters
+    ----------
+    alphas : sequence of float > 0, optional
+        Candidate regularisation strengths (sorted, duplicates removed). Default: ENCODING.md's grid,
+        10^-1 ... 10^7 in 17 steps (``default_alphas()``).
+    cv : int, default 5
+        Number of contiguous folds, 2 <= cv <= n_samples.
+    backend : {"cpu", "cuda"}, default "cpu"
+        "cuda" needs a build with BRAINSWEEP_WITH_CUDA and a visible GPU (else RuntimeError).
+    precision : {"mixed", "float64", "float32"}, default "mixed"
+        Arithmetic of the fit (ENCODING.md §7; "mixed": Gram matrices and decompositions in float64).
+    solver : {"auto", "primal", "dual"}, default "auto"
+        "auto": primal (eigendecomposition of XᵀX) when n_features <= training rows of every fold.
+    target_batch : int, default 4096
+        Targets processed together (bounds the work space, not the result).
+    threads : int, default 0
+        BLAS threads (0: OpenBLAS's default, OPENBLAS_NUM_THREADS).
+
+    Fitted attributes
+    -----------------
+    alphas_ : (n_targets,) float64, the chosen alpha of each target
+    cv_scores_ : (n_alphas, n_targets) float64, mean held-out Pearson r over folds per candidate alpha
+    alpha_grid_ : (n_alphas,) float64, the candidate alphas, ascending
+    coef_ : (n_targets, n_features) float64, weights on the original (unstandardised) features
+    intercept_ : (n_targets,) float64
+    n_features_in_ : int
+    solver_ : str, "primal" or "dual"
+    fit_seconds_ : float, wall time of the engine's fit
+
+    ``predict`` runs the engine's own prediction (z-score with the training statistics, float32
+    product with the weights, intercept added), which ``X @ coef_.T + intercept_`` equals up to
+    float32 round-off.
+
+    Inputs: 2-D arrays (n_samples, n_features) and (n_samples, n_targets), finite. A C-contiguous
+    float32 array is copied once, with memcpy, into the engine (which standardises its copy in place;
+    your array is never modified); other dtypes and layouts are converted to float32 by numpy first.
+    The GIL is released during the fit and the prediction. Bad shapes, values or options raise
+    ValueError naming the argument.
+    """
+
+    _PARAMS = ("alphas", "cv", "backend", "precision", "solver", "target_batch", "threads")
+
+    def __init__(self, alphas=None, cv=5, backend="cpu", precision="mixed", solver="auto", target_batch=4096,
+                 threads=0):
+        self.alphas = alphas
+        self.cv = cv
+        self.backend = backend
+        self.precision = precision
+        self.solver = solver
+        self.target_batch = target_batch
+        self.threads = threads
+
+    # scikit-learn's parameter protocol
+    def get_params(self, deep=True):
+        """The constructor parameters as a dict (scikit-learn convention)."""
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params):
+        """Set constructor parameters; returns self. Raises ValueError for an unknown one."""
+        for k, v in params.items():
+            if k not in self._PARAMS:
+                raise ValueError(f"set_params: unknown parameter '{k}' (expected one of {', '.join(self._PARAMS)})")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._PARAMS)
+        return f"RidgeCV({args})"
+
+    def _checked_alphas(self):
+        if self.alphas is None:
+            return []
+        a = _np.asarray(self.alphas, dtype=_np.float64).ravel()
+        if a.size == 0:
+            raise ValueError("alphas: expected at least one alpha (or None for the default grid)")
+        bad = [x for x in a if not (_math.isfinite(x) and x > 0)]
+        if bad:
+            raise ValueError(f"alphas: expected values > 0 and finite, found {bad[0]!r}")
+        return [float(x) for x in a]
+
+    def fit(self, X, Y):
+        """Fit on X (n_samples, n_features) and Y (n_samples, n_targets, or (n_samples,) for one
+        target). Returns self. Raises ValueError for shapes, non-finite values and options."""
+        for name in ("cv", "target_batch", "threads"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, _np.integer)):
+                raise ValueError(f"{name}: expected an integer, found {v!r}")
+        for name, allowed in (("backend", ("cpu", "cuda")), ("precision", ("mixed", "float64", "float32")),
+                              ("solver", ("auto", "primal", "dual"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}: expected one of {', '.join(allowed)}, found {getattr(self, name)!r}")
+        Y = _np.asarray(Y)
+        y_1d = Y.ndim == 1
+        if y_1d:
+            Y = Y[:, None]
+        f = _engine.fit(X, Y, self._checked_alphas(), int(self.cv), self.backend, int(self.threads), self.precision,
+                        self.solver, int(self.target_batch))
+        self._fitted, self._y_1d = f, y_1d
+        self.alphas_ = f.alphas
+        self.cv_scores_ = f.cv_scores
+        self.alpha_grid_ = f.alpha_grid
+        w = f.weights.astype(_np.float64) * f.x_inv_std[:, None]  # (p, t) on the original features
+        self.coef_ = _np.ascontiguousarray(w.T)
+        self.intercept_ = f.y_mean - f.x_mean @ w
+        self.n_features_in_ = int(w.shape[0])
+        self.solver_ = f.solver
+        self.fit_seconds_ = f.fit_seconds
+        return self
+
+    def _check_fitted(self):
+        if not hasattr(self, "_fitted"):
+            raise ValueError("this RidgeCV is not fitted yet: call fit(X, Y) first")
+
+    def predict(self, X):
+        """Predictions for X (n_samples, n_features): float32 (n_samples, n_targets), or (n_samples,)
+        when fitted on a 1-D Y. Raises ValueError if X has not n_features_in_ columns."""
+        self._check_fitted()
+        pred = self._fitted.predict(X)
+        return pred[:, 0] if self._y_1d else pred
+
+    def score(self, X, Y):
+        """Mean over targets of the Pearson r between predict(X) and Y (ENCODING.md §4: the field's
+        score; not scikit-learn's R²). Per-target values: ``pearson_r(model.predict(X), Y)``."""
+        pred = self.predict(X)
+        Y = _np.asarray(Y)
+        if pred.ndim == 1:
+            pred, Y = pred[:, None], Y.reshape(-1, 1)
+        if Y.shape != pred.shape:
+            raise ValueError(f"Y: expected shape {pred.shape} (X's samples × the fitted targets), found {Y.shape}")
+        return float(pearson_r(pred, Y).mean())
+
+
+def _run_dir(run_dir):
+    d = _Path(run_dir)
+    if not (d / "plan.json").is_file():
+        raise ValueError(f"{d}: not a brainsweep run directory (no plan.json)")
+    return d
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError as e:  # pragma: no cover - the install step installs python3-pandas
+        raise ImportError("brainsweep's readers need pandas (Debian: apt-get install python3-pandas)") from e
+    return pandas
+
+
+def read_results(run_dir):
+    """Results of a finished run as a pandas DataFrame, one row per job × subject × parcel, in the
+    order of RUN_DIR/results.csv (written by ``brainsweep run``/``gather``).
+
+    Columns: job_id, model, layers ('+'-joined), hrf_delay, stimulus_window (TRs), subject, parcel,
+    alpha (chosen), cv_r (mean held-out Pearson r over folds at that alpha), and one column
+    ``r_<set>`` per eval set of the sweep (Pearson r on that set, ENCODING.md §5).
+    Raises ValueError if RUN_DIR holds no plan or no results.csv (run or gather first).
+    """
+    pd = _pandas()
+    d = _run_dir(run_dir)
+    path = d / "results.csv"
+    if not path.is_file():
+        raise ValueError(f"{path}: missing; the run is not complete (see `brainsweep status {d}`)")
+    df = pd.read_csv(path, dtype={"job_id": str, "parcel": str, "layers": str, "eval_set": str},
+                     keep_default_na=False, na_values={"eval_r": [""]})
+    keys = ["job_id", "model", "layers", "hrf_delay", "stimulus_window", "subject", "parcel", "alpha", "cv_r"]
+    sets = [s for s in dict.fromkeys(df["eval_set"]) if s != ""]
+    out = df[df["eval_set"] == (sets[0] if sets else "")][keys].reset_index(drop=True)
+    for s in sets:
+        out["r_" + s] = df.loc[df["eval_set"] == s, "eval_r"].to_numpy()
+    return out
+
+
+@_dataclass
+class Stitched:
+    """What ``brainsweep stitch`` wrote into RUN_DIR/stitched/.
+
+    scores : DataFrame (subject, parcel, eval_set, r, job_ids) — the ensemble's Pearson r per parcel
+    winners : DataFrame (subject, parcel, network, rank, job_id, model, layers, hrf_delay,
+              stimulus_window, alpha, select_score) — the jobs averaged per parcel, rank 1 first
+    networks : DataFrame (network, feature_set, parcels_won, share, mean_layer_index,
+               mean_stimulus_window)
+    predictions : path of predictions.h5 (eval episodes, `<subject>/<episode>`, float32 T × parcels)
+    test_sets : {test set: path of test_<set>.h5}
+    """
+    scores: object
+    winners: object
+    networks: object
+    predictions: _Path
+    test_sets: dict
+
+
+def read_stitched(run_dir):
+    """The stitched ensemble of RUN_DIR (``brainsweep stitch``) as a ``Stitched``.
+    Raises ValueError if RUN_DIR has no stitched/ outputs."""
+    pd = _pandas()
+    d = _run_dir(run_dir) / "stitched"
+    if not (d / "scores.csv").is_file():
+        raise ValueError(f"{d / 'scores.csv'}: missing; run `brainsweep stitch {d.parent} ...` first")
+    str_cols = {"parcel": str, "job_ids": str, "job_id": str, "layers": str, "network": str}
+    read = lambda name: pd.read_csv(d / name, dtype=str_cols, keep_default_na=False)  # noqa: E731
+    tests = {p.stem[len("test_"):]: p for p in sorted(d.glob("test_*.h5"))}
+    return Stitched(scores=read("scores.csv"), winners=read("winners.csv"), networks=read("networks.csv"),
+                    predictions=d / "predictions.h5", test_sets=tests)

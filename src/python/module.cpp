@@ -1,0 +1,157 @@
+// The Python extension module `brainsweep._engine` (issue #15): the ridge engine of `brainsweep
+// ridge` on numpy arrays. The estimator in scikit-learn's conventions (`brainsweep.RidgeCV`) and the
+// readers of run directories are Python, in python/brainsweep/__init__.py; this file only moves
+// arrays in and out of the engine and turns its exceptions into Python ones.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "brainsweep/backend.hpp"
+#include "brainsweep/build_config.hpp"
+#include "brainsweep/data.hpp"
+#include "brainsweep/errors.hpp"
+#include "brainsweep/ridge.hpp"
+#include "brainsweep/ridge_command.hpp"
+
+namespace py = pybind11;
+namespace bs = brainsweep;
+
+namespace {
+
+/// A float32 C-ordered n × p copy of a 2-D numpy array for the engine, which standardises its input
+/// in place (the caller's array is never modified). A C-contiguous float32 array is copied with one
+/// memcpy; any other dtype or layout is converted by numpy first. The array must be finite.
+/// @throw py::value_error  naming `name` when it is not 2-D, is empty, or holds NaN/Inf
+bs::MatrixF to_matrix(const py::handle& obj, const char* name) {
+  py::array any = py::array::ensure(obj);
+  if (!any) throw py::value_error(std::string(name) + ": expected a numpy array (or array-like), found " +
+                                  std::string(py::str(py::type::of(obj))));
+  if (any.ndim() != 2)
+    throw py::value_error(std::string(name) + ": expected a 2-D array (samples × columns), found " +
+                          std::to_string(any.ndim()) + "-D");
+  auto a = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(any);
+  if (!a) throw py::value_error(std::string(name) + ": cannot be converted to float32");
+  if (a.shape(0) == 0 || a.shape(1) == 0)
+    throw py::value_error(std::string(name) + ": expected a non-empty array, found shape (" +
+                          std::to_string(a.shape(0)) + ", " + std::to_string(a.shape(1)) + ")");
+  bs::MatrixF m = Eigen::Map<const bs::MatrixF>(a.data(), a.shape(0), a.shape(1));
+  try {
+    bs::check_finite(m, name);
+  } catch (const bs::Error& e) {
+    throw py::value_error(e.what());
+  }
+  return m;
+}
+
+template <class M>
+py::array_t<typename M::Scalar> to_numpy(const M& m) {
+  py::array_t<typename M::Scalar> out({static_cast<py::ssize_t>(m.rows()), static_cast<py::ssize_t>(m.cols())});
+  std::copy(m.data(), m.data() + m.size(), out.mutable_data());
+  return out;
+}
+
+py::array_t<double> to_numpy(const std::vector<double>& v) {
+  py::array_t<double> out(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), out.mutable_data());
+  return out;
+}
+
+py::array_t<double> to_numpy(const bs::VectorD& v) {
+  py::array_t<double> out(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.data(), v.data() + v.size(), out.mutable_data());
+  return out;
+}
+
+/// A fitted model and the backend it was fitted on (predict uses the same one).
+struct Fitted {
+  std::shared_ptr<bs::Backend> backend;
+  bs::RidgeModel model;
+  double fit_s = 0;
+};
+
+std::shared_ptr<Fitted> fit(const py::handle& x_obj, const py::handle& y_obj, std::vector<double> alphas, int cv,
+                            const std::string& backend, int threads, const std::string& precision,
+                            const std::string& solver, long target_batch) {
+  bs::MatrixF x = to_matrix(x_obj, "X");
+  bs::MatrixF y = to_matrix(y_obj, "Y");
+  if (x.rows() != y.rows())
+    throw py::value_error("X has " + std::to_string(x.rows()) + " samples, Y has " + std::to_string(y.rows()) +
+                          " (expected the same training samples)");
+  if (cv < 2 || cv > x.rows())
+    throw py::value_error("cv: expected 2 <= cv <= n_samples (" + std::to_string(x.rows()) + "), found " +
+                          std::to_string(cv));
+  if (threads < 0) throw py::value_error("threads: expected >= 0 (0: the BLAS default), found " + std::to_string(threads));
+  auto out = std::make_shared<Fitted>();
+  const bs::RidgeOptions opt = bs::ridge_options(std::move(alphas), precision, solver, target_batch);
+  out->backend = bs::make_backend(backend, threads);
+  {
+    py::gil_scoped_release release;  // the fit holds no Python object
+    const auto t0 = std::chrono::steady_clock::now();
+    out->model = bs::fit_ridge_model(*out->backend, std::move(x), std::move(y), cv, opt);
+    out->fit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  return out;
+}
+
+py::array_t<float> predict(const Fitted& f, const py::handle& x_obj) {
+  bs::MatrixF x = to_matrix(x_obj, "X");
+  if (x.cols() != f.model.fit.weights.rows())
+    throw py::value_error("X has " + std::to_string(x.cols()) + " features, the model was fitted on " +
+                          std::to_string(f.model.fit.weights.rows()));
+  bs::MatrixF pred;
+  {
+    py::gil_scoped_release release;
+    pred = bs::predict_ridge_model(*f.backend, f.model, std::move(x));
+  }
+  return to_numpy(pred);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_engine, m) {
+  m.doc() = "brainsweep's ridge engine (ENCODING.md); use the estimator brainsweep.RidgeCV.";
+  m.attr("__version__") = BRAINSWEEP_VERSION;
+
+  // Input and option errors are ValueError (they name the argument); the rest RuntimeError.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const bs::ConfigError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const bs::DataError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const bs::DimensionMismatch& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+
+  py::class_<Fitted, std::shared_ptr<Fitted>>(m, "Fitted", "A fitted ridge model (returned by fit).")
+      .def_property_readonly("alphas", [](const Fitted& f) { return to_numpy(f.model.fit.alpha); },
+                             "chosen alpha per target, shape (n_targets,)")
+      .def_property_readonly("cv_scores", [](const Fitted& f) { return to_numpy(f.model.fit.cv_scores); },
+                             "mean held-out Pearson r over folds, shape (n_alphas, n_targets)")
+      .def_property_readonly("alpha_grid", [](const Fitted& f) { return to_numpy(f.model.alphas); },
+                             "the candidate alphas, ascending, shape (n_alphas,)")
+      .def_property_readonly("weights", [](const Fitted& f) { return to_numpy(f.model.fit.weights); },
+                             "weights for z-scored X and centred Y, float32, shape (n_features, n_targets)")
+      .def_property_readonly("x_mean", [](const Fitted& f) { return to_numpy(f.model.x_stats.mean); })
+      .def_property_readonly("x_inv_std", [](const Fitted& f) { return to_numpy(f.model.x_stats.inv_std); })
+      .def_property_readonly("y_mean", [](const Fitted& f) { return to_numpy(f.model.y_mean); })
+      .def_property_readonly("solver", [](const Fitted& f) { return f.model.fit.solver; })
+      .def_property_readonly("backend", [](const Fitted& f) { return f.backend->name(); })
+      .def_property_readonly("fit_seconds", [](const Fitted& f) { return f.fit_s; },
+                             "wall time of the engine's fit (standardisation, CV, refit), seconds")
+      .def("predict", &predict, py::arg("X"), "predictions for X (n_samples, n_features): float32 (n_samples, n_targets)");
+
+  m.def("fit", &fit, py::arg("X"), py::arg("Y"), py::arg("alphas"), py::arg("cv"), py::arg("backend"),
+        py::arg("threads"), py::arg("precision"), py::arg("solver"), py::arg("target_batch"),
+        "Fit ridge with one alpha per target chosen by contiguous K-fold CV (ENCODING.md §2-4), as "
+        "`brainsweep ridge`. Empty alphas: ENCODING.md's grid.");
+  m.def("default_alphas", [] { return bs::ridge_options({}, "mixed", "auto", 1).alphas; },
+        "ENCODING.md's alpha grid: 10^-1 ... 10^7, 17 values");
+}

@@ -1,0 +1,321 @@
+#!/usr/bin/python3
+"""`import brainsweep` (issue #15): RidgeCV against `brainsweep ridge` (the same bits) and against the
+independent numpy reference of ENCODING.md §2-4; the scikit-learn conventions; errors; the GIL; and
+read_results / read_stitched against the files the CLI writes, on the real Sherlock data.
+
+Usage: PYTHONPATH=build/python test_python_module.py BRAINSWEEP_BINARY
+"""
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+
+import h5py
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+import test_ridge_command as trc  # noqa: E402  (its numpy reference of `brainsweep ridge`)
+
+import brainsweep  # noqa: E402
+
+BIN = None
+SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
+SHERLOCK = os.environ.get("SHERLOCK_DIR", os.path.join(SOURCE, "..", "shared", "data", "sherlock"))
+
+
+def synthetic(n, p, t, m, seed):
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_normal((n, p)) * np.arange(1, p + 1) ** -0.5).astype("f4")
+    Xt = (rng.standard_normal((m, p)) * np.arange(1, p + 1) ** -0.5).astype("f4")
+    B = rng.standard_normal((p, t))
+    noise = np.logspace(-1, 1, t)
+    Y = (X @ B + noise * rng.standard_normal((n, t)) + 5).astype("f4")
+    Yt = (Xt @ B + noise * rng.standard_normal((m, t)) + 5).astype("f4")
+    X[:, 3] = 2.0  # a zero-variance column
+    Xt[:, 3] = 2.0
+    return X, Y, Xt, Yt
+
+
+def sherlock_design(subject="sub-01", model="annotations", layer="all"):
+    """Features (TR-aligned in this packaging: hrf_delay 0, stimulus_window 1) and roi6 fMRI."""
+    out = {}
+    fmri = os.path.join(SHERLOCK, "fmri", subject, "func", f"{subject}_task-sherlock_space-MNI152_atlas-roi6_bold.h5")
+    with h5py.File(fmri) as f:
+        for ep in ("sherlock01", "sherlock02"):
+            Y = f[f"ses-001_task-{ep}"][()].astype("f4")
+            with h5py.File(os.path.join(SHERLOCK, "features", model, "movies", "sherlock", f"movies_{ep}.h5")) as g:
+                X = g[layer][: len(Y)].astype("f4")
+            out[ep] = (X, Y)
+        names = [n.decode() for n in f.attrs["parcel_names"]]
+    return out, names
+
+
+class AgainstTheCli(unittest.TestCase):
+    """RidgeCV and `brainsweep ridge` are one engine: identical alphas, CV scores and predictions."""
+
+    def cli(self, X, Y, Xt, alphas, folds, *extra):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "in.h5")
+            with h5py.File(path, "w") as f:
+                f["X"], f["Y"], f["Xt"] = X, Y, Xt
+            out = os.path.join(d, "out.h5")
+            cmd = [BIN, "ridge", "--x-train", path + ":/X", "--y-train", path + ":/Y", "--x-test", path + ":/Xt",
+                   "--folds", str(folds), "--out", out, *extra]
+            if alphas is not None:
+                cmd += ["--alphas", ",".join(repr(float(a)) for a in alphas)]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with h5py.File(out) as f:
+                return f["alphas"][()], f["cv_scores"][()], f["predictions"][()], f.attrs["solver"]
+
+    def check_identical(self, X, Y, Xt, alphas=None, folds=5, **kw):
+        extra = []
+        for k in ("precision", "solver"):
+            if k in kw:
+                extra += ["--" + k, kw[k]]
+        a, s, pred, solver = self.cli(X, Y, Xt, alphas, folds, *extra)
+        m = brainsweep.RidgeCV(alphas=alphas, cv=folds, **kw).fit(X, Y)
+        np.testing.assert_array_equal(m.alphas_, a)
+        np.testing.assert_array_equal(m.cv_scores_, s)
+        np.testing.assert_array_equal(m.predict(Xt), pred)
+        self.assertEqual(m.solver_, solver.decode() if isinstance(solver, bytes) else solver)
+        return m
+
+    def test_primal_dual_and_precisions_bit_identical(self):
+        X, Y, Xt, _ = synthetic(300, 40, 25, 50, 1)
+        self.assertEqual(self.check_identical(X, Y, Xt, alphas=np.logspace(-2, 4, 7)).solver_, "primal")
+        self.check_identical(X, Y, Xt, precision="float64")
+        self.check_identical(X, Y, Xt, precision="float32", folds=3)
+        Xw, Yw, Xtw, _ = synthetic(120, 300, 10, 30, 2)  # p > n: dual
+        self.assertEqual(self.check_identical(Xw, Yw, Xtw, alphas=np.logspace(0, 5, 6)).solver_, "dual")
+        self.check_identical(X, Y, Xt, solver="dual", folds=4)
+
+    def test_sherlock_bit_identical(self):
+        data, _ = sherlock_design()
+        X, Y = data["sherlock01"]
+        Xt, _ = data["sherlock02"]
+        self.check_identical(X, Y, Xt)
+
+    def test_layouts_and_dtypes_give_the_same_fit(self):
+        X, Y, Xt, _ = synthetic(200, 30, 8, 40, 3)
+        X_before, Y_before = X.copy(), Y.copy()
+        ref = brainsweep.RidgeCV(cv=4).fit(X, Y)
+        np.testing.assert_array_equal(X, X_before)  # the caller's arrays are not modified
+        np.testing.assert_array_equal(Y, Y_before)
+        for Xv, Yv in ((np.asfortranarray(X), Y), (X.astype("f8"), Y.astype("f8")), (X[:, :], np.asfortranarray(Y))):
+            m = brainsweep.RidgeCV(cv=4).fit(Xv, Yv)
+            np.testing.assert_array_equal(m.cv_scores_, ref.cv_scores_)
+            np.testing.assert_array_equal(m.predict(Xt), ref.predict(Xt))
+        # a non-contiguous view (every other column) equals its contiguous copy
+        v = X[:, ::2]
+        np.testing.assert_array_equal(brainsweep.RidgeCV(cv=4).fit(v, Y).cv_scores_,
+                                      brainsweep.RidgeCV(cv=4).fit(np.ascontiguousarray(v), Y).cv_scores_)
+
+
+class AgainstNumpy(unittest.TestCase):
+    """The numbers themselves, against the float64 numpy reference of ENCODING.md (trc.reference)."""
+
+    def test_synthetic_and_sherlock(self):
+        X, Y, Xt, Yt = synthetic(400, 60, 30, 80, 4)
+        alphas = list(np.logspace(-1, 5, 13))
+        cases = [(X, Y, Xt, Yt, 5)]
+        data, _ = sherlock_design(model="description_lsa", layer="lsa64")
+        cases.append((*data["sherlock01"], *data["sherlock02"], 5))
+        for X, Y, Xt, Yt, K in cases:
+            a_ref, s_ref, p_ref = trc.reference(X.astype("f8"), Y.astype("f8"), Xt.astype("f8"), alphas, K)
+            m = brainsweep.RidgeCV(alphas=alphas, cv=K).fit(X, Y)
+            agree = np.mean(m.alphas_ == a_ref)
+            self.assertGreaterEqual(agree, 0.99, f"alphas agree on {agree:.1%} of targets")
+            np.testing.assert_allclose(m.cv_scores_, s_ref, atol=2e-5)
+            same = m.alphas_ == a_ref
+            np.testing.assert_allclose(m.predict(Xt)[:, same], p_ref[:, same], rtol=2e-4,
+                                       atol=2e-4 * np.abs(p_ref).max())
+            # coef_/intercept_ on the original features reproduce predict
+            lin = Xt.astype("f8") @ m.coef_.T + m.intercept_
+            np.testing.assert_allclose(lin, m.predict(Xt), atol=1e-4 * np.abs(lin).max())
+            # score = mean Pearson r per target, as numpy computes it
+            pr = m.predict(Xt).astype("f8")
+            r = [np.corrcoef(pr[:, j], Yt[:, j].astype("f8"))[0, 1] for j in range(Y.shape[1])]
+            self.assertAlmostEqual(m.score(Xt, Yt), float(np.mean(r)), places=6)
+
+    def test_one_target(self):
+        X, Y, Xt, Yt = synthetic(200, 20, 3, 50, 5)
+        m1 = brainsweep.RidgeCV(cv=4).fit(X, Y[:, 1])
+        m = brainsweep.RidgeCV(cv=4).fit(X, Y)
+        self.assertEqual(m1.predict(Xt).shape, (50,))
+        np.testing.assert_array_equal(m1.predict(Xt), m.predict(Xt)[:, 1])
+        self.assertAlmostEqual(m1.score(Xt, Yt[:, 1]), np.corrcoef(m1.predict(Xt), Yt[:, 1])[0, 1], places=6)
+
+
+class Conventions(unittest.TestCase):
+    def test_params(self):
+        m = brainsweep.RidgeCV(alphas=[1, 10], cv=3, precision="float64")
+        p = m.get_params()
+        self.assertEqual(p, {"alphas": [1, 10], "cv": 3, "backend": "cpu", "precision": "float64",
+                             "solver": "auto", "target_batch": 4096, "threads": 0})
+        clone = brainsweep.RidgeCV(**p)
+        self.assertEqual(clone.get_params(), p)
+        self.assertIs(m.set_params(cv=4, solver="primal"), m)
+        self.assertEqual((m.cv, m.solver), (4, "primal"))
+        with self.assertRaisesRegex(ValueError, "unknown parameter 'folds'"):
+            m.set_params(folds=3)
+        X, Y, _, _ = synthetic(100, 10, 4, 10, 6)
+        m.fit(X, Y)
+        self.assertEqual(m.cv_scores_.shape, (2, 4))
+        np.testing.assert_array_equal(m.alpha_grid_, [1.0, 10.0])
+        self.assertEqual(m.coef_.shape, (4, 10))
+        self.assertEqual(m.intercept_.shape, (4,))
+        self.assertEqual(m.n_features_in_, 10)
+        np.testing.assert_allclose(brainsweep.default_alphas(), np.logspace(-1, 7, 17), rtol=1e-15)
+        self.assertEqual(brainsweep.RidgeCV().fit(X, Y).cv_scores_.shape, (17, 4))
+
+    def test_errors_name_the_argument(self):
+        X, Y, Xt, _ = synthetic(100, 10, 4, 10, 7)
+        bad = X.copy()
+        bad[5, 2] = np.inf
+        cases = [
+            (dict(), (X.ravel(), Y), r"^X: expected a 2-D array"),
+            (dict(), (X, Y[:50]), r"X has 100 samples, Y has 50"),
+            (dict(), (bad, Y), r"^X: non-finite value \(inf\) at row 5, column 2"),
+            (dict(), (X[:0], Y[:0]), r"^X: expected a non-empty array"),
+            (dict(cv=1), (X, Y), r"^cv: expected 2 <= cv <= n_samples \(100\), found 1"),
+            (dict(cv=101), (X, Y), r"^cv: expected 2 <= cv"),
+            (dict(cv=2.5), (X, Y), r"^cv: expected an integer"),
+            (dict(alphas=[1, 0]), (X, Y), r"^alphas: expected values > 0 and finite, found 0.0"),
+            (dict(alphas=[np.nan]), (X, Y), r"^alphas: expected values > 0"),
+            (dict(alphas=[]), (X, Y), r"^alphas: expected at least one alpha"),
+            (dict(precision="half"), (X, Y), r"^precision: expected one of mixed, float64, float32, found 'half'"),
+            (dict(solver="svd"), (X, Y), r"^solver: expected one of auto, primal, dual"),
+            (dict(backend="tpu"), (X, Y), r"^backend: expected one of cpu, cuda"),
+            (dict(target_batch=0), (X, Y), r"^target_batch: expected >= 1"),
+            (dict(threads=-1), (X, Y), r"^threads: expected >= 0"),
+            (dict(), ("not an array", Y), r"^X: "),
+        ]
+        for params, args, pattern in cases:
+            with self.subTest(params=params, pattern=pattern):
+                with self.assertRaisesRegex(ValueError, pattern):
+                    brainsweep.RidgeCV(**params).fit(*args)
+        m = brainsweep.RidgeCV(cv=3)
+        with self.assertRaisesRegex(ValueError, "not fitted yet"):
+            m.predict(Xt)
+        m.fit(X, Y)
+        with self.assertRaisesRegex(ValueError, "X has 9 features, the model was fitted on 10"):
+            m.predict(Xt[:, :9])
+        with self.assertRaisesRegex(ValueError, r"Y: expected shape \(10, 4\)"):
+            m.score(Xt, Y[:10, :3])
+        if not brainsweep._engine.__doc__:  # pragma: no cover
+            self.fail("module has no docstring")
+
+    def test_gil_released_during_fit(self):
+        X, Y, _, _ = synthetic(3000, 400, 2000, 10, 8)
+        done = threading.Event()
+        box = {}
+
+        def work():
+            box["m"] = brainsweep.RidgeCV(alphas=np.logspace(-1, 7, 30), cv=5, threads=1).fit(X, Y)
+            done.set()
+
+        # the loop's rate alone, for 0.2 s
+        import time
+        rate_spins, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < 0.2:
+            rate_spins += 1
+        rate = rate_spins / (time.perf_counter() - t0)
+        t = threading.Thread(target=work)
+        t.start()
+        spins = 0
+        while not done.is_set():  # the main thread runs Python while the engine fits
+            spins += 1
+            time.perf_counter()
+        t.join()
+        fit_s = box["m"].fit_seconds_
+        # Released, the loop runs throughout the fit (at about its rate alone: the engine has its own
+        # core here with threads=1); held, only before the engine starts and after it ends (measured
+        # with the release removed: 7 % of rate × fit time; released: 91-100 %).
+        self.assertGreater(fit_s, 0.2)
+        self.assertGreater(spins, 0.25 * rate * fit_s, f"{spins} iterations in a {fit_s:.2f} s fit, {rate:.0f}/s alone")
+
+
+class Readers(unittest.TestCase):
+    """read_results / read_stitched against results.csv, results.h5 and stitched/*.csv of a real run."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.run_dir = os.path.join(cls.tmp.name, "sherlock")
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+        for cmd in ([BIN, "generate", os.path.join(SOURCE, "sweeps", "sherlock.yaml"), "--out", cls.run_dir],
+                    [BIN, "run", cls.run_dir],
+                    [BIN, "stitch", cls.run_dir, "--select", "cv", "--top-k", "2", "--eval", "test"]):
+            r = subprocess.run(cmd, capture_output=True, text=True, cwd=SOURCE, env=env)
+            assert r.returncode == 0, r.stderr
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_read_results(self):
+        df = brainsweep.read_results(self.run_dir)
+        with open(os.path.join(self.run_dir, "results.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(len(df), len(rows))  # one eval set: one row per job × subject × parcel
+        self.assertEqual(len(df), 80 * 6)
+        self.assertEqual(list(df.columns), ["job_id", "model", "layers", "hrf_delay", "stimulus_window", "subject",
+                                            "parcel", "alpha", "cv_r", "r_test"])
+        for i in (0, 7, 479):
+            for k in ("job_id", "model", "layers", "subject", "parcel"):
+                self.assertEqual(df[k][i], rows[i][k])
+            self.assertEqual(df["stimulus_window"][i], int(rows[i]["stimulus_window"]))
+            self.assertAlmostEqual(df["alpha"][i] / float(rows[i]["alpha"]), 1.0, places=14)
+            self.assertAlmostEqual(df["r_test"][i], float(rows[i]["eval_r"]), places=14)
+        # the same numbers as results.h5 (full float64 there; results.csv keeps 9 digits)
+        with h5py.File(os.path.join(self.run_dir, "results.h5")) as f:
+            jobs = [j.decode() for j in f["jobs/job_id"][()]]
+            g = f["subjects/sub-03"]
+            names = [n.decode() for n in g["parcel_names"][()]]
+            for k, ji in enumerate(g["job_index"][()]):
+                sub = df[(df.job_id == jobs[ji]) & (df.subject == "sub-03")]
+                self.assertEqual(list(sub.parcel), names)
+                np.testing.assert_allclose(sub.cv_r, g["cv_r"][k], rtol=1e-8, atol=1e-12)
+                np.testing.assert_allclose(sub.r_test, g["eval/test/r"][k], rtol=1e-8, atol=1e-12)
+                np.testing.assert_allclose(sub.alpha, g["alpha"][k], rtol=1e-8)
+        # the best job per parcel, found with pandas, is what stitch --top-k 1 would choose by CV r
+        best = df.loc[df.groupby(["subject", "parcel"]).cv_r.idxmax()]
+        self.assertEqual(len(best), 8 * 6)
+
+    def test_read_stitched(self):
+        s = brainsweep.read_stitched(self.run_dir)
+        with open(os.path.join(self.run_dir, "stitched", "scores.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(list(s.scores.columns), ["subject", "parcel", "eval_set", "r", "job_ids"])
+        self.assertEqual(len(s.scores), len(rows))
+        for i, row in enumerate(rows):
+            self.assertEqual(s.scores["job_ids"][i], row["job_ids"])
+            self.assertAlmostEqual(float(s.scores["r"][i]), float(row["r"]), places=14)
+        self.assertEqual(len(s.winners), 8 * 6 * 2)  # top-2 per subject × parcel
+        self.assertEqual(set(s.winners["rank"]), {1, 2})
+        self.assertTrue(s.predictions.is_file())
+        self.assertEqual(s.test_sets, {})
+        aud = s.scores[s.scores.parcel == "aud_early"].r.mean()
+        self.assertGreater(aud, 0.2)
+
+    def test_reader_errors(self):
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaisesRegex(ValueError, "not a brainsweep run directory"):
+                brainsweep.read_results(d)
+            with open(os.path.join(d, "plan.json"), "w") as f:
+                f.write("{}")
+            with self.assertRaisesRegex(ValueError, "results.csv: missing"):
+                brainsweep.read_results(d)
+            with self.assertRaisesRegex(ValueError, "scores.csv: missing"):
+                brainsweep.read_stitched(d)
+
+
+if __name__ == "__main__":
+    BIN = os.path.abspath(sys.argv.pop(1))
+    trc.BIN = BIN
+    unittest.main(verbosity=2)
