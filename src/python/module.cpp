@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "brainsweep/backend.hpp"
+#include "brainsweep/blas_core.hpp"
 #include "brainsweep/build_config.hpp"
 #include "brainsweep/data.hpp"
 #include "brainsweep/errors.hpp"
@@ -144,6 +145,22 @@ PYBIND11_MODULE(_engine, m) {
       .def_property_readonly("y_mean", [](const Fitted& f) { return to_numpy(f.model.y_mean); })
       .def_property_readonly("solver", [](const Fitted& f) { return f.model.fit.solver; })
       .def_property_readonly("backend", [](const Fitted& f) { return f.backend->name(); })
+      .def_property_readonly(
+          "timings",
+          [](const Fitted& f) {
+            const auto& t = f.model.fit.timings;
+            py::dict d;
+            d["gram_s"] = t.gram_s;
+            d["decompose_s"] = t.decompose_s;
+            d["cv_s"] = t.cv_s;
+            d["refit_s"] = t.refit_s;
+            d["gram_gflop"] = t.gram_gflop;
+            d["decompose_gflop"] = t.decompose_gflop;
+            d["cv_gflop"] = t.cv_gflop;
+            d["refit_gflop"] = t.refit_gflop;
+            return d;
+          },
+          "seconds and GFLOP of each phase of the fit (as `brainsweep ridge --timings`)")
       .def_property_readonly("fit_seconds", [](const Fitted& f) { return f.fit_s; },
                              "wall time of the engine's fit (standardisation, CV, refit), seconds")
       .def("predict", &predict, py::arg("X"), "predictions for X (n_samples, n_features): float32 (n_samples, n_targets)");
@@ -152,6 +169,8 @@ PYBIND11_MODULE(_engine, m) {
         py::arg("threads"), py::arg("precision"), py::arg("solver"), py::arg("target_batch"),
         "Fit ridge with one alpha per target chosen by contiguous K-fold CV (ENCODING.md §2-4), as "
         "`brainsweep ridge`. Empty alphas: ENCODING.md's grid.");
+  m.def("blas_info", &bs::blas_description,
+        "the OpenBLAS in use: version, kernels (core) and threads, as `brainsweep --version` prints");
   m.def("default_alphas", [] { return bs::ridge_options({}, "mixed", "auto", 1).alphas; },
         "ENCODING.md's alpha grid: 10^-1 ... 10^7, 17 values");
 }

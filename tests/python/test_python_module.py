@@ -287,6 +287,23 @@ class Readers(unittest.TestCase):
         best = df.loc[df.groupby(["subject", "parcel"]).cv_r.idxmax()]
         self.assertEqual(len(best), 8 * 6)
 
+    def test_ridgecv_reproduces_a_job_of_the_run(self):
+        """RidgeCV on the design of job (annotations/all, hrf_delay 0, stimulus_window 1, sub-01)
+        gives the run's alphas, CV r and test r (the run fits 8 subjects' targets in one unit)."""
+        data, names = sherlock_design()
+        (X, Y), (Xt, Yt) = data["sherlock01"], data["sherlock02"]
+        m = brainsweep.RidgeCV(cv=5).fit(X, Y)
+        df = brainsweep.read_results(self.run_dir)
+        job = df[(df.model == "annotations") & (df.layers == "all") & (df.stimulus_window == 1) & (df.subject == "sub-01")]
+        self.assertEqual(list(job.parcel), names)
+        with h5py.File(os.path.join(self.run_dir, "results.h5")) as f:
+            jobs = [j.decode() for j in f["jobs/job_id"][()]]
+            g = f["subjects/sub-01"]
+            k = list(g["job_index"][()]).index(jobs.index(job.job_id.iloc[0]))
+            np.testing.assert_array_equal(m.alphas_, g["alpha"][k])
+            np.testing.assert_allclose(m.cv_scores_.max(axis=0), g["cv_r"][k], atol=1e-6)
+            np.testing.assert_allclose(brainsweep.pearson_r(m.predict(Xt), Yt), g["eval/test/r"][k], atol=1e-6)
+
     def test_read_stitched(self):
         s = brainsweep.read_stitched(self.run_dir)
         with open(os.path.join(self.run_dir, "stitched", "scores.csv"), newline="") as f:
