@@ -19,7 +19,9 @@ import numpy as _np
 from . import _engine
 
 __version__ = _engine.__version__
-__all__ = ["RidgeCV", "pearson_r", "read_results", "read_stitched", "Stitched", "default_alphas"]
+__all__ = ["RidgeCV", "pearson_r", "read_results", "read_stitched", "Stitched", "default_alphas", "blas_info"]
+
+blas_info = _engine.blas_info  # "OpenBLAS 0.3.21, core Cooperlake, 2 threads": the kernels this process runs
 
 
 def default_alphas():
