@@ -107,4 +107,9 @@ long long as_integer(const PyRef& v, const std::string& where);
 /// @throw DataError  naming the file if it is not such a dict
 std::vector<std::pair<std::string, long>> read_count_dict(const std::string& path);
 
+/// Read a 2-D numeric array written by `np.save` (npy 1.0-3.0, little-endian float32 '<f4' or
+/// float64 '<f8', C or Fortran order) as rows × cols float32 (float64 values rounded).
+/// @throw DataError  naming the file for another dtype, shape or a truncated file
+MatrixF read_matrix(const std::string& path);
+
 }  // namespace brainsweep::npy

@@ -21,6 +21,7 @@
 #include "brainsweep/demo.hpp"
 #include "brainsweep/errors.hpp"
 #include "brainsweep/module.hpp"
+#include "brainsweep/odd_one_out.hpp"
 #include "brainsweep/gather.hpp"
 #include "brainsweep/grid.hpp"
 #include "brainsweep/plan.hpp"
@@ -281,6 +282,22 @@ int main(int argc, char** argv) {
   rc->add_option("--out", ro.out, "output HDF5 file (refused if it exists)")->required();
   rc->add_flag("--timings", timings, "print one JSON line: seconds and GFLOP/s per phase, peak RSS");
 
+  bs::OddOneOutCommand oo;
+  std::string oo_similarity = "dot", oo_rule = "odd-one-out";
+  auto* ooc = app.add_subcommand("odd-one-out", "Accuracy of an embedding on odd-one-out triplets (THINGS), with a "
+                                                "bootstrap and the human noise ceiling (METRICS.md §3)");
+  ooc->add_option("--embedding", oo.embedding, "items × dimensions: FILE.npy or FILE.h5:/dataset (a feature layer)")
+      ->required();
+  ooc->add_option("--triplets", oo.triplets, "TSV with item_a, item_b, item_c (1-based rows) and odd_one_out (1-3)")
+      ->required();
+  ooc->add_option("--similarity", oo_similarity, "dot or cosine")->capture_default_str();
+  ooc->add_option("--rule", oo_rule, "odd-one-out (chance 1/3) or anchor (chance 1/2)")->capture_default_str();
+  ooc->add_option("--bootstrap", oo.options.bootstrap, "resamples of the triplets (0: none)")->capture_default_str()
+      ->check(CLI::Range(0L, 1000000000L));
+  ooc->add_option("--seed", oo.options.seed, "seed of the bootstrap's counter-based draws")->capture_default_str();
+  ooc->add_option("--out", oo.out, "output CSV (one row; refused if it exists)")->required();
+  ooc->add_flag("--timings", timings, "also print the seconds spent reading and computing");
+
   if (argc > 1 && argv[1][0] != '-') {
     std::string known;
     bool found = false;
@@ -363,6 +380,26 @@ int main(int argc, char** argv) {
           for (const auto& [movie, r] : movies) fmt::print("  {} {:<16} mean r {:.6f}\n", sub, movie, r);
         fmt::print("score (mean Pearson r over parcels, movies, subjects): {:.9f}\n", v.score);
       }
+      return 0;
+    }
+    if (*ooc) {
+      oo.options.similarity = bs::parse_similarity(oo_similarity);
+      oo.options.rule = bs::parse_odd_rule(oo_rule);
+      double read_s = 0, compute_s = 0;
+      const auto r = bs::run_odd_one_out_command(oo, &read_s, &compute_s);
+      fmt::print("{} triplets of {} items ({} similarity, rule {}): accuracy {:.4f} ({} correct; chance {:.4f})", r.n_triplets,
+                 r.n_items, oo_similarity, oo_rule, r.accuracy, r.n_correct, r.chance);
+      if (oo.options.bootstrap > 0)
+        fmt::print(", bootstrap SD {:.4f}, 95 % interval [{:.4f}, {:.4f}] ({} resamples)", r.bootstrap_sd, r.ci_low,
+                   r.ci_high, oo.options.bootstrap);
+      fmt::print("\n");
+      if (r.n_repeated > 0)
+        fmt::print("human noise ceiling {:.4f} over {} repeated triplets ({} distinct)\n", r.human_ceiling, r.n_repeated,
+                   r.n_distinct);
+      else
+        fmt::print("no triplet repeats: no human noise ceiling\n");
+      if (timings) fmt::print("{{\"read_s\": {:.6f}, \"compute_s\": {:.6f}}}\n", read_s, compute_s);
+      fmt::print("wrote {}\n", oo.out);
       return 0;
     }
     if (*dd) {

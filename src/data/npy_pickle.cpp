@@ -3,9 +3,11 @@
 
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "brainsweep/errors.hpp"
 #include "brainsweep/fs.hpp"
@@ -559,30 +561,41 @@ Pickle parse_pickle(std::string_view d, const std::string& where) {
   }
 }
 
-ObjectNpy parse_object_npy(std::string_view d, const std::string& where) {
-  ObjectNpy r;
+namespace {
+/// The magic, version and header dict of an npy file (padding stripped); `body` is set to the offset
+/// of the data. @throw DataError naming `where`
+std::string npy_header(std::string_view d, const std::string& where, int& major, int& minor, size_t& body) {
   if (d.size() < 10 || d.substr(0, 6) != "\x93NUMPY")
     throw DataError(where + ": not an npy file (expected the magic \\x93NUMPY)");
-  r.major = static_cast<unsigned char>(d[6]);
-  r.minor = static_cast<unsigned char>(d[7]);
+  major = static_cast<unsigned char>(d[6]);
+  minor = static_cast<unsigned char>(d[7]);
   size_t hlen = 0, off = 0;
-  if (r.major == 1) {
+  if (major == 1) {
     hlen = static_cast<unsigned char>(d[8]) | (static_cast<size_t>(static_cast<unsigned char>(d[9])) << 8);
     off = 10;
-  } else if (r.major == 2 || r.major == 3) {
+  } else if (major == 2 || major == 3) {
     if (d.size() < 12) throw DataError(where + ": truncated npy header");
     for (int k = 0; k < 4; ++k) hlen |= static_cast<size_t>(static_cast<unsigned char>(d[8 + k])) << (8 * k);
     off = 12;
   } else {
-    throw DataError(fmt::format("{}: npy version {}.{} (expected 1.0)", where, r.major, r.minor));
+    throw DataError(fmt::format("{}: npy version {}.{} (expected 1.0, 2.0 or 3.0)", where, major, minor));
   }
   if (off + hlen > d.size()) throw DataError(where + ": truncated npy header");
-  r.header = std::string(d.substr(off, hlen));
-  while (!r.header.empty() && (r.header.back() == ' ' || r.header.back() == '\n')) r.header.pop_back();
+  std::string header(d.substr(off, hlen));
+  while (!header.empty() && (header.back() == ' ' || header.back() == '\n')) header.pop_back();
+  body = off + hlen;
+  return header;
+}
+}  // namespace
+
+ObjectNpy parse_object_npy(std::string_view d, const std::string& where) {
+  ObjectNpy r;
+  size_t body = 0;
+  r.header = npy_header(d, where, r.major, r.minor, body);
   if (r.header.find("'descr': '|O'") == std::string::npos || r.header.find("'shape': ()") == std::string::npos)
     throw DataError(where + ": npy header " + r.header +
                     " is not that of a pickled object (expected 'descr': '|O' and 'shape': (), as np.save writes for a dict)");
-  r.pickle = parse_pickle(d.substr(off + hlen), where);
+  r.pickle = parse_pickle(d.substr(body), where);
   const PyRef& v = r.pickle.value;
   // 0-d object array: _reconstruct(ndarray, (0,), b'b') with state (1, (), dtype('O8'), False, [item]).
   if (v->kind != Kind::object || !v->state || v->state->kind != Kind::tuple || v->state->items.size() != 5 ||
@@ -670,6 +683,56 @@ std::vector<std::pair<std::string, long>> read_count_dict(const std::string& pat
     if (x <= 0) throw DataError(fmt::format("{}: episode '{}' has {} samples (expected > 0)", path, k->s, x));
     out.emplace_back(k->s, static_cast<long>(x));
   }
+  return out;
+}
+
+MatrixF read_matrix(const std::string& path) {
+  const std::string text = fs::read_text(path);
+  int major = 0, minor = 0;
+  size_t body = 0;
+  const std::string header = npy_header(text, path, major, minor, body);
+  std::smatch m;
+  static const std::regex descr_re(R"('descr'\s*:\s*'([^']*)')"), fortran_re(R"('fortran_order'\s*:\s*(True|False))"),
+      shape_re(R"('shape'\s*:\s*\(([^)]*)\))");
+  if (!std::regex_search(header, m, descr_re)) throw DataError(path + ": npy header " + header + " has no 'descr'");
+  const std::string descr = m[1];
+  if (descr != "<f4" && descr != "<f8")
+    throw DataError(path + ": npy dtype '" + descr + "', expected float32 ('<f4') or float64 ('<f8') values");
+  if (!std::regex_search(header, m, fortran_re)) throw DataError(path + ": npy header " + header + " has no 'fortran_order'");
+  const bool fortran = m[1] == "True";
+  if (!std::regex_search(header, m, shape_re)) throw DataError(path + ": npy header " + header + " has no 'shape'");
+  std::vector<long> shape;
+  {
+    std::stringstream ss(m[1].str());
+    for (std::string item; std::getline(ss, item, ',');) {
+      const auto b = item.find_first_not_of(' ');
+      if (b == std::string::npos) continue;
+      shape.push_back(std::stol(item.substr(b)));
+    }
+  }
+  if (shape.size() != 2 || shape[0] < 1 || shape[1] < 1)
+    throw DataError(fmt::format("{}: npy shape ({}), expected a non-empty 2-D array (items × dimensions)", path,
+                                fmt::join(shape, ", ")));
+  const size_t item = descr == "<f4" ? 4 : 8;
+  const size_t n = static_cast<size_t>(shape[0]) * static_cast<size_t>(shape[1]);
+  if (text.size() - body != n * item)
+    throw DataError(fmt::format("{}: npy data has {} bytes, expected {} for shape ({}, {}) of '{}'", path,
+                                text.size() - body, n * item, shape[0], shape[1], descr));
+  MatrixF out(shape[0], shape[1]);
+  const char* p = text.data() + body;
+  for (long i = 0; i < shape[0]; ++i)
+    for (long j = 0; j < shape[1]; ++j) {
+      const size_t k = fortran ? static_cast<size_t>(j) * shape[0] + i : static_cast<size_t>(i) * shape[1] + j;
+      if (item == 4) {
+        float v;
+        std::memcpy(&v, p + 4 * k, 4);
+        out(i, j) = v;
+      } else {
+        double v;
+        std::memcpy(&v, p + 8 * k, 8);
+        out(i, j) = static_cast<float>(v);
+      }
+    }
   return out;
 }
 

@@ -14,11 +14,12 @@ from pathlib import Path
 
 # (module, source folders, headers it owns), bottom floor first
 FLOORS = [
-    ("util", ["src/util"], ["errors", "fs", "hdf5_io", "matrix", "module", "build_config"]),
+    ("util", ["src/util"], ["errors", "fs", "hdf5_io", "matrix", "module", "build_config", "random"]),
     ("config", ["src/config"], ["config"]),
     ("data", ["src/data"], ["data", "npy", "sample_counts"]),
     ("backends", ["src/backends/cpu", "src/backends/cuda"], ["backend", "blas_core"]),
     ("ridge", ["src/ridge"], ["ridge", "ridge_command"]),
+    ("metrics", ["src/metrics"], ["odd_one_out"]),
     ("sweep", ["src/sweep"], ["plan", "grid", "scoring"]),
     ("run", ["src/run"], ["run", "cost", "scheduler", "status", "gather"]),
     ("stitch", ["src/stitch"], ["stitch"]),

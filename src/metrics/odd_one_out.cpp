@@ -1,0 +1,283 @@
+// Behavioural odd-one-out (odd_one_out.hpp, METRICS.md §3).
+#include "brainsweep/odd_one_out.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "brainsweep/data.hpp"
+#include "brainsweep/errors.hpp"
+#include "brainsweep/fs.hpp"
+#include "brainsweep/hdf5_io.hpp"
+#include "brainsweep/npy.hpp"
+#include "brainsweep/random.hpp"
+
+namespace brainsweep {
+namespace {
+
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    const size_t tab = line.find('\t', start);
+    out.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
+    if (tab == std::string::npos) break;
+    start = tab + 1;
+  }
+  if (!out.empty() && !out.back().empty() && out.back().back() == '\r') out.back().pop_back();
+  return out;
+}
+
+long parse_int(const std::string& field, const std::string& where) {
+  long v = 0;
+  const auto* end = field.data() + field.size();
+  const auto r = std::from_chars(field.data(), end, v);
+  if (field.empty() || r.ec != std::errc() || r.ptr != end)
+    throw DataError(where + ": expected an integer, found '" + field + "'");
+  return v;
+}
+
+/// Percentile q (0-100) of sorted values, numpy's default 'linear' method: position (n − 1)·q/100.
+double percentile(const std::vector<double>& sorted, double q) {
+  const double pos = (static_cast<double>(sorted.size()) - 1) * q / 100.0;
+  const auto lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
+}
+
+/// Number of draws base … base + n − 1 of stream `seed` below `thr`: the bootstrap's inner loop.
+/// Cloned for AVX-512 (8 SplitMix64 lanes with vpmullq) and AVX2 (GCC's target_clones picks the
+/// clone at load time); the result does not depend on the clone.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) std::uint64_t count_draws_below(
+    std::uint64_t seed, std::uint64_t base, std::uint64_t n, std::uint64_t thr) {
+  std::uint64_t count = 0;
+  for (std::uint64_t i = 0; i < n; ++i) count += splitmix64_at(seed, base + i) < thr ? 1 : 0;
+  return count;
+}
+
+}  // namespace
+
+Triplets read_triplets(const std::string& path, long n_items) {
+  std::ifstream in(path);
+  if (!in) throw DataError(path + ": cannot open the triplet file");
+  Triplets t;
+  t.path = path;
+  std::string line;
+  if (!std::getline(in, line)) throw DataError(path + ": empty file (expected a header: item_a, item_b, item_c, odd_one_out)");
+  const auto header = split_tabs(line);
+  int col[4];
+  const char* names[4] = {"item_a", "item_b", "item_c", "odd_one_out"};
+  for (int k = 0; k < 4; ++k) {
+    const auto it = std::find(header.begin(), header.end(), names[k]);
+    if (it == header.end())
+      throw DataError(fmt::format("{}:1: the header has no column '{}' (expected tab-separated item_a, item_b, "
+                                  "item_c, odd_one_out; found '{}')", path, names[k], line));
+    col[k] = static_cast<int>(it - header.begin());
+  }
+  for (long lineno = 2; std::getline(in, line); ++lineno) {
+    if (line.empty() || line == "\r") continue;
+    const auto f = split_tabs(line);
+    const std::string where = fmt::format("{}:{}", path, lineno);
+    if (f.size() != header.size())
+      throw DataError(fmt::format("{}: expected {} tab-separated fields (as the header), found {}", where,
+                                  header.size(), f.size()));
+    std::array<std::int32_t, 3> items{};
+    for (int k = 0; k < 3; ++k) {
+      const long v = parse_int(f[col[k]], where + ": column " + names[k]);
+      if (v < 1 || v > n_items)
+        throw DataError(fmt::format("{}: column {}: item {} is outside 1…{} (the embedding has {} rows; indices are "
+                                    "1-based)", where, names[k], v, n_items, n_items));
+      items[k] = static_cast<std::int32_t>(v - 1);
+    }
+    if (items[0] == items[1] || items[0] == items[2] || items[1] == items[2])
+      throw DataError(fmt::format("{}: the triplet ({}, {}, {}) repeats an item (expected three different items)", where,
+                                  items[0] + 1, items[1] + 1, items[2] + 1));
+    const long c = parse_int(f[col[3]], where + ": column odd_one_out");
+    if (c < 1 || c > 3)
+      throw DataError(fmt::format("{}: column odd_one_out: expected 1, 2 or 3 (the position of the odd item), found {}",
+                                  where, c));
+    t.items.push_back(items);
+    t.choice.push_back(static_cast<std::int8_t>(c - 1));
+  }
+  if (t.items.empty()) throw DataError(path + ": no triplet after the header");
+  return t;
+}
+
+Similarity parse_similarity(const std::string& name) {
+  if (name == "dot") return Similarity::dot;
+  if (name == "cosine") return Similarity::cosine;
+  throw ConfigError("--similarity: expected dot or cosine, found '" + name + "'");
+}
+OddRule parse_odd_rule(const std::string& name) {
+  if (name == "odd-one-out") return OddRule::odd_one_out;
+  if (name == "anchor") return OddRule::anchor;
+  throw ConfigError("--rule: expected odd-one-out or anchor, found '" + name + "'");
+}
+std::string to_string(Similarity s) { return s == Similarity::dot ? "dot" : "cosine"; }
+std::string to_string(OddRule r) { return r == OddRule::odd_one_out ? "odd-one-out" : "anchor"; }
+
+MatrixF read_embedding(const std::string& spec) {
+  MatrixF e;
+  const auto colon = spec.rfind(':');
+  if (spec.size() >= 4 && spec.substr(spec.size() - 4) == ".npy") {
+    e = npy::read_matrix(spec);
+    check_finite(e, spec);
+  } else if (colon != std::string::npos && colon > 0 && colon + 1 < spec.size()) {
+    const std::string file = spec.substr(0, colon), ds = spec.substr(colon + 1);
+    e = read_feature_layer(file, ds);  // 2-D, float16/32 on disk, finite, errors name file and dataset
+  } else {
+    throw ConfigError("--embedding '" + spec + "': expected FILE.npy or FILE.h5:/dataset");
+  }
+  return e;
+}
+
+OddOneOutResult odd_one_out(const MatrixF& e, const Triplets& t, const OddOneOutOptions& o) {
+  if (o.bootstrap < 0) throw ConfigError("--bootstrap: expected >= 0 resamples, found " + std::to_string(o.bootstrap));
+  check_finite(e, "embedding");
+  const long n = static_cast<long>(t.items.size());
+  OddOneOutResult r;
+  r.n_items = e.rows();
+  r.n_triplets = n;
+  r.chance = o.rule == OddRule::odd_one_out ? 1.0 / 3.0 : 0.5;
+  std::vector<double> inv_norm;
+  if (o.similarity == Similarity::cosine) {
+    inv_norm.resize(e.rows());
+    for (long i = 0; i < e.rows(); ++i) {
+      double s = 0;
+      for (long d = 0; d < e.cols(); ++d) s += static_cast<double>(e(i, d)) * e(i, d);
+      inv_norm[i] = s > 0 ? 1.0 / std::sqrt(s) : 0.0;
+    }
+  }
+  for (const auto& it : t.items)
+    for (std::int32_t x : it)
+      if (x < 0 || x >= e.rows())
+        throw DataError(fmt::format("{}: item {} is outside the embedding's {} rows", t.path, x + 1, e.rows()));
+  auto sim = [&](std::int32_t x, std::int32_t y) {
+    double s = 0;
+    const float* a = e.row(x).data();
+    const float* b = e.row(y).data();
+    for (long d = 0; d < e.cols(); ++d) s += static_cast<double>(a[d]) * b[d];
+    return o.similarity == Similarity::cosine ? s * inv_norm[x] * inv_norm[y] : s;
+  };
+  r.correct.resize(n);
+  for (long i = 0; i < n; ++i) {
+    const auto& it = t.items[i];
+    const int human = t.choice[i];
+    bool ok;
+    if (o.rule == OddRule::odd_one_out) {
+      const double s[3] = {sim(it[0], it[1]), sim(it[0], it[2]), sim(it[1], it[2])};  // pairs ab, ac, bc
+      const int best = static_cast<int>(std::max_element(s, s + 3) - s);            // first of the largest
+      const int odd = 2 - best;                                                      // ab → c, ac → b, bc → a
+      ok = odd == human;
+    } else {
+      int rest[2], k = 0;
+      for (int p = 0; p < 3; ++p)
+        if (p != human) rest[k++] = p;
+      ok = sim(it[rest[0]], it[rest[1]]) > sim(it[rest[0]], it[human]);
+    }
+    r.correct[i] = ok ? 1 : 0;
+    r.n_correct += ok;
+  }
+  r.accuracy = static_cast<double>(r.n_correct) / static_cast<double>(n);
+
+  // Bootstrap: a draw z is a correct trial when ⌊z·n / 2^64⌋ < n_correct, i.e. z < ⌈n_correct·2^64 / n⌉.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  r.bootstrap_sd = r.ci_low = r.ci_high = nan;
+  if (o.bootstrap > 0) {
+    const auto un = static_cast<std::uint64_t>(n), k = static_cast<std::uint64_t>(r.n_correct);
+    const unsigned __int128 num = static_cast<unsigned __int128>(k) << 64;
+    const unsigned __int128 thr128 = (num + un - 1) / un;  // ⌈k·2^64 / n⌉, at most 2^64
+    const bool all = thr128 >> 64;                         // k == n: every draw is correct
+    const auto thr = static_cast<std::uint64_t>(thr128);
+    std::vector<double> acc(o.bootstrap);
+    for (long b = 0; b < o.bootstrap; ++b) {
+      const std::uint64_t base = static_cast<std::uint64_t>(b) * un;
+      std::uint64_t count = 0;
+      if (all) count = un;
+      else
+        count = count_draws_below(o.seed, base, un, thr);
+      acc[b] = static_cast<double>(count) / static_cast<double>(n);
+    }
+    double mean = 0;
+    for (double a : acc) mean += a;
+    mean /= static_cast<double>(o.bootstrap);
+    double ss = 0;
+    for (double a : acc) ss += (a - mean) * (a - mean);
+    r.bootstrap_sd = o.bootstrap > 1 ? std::sqrt(ss / static_cast<double>(o.bootstrap - 1)) : nan;
+    std::sort(acc.begin(), acc.end());
+    r.ci_low = percentile(acc, 2.5);
+    r.ci_high = percentile(acc, 97.5);
+  }
+
+  // Human noise ceiling over repeated triplets (the same three items, in any order): sort the trials
+  // by (sorted items, chosen item), packed 21 bits each (items < 2^21, checked above), then count runs.
+  if (e.rows() >= (1L << 21))
+    throw DataError(fmt::format("embedding: {} items; the human ceiling supports at most 2^21", e.rows()));
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> keyed(n);
+  for (long i = 0; i < n; ++i) {
+    auto key = t.items[i];
+    std::sort(key.begin(), key.end());
+    keyed[i] = {static_cast<std::uint64_t>(key[0]) | static_cast<std::uint64_t>(key[1]) << 21 |
+                    static_cast<std::uint64_t>(key[2]) << 42,
+                static_cast<std::uint32_t>(t.items[i][t.choice[i]])};
+  }
+  std::sort(keyed.begin(), keyed.end());
+  double sum = 0;
+  for (long i = 0; i < n;) {
+    long j = i, most = 0;
+    while (j < n && keyed[j].first == keyed[i].first) {
+      long k = j;
+      while (k < n && keyed[k] == keyed[j]) ++k;  // one answer's run
+      most = std::max(most, k - j);
+      j = k;
+    }
+    ++r.n_distinct;
+    if (j - i >= 2) {
+      ++r.n_repeated;
+      sum += static_cast<double>(most) / static_cast<double>(j - i);
+    }
+    i = j;
+  }
+  r.human_ceiling = r.n_repeated > 0 ? sum / static_cast<double>(r.n_repeated) : nan;
+  return r;
+}
+
+OddOneOutResult run_odd_one_out_command(const OddOneOutCommand& c, double* read_s, double* compute_s) {
+  if (std::filesystem::exists(c.out)) throw ConfigError("--out " + c.out + ": exists; refusing to overwrite it");
+  fs::check_output_parent(c.out, "--out");
+  if (c.options.bootstrap < 0)
+    throw ConfigError("--bootstrap: expected >= 0 resamples, found " + std::to_string(c.options.bootstrap));
+  const auto t0 = std::chrono::steady_clock::now();
+  const MatrixF e = read_embedding(c.embedding);
+  const Triplets t = read_triplets(c.triplets, e.rows());
+  const auto t1 = std::chrono::steady_clock::now();
+  const OddOneOutResult r = odd_one_out(e, t, c.options);
+  const auto t2 = std::chrono::steady_clock::now();
+  if (read_s) *read_s = std::chrono::duration<double>(t1 - t0).count();
+  if (compute_s) *compute_s = std::chrono::duration<double>(t2 - t1).count();
+  auto num = [](double x) { return std::isnan(x) ? std::string() : fmt::format("{:.9g}", x); };
+  auto quote = [](const std::string& x) {
+    if (x.find_first_of(",\"\n") == std::string::npos) return x;
+    std::string q = "\"";
+    for (char ch : x) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+    return q + "\"";
+  };
+  const std::string csv = std::string(kOddOneOutColumns) + "\n" +
+                          fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", quote(c.embedding),
+                                      quote(c.triplets), to_string(c.options.similarity), to_string(c.options.rule),
+                                      r.n_items, e.cols(), r.n_triplets, r.n_correct, num(r.accuracy),
+                                      num(r.bootstrap_sd), num(r.ci_low), num(r.ci_high), num(r.chance),
+                                      c.options.bootstrap, c.options.seed, r.n_distinct, r.n_repeated,
+                                      num(r.human_ceiling));
+  fs::write_text_atomic(c.out, csv);
+  return r;
+}
+
+}  // namespace brainsweep

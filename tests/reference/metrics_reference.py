@@ -1,0 +1,104 @@
+#!/usr/bin/python3
+"""Independent numpy implementation of METRICS.md (odd-one-out, §3), written from the page, for tests.
+
+A test oracle: plain numpy and Python, written to be read, not to be fast. The resampling stream is
+the documented one (include/brainsweep/random.hpp: SplitMix64 at seed + (k + 1)·golden, index
+⌊z·n / 2^64⌋), reproduced here with uint64 arithmetic, so bootstrap figures can be compared exactly.
+"""
+from collections import Counter, defaultdict
+
+import numpy as np
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+M1 = np.uint64(0xBF58476D1CE4E5B9)
+M2 = np.uint64(0x94D049BB133111EB)
+
+
+def splitmix64_at(seed, k):
+    """Draws k (uint64 array) of stream seed."""
+    k = np.asarray(k, dtype=np.uint64)
+    z = np.uint64(seed) + (k + np.uint64(1)) * GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * M1
+    z = (z ^ (z >> np.uint64(27))) * M2
+    return z ^ (z >> np.uint64(31))
+
+
+def index_from_draw(z, n):
+    """⌊z·n / 2^64⌋ exactly, for n < 2^31, in uint64 (z·n split into 32-bit halves)."""
+    n = np.uint64(n)
+    hi, lo = z >> np.uint64(32), z & np.uint64(0xFFFFFFFF)
+    return (hi * n + ((lo * n) >> np.uint64(32))) >> np.uint64(32)
+
+
+def read_triplets(path):
+    """(items (n, 3) 0-based, choice (n,) 0-based position) from a THINGS-style TSV."""
+    with open(path) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        cols = [header.index(c) for c in ("item_a", "item_b", "item_c", "odd_one_out")]
+        rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
+    items = np.array([[int(r[c]) - 1 for c in cols[:3]] for r in rows])
+    choice = np.array([int(r[cols[3]]) - 1 for r in rows])
+    return items, choice
+
+
+def odd_one_out(E, items, choice, similarity="dot", rule="odd-one-out", bootstrap=1000, seed=0):
+    E = np.asarray(E, dtype=np.float64)
+    if similarity == "cosine":
+        norm = np.linalg.norm(E, axis=1)
+        E = E / np.where(norm > 0, norm, np.inf)[:, None]  # all-zero rows: similarity 0
+    sim = lambda x, y: float(E[x] @ E[y])  # noqa: E731
+    correct = []
+    for (a, b, c), h in zip(items, choice):
+        if rule == "odd-one-out":
+            pairs = [(sim(a, b), 2), (sim(a, c), 1), (sim(b, c), 0)]  # (similarity, odd position)
+            best = max(p[0] for p in pairs)
+            odd = next(p[1] for p in pairs if p[0] == best)  # first of the largest, in order ab, ac, bc
+            correct.append(odd == h)
+        else:
+            rest = [p for p in range(3) if p != h]
+            t = (a, b, c)
+            correct.append(sim(t[rest[0]], t[rest[1]]) > sim(t[rest[0]], t[h]))
+    correct = np.array(correct, dtype=float)
+    n = len(correct)
+    out = {"n_triplets": n, "n_correct": int(correct.sum()), "accuracy": correct.mean(),
+           "chance": 1 / 3 if rule == "odd-one-out" else 0.5}
+    if bootstrap > 0:
+        ordered = np.sort(correct)[::-1]  # correct trials first
+        acc = np.empty(bootstrap)
+        for b in range(bootstrap):
+            k = np.arange(b * n, (b + 1) * n, dtype=np.uint64)
+            acc[b] = ordered[index_from_draw(splitmix64_at(seed, k), n).astype(np.int64)].mean()
+        out["bootstrap_sd"] = acc.std(ddof=1) if bootstrap > 1 else np.nan
+        out["ci_low"], out["ci_high"] = np.percentile(acc, [2.5, 97.5])
+    # human noise ceiling: per distinct triplet (same items, any order) answered at least twice
+    answers = defaultdict(Counter)
+    for (a, b, c), h in zip(items, choice):
+        answers[tuple(sorted((a, b, c)))][(a, b, c)[h]] += 1
+    shares = [max(cnt.values()) / sum(cnt.values()) for cnt in answers.values() if sum(cnt.values()) >= 2]
+    out["n_distinct"] = len(answers)
+    out["n_repeated"] = len(shares)
+    out["human_ceiling"] = float(np.mean(shares)) if shares else np.nan
+    return out
+
+
+def self_test():
+    # the stream against direct Python integer arithmetic
+    seed, ks = 12345, [0, 1, 2, 10**12]
+    z = splitmix64_at(seed, ks)
+    mask = (1 << 64) - 1
+    for k, v in zip(ks, z):
+        x = (seed + (k + 1) * 0x9E3779B97F4A7C15) & mask
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+        assert int(v) == x ^ (x >> 31)
+        for n in (1, 7, 10070, 2**31 - 1):
+            assert int(index_from_draw(np.array([v]), n)[0]) == (int(v) * n) >> 64
+    # a tiny odd-one-out by hand: items 0 and 1 alike, 2 apart
+    E = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    r = odd_one_out(E, np.array([[0, 1, 2], [2, 0, 1], [0, 1, 2]]), np.array([2, 0, 0]), bootstrap=0)
+    assert r["n_correct"] == 2 and r["n_repeated"] == 1 and abs(r["human_ceiling"] - 2 / 3) < 1e-15  # item 2 twice, item 0 once
+    print("metrics_reference self-test passed")
+
+
+if __name__ == "__main__":
+    self_test()
