@@ -16,6 +16,7 @@
 
 #include "brainsweep/blas_core.hpp"
 #include "brainsweep/build_config.hpp"
+#include "brainsweep/ceiling.hpp"
 #include "brainsweep/config.hpp"
 #include "brainsweep/cost.hpp"
 #include "brainsweep/demo.hpp"
@@ -226,6 +227,9 @@ int main(int argc, char** argv) {
   st->add_option("--eval", so.eval, "eval set to report the stitched score on (not the selection set)")->required();
   st->add_option("--min-score", so.min_score,
                  "a parcel whose best selection score is below this uses the best single job, not the top-k mean");
+  st->add_option("--ceiling", so.ceiling, "ceiling CSV of `brainsweep ceiling` on the --eval set: also report r / ceiling");
+  st->add_option("--min-ceiling", so.min_ceiling, "parcels with a lower ceiling are not normalised (counted, listed)")
+      ->capture_default_str();
   st->add_option("--parcel-names", so.parcel_names,
                  "parcel names for the network report (one per line, or Schaefer2018_*_order.txt)");
 
@@ -281,6 +285,15 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   rc->add_option("--out", ro.out, "output HDF5 file (refused if it exists)")->required();
   rc->add_flag("--timings", timings, "print one JSON line: seconds and GFLOP/s per phase, peak RSS");
+
+  bs::CeilingOptions co;
+  auto* cc = app.add_subcommand("ceiling", "Noise ceilings per subject and parcel on a set of a sweep (inter-subject "
+                                           "or split-half; METRICS.md §1), for stitch --ceiling");
+  cc->add_option("sweep", co.sweep, "sweep YAML (dataset, atlas, subjects, sets)")->required();
+  cc->add_option("--method", co.method, "isc (leave-one-out inter-subject correlation) or split_half (repeated "
+                                        "episodes <stimulus>_run-<n>)")->required();
+  cc->add_option("--set", co.set, "an eval set of the sweep, or train")->required();
+  cc->add_option("--out", co.out, "output CSV (refused if it exists)")->required();
 
   bs::OddOneOutCommand oo;
   std::string oo_similarity = "dot", oo_rule = "odd-one-out";
@@ -380,6 +393,10 @@ int main(int argc, char** argv) {
           for (const auto& [movie, r] : movies) fmt::print("  {} {:<16} mean r {:.6f}\n", sub, movie, r);
         fmt::print("score (mean Pearson r over parcels, movies, subjects): {:.9f}\n", v.score);
       }
+      return 0;
+    }
+    if (*cc) {
+      bs::run_ceiling_command(co, std::cout);
       return 0;
     }
     if (*ooc) {

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "brainsweep/ceiling.hpp"
 #include "brainsweep/data.hpp"
 #include "brainsweep/errors.hpp"
 #include "brainsweep/fs.hpp"
@@ -44,11 +45,24 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
       throw DataError(problem + "; the run is not complete (`brainsweep run " + run_dir +
                       "` fits the units whose job files are missing or wrong)");
 
+  CeilingTable ceiling;
+  if (!opt.ceiling.empty()) {
+    if (std::isnan(opt.min_ceiling)) throw ConfigError("--min-ceiling: expected a number, found nan");
+    ceiling = read_ceiling_csv(opt.ceiling);
+    if (ceiling.set != opt.eval)
+      throw ConfigError(fmt::format("--ceiling {}: computed on set '{}', the stitched score is on --eval {} (run "
+                                    "`brainsweep ceiling SWEEP --method {} --set {} --out FILE`)", opt.ceiling,
+                                    ceiling.set, opt.eval, ceiling.method, opt.eval));
+  }
+  std::vector<std::vector<double>> ceil_by_subject;  // subject → parcel → ceiling (with --ceiling)
+  std::vector<std::string> not_normalised;
+
   const sfs::path out_dir = sfs::path(run_dir) / "stitched";
   sfs::create_directories(out_dir);
   const std::string pred_path = (out_dir / "predictions.h5").string();
   std::ostringstream csv;
-  csv << "subject,parcel,eval_set,r,job_ids\n";
+  csv << (opt.ceiling.empty() ? "subject,parcel,eval_set,r,job_ids\n"
+                               : "subject,parcel,eval_set,r,job_ids,ceiling,r_normalized\n");
 
   std::vector<std::string> parcels;                                // of the first subject
   std::vector<std::vector<double>> r_by_subject;                   // subject → parcel → r
@@ -151,7 +165,22 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
       for (size_t c = 0; c < n_parcels; ++c) {
         std::string ids;
         for (size_t ji : top[c]) ids += (ids.empty() ? "" : "+") + jobs[ji]->job_id;
-        csv << fmt::format("{},{},{},{:.9g},{}\n", sub, names.at(c), opt.eval, r[c], ids);
+        csv << fmt::format("{},{},{},{:.9g},{}", sub, names.at(c), opt.eval, r[c], ids);
+        if (!opt.ceiling.empty()) {
+          const auto it = ceiling.ceiling.find({sub, names.at(c)});
+          if (it == ceiling.ceiling.end())
+            throw DataError(fmt::format("--ceiling {}: no ceiling for {} parcel {} (expected every subject and parcel "
+                                        "of the run)", opt.ceiling, sub, names.at(c)));
+          if (ceil_by_subject.size() < r_by_subject.size() + 1) ceil_by_subject.emplace_back(names.size(), 0.0);
+          ceil_by_subject.back()[c] = it->second;
+          if (it->second >= opt.min_ceiling) csv << fmt::format(",{:.9g},{:.9g}\n", it->second, r[c] / it->second);
+          else {
+            csv << fmt::format(",{:.9g},\n", it->second);
+            not_normalised.push_back(sub + "/" + names.at(c));
+          }
+        } else {
+          csv << "\n";
+        }
         const Job& best = *jobs[top[c].front()];
         const std::string label = fmt::format("{}/{} w{} d{}", best.model, fmt::join(best.layers, "+"),
                                               best.stimulus_window, best.hrf_delay);
@@ -180,7 +209,21 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
   std::iota(order.begin(), order.end(), 0);
   if (n_parcels > 40)  // many parcels: the best and worst 10
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return mean_r[a] > mean_r[b]; });
-  report << fmt::format("{:<24} {:>8}  {}\n", "parcel", "mean r", "winning feature sets (subjects)");
+  // With a ceiling: per parcel, the mean of r / ceiling over the subjects whose ceiling passes.
+  std::vector<double> mean_norm(n_parcels, 0.0);
+  std::vector<int> n_norm(n_parcels, 0);
+  for (size_t s = 0; s < ceil_by_subject.size(); ++s)
+    for (size_t c = 0; c < n_parcels; ++c)
+      if (ceil_by_subject[s][c] >= opt.min_ceiling) {
+        mean_norm[c] += r_by_subject[s][c] / ceil_by_subject[s][c];
+        ++n_norm[c];
+      }
+  auto norm_text = [&](size_t c) {
+    if (opt.ceiling.empty()) return std::string();
+    return n_norm[c] ? fmt::format(" {:>9.4f}", mean_norm[c] / n_norm[c]) : fmt::format(" {:>9}", "-");
+  };
+  report << fmt::format("{:<24} {:>8}{}  {}\n", "parcel", "mean r", opt.ceiling.empty() ? "" : fmt::format(" {:>9}", "r/ceiling"),
+                        "winning feature sets (subjects)");
   for (size_t i = 0; i < n_parcels; ++i) {
     if (n_parcels > 40 && i == 10) report << fmt::format("{:<24}\n", "...");
     if (n_parcels > 40 && i >= 10 && i + 10 < n_parcels) continue;
@@ -189,10 +232,29 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
     std::stable_sort(w.begin(), w.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
     std::string ws;
     for (const auto& [label, count] : w) ws += (ws.empty() ? "" : ", ") + fmt::format("{} ({})", label, count);
-    report << fmt::format("{:<24} {:>8.4f}  {}\n", parcels[c], mean_r[c], ws);
+    report << fmt::format("{:<24} {:>8.4f}{}  {}\n", parcels[c], mean_r[c], norm_text(c), ws);
   }
   const double overall = n_parcels ? std::accumulate(mean_r.begin(), mean_r.end(), 0.0) / n_parcels : 0.0;
   report << fmt::format("mean r over parcels and subjects: {:.4f}\n", overall);
+  if (!opt.ceiling.empty()) {
+    double sum = 0;
+    long count = 0;
+    for (size_t s = 0; s < ceil_by_subject.size(); ++s)
+      for (size_t c = 0; c < n_parcels; ++c)
+        if (ceil_by_subject[s][c] >= opt.min_ceiling) {
+          sum += r_by_subject[s][c] / ceil_by_subject[s][c];
+          ++count;
+        }
+    report << fmt::format("ceiling: {} on set {} ({}); r / ceiling where the ceiling is at least {}: {} of {} subject × "
+                          "parcel pairs, mean {:.4f}\n", ceiling.method, ceiling.set, opt.ceiling, opt.min_ceiling, count,
+                          ceil_by_subject.size() * n_parcels, count ? sum / count : std::nan(""));
+    if (!not_normalised.empty()) {
+      std::string list;
+      for (size_t i = 0; i < not_normalised.size() && i < 20; ++i) list += (i ? ", " : "") + not_normalised[i];
+      if (not_normalised.size() > 20) list += fmt::format(", … ({} more in scores.csv)", not_normalised.size() - 20);
+      report << fmt::format("not normalised (ceiling below {}): {} pairs: {}\n", opt.min_ceiling, not_normalised.size(), list);
+    }
+  }
   report << fmt::format("wrote {} and {}\n", (out_dir / "scores.csv").string(), pred_path);
   for (const auto& tp : test_paths) report << fmt::format("wrote {}\n", tp);
 }

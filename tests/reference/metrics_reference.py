@@ -81,6 +81,38 @@ def odd_one_out(E, items, choice, similarity="dot", rule="odd-one-out", bootstra
     return out
 
 
+# ---------------------------------------------------------------- noise ceilings (§1)
+def pearson_columns(a, b):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    out = np.zeros(a.shape[1])
+    for j in range(a.shape[1]):
+        x, y = a[:, j] - a[:, j].mean(), b[:, j] - b[:, j].mean()
+        den = np.sqrt((x @ x) * (y @ y))
+        out[j] = (x @ y) / den if den > 0 else 0.0
+    return out
+
+
+def isc_leave_one_out(series):
+    """series: subject → (samples, targets); returns subject → Pearson r with the mean of the others."""
+    subs = list(series)
+    return {s: pearson_columns(series[s], np.mean([series[o] for o in subs if o != s], axis=0)) for s in subs}
+
+
+def split_half(groups):
+    """groups: per stimulus the list of its k repetitions (samples, targets). Returns (rho, rho_k, ceiling, k)."""
+    k = len(groups[0])
+    rs = []
+    for reps in groups:
+        n = min(len(r) for r in reps)
+        for i in range(k):
+            for j in range(i + 1, k):
+                rs.append(pearson_columns(reps[i][:n], reps[j][:n]))
+    rho = np.mean(rs, axis=0)
+    rho_k = k * rho / (1 + (k - 1) * rho)
+    return rho, rho_k, np.sqrt(np.maximum(rho_k, 0)), k
+
+
 def self_test():
     # the stream against direct Python integer arithmetic
     seed, ks = 12345, [0, 1, 2, 10**12]
@@ -97,6 +129,16 @@ def self_test():
     E = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
     r = odd_one_out(E, np.array([[0, 1, 2], [2, 0, 1], [0, 1, 2]]), np.array([2, 0, 0]), bootstrap=0)
     assert r["n_correct"] == 2 and r["n_repeated"] == 1 and abs(r["human_ceiling"] - 2 / 3) < 1e-15  # item 2 twice, item 0 once
+    # ISC of three copies of one series plus independent noise: r = 1 / sqrt((1 + σ²)(1 + σ²/2))
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((200000, 1))
+    sig = 0.5
+    isc = isc_leave_one_out({s: base + sig * rng.standard_normal((200000, 1)) for s in "abc"})
+    want = 1 / np.sqrt((1 + sig**2) * (1 + sig**2 / 2))
+    assert all(abs(v[0] - want) < 5e-3 for v in isc.values()), (isc, want)
+    # split-half of two noisy copies: rho = 1 / (1 + σ²), and Spearman–Brown by hand
+    rho, rho_k, ceil, k = split_half([[base + sig * rng.standard_normal((200000, 1)) for _ in range(2)]])
+    assert abs(rho[0] - 1 / (1 + sig**2)) < 5e-3 and abs(rho_k[0] - 2 * rho[0] / (1 + rho[0])) < 1e-12
     print("metrics_reference self-test passed")
 
 

@@ -1,0 +1,256 @@
+#!/usr/bin/python3
+"""`brainsweep ceiling` and `stitch --ceiling` (issue #13 §1, METRICS.md §1): the Sherlock
+inter-subject ceilings of every subject × ROI against an independent numpy leave-one-out ISC (roi6
+and pmc481, both scans), the stitched aud_early score normalised, split-half ceilings of repeated
+episodes on a synthetic dataset against numpy, and bad input (exit 2, nothing written).
+
+Usage: test_ceiling.py BRAINSWEEP_BINARY [SHERLOCK_DIR]
+"""
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import h5py
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+import metrics_reference as ref  # noqa: E402
+
+BIN = None
+SHERLOCK = os.path.join(SOURCE, "..", "shared", "data", "sherlock")
+SUBJECTS = [f"sub-0{i}" for i in range(1, 9)]
+
+
+def bs(*args, cwd=SOURCE):
+    return subprocess.run([BIN, *args], capture_output=True, text=True, cwd=cwd)
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def sherlock_sweep(d, atlas="roi6", subjects=SUBJECTS):
+    path = os.path.join(d, f"sherlock_{atlas}_{len(subjects)}.yaml")
+    with open(path, "w") as f:
+        f.write(f"""dataset: {SOURCE}/configs/datasets/sherlock.yaml
+dataset_root: {SHERLOCK}
+atlas: {atlas}
+subjects: [{", ".join(subjects)}]
+features:
+  - {{model: annotations, layers: [all]}}
+grid: {{hrf_delay: [0], stimulus_window: [1]}}
+train: [sherlock01]
+eval: {{test: [sherlock02]}}
+""")
+    return path
+
+
+class Ceiling(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.d = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_sherlock_isc_against_numpy(self):
+        for atlas in ("roi6", "pmc481"):
+            for set_name, episode in (("test", "sherlock02"), ("train", "sherlock01")):
+                with self.subTest(atlas=atlas, set=set_name):
+                    out = os.path.join(self.d, f"{atlas}_{set_name}.csv")
+                    r = bs("ceiling", sherlock_sweep(self.d, atlas), "--method", "isc", "--set", set_name, "--out", out)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    rows = read_csv(out)
+                    series = {}
+                    for s in SUBJECTS:
+                        p = os.path.join(SHERLOCK, "fmri", s, "func", f"{s}_task-sherlock_space-MNI152_atlas-{atlas}_bold.h5")
+                        with h5py.File(p) as f:
+                            series[s] = f[f"ses-001_task-{episode}"][()]
+                            names = [n.decode() for n in f.attrs["parcel_names"]] if "parcel_names" in f.attrs else \
+                                [str(i) for i in range(series[s].shape[1])]
+                    want = ref.isc_leave_one_out(series)
+                    self.assertEqual(len(rows), 8 * len(names))
+                    got = {(row["subject"], row["parcel"]): float(row["ceiling"]) for row in rows}
+                    diff = max(abs(got[(s, n)] - want[s][j]) for s in SUBJECTS for j, n in enumerate(names))
+                    self.assertLess(diff, 1e-7, f"max |Δ ISC| {diff}")
+                    self.assertEqual({row["method"] for row in rows}, {"isc"})
+                    self.assertEqual({row["set"] for row in rows}, {set_name})
+                    self.assertEqual({row["n_subjects"] for row in rows}, {"8"})
+                    self.assertEqual({row["n_samples"] for row in rows}, {str(len(series["sub-01"]))})
+
+    def test_stitch_normalised_by_the_ceiling(self):
+        run = os.path.join(self.d, "run")
+        sweep = os.path.join(SOURCE, "sweeps", "sherlock.yaml")
+        for cmd in (["generate", sweep, "--out", run], ["run", run]):
+            r = bs(*cmd)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        ceil = os.path.join(self.d, "isc.csv")
+        self.assertEqual(bs("ceiling", sweep, "--method", "isc", "--set", "test", "--out", ceil).returncode, 0)
+        r = bs("stitch", run, "--select", "cv", "--top-k", "1", "--eval", "test", "--ceiling", ceil)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        scores = read_csv(os.path.join(run, "stitched", "scores.csv"))
+        ceilings = {(row["subject"], row["parcel"]): float(row["ceiling"]) for row in read_csv(ceil)}
+        for row in scores:
+            c = ceilings[(row["subject"], row["parcel"])]
+            self.assertAlmostEqual(float(row["ceiling"]), c, places=8)
+            self.assertAlmostEqual(float(row["r_normalized"]), float(row["r"]) / c, delta=1e-7)
+        aud = [row for row in scores if row["parcel"] == "aud_early"]
+        raw = np.mean([float(row["r"]) for row in aud])
+        norm = np.mean([float(row["r"]) / ceilings[(row["subject"], "aud_early")] for row in aud])
+        self.assertAlmostEqual(raw, 0.3258, delta=5e-4)  # the stitched score of the README
+        line = next(line for line in r.stdout.splitlines() if line.startswith("aud_early"))
+        self.assertIn(f"{raw:.4f}", line)
+        self.assertIn(f"{norm:.4f}", line)
+        self.assertIn("48 of 48 subject × parcel pairs", r.stdout)
+        # a threshold above some ceilings: those pairs are not normalised, counted and listed
+        thr = 0.45
+        low = sorted(f"{s}/{p}" for (s, p), c in ceilings.items() if c < thr)
+        self.assertGreater(len(low), 0)
+        r = bs("stitch", run, "--select", "cv", "--top-k", "1", "--eval", "test", "--ceiling", ceil, "--min-ceiling",
+               str(thr))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        scores = read_csv(os.path.join(run, "stitched", "scores.csv"))
+        empty = sorted(f"{row['subject']}/{row['parcel']}" for row in scores if row["r_normalized"] == "")
+        self.assertEqual(empty, low)
+        self.assertEqual(len(scores), 48)  # nothing dropped
+        self.assertIn(f"{48 - len(low)} of 48 subject × parcel pairs", r.stdout)
+        self.assertIn(f"not normalised (ceiling below {thr}): {len(low)} pairs", r.stdout)
+        # refusals: nothing in stitched/ changes
+        with open(os.path.join(run, "stitched", "scores.csv")) as f:
+            before = f.read()
+        train_ceil = os.path.join(self.d, "isc_train.csv")
+        self.assertEqual(bs("ceiling", sweep, "--method", "isc", "--set", "train", "--out", train_ceil).returncode, 0)
+        partial = os.path.join(self.d, "partial.csv")
+        with open(ceil) as f, open(partial, "w") as g:
+            g.writelines(line for line in f if "ddmn_mpfc" not in line or "sub-03" not in line)
+        broken = os.path.join(self.d, "broken.csv")
+        with open(ceil) as f, open(broken, "w") as g:
+            lines = f.readlines()
+            g.writelines(lines[:5] + [lines[5].replace(",isc,test,0.", ",isc,test,x")] + lines[6:])
+        for path, pattern in ((train_ceil, r"computed on set 'train', the stitched score is on --eval test"),
+                              (partial, r"no ceiling for sub-03 parcel ddmn_mpfc"),
+                              (broken, r"broken.csv:6: column ceiling: expected a number")):
+            with self.subTest(ceiling=os.path.basename(path)):
+                r = bs("stitch", run, "--select", "cv", "--top-k", "1", "--eval", "test", "--ceiling", path)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertRegex(r.stderr, pattern)
+                with open(os.path.join(run, "stitched", "scores.csv")) as f:
+                    self.assertEqual(f.read(), before)
+
+    def synthetic_repeats(self, k=2):
+        """Two stimuli shown k times (<stim>_run-<n>), a training run; 3 subjects × 5 parcels whose
+        repetitions share a signal of parcel-dependent strength."""
+        root = os.path.join(self.d, f"rep{k}")
+        rng = np.random.default_rng(3)
+        episodes = ["train01"] + [f"{stim}_run-{n}" for stim in ("figures01", "life01") for n in range(1, k + 1)]
+        lengths = {"train01": 120, "figures01": 90, "life01": 100}
+        signal = {stim: rng.standard_normal((lengths[stim], 5)) for stim in ("figures01", "life01")}
+        strength = np.array([2.0, 1.0, 0.5, 0.25, 0.0])
+        data = {}
+        for s in ("sub-01", "sub-02", "sub-03"):
+            os.makedirs(os.path.join(root, "fmri", s), exist_ok=True)
+            with h5py.File(os.path.join(root, "fmri", s, f"{s}_bold.h5"), "w") as f:
+                for ep in episodes:
+                    stim = ep.split("_run-")[0]
+                    n = lengths[stim] - (1 if ep.endswith("_run-2") else 0)  # runs one TR apart in length
+                    x = rng.standard_normal((n, 5))
+                    if stim in signal:
+                        x += strength * signal[stim][:n]
+                    f[f"ses-001_task-{ep}"] = x.astype("f4")
+                    data[(s, ep)] = x.astype("f4")
+        feat = os.path.join(root, "features", "f", "s", "g")
+        os.makedirs(feat)
+        for ep in episodes:
+            with h5py.File(os.path.join(feat, f"s_{ep}.h5"), "w") as f:
+                f["l"] = rng.standard_normal((lengths[ep.split("_run-")[0]], 4)).astype("f4")
+        desc = os.path.join(root, "rep.yaml")
+        with open(desc, "w") as f:
+            f.write(f"""name: rep
+root: {root}
+tr: 1.49
+exclude_start: 2
+exclude_end: 1
+fmri:
+  - file: "fmri/{{subject}}/{{subject}}_bold.h5"
+    episodes: '.*'
+features: "features/{{model}}/{{stimset}}/{{group}}/{{stimset}}_{{episode}}.h5"
+stimuli:
+  - episodes: '(.*)'
+    stimset: s
+    group: g
+    movie: '{{1}}'
+""")
+        sweep = os.path.join(root, "sweep.yaml")
+        with open(sweep, "w") as f:
+            f.write(f"""dataset: {desc}
+atlas: none
+subjects: [sub-01, sub-02, sub-03]
+features: [{{model: f, layers: [l]}}]
+grid: {{hrf_delay: [0], stimulus_window: [1]}}
+train: [train01]
+eval: {{rep: [{", ".join(episodes[1:])}], single: [train01]}}
+""")
+        return sweep, data, episodes
+
+    def test_split_half_against_numpy(self):
+        for k in (2, 3):
+            with self.subTest(k=k):
+                sweep, data, episodes = self.synthetic_repeats(k)
+                out = os.path.join(self.d, f"sh{k}.csv")
+                r = bs("ceiling", sweep, "--method", "split_half", "--set", "rep", "--out", out)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn(f"repeated stimuli: figures01, life01 ({k} runs each)", r.stdout)
+                rows = read_csv(out)
+                self.assertEqual(len(rows), 3 * 5)
+                for s in ("sub-01", "sub-02", "sub-03"):
+                    groups = [[data[(s, f"{stim}_run-{n}")][2:-1] for n in range(1, k + 1)] for stim in ("figures01", "life01")]
+                    rho, rho_k, ceil, kk = ref.split_half(groups)
+                    got = [row for row in rows if row["subject"] == s]
+                    np.testing.assert_allclose([float(g["rho"]) for g in got], rho, atol=1e-7)
+                    np.testing.assert_allclose([float(g["ceiling"]) for g in got], ceil, atol=1e-7)
+                    self.assertEqual({g["repetitions"] for g in got}, {str(k)})
+                    self.assertGreater(float(got[0]["ceiling"]), 0.8)  # strong signal
+                    self.assertLess(float(got[4]["ceiling"]), 0.4)     # no signal
+                r = bs("ceiling", sweep, "--method", "split_half", "--set", "single", "--out", os.path.join(self.d, "x.csv"))
+                self.assertEqual(r.returncode, 2)
+                self.assertIn("set 'single'", r.stderr)
+                self.assertIn("has no repeated episode", r.stderr)
+                self.assertFalse(os.path.exists(os.path.join(self.d, "x.csv")))
+
+    def test_bad_input(self):
+        sweep = sherlock_sweep(self.d)
+        out = os.path.join(self.d, "c.csv")
+        cases = [
+            (["ceiling", sherlock_sweep(self.d, subjects=["sub-01"]), "--method", "isc", "--set", "test", "--out", out],
+             r"needs at least 2 subjects; .* lists 1 \(sub-01\)"),
+            (["ceiling", sweep, "--method", "isc", "--set", "val", "--out", out], r"--set val: not a set of .* \(sets: train, test\)"),
+            (["ceiling", sweep, "--method", "noise", "--set", "test", "--out", out], r"--method: expected isc or split_half"),
+            (["ceiling", sweep, "--method", "ncsnr", "--set", "test", "--out", out], r"ncsnr.*not available yet"),
+            (["ceiling", os.path.join(self.d, "missing.yaml"), "--method", "isc", "--set", "test", "--out", out], r"missing.yaml"),
+        ]
+        for args, pattern in cases:
+            with self.subTest(pattern=pattern):
+                r = bs(*args)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertRegex(r.stderr, pattern)
+                self.assertFalse(os.path.exists(out))
+        with open(out, "w") as f:
+            f.write("earlier\n")
+        r = bs("ceiling", sweep, "--method", "isc", "--set", "test", "--out", out)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("exists; refusing to overwrite it", r.stderr)
+        with open(out) as f:
+            self.assertEqual(f.read(), "earlier\n")
+
+
+if __name__ == "__main__":
+    BIN = os.path.abspath(sys.argv.pop(1))
+    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+        SHERLOCK = sys.argv.pop(1)
+    unittest.main(verbosity=2)
