@@ -32,6 +32,8 @@ class File {
   const std::string& path() const { return path_; }
   /// True if `name` (a path such as "eval/test/r") names a link in the file.
   bool has(const std::string& name) const;
+  /// True if `name` is a group (false for a dataset). @throw DataError if it does not exist
+  bool is_group(const std::string& name) const;
   /// Names of the links in group `group`, in HDF5's name order.
   std::vector<std::string> list(const std::string& group = "/") const;
   /// Shape of dataset `name`. @throw DataError if it does not exist.

@@ -10,6 +10,7 @@
 #include <map>
 #include <numeric>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -27,6 +28,7 @@
 #include "brainsweep/grid.hpp"
 #include "brainsweep/plan.hpp"
 #include "brainsweep/ridge_command.hpp"
+#include "brainsweep/rsa.hpp"
 #include "brainsweep/run.hpp"
 #include "brainsweep/status.hpp"
 #include "brainsweep/stitch.hpp"
@@ -295,6 +297,24 @@ int main(int argc, char** argv) {
   cc->add_option("--set", co.set, "an eval set of the sweep, or train")->required();
   cc->add_option("--out", co.out, "output CSV (refused if it exists)")->required();
 
+  bs::RsaCommand rsa;
+  std::string rsa_comparisons = "corr";
+  auto* rs = app.add_subcommand("rsa", "Compare model RDMs with subjects' RDMs (RSA; METRICS.md §2): similarity, "
+                                       "bootstrap over conditions, permutation test, noise ceiling");
+  rs->add_option("--rdms", rsa.rdms, "HDF5 file holding the RDMs (conditions × conditions datasets)")->required();
+  rs->add_option("--brain", rsa.brain, "a group of subjects (each a dataset, or a group of session datasets); repeatable")
+      ->required();
+  rs->add_option("--model", rsa.models, "a model RDM dataset, or a group of them; repeatable")->required();
+  rs->add_option("--comparison", rsa_comparisons, "comma-separated: corr, spearman, tau-a, cosine")->capture_default_str();
+  rs->add_option("--bootstrap", rsa.options.bootstrap, "resamples of the conditions (0: none)")->capture_default_str()
+      ->check(CLI::Range(0L, 100000000L));
+  rs->add_option("--permutations", rsa.options.permutations, "permutations of the model's conditions (0: none)")
+      ->capture_default_str()->check(CLI::Range(0L, 100000000L));
+  rs->add_option("--seed", rsa.options.seed, "seed of the counter-based resampling stream")->capture_default_str();
+  bool rsa_no_ceiling = false;
+  rs->add_flag("--no-ceiling", rsa_no_ceiling, "skip the noise ceiling (allows ROIs of one subject)");
+  rs->add_option("--out", rsa.out, "output CSV (refused if it exists)")->required();
+
   bs::OddOneOutCommand oo;
   std::string oo_similarity = "dot", oo_rule = "odd-one-out";
   auto* ooc = app.add_subcommand("odd-one-out", "Accuracy of an embedding on odd-one-out triplets (THINGS), with a "
@@ -393,6 +413,14 @@ int main(int argc, char** argv) {
           for (const auto& [movie, r] : movies) fmt::print("  {} {:<16} mean r {:.6f}\n", sub, movie, r);
         fmt::print("score (mean Pearson r over parcels, movies, subjects): {:.9f}\n", v.score);
       }
+      return 0;
+    }
+    if (*rs) {
+      rsa.comparisons.clear();
+      std::stringstream ss(rsa_comparisons);
+      for (std::string item; std::getline(ss, item, ',');) rsa.comparisons.push_back(item);
+      rsa.ceiling = !rsa_no_ceiling;
+      bs::run_rsa_command(rsa, std::cout);
       return 0;
     }
     if (*cc) {

@@ -137,6 +137,13 @@ bool File::has(const std::string& name) const {
   return true;
 }
 
+bool File::is_group(const std::string& name) const {
+  if (!has(name)) throw DataError(where(name) + " not found");
+  Handle o{H5Oopen(id_, name.c_str(), H5P_DEFAULT), H5Oclose};
+  if (o.id < 0) throw DataError(where(name) + ": cannot open");
+  return H5Iget_type(o.id) == H5I_GROUP;
+}
+
 std::vector<std::string> File::list(const std::string& group) const {
   std::vector<std::string> names;
   Handle g{H5Gopen2(id_, group.c_str(), H5P_DEFAULT), H5Gclose};

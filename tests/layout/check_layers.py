@@ -19,7 +19,7 @@ FLOORS = [
     ("data", ["src/data"], ["data", "npy", "sample_counts"]),
     ("backends", ["src/backends/cpu", "src/backends/cuda"], ["backend", "blas_core"]),
     ("ridge", ["src/ridge"], ["ridge", "ridge_command"]),
-    ("metrics", ["src/metrics"], ["odd_one_out", "noise_ceiling"]),
+    ("metrics", ["src/metrics"], ["odd_one_out", "noise_ceiling", "rsa"]),
     ("sweep", ["src/sweep"], ["plan", "grid", "scoring", "ceiling"]),
     ("run", ["src/run"], ["run", "cost", "scheduler", "status", "gather"]),
     ("stitch", ["src/stitch"], ["stitch"]),

@@ -1,0 +1,107 @@
+#pragma once
+/// Representational similarity analysis (METRICS.md §2; rsatoolbox's conventions): RDMs as vectors
+/// of their upper triangles, their comparisons, the leave-one-subject-out noise ceiling, and a
+/// bootstrap over conditions and a permutation test drawn from the counter-based stream of
+/// random.hpp (identical for any split of the work).
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "brainsweep/matrix.hpp"
+
+namespace brainsweep {
+
+/// The upper triangle of a conditions × conditions RDM, row by row: entry (i, j), i < j, at
+/// i·n − i(i+1)/2 + j − i − 1.
+struct Rdm {
+  long n = 0;                 ///< conditions
+  std::vector<double> v;      ///< n(n − 1)/2 dissimilarities
+};
+
+/// Check an RDM read from `where` (square, symmetric to 1e-6 of its largest entry, zero diagonal to
+/// the same tolerance, finite) and take its upper triangle.
+/// @throw DataError  naming `where` and what is wrong (the first offending entry)
+Rdm rdm_from_matrix(const MatrixD& m, const std::string& where);
+
+/// RDM of condition patterns (conditions × channels): `correlation` 1 − Pearson r of two patterns,
+/// `euclidean` their squared distance divided by the number of channels (rsatoolbox).
+/// @throw ConfigError  for another name; DataError if fewer than 3 conditions
+Rdm rdm_from_patterns(const MatrixD& patterns, const std::string& distance);
+
+enum class Comparison { corr, spearman, tau_a, cosine };
+/// "corr", "spearman", "tau-a", "cosine". @throw ConfigError naming `option`
+Comparison parse_comparison(const std::string& name, const std::string& option = "--comparison");
+std::string to_string(Comparison c);
+
+/// Compare two RDM vectors (METRICS.md §2): `corr` Pearson r; `spearman` Pearson r of the ranks
+/// (ties averaged); `tau-a` Kendall's τa, (concordant − discordant) / (M(M − 1)/2) with ties
+/// counting as neither, in O(M log M) (Knight 1966: a sort and a merge sort that counts inversions);
+/// `cosine`. With `weights` (one non-negative integer per entry, e.g. the bootstrap's c_i·c_j), the
+/// comparison is that of the vectors with entry k repeated weights[k] times (M = Σ weights), computed
+/// without expanding them. A constant vector gives 0.
+/// @throw DimensionMismatch  if the lengths differ
+double compare_rdms(const std::vector<double>& x, const std::vector<double>& y, Comparison c,
+                    const std::vector<double>* weights = nullptr);
+
+/// The vector that stands for several subjects' RDMs in the noise ceiling, by comparison (rsatoolbox
+/// pool_rdm): corr z-scores each vector (ddof 0), averages and subtracts the minimum; cosine divides
+/// each by its root mean square and averages; spearman and tau-a average their ranks.
+std::vector<double> pool_rdms(const std::vector<const std::vector<double>*>& rdms, Comparison c);
+
+/// Leave-one-subject-out noise ceiling (rsatoolbox boot_noise_ceiling's point estimate): upper = mean
+/// over s of compare(pool(all), RDM_s), lower = mean over s of compare(pool(all but s), RDM_s).
+/// @throw ConfigError  with fewer than 2 subjects
+std::pair<double, double> noise_ceiling(const std::vector<std::vector<double>>& subject_rdms, Comparison c);
+
+/// One model against the subjects of one ROI, for every comparison asked.
+struct RsaResult {
+  std::vector<double> similarity;  ///< per subject, then the mean over subjects (last)
+  std::vector<double> bootstrap_sd, ci_low, ci_high;  ///< same layout; NaN without bootstrap
+  std::vector<double> p_permutation;                  ///< same layout; NaN without permutations
+  long bootstrap_valid = 0;        ///< resamples with at least two distinct conditions
+};
+
+struct RsaOptions {
+  long bootstrap = 1000;     ///< resamples of the conditions (0: none)
+  long permutations = 1000;  ///< permutations of the model's condition labels (0: none)
+  std::uint64_t seed = 0;
+};
+
+/// Compare `model` with each subject's RDM and their mean.
+/// - Bootstrap b draws n conditions with replacement (index_from_draw(splitmix64_at(seed, b·n + i), n));
+///   the resampled RDMs keep the pairs of different draws, i.e. entry (i, j) weighted c_i·c_j (c: the
+///   draw counts; pairs of a condition with itself dropped); a resample with fewer than two distinct
+///   conditions is skipped. SD ddof 1, 95 % interval the 2.5 and 97.5 percentiles (linear).
+/// - Permutation k permutes the model's conditions (Fisher–Yates, i = n − 1 … 1 swapping i with
+///   index_from_draw(splitmix64_at(seed ^ 0x5DEECE66D, k·n + i), i + 1)); p = (1 + #{similarity_k ≥
+///   observed}) / (1 + permutations).
+RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Comparison c, const RsaOptions& options);
+
+/// `brainsweep rsa` on RDMs stored in one HDF5 file (the 92-image data: `hIT/<subject>/session<k>`,
+/// `mIT`, `models/*`).
+struct RsaCommand {
+  std::string rdms;                  ///< the HDF5 file
+  std::vector<std::string> brain;    ///< ROI groups: each child is a subject (a dataset, or a group of
+                                     ///< session datasets, averaged: the subject's RDM)
+  std::vector<std::string> models;   ///< datasets, or groups whose datasets are models
+  std::vector<std::string> comparisons{"corr"};
+  RsaOptions options;
+  bool ceiling = true;               ///< the noise ceiling (needs 2 subjects per ROI); false: empty columns
+  std::string out;                   ///< CSV, refused if it exists
+};
+
+/// Columns of the CSV: one row per model × ROI × comparison × subject, then the row `mean` (the
+/// similarity averaged over subjects, its bootstrap and permutation test over the same resamples).
+inline constexpr const char* kRsaColumns =
+    "model,roi,subject,comparison,similarity,bootstrap_sd,ci_low,ci_high,p_permutation,ceiling_lower,ceiling_upper,"
+    "n_conditions,n_subjects,n_bootstrap,n_permutations,seed";
+
+/// Read, compare, write the CSV atomically, and print per ROI × comparison the models ranked by
+/// their mean similarity against the noise ceiling.
+/// @throw ConfigError, DataError  naming the file and dataset: a path that is neither, an RDM that
+///        is not square, symmetric, zero-diagonal and finite, models and subjects whose conditions
+///        differ in number, fewer than 3 conditions, an ROI of one subject while `ceiling` is asked
+void run_rsa_command(const RsaCommand& c, std::ostream& report);
+
+}  // namespace brainsweep

@@ -1,0 +1,380 @@
+// Representational similarity analysis (rsa.hpp, METRICS.md §2).
+#include "brainsweep/rsa.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "brainsweep/errors.hpp"
+#include "brainsweep/random.hpp"
+
+namespace brainsweep {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double weight(const std::vector<double>* w, size_t k) { return w ? (*w)[k] : 1.0; }
+
+double pearson(const std::vector<double>& x, const std::vector<double>& y, const std::vector<double>* w) {
+  double sw = 0, sx = 0, sy = 0;
+  for (size_t k = 0; k < x.size(); ++k) {
+    const double wk = weight(w, k);
+    sw += wk;
+    sx += wk * x[k];
+    sy += wk * y[k];
+  }
+  if (sw <= 0) return 0;
+  const double mx = sx / sw, my = sy / sw;
+  double sxx = 0, syy = 0, sxy = 0;
+  for (size_t k = 0; k < x.size(); ++k) {
+    const double wk = weight(w, k), dx = x[k] - mx, dy = y[k] - my;
+    sxx += wk * dx * dx;
+    syy += wk * dy * dy;
+    sxy += wk * dx * dy;
+  }
+  return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0.0;
+}
+
+double cosine(const std::vector<double>& x, const std::vector<double>& y, const std::vector<double>* w) {
+  double sxx = 0, syy = 0, sxy = 0;
+  for (size_t k = 0; k < x.size(); ++k) {
+    const double wk = weight(w, k);
+    sxx += wk * x[k] * x[k];
+    syy += wk * y[k] * y[k];
+    sxy += wk * x[k] * y[k];
+  }
+  return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0.0;
+}
+
+/// Ranks of the entries (1-based, ties averaged) of the vector with entry k repeated w[k] times.
+std::vector<double> ranks(const std::vector<double>& x, const std::vector<double>* w) {
+  std::vector<std::uint32_t> order(x.size());
+  std::iota(order.begin(), order.end(), 0u);
+  std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return x[a] < x[b]; });
+  std::vector<double> r(x.size());
+  double before = 0;
+  for (size_t g = 0; g < order.size();) {
+    size_t e = g;
+    double wg = 0;
+    while (e < order.size() && x[order[e]] == x[order[g]]) wg += weight(w, order[e++]);
+    const double rank = before + (wg + 1.0) / 2.0;
+    for (size_t k = g; k < e; ++k) r[order[k]] = rank;
+    before += wg;
+    g = e;
+  }
+  return r;
+}
+
+/// Σ over pairs within groups of equal keys of w_p·w_q, for a sequence sorted by key.
+template <class Key>
+double tied_pairs(const std::vector<Key>& keys, const std::vector<double>& w) {
+  double t = 0;
+  for (size_t g = 0; g < keys.size();) {
+    size_t e = g;
+    double s = 0, s2 = 0;
+    while (e < keys.size() && keys[e] == keys[g]) {
+      s += w[e];
+      s2 += w[e] * w[e];
+      ++e;
+    }
+    t += (s * s - s2) / 2;
+    g = e;
+  }
+  return t;
+}
+
+/// Kendall's τa of the expanded vectors (Knight 1966, with weights): sort by (x, y); count the
+/// weighted inversions of y by a merge sort; C − D = n0 − n1 − n2 + n3 − 2·S.
+double tau_a(const std::vector<double>& x, const std::vector<double>& y, const std::vector<double>* w) {
+  std::vector<std::uint32_t> idx;
+  idx.reserve(x.size());
+  for (size_t k = 0; k < x.size(); ++k)
+    if (weight(w, k) > 0) idx.push_back(static_cast<std::uint32_t>(k));
+  std::sort(idx.begin(), idx.end(), [&](std::uint32_t a, std::uint32_t b) {
+    return x[a] < x[b] || (x[a] == x[b] && y[a] < y[b]);
+  });
+  const size_t n = idx.size();
+  std::vector<double> ys(n), ws(n), xs(n);
+  std::vector<std::pair<double, double>> xy(n);
+  double W = 0, W2 = 0;
+  for (size_t k = 0; k < n; ++k) {
+    xs[k] = x[idx[k]];
+    ys[k] = y[idx[k]];
+    ws[k] = weight(w, idx[k]);
+    xy[k] = {xs[k], ys[k]};
+    W += ws[k];
+    W2 += ws[k] * ws[k];
+  }
+  if (W < 2) return 0;
+  const double n0 = (W * W - W2) / 2, n1 = tied_pairs(xs, ws), n3 = tied_pairs(xy, ws);
+  // Bottom-up merge sort of (y, w), counting Σ w_right · (weight of the left run's remaining entries
+  // with a larger y) whenever a right entry goes first.
+  std::vector<double> yb(n), wb(n);
+  double swaps = 0;
+  for (size_t width = 1; width < n; width *= 2) {
+    for (size_t lo = 0; lo < n; lo += 2 * width) {
+      const size_t mid = std::min(lo + width, n), hi = std::min(lo + 2 * width, n);
+      double left = 0;
+      for (size_t k = lo; k < mid; ++k) left += ws[k];
+      size_t i = lo, j = mid, o = lo;
+      while (i < mid && j < hi) {
+        if (ys[i] <= ys[j]) {
+          left -= ws[i];
+          yb[o] = ys[i];
+          wb[o++] = ws[i++];
+        } else {
+          swaps += ws[j] * left;
+          yb[o] = ys[j];
+          wb[o++] = ws[j++];
+        }
+      }
+      while (i < mid) {
+        yb[o] = ys[i];
+        wb[o++] = ws[i++];
+      }
+      while (j < hi) {
+        yb[o] = ys[j];
+        wb[o++] = ws[j++];
+      }
+    }
+    std::swap(ys, yb);
+    std::swap(ws, wb);
+  }
+  const double n2 = tied_pairs(ys, ws);
+  return (n0 - n1 - n2 + n3 - 2 * swaps) / (W * (W - 1) / 2);
+}
+
+std::vector<double> percentiles(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) {
+    const double pos = (static_cast<double>(v.size()) - 1) * q / 100.0;
+    const auto lo = static_cast<size_t>(std::floor(pos));
+    const size_t hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+  };
+  return {at(2.5), at(97.5)};
+}
+
+}  // namespace
+
+Rdm rdm_from_matrix(const MatrixD& m, const std::string& where) {
+  if (m.rows() != m.cols())
+    throw DataError(fmt::format("{}: an RDM must be square (conditions × conditions), found {}×{}", where, m.rows(), m.cols()));
+  if (m.rows() < 3) throw DataError(fmt::format("{}: {} conditions (expected at least 3)", where, m.rows()));
+  double scale = 0;
+  for (long i = 0; i < m.rows(); ++i)
+    for (long j = 0; j < m.cols(); ++j) {
+      if (!std::isfinite(m(i, j)))
+        throw DataError(fmt::format("{}: non-finite value ({}) at row {}, column {}", where, m(i, j), i, j));
+      scale = std::max(scale, std::abs(m(i, j)));
+    }
+  const double tol = scale > 0 ? 1e-6 * scale : 1e-12;
+  Rdm r;
+  r.n = m.rows();
+  r.v.reserve(static_cast<size_t>(r.n * (r.n - 1) / 2));
+  for (long i = 0; i < r.n; ++i) {
+    if (std::abs(m(i, i)) > tol)
+      throw DataError(fmt::format("{}: non-zero diagonal ({} at row {}; an RDM's diagonal is 0)", where, m(i, i), i));
+    for (long j = i + 1; j < r.n; ++j) {
+      if (std::abs(m(i, j) - m(j, i)) > tol)
+        throw DataError(fmt::format("{}: not symmetric (entry ({}, {}) is {}, entry ({}, {}) is {})", where, i, j, m(i, j),
+                                    j, i, m(j, i)));
+      r.v.push_back(m(i, j));
+    }
+  }
+  return r;
+}
+
+Rdm rdm_from_patterns(const MatrixD& p, const std::string& distance) {
+  if (distance != "correlation" && distance != "euclidean")
+    throw ConfigError("distance: expected correlation or euclidean, found '" + distance + "'");
+  if (p.rows() < 3) throw DataError(fmt::format("{} conditions (expected at least 3)", p.rows()));
+  Rdm r;
+  r.n = p.rows();
+  MatrixD z = p;
+  if (distance == "correlation")
+    for (long i = 0; i < r.n; ++i) {
+      z.row(i).array() -= z.row(i).mean();
+      const double norm = z.row(i).norm();
+      if (norm > 0) z.row(i) /= norm;
+    }
+  for (long i = 0; i < r.n; ++i)
+    for (long j = i + 1; j < r.n; ++j)
+      r.v.push_back(distance == "correlation" ? 1.0 - z.row(i).dot(z.row(j))
+                                              : (p.row(i) - p.row(j)).squaredNorm() / static_cast<double>(p.cols()));
+  return r;
+}
+
+Comparison parse_comparison(const std::string& name, const std::string& option) {
+  if (name == "corr") return Comparison::corr;
+  if (name == "spearman") return Comparison::spearman;
+  if (name == "tau-a") return Comparison::tau_a;
+  if (name == "cosine") return Comparison::cosine;
+  throw ConfigError(option + ": expected corr, spearman, tau-a or cosine, found '" + name + "'");
+}
+
+std::string to_string(Comparison c) {
+  switch (c) {
+    case Comparison::corr: return "corr";
+    case Comparison::spearman: return "spearman";
+    case Comparison::tau_a: return "tau-a";
+    case Comparison::cosine: return "cosine";
+  }
+  return "";
+}
+
+double compare_rdms(const std::vector<double>& x, const std::vector<double>& y, Comparison c,
+                    const std::vector<double>* w) {
+  if (x.size() != y.size() || (w && w->size() != x.size()))
+    throw DimensionMismatch(fmt::format("RDM vectors of {} and {} entries", x.size(), y.size()));
+  switch (c) {
+    case Comparison::corr: return pearson(x, y, w);
+    case Comparison::cosine: return cosine(x, y, w);
+    case Comparison::spearman: return pearson(ranks(x, w), ranks(y, w), w);
+    case Comparison::tau_a: return tau_a(x, y, w);
+  }
+  return 0;
+}
+
+std::vector<double> pool_rdms(const std::vector<const std::vector<double>*>& rdms, Comparison c) {
+  const size_t m = rdms.front()->size();
+  std::vector<double> out(m, 0.0);
+  for (const auto* v : rdms) {
+    std::vector<double> t = *v;
+    if (c == Comparison::corr) {
+      double mean = 0, ss = 0;
+      for (double a : t) mean += a;
+      mean /= static_cast<double>(m);
+      for (double a : t) ss += (a - mean) * (a - mean);
+      const double sd = std::sqrt(ss / static_cast<double>(m));
+      for (double& a : t) a = sd > 0 ? (a - mean) / sd : 0.0;
+    } else if (c == Comparison::cosine) {
+      double ss = 0;
+      for (double a : t) ss += a * a;
+      const double rms = std::sqrt(ss / static_cast<double>(m));
+      for (double& a : t) a = rms > 0 ? a / rms : 0.0;
+    } else {
+      t = ranks(t, nullptr);
+    }
+    for (size_t k = 0; k < m; ++k) out[k] += t[k];
+  }
+  // Divide once: sums of ranks (multiples of ½) are exact, so equal mean ranks stay equal (ties)
+  for (double& a : out) a /= static_cast<double>(rdms.size());
+  if (c == Comparison::corr) {
+    const double lo = *std::min_element(out.begin(), out.end());
+    for (double& a : out) a -= lo;
+  }
+  return out;
+}
+
+std::pair<double, double> noise_ceiling(const std::vector<std::vector<double>>& s, Comparison c) {
+  if (s.size() < 2)
+    throw ConfigError(fmt::format("a noise ceiling needs at least 2 subjects, found {}", s.size()));
+  std::vector<const std::vector<double>*> all;
+  for (const auto& v : s) all.push_back(&v);
+  const auto pooled = pool_rdms(all, c);
+  double upper = 0, lower = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    std::vector<const std::vector<double>*> rest;
+    for (size_t j = 0; j < s.size(); ++j)
+      if (j != i) rest.push_back(&s[j]);
+    upper += compare_rdms(pooled, s[i], c);
+    lower += compare_rdms(pool_rdms(rest, c), s[i], c);
+  }
+  return {lower / static_cast<double>(s.size()), upper / static_cast<double>(s.size())};
+}
+
+RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Comparison c, const RsaOptions& o) {
+  if (o.bootstrap < 0 || o.permutations < 0) throw ConfigError("--bootstrap and --permutations: expected >= 0");
+  const size_t ns = subjects.size();
+  for (const auto& s : subjects)
+    if (s.n != model.n)
+      throw DimensionMismatch(fmt::format("the model RDM has {} conditions, a subject's {}", model.n, s.n));
+  RsaResult r;
+  auto all_subjects = [&](const std::vector<double>& m, const std::vector<double>* w, bool ranked) {
+    std::vector<double> out(ns + 1, 0.0);
+    for (size_t s = 0; s < ns; ++s) {
+      out[s] = ranked ? pearson(m, subjects[s].v, w) : compare_rdms(m, subjects[s].v, c, w);
+      out[ns] += out[s] / static_cast<double>(ns);
+    }
+    return out;
+  };
+  r.similarity = all_subjects(model.v, nullptr, false);
+  r.bootstrap_sd.assign(ns + 1, kNaN);
+  r.ci_low = r.ci_high = r.p_permutation = r.bootstrap_sd;
+  const auto n = static_cast<std::uint64_t>(model.n);
+  if (o.bootstrap > 0) {
+    std::vector<std::vector<double>> samples(ns + 1);
+    std::vector<double> w(model.v.size()), count(model.n);
+    for (long b = 0; b < o.bootstrap; ++b) {
+      std::fill(count.begin(), count.end(), 0.0);
+      for (std::uint64_t i = 0; i < n; ++i) ++count[index_from_draw(splitmix64_at(o.seed, b * n + i), n)];
+      long distinct = 0;
+      for (double x : count) distinct += x > 0;
+      if (distinct < 2) continue;
+      size_t k = 0;
+      for (long i = 0; i < model.n; ++i)
+        for (long j = i + 1; j < model.n; ++j) w[k++] = count[i] * count[j];
+      const auto s = all_subjects(model.v, &w, false);
+      for (size_t q = 0; q <= ns; ++q) samples[q].push_back(s[q]);
+      ++r.bootstrap_valid;
+    }
+    if (r.bootstrap_valid > 1)
+      for (size_t q = 0; q <= ns; ++q) {
+        double mean = 0, ss = 0;
+        for (double a : samples[q]) mean += a;
+        mean /= static_cast<double>(samples[q].size());
+        for (double a : samples[q]) ss += (a - mean) * (a - mean);
+        r.bootstrap_sd[q] = std::sqrt(ss / static_cast<double>(samples[q].size() - 1));
+        const auto pc = percentiles(samples[q]);
+        r.ci_low[q] = pc[0];
+        r.ci_high[q] = pc[1];
+      }
+  }
+  if (o.permutations > 0) {
+    // Spearman of a permuted vector is Pearson of the permuted ranks: rank once.
+    const bool ranked = c == Comparison::spearman;
+    const std::vector<double> base = ranked ? ranks(model.v, nullptr) : model.v;
+    std::vector<Rdm> ranked_subjects;
+    const std::vector<Rdm>* subj = &subjects;
+    if (ranked) {
+      for (const auto& s : subjects) ranked_subjects.push_back({s.n, ranks(s.v, nullptr)});
+      subj = &ranked_subjects;
+    }
+    std::vector<long> ge(ns + 1, 0);
+    std::vector<long> perm(model.n);
+    std::vector<double> permuted(model.v.size());
+    // row offsets of the upper triangle
+    std::vector<long> off(model.n);
+    for (long i = 0; i < model.n; ++i) off[i] = i * model.n - i * (i + 1) / 2 - i - 1;
+    for (long k = 0; k < o.permutations; ++k) {
+      std::iota(perm.begin(), perm.end(), 0L);
+      for (long i = model.n - 1; i >= 1; --i) {
+        const auto j = static_cast<long>(
+            index_from_draw(splitmix64_at(o.seed ^ 0x5DEECE66DULL, static_cast<std::uint64_t>(k) * n + i), i + 1));
+        std::swap(perm[i], perm[j]);
+      }
+      size_t q = 0;
+      for (long i = 0; i < model.n; ++i)
+        for (long j = i + 1; j < model.n; ++j) {
+          long a = perm[i], b = perm[j];
+          if (a > b) std::swap(a, b);
+          permuted[q++] = base[off[a] + b];
+        }
+      std::vector<double> s(ns + 1, 0.0);
+      for (size_t t = 0; t < ns; ++t) {
+        s[t] = ranked ? pearson(permuted, (*subj)[t].v, nullptr) : compare_rdms(permuted, (*subj)[t].v, c);
+        s[ns] += s[t] / static_cast<double>(ns);
+      }
+      for (size_t t = 0; t <= ns; ++t) ge[t] += s[t] >= r.similarity[t];
+    }
+    for (size_t t = 0; t <= ns; ++t)
+      r.p_permutation[t] = (1.0 + static_cast<double>(ge[t])) / (1.0 + static_cast<double>(o.permutations));
+  }
+  return r;
+}
+
+}  // namespace brainsweep

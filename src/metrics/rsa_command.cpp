@@ -1,0 +1,131 @@
+// `brainsweep rsa` on precomputed RDMs (rsa.hpp).
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "brainsweep/errors.hpp"
+#include "brainsweep/fs.hpp"
+#include "brainsweep/hdf5_io.hpp"
+#include "brainsweep/rsa.hpp"
+
+namespace brainsweep {
+namespace {
+
+std::string join(const std::string& group, const std::string& name) {
+  return group.empty() || group == "/" ? name : (group.back() == '/' ? group + name : group + "/" + name);
+}
+
+Rdm read_rdm(const h5::File& f, const std::string& ds) {
+  const auto dims = f.shape(ds);
+  const std::string where = f.path() + ": dataset '" + ds + "'";
+  if (dims.size() != 2) throw DataError(fmt::format("{}: an RDM must be 2-D (conditions × conditions), found {}-D", where, dims.size()));
+  const auto v = f.read_f64(ds);
+  MatrixD m = Eigen::Map<const MatrixD>(v.data(), static_cast<long>(dims[0]), static_cast<long>(dims[1]));
+  return rdm_from_matrix(m, where);
+}
+
+std::string num(double x) { return std::isnan(x) ? std::string() : fmt::format("{:.9g}", x); }
+
+}  // namespace
+
+void run_rsa_command(const RsaCommand& c, std::ostream& report) {
+  if (std::filesystem::exists(c.out)) throw ConfigError("--out " + c.out + ": exists; refusing to overwrite it");
+  fs::check_output_parent(c.out, "--out");
+  std::vector<Comparison> comps;
+  for (const auto& name : c.comparisons) comps.push_back(parse_comparison(name));
+  if (c.brain.empty()) throw ConfigError("--brain: give at least one group of subject RDMs");
+  if (c.models.empty()) throw ConfigError("--model: give at least one model RDM (a dataset or a group of them)");
+  const h5::File f(c.rdms);
+
+  // Models: datasets, or every dataset of a group.
+  std::vector<std::pair<std::string, Rdm>> models;
+  for (const auto& m : c.models) {
+    if (!f.has(m)) throw DataError(fmt::format("{}: --model '{}' not found", c.rdms, m));
+    if (f.is_group(m)) {
+      for (const auto& child : f.list(m))
+        if (!f.is_group(join(m, child))) models.emplace_back(join(m, child), read_rdm(f, join(m, child)));
+    } else {
+      models.emplace_back(m, read_rdm(f, m));
+    }
+  }
+  if (models.empty()) throw DataError(fmt::format("{}: --model: no dataset in {}", c.rdms, fmt::join(c.models, ", ")));
+  const long n = models.front().second.n;
+
+  std::ostringstream csv;
+  csv << kRsaColumns << "\n";
+  for (const auto& roi : c.brain) {
+    if (!f.has(roi) || !f.is_group(roi))
+      throw DataError(fmt::format("{}: --brain '{}': expected a group of subjects (datasets, or groups of session datasets)",
+                                  c.rdms, roi));
+    std::vector<std::string> names;
+    std::vector<Rdm> subjects;
+    for (const auto& child : f.list(roi)) {
+      const std::string path = join(roi, child);
+      Rdm r;
+      if (f.is_group(path)) {  // sessions of one subject: their mean
+        long k = 0;
+        for (const auto& sess : f.list(path)) {
+          const Rdm s = read_rdm(f, join(path, sess));
+          if (k == 0) r = s;
+          else {
+            if (s.n != r.n)
+              throw DataError(fmt::format("{}: {} has RDMs of {} and {} conditions", c.rdms, path, r.n, s.n));
+            for (size_t q = 0; q < r.v.size(); ++q) r.v[q] += s.v[q];
+          }
+          ++k;
+        }
+        if (k == 0) throw DataError(fmt::format("{}: subject group '{}' holds no RDM", c.rdms, path));
+        for (double& x : r.v) x /= static_cast<double>(k);
+      } else {
+        r = read_rdm(f, path);
+      }
+      if (r.n != n)
+        throw DataError(fmt::format("{}: '{}' has {} conditions, the model '{}' {} (expected the same conditions)", c.rdms,
+                                    path, r.n, models.front().first, n));
+      names.push_back(child);
+      subjects.push_back(std::move(r));
+    }
+    if (subjects.empty()) throw DataError(fmt::format("{}: --brain '{}' holds no subject", c.rdms, roi));
+    for (const auto& [mname, m] : models)
+      if (m.n != n)
+        throw DataError(fmt::format("{}: model '{}' has {} conditions, '{}' {}", c.rdms, mname, m.n, models.front().first, n));
+    if (c.ceiling && subjects.size() < 2)
+      throw ConfigError(fmt::format("--brain {}: {} subject ({}); the noise ceiling needs at least 2 (--no-ceiling "
+                                    "compares without it)", roi, subjects.size(), names.front()));
+    std::vector<std::vector<double>> vecs;
+    for (const auto& s : subjects) vecs.push_back(s.v);
+    for (const Comparison cmp : comps) {
+      const auto ceil = c.ceiling ? noise_ceiling(vecs, cmp)
+                                             : std::pair<double, double>{std::nan(""), std::nan("")};
+      std::vector<std::pair<double, std::string>> ranking;
+      for (const auto& [mname, m] : models) {
+        const RsaResult r = rsa_compare(m, subjects, cmp, c.options);
+        for (size_t s = 0; s <= subjects.size(); ++s)
+          csv << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", mname, roi,
+                             s < subjects.size() ? names[s] : "mean", to_string(cmp), num(r.similarity[s]),
+                             num(r.bootstrap_sd[s]), num(r.ci_low[s]), num(r.ci_high[s]), num(r.p_permutation[s]),
+                             num(ceil.first), num(ceil.second), n, subjects.size(), c.options.bootstrap,
+                             c.options.permutations, c.options.seed);
+        ranking.emplace_back(r.similarity.back(), fmt::format("{:<32} {:>8.4f} {:>8} {:>8}", mname, r.similarity.back(),
+                                                             num(r.bootstrap_sd.back()).substr(0, 8),
+                                                             num(r.p_permutation.back()).substr(0, 8)));
+      }
+      std::stable_sort(ranking.begin(), ranking.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      report << fmt::format("{} ({} subjects, {} conditions), {}: noise ceiling [{}, {}]\n", roi, subjects.size(), n,
+                            to_string(cmp), std::isnan(ceil.first) ? "-" : fmt::format("{:.4f}", ceil.first),
+                            std::isnan(ceil.second) ? "-" : fmt::format("{:.4f}", ceil.second));
+      report << fmt::format("  {:<32} {:>8} {:>8} {:>8}\n", "model", "mean", "boot SD", "p");
+      for (const auto& [score, line] : ranking)
+        report << "  " << line << (!std::isnan(ceil.first) && score >= ceil.first ? "  (within the ceiling)" : "") << "\n";
+    }
+  }
+  fs::write_text_atomic(c.out, csv.str());
+  report << fmt::format("wrote {}\n", c.out);
+}
+
+}  // namespace brainsweep

@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""`brainsweep rsa` (issue #13 §2, METRICS.md §2) on the 92-image RDMs (Kriegeskorte et al. 2008):
+the 8 model RDMs and the monkey IT RDM against the human IT RDMs of subjects BE and KO (their two
+sessions averaged), every comparison, with bootstrap and permutation test, and the
+leave-one-subject-out noise ceiling, against the independent numpy implementation in
+tests/reference/metrics_reference.py; the 16 behavioural RDMs as a 16-subject ROI; bad input.
+
+Usage: test_rsa.py BRAINSWEEP_BINARY [RSA92_H5]
+"""
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import h5py
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+import metrics_reference as ref  # noqa: E402
+
+BIN = None
+RSA92 = os.path.join(HERE, "..", "..", "..", "shared", "data", "rsa92", "rsa92.h5")
+
+
+def run(*args):
+    return subprocess.run([BIN, "rsa", *args], capture_output=True, text=True)
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class Rsa(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        with h5py.File(RSA92) as f:
+            cls.hit = {s: np.mean([f[f"hIT/{s}/{k}"][()].astype(np.float64) for k in f[f"hIT/{s}"]], axis=0)
+                       for s in f["hIT"]}
+            cls.models = {f"models/{m}": f[f"models/{m}"][()] for m in f["models"]}
+            cls.models["mIT"] = f["mIT"][()]
+            cls.behaviour = {s: f[f"behaviour/{s}"][()] for s in f["behaviour"]}
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.d = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def out(self):
+        return os.path.join(self.d, f"o{len(os.listdir(self.d))}.csv")
+
+    def test_92_images_against_numpy(self):
+        B, P, seed = 25, 25, 3
+        out = self.out()
+        r = run("--rdms", RSA92, "--brain", "hIT", "--model", "models", "--model", "mIT", "--comparison",
+                "corr,spearman,tau-a,cosine", "--bootstrap", str(B), "--permutations", str(P), "--seed", str(seed),
+                "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = read_csv(out)
+        subjects = sorted(self.hit)
+        self.assertEqual(subjects, ["BE", "KO"])
+        self.assertEqual(len(rows), 9 * 4 * 3)
+        for method in ("corr", "spearman", "tau-a", "cosine"):
+            lower, upper = ref.rdm_noise_ceiling([ref.upper(self.hit[s]) for s in subjects], method)
+            for name, m in self.models.items():
+                want = ref.rsa(m, [self.hit[s] for s in subjects], method, bootstrap=B, permutations=P, seed=seed)
+                got = [row for row in rows if row["model"] == name and row["comparison"] == method]
+                self.assertEqual([g["subject"] for g in got], subjects + ["mean"])
+                for k, g in enumerate(got):
+                    with self.subTest(method=method, model=name, subject=g["subject"]):
+                        self.assertAlmostEqual(float(g["similarity"]), want["similarity"][k], delta=1e-8)
+                        self.assertAlmostEqual(float(g["bootstrap_sd"]), want["bootstrap_sd"][k], delta=1e-8)
+                        self.assertAlmostEqual(float(g["ci_low"]), want["ci_low"][k], delta=1e-8)
+                        self.assertAlmostEqual(float(g["ci_high"]), want["ci_high"][k], delta=1e-8)
+                        self.assertAlmostEqual(float(g["p_permutation"]), want["p_permutation"][k], delta=1e-8)
+                        self.assertAlmostEqual(float(g["ceiling_lower"]), lower, delta=1e-8)
+                        self.assertAlmostEqual(float(g["ceiling_upper"]), upper, delta=1e-8)
+                        self.assertEqual((g["n_conditions"], g["n_subjects"]), ("92", "2"))
+        # the report ranks models per ROI against the ceiling
+        self.assertIn("hIT (2 subjects, 92 conditions), corr: noise ceiling [", r.stdout)
+        corr = {row["model"]: float(row["similarity"]) for row in rows if row["comparison"] == "corr" and row["subject"] == "mean"}
+        block = r.stdout.split("corr: noise ceiling")[1].split("spearman")[0]
+        listed = [line.split()[0] for line in block.splitlines()[2:] if line.startswith("  ")]
+        self.assertEqual(listed, sorted(corr, key=lambda m: -corr[m]))
+        # mIT and models/monkeyIT are the same RDM
+        self.assertAlmostEqual(corr["mIT"], corr["models/monkeyIT"], places=12)
+
+    def test_behaviour_16_subjects_ceiling(self):
+        out = self.out()
+        r = run("--rdms", RSA92, "--brain", "behaviour", "--model", "models/animacy", "--model", "mIT", "--comparison",
+                "corr,tau-a", "--bootstrap", "0", "--permutations", "0", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = read_csv(out)
+        subs = sorted(self.behaviour)
+        for method in ("corr", "tau-a"):
+            lower, upper = ref.rdm_noise_ceiling([ref.upper(self.behaviour[s]) for s in subs], method)
+            got = [row for row in rows if row["comparison"] == method]
+            self.assertEqual(len(got), 2 * 17)
+            for g in got:
+                self.assertAlmostEqual(float(g["ceiling_lower"]), lower, delta=1e-8)
+                self.assertAlmostEqual(float(g["ceiling_upper"]), upper, delta=1e-8)
+                self.assertEqual((g["bootstrap_sd"], g["p_permutation"]), ("", ""))
+                if g["subject"] != "mean":
+                    want = ref.compare(ref.upper(self.models[g["model"]]), ref.upper(self.behaviour[g["subject"]]), method)
+                    self.assertAlmostEqual(float(g["similarity"]), want, delta=1e-9)
+            self.assertLess(lower, upper)
+
+    def test_bad_input(self):
+        bad = os.path.join(self.d, "bad.h5")
+        good = self.models["models/animacy"]
+        with h5py.File(bad, "w") as f:
+            f["subj/a"] = good
+            f["subj/b"] = self.models["models/EVA"]
+            f["one/a"] = good
+            f["rect"] = np.zeros((92, 91))
+            asym = good.copy()
+            asym[3, 5] += 1
+            f["asym"] = asym
+            diag = good.copy()
+            diag[7, 7] = 0.5
+            f["diag"] = diag
+            nan = good.copy()
+            nan[10, 2] = nan[2, 10] = np.nan
+            f["nan"] = nan
+            f["small"] = np.array([[0, 1], [1, 0.0]])
+            f["other_n"] = np.zeros((50, 50))
+            f["cube"] = np.zeros((3, 3, 3))
+        cases = [
+            (["--brain", "subj", "--model", "rect"], r"bad.h5: dataset 'rect': an RDM must be square .* found 92×91"),
+            (["--brain", "subj", "--model", "asym"], r"dataset 'asym': not symmetric \(entry \(3, 5\)"),
+            (["--brain", "subj", "--model", "diag"], r"dataset 'diag': non-zero diagonal \(0.5 at row 7"),
+            (["--brain", "subj", "--model", "nan"], r"dataset 'nan': non-finite value \(nan\) at row 2, column 10"),
+            (["--brain", "subj", "--model", "small"], r"dataset 'small': 2 conditions \(expected at least 3\)"),
+            (["--brain", "subj", "--model", "other_n"], r"'subj/a' has 92 conditions, the model 'other_n' 50"),
+            (["--brain", "subj", "--model", "cube"], r"dataset 'cube': an RDM must be 2-D"),
+            (["--brain", "subj", "--model", "missing"], r"--model 'missing' not found"),
+            (["--brain", "rect", "--model", "subj/a"], r"--brain 'rect': expected a group of subjects"),
+            (["--brain", "one", "--model", "subj/a"], r"--brain one: 1 subject \(a\); the noise ceiling needs at least 2"),
+            (["--brain", "subj", "--model", "subj/a", "--comparison", "corr,kendall"], r"--comparison: expected corr, spearman, tau-a or cosine, found 'kendall'"),
+        ]
+        for args, pattern in cases:
+            with self.subTest(pattern=pattern):
+                out = os.path.join(self.d, "o.csv")
+                r = run("--rdms", bad, *args, "--out", out)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertRegex(r.stderr, pattern)
+                self.assertFalse(os.path.exists(out))
+        out = os.path.join(self.d, "o.csv")
+        r = run("--rdms", bad, "--brain", "one", "--model", "subj/b", "--no-ceiling", "--bootstrap", "0",
+                "--permutations", "0", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual({row["ceiling_lower"] for row in read_csv(out)}, {""})
+        keep = os.path.join(self.d, "keep.csv")
+        with open(keep, "w") as f:
+            f.write("earlier\n")
+        r = run("--rdms", bad, "--brain", "subj", "--model", "subj/a", "--out", keep)
+        self.assertEqual(r.returncode, 2)
+        with open(keep) as f:
+            self.assertEqual(f.read(), "earlier\n")
+
+
+if __name__ == "__main__":
+    BIN = os.path.abspath(sys.argv.pop(1))
+    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+        RSA92 = sys.argv.pop(1)
+    unittest.main(verbosity=2)
