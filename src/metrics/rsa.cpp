@@ -158,6 +158,148 @@ std::vector<double> percentiles(std::vector<double> v) {
   return {at(2.5), at(97.5)};
 }
 
+/// A vector prepared once for many weighted comparisons: its stable sort order and dense ranks
+/// (0-based ids of its distinct values, ascending).
+struct Sorted {
+  std::vector<std::uint32_t> order;
+  std::vector<std::uint32_t> dense;  ///< per entry
+  std::uint32_t distinct = 0;
+};
+
+Sorted prepare(const std::vector<double>& x) {
+  Sorted p;
+  p.order.resize(x.size());
+  std::iota(p.order.begin(), p.order.end(), 0u);
+  std::stable_sort(p.order.begin(), p.order.end(), [&](std::uint32_t a, std::uint32_t b) { return x[a] < x[b]; });
+  p.dense.resize(x.size());
+  for (size_t k = 0; k < x.size(); ++k) {
+    if (k > 0 && x[p.order[k]] != x[p.order[k - 1]]) ++p.distinct;
+    p.dense[p.order[k]] = p.distinct;
+  }
+  if (!x.empty()) ++p.distinct;
+  return p;
+}
+
+/// ranks(x, w) given x's prepared order: O(N).
+void ranks_sorted(const Sorted& p, const std::vector<double>* w, std::vector<double>& r) {
+  r.resize(p.order.size());
+  double before = 0;
+  for (size_t g = 0; g < p.order.size();) {
+    size_t e = g;
+    double wg = 0;
+    while (e < p.order.size() && p.dense[p.order[e]] == p.dense[p.order[g]]) wg += weight(w, p.order[e++]);
+    const double rank = before + (wg + 1.0) / 2.0;
+    for (size_t k = g; k < e; ++k) r[p.order[k]] = rank;
+    before += wg;
+    g = e;
+  }
+}
+
+/// τa from integer ranks: entries listed in (x, y) order as (x id, y id, integer weight), zero
+/// weights left out. Knight's counts in exact integer arithmetic: runs of 16 sorted by insertion, then
+/// a bottom-up branch-free merge sort of (y id, weight) that adds w_right · (weight of the left run's
+/// remaining entries) whenever a right entry goes first (the work arrays are reused).
+struct TauWork {
+  struct Entry {
+    std::uint32_t y, w;
+  };
+  std::vector<std::uint32_t> xs;
+  std::vector<Entry> e, buf;
+  void clear() {
+    xs.clear();
+    e.clear();
+  }
+  void add(std::uint32_t x, std::uint32_t y, std::uint32_t w) {
+    xs.push_back(x);
+    e.push_back({y, w});
+  }
+};
+double tau_a_sorted(TauWork& t) {
+  using u64 = unsigned long long;
+  using Entry = TauWork::Entry;
+  const size_t n = t.e.size();
+  u64 W = 0, W2 = 0;
+  for (const auto& x : t.e) {
+    W += x.w;
+    W2 += static_cast<u64>(x.w) * x.w;
+  }
+  if (W < 2) return 0;
+  auto tied = [&](auto same) {  // Σ over groups of (Σw)² − Σw², halved later
+    u64 tot = 0;
+    for (size_t g = 0; g < n;) {
+      size_t k = g;
+      u64 a = 0, a2 = 0;
+      while (k < n && same(g, k)) {
+        a += t.e[k].w;
+        a2 += static_cast<u64>(t.e[k].w) * t.e[k].w;
+        ++k;
+      }
+      tot += a * a - a2;
+      g = k;
+    }
+    return tot;
+  };
+  const u64 n0 = W * W - W2;  // all twice the pair counts
+  const u64 n1 = tied([&](size_t g, size_t k) { return t.xs[k] == t.xs[g]; });
+  const u64 n3 = tied([&](size_t g, size_t k) { return t.xs[k] == t.xs[g] && t.e[k].y == t.e[g].y; });
+  u64 swaps = 0;
+  constexpr size_t kRun = 16;
+  for (size_t lo = 0; lo < n; lo += kRun) {  // insertion sort of each run, counting what an entry passes
+    const size_t hi = std::min(lo + kRun, n);
+    for (size_t i = lo + 1; i < hi; ++i) {
+      const Entry v = t.e[i];
+      size_t j = i;
+      u64 passed = 0;
+      while (j > lo && t.e[j - 1].y > v.y) {
+        passed += t.e[j - 1].w;
+        t.e[j] = t.e[j - 1];
+        --j;
+      }
+      t.e[j] = v;
+      swaps += passed * v.w;
+    }
+  }
+  t.buf.resize(n);
+  for (size_t width = kRun; width < n; width *= 2) {
+    for (size_t lo = 0; lo < n; lo += 2 * width) {
+      const size_t mid = std::min(lo + width, n), hi = std::min(lo + 2 * width, n);
+      u64 left = 0;
+      for (size_t k = lo; k < mid; ++k) left += t.e[k].w;
+      const Entry* a = t.e.data();
+      Entry* out = t.buf.data();
+      size_t i = lo, j = mid, o = lo;
+      while (i < mid && j < hi) {
+        const Entry li = a[i], rj = a[j];
+        const bool take_left = li.y <= rj.y;
+        out[o++] = take_left ? li : rj;
+        swaps += take_left ? 0 : static_cast<u64>(rj.w) * left;
+        left -= take_left ? li.w : 0;
+        i += take_left;
+        j += !take_left;
+      }
+      while (i < mid) out[o++] = a[i++];
+      while (j < hi) out[o++] = a[j++];
+    }
+    std::swap(t.e, t.buf);
+  }
+  const u64 n2 = tied([&](size_t g, size_t k) { return t.e[k].y == t.e[g].y; });
+  // C − D = n0 − n1 − n2 + n3 − 2·swaps (the first four are stored doubled)
+  const double cd = (static_cast<double>(n0) - static_cast<double>(n1) - static_cast<double>(n2) +
+                     static_cast<double>(n3)) / 2.0 - 2.0 * static_cast<double>(swaps);
+  return cd / (static_cast<double>(W) * static_cast<double>(W - 1) / 2.0);
+}
+
+/// Order of the entries by (x id, y id): counting sort by y (via y's prepared order) then a stable
+/// counting sort by x id. O(N + distinct values).
+void order_by_xy(const std::vector<std::uint32_t>& xid, std::uint32_t x_distinct, const Sorted& y,
+                 std::vector<std::uint32_t>& out, std::vector<std::uint32_t>& count) {
+  count.assign(x_distinct + 1, 0);
+  for (std::uint32_t v : xid) ++count[v + 1];
+  for (size_t k = 1; k < count.size(); ++k) count[k] += count[k - 1];
+  out.resize(xid.size());
+  for (std::uint32_t e : y.order) out[count[xid[e]]++] = e;  // y order within each x id: stable
+}
+
 }  // namespace
 
 Rdm rdm_from_matrix(const MatrixD& m, const std::string& where) {
@@ -294,31 +436,103 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
     if (s.n != model.n)
       throw DimensionMismatch(fmt::format("the model RDM has {} conditions, a subject's {}", model.n, s.n));
   RsaResult r;
-  auto all_subjects = [&](const std::vector<double>& m, const std::vector<double>* w, bool ranked) {
-    std::vector<double> out(ns + 1, 0.0);
+  const size_t m = model.v.size();
+  // Prepared once: sort orders and dense ranks (spearman's ranks and τa's sort become O(N)).
+  const bool rank_based = c == Comparison::spearman || c == Comparison::tau_a;
+  Sorted pm;
+  std::vector<Sorted> ps(ns);
+  std::vector<std::vector<std::uint32_t>> xy_order(ns);  // τa: entries by (model, subject)
+  std::vector<std::uint32_t> count;
+  if (rank_based) {
+    pm = prepare(model.v);
     for (size_t s = 0; s < ns; ++s) {
-      out[s] = ranked ? pearson(m, subjects[s].v, w) : compare_rdms(m, subjects[s].v, c, w);
+      ps[s] = prepare(subjects[s].v);
+      if (c == Comparison::tau_a) order_by_xy(pm.dense, pm.distinct, ps[s], xy_order[s], count);
+    }
+  }
+  TauWork tw;
+  std::vector<double> rx, ry;
+  // τa's bootstrap: per subject, the entries in (model, subject) order with their ids and conditions,
+  // so that a resample reads them in sequence and takes its weights c_i·c_j from the draw counts.
+  struct XyEntry {
+    std::uint32_t x, y, i, j;
+  };
+  std::vector<std::vector<XyEntry>> xy_entries(ns);
+  if (c == Comparison::tau_a && o.bootstrap > 0) {
+    std::vector<std::uint32_t> pi(m), pj(m);
+    size_t q = 0;
+    for (long i = 0; i < model.n; ++i)
+      for (long j = i + 1; j < model.n; ++j, ++q) {
+        pi[q] = static_cast<std::uint32_t>(i);
+        pj[q] = static_cast<std::uint32_t>(j);
+      }
+    for (size_t t = 0; t < ns; ++t) {
+      xy_entries[t].reserve(m);
+      for (std::uint32_t e : xy_order[t]) xy_entries[t].push_back({pm.dense[e], ps[t].dense[e], pi[e], pj[e]});
+    }
+  }
+  // One comparison of the model (entries permuted by `perm_entry`, or not) with subject s under w.
+  auto tau_of = [&](size_t s, const std::vector<std::uint32_t>& order, const std::vector<std::uint32_t>& xid,
+                    const std::vector<double>* w) {
+    tw.clear();
+    for (std::uint32_t e : order) {
+      const double we = weight(w, e);
+      if (we <= 0) continue;
+      tw.add(xid[e], ps[s].dense[e], static_cast<std::uint32_t>(we));  // weights are draw-count products
+    }
+    return tau_a_sorted(tw);
+  };
+  const std::vector<double>* draw_counts = nullptr;  // set during the bootstrap (τa reads them)
+  auto all_subjects = [&](const std::vector<double>* w) {
+    std::vector<double> out(ns + 1, 0.0);
+    if (c == Comparison::spearman) ranks_sorted(pm, w, rx);
+    for (size_t s = 0; s < ns; ++s) {
+      switch (c) {
+        case Comparison::corr: out[s] = pearson(model.v, subjects[s].v, w); break;
+        case Comparison::cosine: out[s] = cosine(model.v, subjects[s].v, w); break;
+        case Comparison::spearman:
+          ranks_sorted(ps[s], w, ry);
+          out[s] = pearson(rx, ry, w);
+          break;
+        case Comparison::tau_a:
+          if (w && draw_counts) {
+            tw.clear();
+            const auto& cnt = *draw_counts;
+            for (const XyEntry& x : xy_entries[s]) {
+              const auto we = static_cast<std::uint32_t>(cnt[x.i] * cnt[x.j]);
+              if (we) tw.add(x.x, x.y, we);
+            }
+            out[s] = tau_a_sorted(tw);
+          } else {
+            out[s] = tau_of(s, xy_order[s], pm.dense, w);
+          }
+          break;
+      }
       out[ns] += out[s] / static_cast<double>(ns);
     }
     return out;
   };
-  r.similarity = all_subjects(model.v, nullptr, false);
+  r.similarity = all_subjects(nullptr);
   r.bootstrap_sd.assign(ns + 1, kNaN);
   r.ci_low = r.ci_high = r.p_permutation = r.bootstrap_sd;
   const auto n = static_cast<std::uint64_t>(model.n);
   if (o.bootstrap > 0) {
     std::vector<std::vector<double>> samples(ns + 1);
-    std::vector<double> w(model.v.size()), count(model.n);
+    std::vector<double> w(m), cnt(model.n);
     for (long b = 0; b < o.bootstrap; ++b) {
-      std::fill(count.begin(), count.end(), 0.0);
-      for (std::uint64_t i = 0; i < n; ++i) ++count[index_from_draw(splitmix64_at(o.seed, b * n + i), n)];
+      std::fill(cnt.begin(), cnt.end(), 0.0);
+      for (std::uint64_t i = 0; i < n; ++i) ++cnt[index_from_draw(splitmix64_at(o.seed, b * n + i), n)];
       long distinct = 0;
-      for (double x : count) distinct += x > 0;
+      for (double x : cnt) distinct += x > 0;
       if (distinct < 2) continue;
-      size_t k = 0;
-      for (long i = 0; i < model.n; ++i)
-        for (long j = i + 1; j < model.n; ++j) w[k++] = count[i] * count[j];
-      const auto s = all_subjects(model.v, &w, false);
+      if (c != Comparison::tau_a) {
+        size_t k = 0;
+        for (long i = 0; i < model.n; ++i)
+          for (long j = i + 1; j < model.n; ++j) w[k++] = cnt[i] * cnt[j];
+      }
+      draw_counts = &cnt;
+      const auto s = all_subjects(&w);
+      draw_counts = nullptr;
       for (size_t q = 0; q <= ns; ++q) samples[q].push_back(s[q]);
       ++r.bootstrap_valid;
     }
@@ -335,21 +549,74 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
       }
   }
   if (o.permutations > 0) {
-    // Spearman of a permuted vector is Pearson of the permuted ranks: rank once.
-    const bool ranked = c == Comparison::spearman;
-    const std::vector<double> base = ranked ? ranks(model.v, nullptr) : model.v;
-    std::vector<Rdm> ranked_subjects;
-    const std::vector<Rdm>* subj = &subjects;
-    if (ranked) {
-      for (const auto& s : subjects) ranked_subjects.push_back({s.n, ranks(s.v, nullptr)});
-      subj = &ranked_subjects;
+    // Spearman of a permuted vector is Pearson of the permuted ranks; τa of it needs the permuted
+    // dense ranks sorted with the subject's (a counting sort). Rank once.
+    std::vector<double> base_ranks;
+    std::vector<std::vector<double>> subject_ranks(ns);
+    if (c == Comparison::spearman) {
+      ranks_sorted(pm, nullptr, base_ranks);
+      for (size_t s = 0; s < ns; ++s) ranks_sorted(ps[s], nullptr, subject_ranks[s]);
+    }
+    // corr / spearman (Pearson of ranks) / cosine against a fixed subject vector: one pass over the
+    // permuted vector with the subject's centred values (or raw, cosine) and norm precomputed.
+    std::vector<std::vector<double>> fixed(ns);
+    std::vector<double> fixed_norm(ns);
+    if (c != Comparison::tau_a)
+      for (size_t t = 0; t < ns; ++t) {
+        const std::vector<double>& y = c == Comparison::spearman ? subject_ranks[t] : subjects[t].v;
+        double mean = 0;
+        if (c != Comparison::cosine) {
+          for (double v : y) mean += v;
+          mean /= static_cast<double>(y.size());
+        }
+        fixed[t].resize(y.size());
+        double ss = 0;
+        for (size_t q = 0; q < y.size(); ++q) {
+          fixed[t][q] = y[q] - mean;
+          ss += fixed[t][q] * fixed[t][q];
+        }
+        fixed_norm[t] = std::sqrt(ss);
+      }
+    auto against_fixed = [&](const std::vector<double>& x, size_t t) {
+      double sx = 0, sxx = 0, sxy = 0;
+      const double* y = fixed[t].data();
+      for (size_t q = 0; q < x.size(); ++q) {
+        sx += x[q];
+        sxx += x[q] * x[q];
+        sxy += x[q] * y[q];
+      }
+      const double var = c == Comparison::cosine ? sxx : sxx - sx * sx / static_cast<double>(x.size());
+      return var > 0 && fixed_norm[t] > 0 ? sxy / (std::sqrt(var) * fixed_norm[t]) : 0.0;
+    };
+    // The observed values as the permutations compute them (an unchanged permuted vector ties exactly).
+    std::vector<double> observed = r.similarity;
+    if (c != Comparison::tau_a) {
+      const std::vector<double>& x = c == Comparison::spearman ? base_ranks : model.v;
+      observed[ns] = 0;
+      for (size_t t = 0; t < ns; ++t) {
+        observed[t] = against_fixed(x, t);
+        observed[ns] += observed[t] / static_cast<double>(ns);
+      }
     }
     std::vector<long> ge(ns + 1, 0);
     std::vector<long> perm(model.n);
-    std::vector<double> permuted(model.v.size());
-    // row offsets of the upper triangle
-    std::vector<long> off(model.n);
-    for (long i = 0; i < model.n; ++i) off[i] = i * model.n - i * (i + 1) / 2 - i - 1;
+    std::vector<double> permuted(m);
+    std::vector<std::uint32_t> permuted_id(m), order;
+    // The model as a full symmetric matrix of what a permutation gathers (values, ranks or dense
+    // ids), so that row i of the permuted triangle reads one row of it (cache-friendly).
+    std::vector<double> full_v;
+    std::vector<std::uint32_t> full_id;
+    {
+      const std::vector<double>& src = c == Comparison::spearman ? base_ranks : model.v;
+      if (c == Comparison::tau_a) full_id.assign(static_cast<size_t>(model.n) * model.n, 0);
+      else full_v.assign(static_cast<size_t>(model.n) * model.n, 0.0);
+      size_t q = 0;
+      for (long i = 0; i < model.n; ++i)
+        for (long j = i + 1; j < model.n; ++j, ++q) {
+          if (c == Comparison::tau_a) full_id[i * model.n + j] = full_id[j * model.n + i] = pm.dense[q];
+          else full_v[i * model.n + j] = full_v[j * model.n + i] = src[q];
+        }
+    }
     for (long k = 0; k < o.permutations; ++k) {
       std::iota(perm.begin(), perm.end(), 0L);
       for (long i = model.n - 1; i >= 1; --i) {
@@ -358,18 +625,27 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
         std::swap(perm[i], perm[j]);
       }
       size_t q = 0;
-      for (long i = 0; i < model.n; ++i)
-        for (long j = i + 1; j < model.n; ++j) {
-          long a = perm[i], b = perm[j];
-          if (a > b) std::swap(a, b);
-          permuted[q++] = base[off[a] + b];
-        }
-      std::vector<double> s(ns + 1, 0.0);
-      for (size_t t = 0; t < ns; ++t) {
-        s[t] = ranked ? pearson(permuted, (*subj)[t].v, nullptr) : compare_rdms(permuted, (*subj)[t].v, c);
-        s[ns] += s[t] / static_cast<double>(ns);
+      for (long i = 0; i < model.n; ++i) {
+        const size_t row = static_cast<size_t>(perm[i]) * model.n;
+        if (c == Comparison::tau_a)
+          for (long j = i + 1; j < model.n; ++j) permuted_id[q++] = full_id[row + perm[j]];
+        else
+          for (long j = i + 1; j < model.n; ++j) permuted[q++] = full_v[row + perm[j]];
       }
-      for (size_t t = 0; t <= ns; ++t) ge[t] += s[t] >= r.similarity[t];
+      std::vector<double> sim(ns + 1, 0.0);
+      for (size_t t = 0; t < ns; ++t) {
+        switch (c) {
+          case Comparison::corr:
+          case Comparison::cosine:
+          case Comparison::spearman: sim[t] = against_fixed(permuted, t); break;
+          case Comparison::tau_a:
+            order_by_xy(permuted_id, pm.distinct, ps[t], order, count);
+            sim[t] = tau_of(t, order, permuted_id, nullptr);
+            break;
+        }
+        sim[ns] += sim[t] / static_cast<double>(ns);
+      }
+      for (size_t t = 0; t <= ns; ++t) ge[t] += sim[t] >= observed[t];
     }
     for (size_t t = 0; t <= ns; ++t)
       r.p_permutation[t] = (1.0 + static_cast<double>(ge[t])) / (1.0 + static_cast<double>(o.permutations));
