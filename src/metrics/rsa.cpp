@@ -68,85 +68,6 @@ std::vector<double> ranks(const std::vector<double>& x, const std::vector<double
   return r;
 }
 
-/// Σ over pairs within groups of equal keys of w_p·w_q, for a sequence sorted by key.
-template <class Key>
-double tied_pairs(const std::vector<Key>& keys, const std::vector<double>& w) {
-  double t = 0;
-  for (size_t g = 0; g < keys.size();) {
-    size_t e = g;
-    double s = 0, s2 = 0;
-    while (e < keys.size() && keys[e] == keys[g]) {
-      s += w[e];
-      s2 += w[e] * w[e];
-      ++e;
-    }
-    t += (s * s - s2) / 2;
-    g = e;
-  }
-  return t;
-}
-
-/// Kendall's τa of the expanded vectors (Knight 1966, with weights): sort by (x, y); count the
-/// weighted inversions of y by a merge sort; C − D = n0 − n1 − n2 + n3 − 2·S.
-double tau_a(const std::vector<double>& x, const std::vector<double>& y, const std::vector<double>* w) {
-  std::vector<std::uint32_t> idx;
-  idx.reserve(x.size());
-  for (size_t k = 0; k < x.size(); ++k)
-    if (weight(w, k) > 0) idx.push_back(static_cast<std::uint32_t>(k));
-  std::sort(idx.begin(), idx.end(), [&](std::uint32_t a, std::uint32_t b) {
-    return x[a] < x[b] || (x[a] == x[b] && y[a] < y[b]);
-  });
-  const size_t n = idx.size();
-  std::vector<double> ys(n), ws(n), xs(n);
-  std::vector<std::pair<double, double>> xy(n);
-  double W = 0, W2 = 0;
-  for (size_t k = 0; k < n; ++k) {
-    xs[k] = x[idx[k]];
-    ys[k] = y[idx[k]];
-    ws[k] = weight(w, idx[k]);
-    xy[k] = {xs[k], ys[k]};
-    W += ws[k];
-    W2 += ws[k] * ws[k];
-  }
-  if (W < 2) return 0;
-  const double n0 = (W * W - W2) / 2, n1 = tied_pairs(xs, ws), n3 = tied_pairs(xy, ws);
-  // Bottom-up merge sort of (y, w), counting Σ w_right · (weight of the left run's remaining entries
-  // with a larger y) whenever a right entry goes first.
-  std::vector<double> yb(n), wb(n);
-  double swaps = 0;
-  for (size_t width = 1; width < n; width *= 2) {
-    for (size_t lo = 0; lo < n; lo += 2 * width) {
-      const size_t mid = std::min(lo + width, n), hi = std::min(lo + 2 * width, n);
-      double left = 0;
-      for (size_t k = lo; k < mid; ++k) left += ws[k];
-      size_t i = lo, j = mid, o = lo;
-      while (i < mid && j < hi) {
-        if (ys[i] <= ys[j]) {
-          left -= ws[i];
-          yb[o] = ys[i];
-          wb[o++] = ws[i++];
-        } else {
-          swaps += ws[j] * left;
-          yb[o] = ys[j];
-          wb[o++] = ws[j++];
-        }
-      }
-      while (i < mid) {
-        yb[o] = ys[i];
-        wb[o++] = ws[i++];
-      }
-      while (j < hi) {
-        yb[o] = ys[j];
-        wb[o++] = ws[j++];
-      }
-    }
-    std::swap(ys, yb);
-    std::swap(ws, wb);
-  }
-  const double n2 = tied_pairs(ys, ws);
-  return (n0 - n1 - n2 + n3 - 2 * swaps) / (W * (W - 1) / 2);
-}
-
 std::vector<double> percentiles(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   auto at = [&](double q) {
@@ -376,7 +297,15 @@ double compare_rdms(const std::vector<double>& x, const std::vector<double>& y, 
     case Comparison::corr: return pearson(x, y, w);
     case Comparison::cosine: return cosine(x, y, w);
     case Comparison::spearman: return pearson(ranks(x, w), ranks(y, w), w);
-    case Comparison::tau_a: return tau_a(x, y, w);
+    case Comparison::tau_a: {
+      const Sorted px = prepare(x), py = prepare(y);
+      std::vector<std::uint32_t> order, count;
+      order_by_xy(px.dense, px.distinct, py, order, count);
+      TauWork t;
+      for (std::uint32_t e : order)
+        if (weight(w, e) > 0) t.add(px.dense[e], py.dense[e], static_cast<std::uint32_t>(weight(w, e)));
+      return tau_a_sorted(t);
+    }
   }
   return 0;
 }
@@ -482,9 +411,84 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
     }
     return tau_a_sorted(tw);
   };
-  const std::vector<double>* draw_counts = nullptr;  // set during the bootstrap (τa reads them)
+  const std::vector<double>* draw_counts = nullptr;  // set during the bootstrap
+  // corr / cosine under a resample, in one pass over the rows of the triangle with weights
+  // c_i·c_j taken from the draw counts (rows of undrawn conditions skipped), on vectors centred
+  // beforehand by their plain means (corr; Pearson r does not change, and the sums cancel less).
+  std::vector<double> mc, sc_flat;
+  std::vector<double> row_start(model.n + 1, 0);
+  if ((c == Comparison::corr || c == Comparison::cosine) && o.bootstrap > 0) {
+    auto centred = [&](const std::vector<double>& v) {
+      std::vector<double> out = v;
+      if (c == Comparison::corr) {
+        double mean = 0;
+        for (double a : v) mean += a;
+        mean /= static_cast<double>(v.size());
+        for (double& a : out) a -= mean;
+      }
+      return out;
+    };
+    mc = centred(model.v);
+    for (size_t t = 0; t < ns; ++t) {
+      const auto v = centred(subjects[t].v);
+      sc_flat.insert(sc_flat.end(), v.begin(), v.end());
+    }
+  }
+  auto weighted_rows = [&](const std::vector<double>& cnt, std::vector<double>& out) {
+    const long nn = model.n;
+    std::vector<double> sw(1, 0.0), sx(1, 0.0), sxx(1, 0.0);
+    std::vector<double> sy(ns, 0.0), syy(ns, 0.0), sxy(ns, 0.0);
+    size_t q0 = 0;
+    for (long i = 0; i < nn; ++i) {
+      const size_t len = static_cast<size_t>(nn - i - 1);
+      const double ci = cnt[i];
+      if (ci > 0) {
+        const double* cj = cnt.data() + i + 1;
+        const double* x = mc.data() + q0;
+        double a = 0, b = 0, d = 0;
+        for (size_t k = 0; k < len; ++k) {
+          const double w = cj[k];
+          a += w;
+          b += w * x[k];
+          d += w * x[k] * x[k];
+        }
+        sw[0] += ci * a;
+        sx[0] += ci * b;
+        sxx[0] += ci * d;
+        for (size_t t = 0; t < ns; ++t) {
+          const double* y = sc_flat.data() + t * m + q0;
+          double e = 0, f = 0, g = 0;
+          for (size_t k = 0; k < len; ++k) {
+            const double w = cj[k];
+            e += w * y[k];
+            f += w * y[k] * y[k];
+            g += w * x[k] * y[k];
+          }
+          sy[t] += ci * e;
+          syy[t] += ci * f;
+          sxy[t] += ci * g;
+        }
+      }
+      q0 += len;
+    }
+    out.assign(ns + 1, 0.0);
+    for (size_t t = 0; t < ns; ++t) {
+      double vx = sxx[0], vy = syy[t], cxy = sxy[t];
+      if (c == Comparison::corr && sw[0] > 0) {
+        vx -= sx[0] * sx[0] / sw[0];
+        vy -= sy[t] * sy[t] / sw[0];
+        cxy -= sx[0] * sy[t] / sw[0];
+      }
+      out[t] = vx > 0 && vy > 0 ? cxy / std::sqrt(vx * vy) : 0.0;
+      out[ns] += out[t] / static_cast<double>(ns);
+    }
+  };
   auto all_subjects = [&](const std::vector<double>* w) {
     std::vector<double> out(ns + 1, 0.0);
+    if (w && draw_counts && (c == Comparison::corr || c == Comparison::cosine)) {
+      weighted_rows(*draw_counts, out);
+      return out;
+    }
     if (c == Comparison::spearman) ranks_sorted(pm, w, rx);
     for (size_t s = 0; s < ns; ++s) {
       switch (c) {
@@ -525,7 +529,7 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
       long distinct = 0;
       for (double x : cnt) distinct += x > 0;
       if (distinct < 2) continue;
-      if (c != Comparison::tau_a) {
+      if (c == Comparison::spearman) {
         size_t k = 0;
         for (long i = 0; i < model.n; ++i)
           for (long j = i + 1; j < model.n; ++j) w[k++] = cnt[i] * cnt[j];
