@@ -25,7 +25,8 @@ struct Rdm {
 Rdm rdm_from_matrix(const MatrixD& m, const std::string& where);
 
 /// RDM of condition patterns (conditions × channels): `correlation` 1 − Pearson r of two patterns,
-/// `euclidean` their squared distance divided by the number of channels (rsatoolbox).
+/// `euclidean` their squared distance divided by the number of channels (rsatoolbox). Entries are
+/// rounded to 1e-10 of the largest one, so that dissimilarities equal in exact arithmetic tie.
 /// @throw ConfigError  for another name; DataError if fewer than 3 conditions
 Rdm rdm_from_patterns(const MatrixD& patterns, const std::string& distance);
 
@@ -77,6 +78,24 @@ struct RsaOptions {
 ///   index_from_draw(splitmix64_at(seed ^ 0x5DEECE66D, k·n + i), i + 1)); p = (1 + #{similarity_k ≥
 ///   observed}) / (1 + permutations).
 RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Comparison c, const RsaOptions& options);
+
+/// A named model RDM, and an ROI: its subjects' RDMs.
+struct NamedRdm {
+  std::string name;
+  Rdm rdm;
+};
+struct RsaRoi {
+  std::string name;
+  std::vector<std::string> subjects;
+  std::vector<Rdm> rdms;
+};
+
+/// Compare every model with every ROI for each comparison; write the CSV (kRsaColumns) atomically to
+/// `out` and print the ranking per ROI × comparison. @throw ConfigError for an ROI of one subject when
+/// `ceiling`; DimensionMismatch when conditions differ
+void compare_and_report(const std::vector<NamedRdm>& models, const std::vector<RsaRoi>& rois,
+                        const std::vector<Comparison>& comparisons, const RsaOptions& options, bool ceiling,
+                        const std::string& out, std::ostream& report);
 
 /// `brainsweep rsa` on RDMs stored in one HDF5 file (the 92-image data: `hIT/<subject>/session<k>`,
 /// `mIT`, `models/*`).

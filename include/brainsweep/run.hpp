@@ -60,4 +60,9 @@ struct RunOptions {
 /// @return  exit code, the same on every rank: 0, or the largest exit code of the failed units
 int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& options = {});
 
+/// Design matrix of one episode for a unit (ENCODING.md §1): every layer of the unit's model aligned
+/// with `n_tr` fMRI samples (hrf_delay, stimulus_window), then concatenated column-wise in order.
+/// @throw DataError  naming the feature file and layer when it is missing or too short
+MatrixF episode_design(const Plan& p, const Unit& u, const std::string& episode, long n_tr);
+
 }  // namespace brainsweep

@@ -29,6 +29,7 @@
 #include "brainsweep/plan.hpp"
 #include "brainsweep/ridge_command.hpp"
 #include "brainsweep/rsa.hpp"
+#include "brainsweep/rsa_sweep.hpp"
 #include "brainsweep/run.hpp"
 #include "brainsweep/status.hpp"
 #include "brainsweep/stitch.hpp"
@@ -301,10 +302,15 @@ int main(int argc, char** argv) {
   std::string rsa_comparisons = "corr";
   auto* rs = app.add_subcommand("rsa", "Compare model RDMs with subjects' RDMs (RSA; METRICS.md §2): similarity, "
                                        "bootstrap over conditions, permutation test, noise ceiling");
-  rs->add_option("--rdms", rsa.rdms, "HDF5 file holding the RDMs (conditions × conditions datasets)")->required();
-  rs->add_option("--brain", rsa.brain, "a group of subjects (each a dataset, or a group of session datasets); repeatable")
-      ->required();
-  rs->add_option("--model", rsa.models, "a model RDM dataset, or a group of them; repeatable")->required();
+  bs::RsaSweepCommand rsw;
+  rs->add_option("--rdms", rsa.rdms, "HDF5 file holding the RDMs (conditions × conditions datasets)");
+  rs->add_option("--brain", rsa.brain, "with --rdms: a group of subjects (each a dataset, or a group of session "
+                                       "datasets); repeatable");
+  rs->add_option("--model", rsa.models, "with --rdms: a model RDM dataset, or a group of them; repeatable");
+  rs->add_option("--sweep", rsw.sweep, "instead of --rdms: a sweep whose subjects (fMRI) and feature sets give the RDMs");
+  rs->add_option("--events", rsw.events, "with --sweep: BIDS events file of each episode, a template with {episode}");
+  rs->add_option("--set", rsw.set, "with --sweep: the episodes (an eval set of the sweep, or train)");
+  rs->add_option("--distance", rsw.distance, "with --sweep: correlation or euclidean")->capture_default_str();
   rs->add_option("--comparison", rsa_comparisons, "comma-separated: corr, spearman, tau-a, cosine")->capture_default_str();
   rs->add_option("--bootstrap", rsa.options.bootstrap, "resamples of the conditions (0: none)")->capture_default_str()
       ->check(CLI::Range(0L, 100000000L));
@@ -420,7 +426,20 @@ int main(int argc, char** argv) {
       std::stringstream ss(rsa_comparisons);
       for (std::string item; std::getline(ss, item, ',');) rsa.comparisons.push_back(item);
       rsa.ceiling = !rsa_no_ceiling;
-      bs::run_rsa_command(rsa, std::cout);
+      if (rsa.rdms.empty() == rsw.sweep.empty())
+        throw bs::ConfigError("rsa: give either --rdms FILE.h5 (with --brain and --model) or --sweep SWEEP.yaml (with "
+                              "--events and --set)");
+      if (!rsa.rdms.empty()) {
+        if (rsa.brain.empty() || rsa.models.empty()) throw bs::ConfigError("rsa --rdms: --brain and --model are required");
+        bs::run_rsa_command(rsa, std::cout);
+      } else {
+        if (rsw.events.empty() || rsw.set.empty()) throw bs::ConfigError("rsa --sweep: --events and --set are required");
+        rsw.comparisons = rsa.comparisons;
+        rsw.options = rsa.options;
+        rsw.ceiling = rsa.ceiling;
+        rsw.out = rsa.out;
+        bs::run_rsa_sweep_command(rsw, std::cout);
+      }
       return 0;
     }
     if (*cc) {

@@ -9,49 +9,9 @@
 
 #include "brainsweep/errors.hpp"
 #include "brainsweep/module.hpp"
+#include "brainsweep/tsv.hpp"
 
 namespace brainsweep {
-
-namespace {
-
-/// Split one TSV record starting at `pos` of `text` (quoted fields may hold tabs and newlines).
-/// Returns false at the end of the text.
-bool next_record(const std::string& text, size_t& pos, std::vector<std::string>& fields) {
-  fields.clear();
-  if (pos >= text.size()) return false;
-  std::string field;
-  bool quoted = false, was_quoted = false;
-  while (pos < text.size()) {
-    const char c = text[pos++];
-    if (quoted) {
-      if (c == '"') {
-        if (pos < text.size() && text[pos] == '"') {
-          field += '"';
-          ++pos;
-        } else {
-          quoted = false;
-        }
-      } else {
-        field += c;
-      }
-    } else if (c == '"' && field.empty() && !was_quoted) {
-      quoted = was_quoted = true;
-    } else if (c == '\t') {
-      fields.push_back(field);
-      field.clear();
-      was_quoted = false;
-    } else if (c == '\n' || c == '\r') {
-      if (c == '\r' && pos < text.size() && text[pos] == '\n') ++pos;
-      break;
-    } else {
-      field += c;
-    }
-  }
-  fields.push_back(field);
-  return true;
-}
-
-}  // namespace
 
 std::vector<std::string> read_text_per_tr(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -60,7 +20,11 @@ std::vector<std::string> read_text_per_tr(const std::string& path) {
   ss << in.rdbuf();
   const std::string text = ss.str();
   size_t pos = 0;
+  long newlines = 0;
   std::vector<std::string> fields;
+  auto next_record = [&](const std::string& t, size_t& p, std::vector<std::string>& f) {
+    return next_tsv_record(t, p, f, newlines);
+  };
   if (!next_record(text, pos, fields)) throw DataError(path + ": empty transcript (expected a header row)");
   long col = -1;
   for (size_t i = 0; i < fields.size(); ++i)

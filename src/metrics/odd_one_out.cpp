@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "brainsweep/data.hpp"
 #include "brainsweep/errors.hpp"
@@ -18,22 +19,10 @@
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/npy.hpp"
 #include "brainsweep/random.hpp"
+#include "brainsweep/tsv.hpp"
 
 namespace brainsweep {
 namespace {
-
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (;;) {
-    const size_t tab = line.find('\t', start);
-    out.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-    if (tab == std::string::npos) break;
-    start = tab + 1;
-  }
-  if (!out.empty() && !out.back().empty() && out.back().back() == '\r') out.back().pop_back();
-  return out;
-}
 
 long parse_int(const std::string& field, const std::string& where) {
   long v = 0;
@@ -65,29 +54,21 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) st
 }  // namespace
 
 Triplets read_triplets(const std::string& path, long n_items) {
-  std::ifstream in(path);
-  if (!in) throw DataError(path + ": cannot open the triplet file");
+  const TsvTable tsv = read_tsv(path);
   Triplets t;
   t.path = path;
-  std::string line;
-  if (!std::getline(in, line)) throw DataError(path + ": empty file (expected a header: item_a, item_b, item_c, odd_one_out)");
-  const auto header = split_tabs(line);
-  int col[4];
+  size_t col[4];
   const char* names[4] = {"item_a", "item_b", "item_c", "odd_one_out"};
   for (int k = 0; k < 4; ++k) {
-    const auto it = std::find(header.begin(), header.end(), names[k]);
-    if (it == header.end())
+    const auto it = std::find(tsv.header.begin(), tsv.header.end(), names[k]);
+    if (it == tsv.header.end())
       throw DataError(fmt::format("{}:1: the header has no column '{}' (expected tab-separated item_a, item_b, "
-                                  "item_c, odd_one_out; found '{}')", path, names[k], line));
-    col[k] = static_cast<int>(it - header.begin());
+                                  "item_c, odd_one_out; found {})", path, names[k], fmt::join(tsv.header, ", ")));
+    col[k] = static_cast<size_t>(it - tsv.header.begin());
   }
-  for (long lineno = 2; std::getline(in, line); ++lineno) {
-    if (line.empty() || line == "\r") continue;
-    const auto f = split_tabs(line);
-    const std::string where = fmt::format("{}:{}", path, lineno);
-    if (f.size() != header.size())
-      throw DataError(fmt::format("{}: expected {} tab-separated fields (as the header), found {}", where,
-                                  header.size(), f.size()));
+  for (size_t r = 0; r < tsv.rows.size(); ++r) {
+    const auto& f = tsv.rows[r];
+    const std::string where = fmt::format("{}:{}", path, tsv.lines[r]);
     std::array<std::int32_t, 3> items{};
     for (int k = 0; k < 3; ++k) {
       const long v = parse_int(f[col[k]], where + ": column " + names[k]);

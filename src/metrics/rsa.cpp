@@ -268,6 +268,15 @@ Rdm rdm_from_patterns(const MatrixD& p, const std::string& distance) {
     for (long j = i + 1; j < r.n; ++j)
       r.v.push_back(distance == "correlation" ? 1.0 - z.row(i).dot(z.row(j))
                                               : (p.row(i) - p.row(j)).squaredNorm() / static_cast<double>(p.cols()));
+  // Round to 1e-10 of the largest entry: dissimilarities equal in exact arithmetic (identical or
+  // collinear patterns, binary features) then tie whatever the order of the float sums, which
+  // spearman and tau-a would otherwise rank by round-off.
+  double scale = 0;
+  for (double v : r.v) scale = std::max(scale, std::abs(v));
+  if (scale > 0) {
+    const double q = scale * 1e-10;
+    for (double& v : r.v) v = std::round(v / q) * q;
+  }
   return r;
 }
 

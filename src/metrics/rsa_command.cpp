@@ -33,6 +33,46 @@ std::string num(double x) { return std::isnan(x) ? std::string() : fmt::format("
 
 }  // namespace
 
+void compare_and_report(const std::vector<NamedRdm>& models, const std::vector<RsaRoi>& rois,
+                        const std::vector<Comparison>& comps, const RsaOptions& options, bool with_ceiling,
+                        const std::string& out, std::ostream& report) {
+  std::ostringstream csv;
+  csv << kRsaColumns << "\n";
+  for (const auto& roi : rois) {
+    const long n = roi.rdms.front().n;
+    if (with_ceiling && roi.rdms.size() < 2)
+      throw ConfigError(fmt::format("--brain {}: {} subject ({}); the noise ceiling needs at least 2 (--no-ceiling "
+                                    "compares without it)", roi.name, roi.rdms.size(), roi.subjects.front()));
+    std::vector<std::vector<double>> vecs;
+    for (const auto& s : roi.rdms) vecs.push_back(s.v);
+    for (const Comparison cmp : comps) {
+      const auto ceil = with_ceiling ? noise_ceiling(vecs, cmp) : std::pair<double, double>{std::nan(""), std::nan("")};
+      std::vector<std::pair<double, std::string>> ranking;
+      for (const auto& m : models) {
+        const RsaResult r = rsa_compare(m.rdm, roi.rdms, cmp, options);
+        for (size_t s = 0; s <= roi.rdms.size(); ++s)
+          csv << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", m.name, roi.name,
+                             s < roi.rdms.size() ? roi.subjects[s] : "mean", to_string(cmp), num(r.similarity[s]),
+                             num(r.bootstrap_sd[s]), num(r.ci_low[s]), num(r.ci_high[s]), num(r.p_permutation[s]),
+                             num(ceil.first), num(ceil.second), n, roi.rdms.size(), options.bootstrap,
+                             options.permutations, options.seed);
+        ranking.emplace_back(r.similarity.back(), fmt::format("{:<32} {:>8.4f} {:>8} {:>8}", m.name, r.similarity.back(),
+                                                             num(r.bootstrap_sd.back()).substr(0, 8),
+                                                             num(r.p_permutation.back()).substr(0, 8)));
+      }
+      std::stable_sort(ranking.begin(), ranking.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      report << fmt::format("{} ({} subjects, {} conditions), {}: noise ceiling [{}, {}]\n", roi.name, roi.rdms.size(), n,
+                            to_string(cmp), std::isnan(ceil.first) ? "-" : fmt::format("{:.4f}", ceil.first),
+                            std::isnan(ceil.second) ? "-" : fmt::format("{:.4f}", ceil.second));
+      report << fmt::format("  {:<32} {:>8} {:>8} {:>8}\n", "model", "mean", "boot SD", "p");
+      for (const auto& [score, line] : ranking)
+        report << "  " << line << (!std::isnan(ceil.first) && score >= ceil.first ? "  (within the ceiling)" : "") << "\n";
+    }
+  }
+  fs::write_text_atomic(out, csv.str());
+  report << fmt::format("wrote {}\n", out);
+}
+
 void run_rsa_command(const RsaCommand& c, std::ostream& report) {
   if (std::filesystem::exists(c.out)) throw ConfigError("--out " + c.out + ": exists; refusing to overwrite it");
   fs::check_output_parent(c.out, "--out");
@@ -41,91 +81,57 @@ void run_rsa_command(const RsaCommand& c, std::ostream& report) {
   if (c.brain.empty()) throw ConfigError("--brain: give at least one group of subject RDMs");
   if (c.models.empty()) throw ConfigError("--model: give at least one model RDM (a dataset or a group of them)");
   const h5::File f(c.rdms);
-
-  // Models: datasets, or every dataset of a group.
-  std::vector<std::pair<std::string, Rdm>> models;
+  std::vector<NamedRdm> models;
   for (const auto& m : c.models) {
     if (!f.has(m)) throw DataError(fmt::format("{}: --model '{}' not found", c.rdms, m));
     if (f.is_group(m)) {
       for (const auto& child : f.list(m))
-        if (!f.is_group(join(m, child))) models.emplace_back(join(m, child), read_rdm(f, join(m, child)));
+        if (!f.is_group(join(m, child))) models.push_back({join(m, child), read_rdm(f, join(m, child))});
     } else {
-      models.emplace_back(m, read_rdm(f, m));
+      models.push_back({m, read_rdm(f, m)});
     }
   }
   if (models.empty()) throw DataError(fmt::format("{}: --model: no dataset in {}", c.rdms, fmt::join(c.models, ", ")));
-  const long n = models.front().second.n;
-
-  std::ostringstream csv;
-  csv << kRsaColumns << "\n";
+  const long n = models.front().rdm.n;
+  for (const auto& m : models)
+    if (m.rdm.n != n)
+      throw DataError(fmt::format("{}: model '{}' has {} conditions, '{}' {}", c.rdms, m.name, m.rdm.n, models.front().name, n));
+  std::vector<RsaRoi> rois;
   for (const auto& roi : c.brain) {
     if (!f.has(roi) || !f.is_group(roi))
       throw DataError(fmt::format("{}: --brain '{}': expected a group of subjects (datasets, or groups of session datasets)",
                                   c.rdms, roi));
-    std::vector<std::string> names;
-    std::vector<Rdm> subjects;
+    RsaRoi r{roi, {}, {}};
     for (const auto& child : f.list(roi)) {
       const std::string path = join(roi, child);
-      Rdm r;
+      Rdm rdm;
       if (f.is_group(path)) {  // sessions of one subject: their mean
         long k = 0;
         for (const auto& sess : f.list(path)) {
           const Rdm s = read_rdm(f, join(path, sess));
-          if (k == 0) r = s;
+          if (k == 0) rdm = s;
           else {
-            if (s.n != r.n)
-              throw DataError(fmt::format("{}: {} has RDMs of {} and {} conditions", c.rdms, path, r.n, s.n));
-            for (size_t q = 0; q < r.v.size(); ++q) r.v[q] += s.v[q];
+            if (s.n != rdm.n)
+              throw DataError(fmt::format("{}: {} has RDMs of {} and {} conditions", c.rdms, path, rdm.n, s.n));
+            for (size_t q = 0; q < rdm.v.size(); ++q) rdm.v[q] += s.v[q];
           }
           ++k;
         }
         if (k == 0) throw DataError(fmt::format("{}: subject group '{}' holds no RDM", c.rdms, path));
-        for (double& x : r.v) x /= static_cast<double>(k);
+        for (double& x : rdm.v) x /= static_cast<double>(k);
       } else {
-        r = read_rdm(f, path);
+        rdm = read_rdm(f, path);
       }
-      if (r.n != n)
+      if (rdm.n != n)
         throw DataError(fmt::format("{}: '{}' has {} conditions, the model '{}' {} (expected the same conditions)", c.rdms,
-                                    path, r.n, models.front().first, n));
-      names.push_back(child);
-      subjects.push_back(std::move(r));
+                                    path, rdm.n, models.front().name, n));
+      r.subjects.push_back(child);
+      r.rdms.push_back(std::move(rdm));
     }
-    if (subjects.empty()) throw DataError(fmt::format("{}: --brain '{}' holds no subject", c.rdms, roi));
-    for (const auto& [mname, m] : models)
-      if (m.n != n)
-        throw DataError(fmt::format("{}: model '{}' has {} conditions, '{}' {}", c.rdms, mname, m.n, models.front().first, n));
-    if (c.ceiling && subjects.size() < 2)
-      throw ConfigError(fmt::format("--brain {}: {} subject ({}); the noise ceiling needs at least 2 (--no-ceiling "
-                                    "compares without it)", roi, subjects.size(), names.front()));
-    std::vector<std::vector<double>> vecs;
-    for (const auto& s : subjects) vecs.push_back(s.v);
-    for (const Comparison cmp : comps) {
-      const auto ceil = c.ceiling ? noise_ceiling(vecs, cmp)
-                                             : std::pair<double, double>{std::nan(""), std::nan("")};
-      std::vector<std::pair<double, std::string>> ranking;
-      for (const auto& [mname, m] : models) {
-        const RsaResult r = rsa_compare(m, subjects, cmp, c.options);
-        for (size_t s = 0; s <= subjects.size(); ++s)
-          csv << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", mname, roi,
-                             s < subjects.size() ? names[s] : "mean", to_string(cmp), num(r.similarity[s]),
-                             num(r.bootstrap_sd[s]), num(r.ci_low[s]), num(r.ci_high[s]), num(r.p_permutation[s]),
-                             num(ceil.first), num(ceil.second), n, subjects.size(), c.options.bootstrap,
-                             c.options.permutations, c.options.seed);
-        ranking.emplace_back(r.similarity.back(), fmt::format("{:<32} {:>8.4f} {:>8} {:>8}", mname, r.similarity.back(),
-                                                             num(r.bootstrap_sd.back()).substr(0, 8),
-                                                             num(r.p_permutation.back()).substr(0, 8)));
-      }
-      std::stable_sort(ranking.begin(), ranking.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-      report << fmt::format("{} ({} subjects, {} conditions), {}: noise ceiling [{}, {}]\n", roi, subjects.size(), n,
-                            to_string(cmp), std::isnan(ceil.first) ? "-" : fmt::format("{:.4f}", ceil.first),
-                            std::isnan(ceil.second) ? "-" : fmt::format("{:.4f}", ceil.second));
-      report << fmt::format("  {:<32} {:>8} {:>8} {:>8}\n", "model", "mean", "boot SD", "p");
-      for (const auto& [score, line] : ranking)
-        report << "  " << line << (!std::isnan(ceil.first) && score >= ceil.first ? "  (within the ceiling)" : "") << "\n";
-    }
+    if (r.rdms.empty()) throw DataError(fmt::format("{}: --brain '{}' holds no subject", c.rdms, roi));
+    rois.push_back(std::move(r));
   }
-  fs::write_text_atomic(c.out, csv.str());
-  report << fmt::format("wrote {}\n", c.out);
+  compare_and_report(models, rois, comps, c.options, c.ceiling, c.out, report);
 }
 
 }  // namespace brainsweep

@@ -36,27 +36,6 @@ std::string marker_path(const std::string& run_dir, const std::string& unit_id) 
   return (sfs::path(run_dir) / "units" / (unit_id + ".done")).string();
 }
 
-/// Design matrix of one episode: every layer aligned, then concatenated column-wise in order.
-MatrixF episode_design(const Plan& p, const Unit& u, const std::string& episode, long n_tr) {
-  const std::string& file = p.features.at(u.model).at(episode);
-  std::vector<MatrixF> parts;
-  long cols = 0;
-  for (const auto& layer : u.layers) {
-    const MatrixF f = read_feature_layer(file, layer);
-    if (f.rows() < n_tr - p.max_missing_feature_rows)
-      throw DataError(file + ": dataset '" + layer + "' has " + std::to_string(f.rows()) + " rows, fMRI has " +
-                      std::to_string(n_tr));
-    parts.push_back(align_features(f, n_tr, u.hrf_delay, u.stimulus_window));
-    cols += parts.back().cols();
-  }
-  MatrixF x(n_tr, cols);
-  long at = 0;
-  for (const auto& m : parts) {
-    x.middleCols(at, m.cols()) = m;
-    at += m.cols();
-  }
-  return x;
-}
 
 /// fMRI runs this process (one rank) has already read and checked, so that the units of a sweep,
 /// which share their subjects, decompress each run once (Sherlock's files are gzip-compressed: a
@@ -104,6 +83,27 @@ FmriCache::Run read_run(const FmriRef& r) {
 }
 
 }  // namespace
+
+MatrixF episode_design(const Plan& p, const Unit& u, const std::string& episode, long n_tr) {
+  const std::string& file = p.features.at(u.model).at(episode);
+  std::vector<MatrixF> parts;
+  long cols = 0;
+  for (const auto& layer : u.layers) {
+    const MatrixF f = read_feature_layer(file, layer);
+    if (f.rows() < n_tr - p.max_missing_feature_rows)
+      throw DataError(file + ": dataset '" + layer + "' has " + std::to_string(f.rows()) + " rows, fMRI has " +
+                      std::to_string(n_tr));
+    parts.push_back(align_features(f, n_tr, u.hrf_delay, u.stimulus_window));
+    cols += parts.back().cols();
+  }
+  MatrixF x(n_tr, cols);
+  long at = 0;
+  for (const auto& m : parts) {
+    x.middleCols(at, m.cols()) = m;
+    at += m.cols();
+  }
+  return x;
+}
 
 void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string& run_dir) {
   const auto t_unit = std::chrono::steady_clock::now();

@@ -110,6 +110,101 @@ class Rsa(unittest.TestCase):
                     self.assertAlmostEqual(float(g["similarity"]), want, delta=1e-9)
             self.assertLess(lower, upper)
 
+    def test_sherlock_scenes_against_numpy(self):
+        """The 50 scenes of both scans: brain RDMs of the 8 subjects (roi6 and the 481 pmc voxels),
+        model RDMs of the annotation, LSA and topic feature sets (windows 1 and 3), against numpy."""
+        sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+        import encoding_reference as enc  # the ENCODING.md reference's alignment (design rows)
+        sherlock = os.path.join(os.path.dirname(RSA92), "..", "sherlock")
+        source = os.path.abspath(os.path.join(HERE, "..", ".."))
+        events = {ep: ref.read_events(os.path.join(sherlock, "events", f"{ep}_events.tsv")) for ep in ("sherlock01", "sherlock02")}
+        conditions = list(dict.fromkeys(e[2] for ep in ("sherlock01", "sherlock02") for e in events[ep]))
+        self.assertEqual(len(conditions), 50)
+        for atlas in ("roi6", "pmc481"):
+            with self.subTest(atlas=atlas):
+                sweep = os.path.join(self.d, f"sherlock_{atlas}.yaml")
+                with open(os.path.join(source, "sweeps", "sherlock.yaml")) as f:
+                    text = f.read().replace("atlas: roi6", f"atlas: {atlas}").replace(
+                        "dataset: configs", f"dataset: {source}/configs").replace("dataset_root: ../shared/data/sherlock",
+                                                                                  f"dataset_root: {sherlock}")
+                with open(sweep, "w") as f:
+                    f.write(text)
+                out = self.out()
+                r = run("--sweep", sweep, "--events", os.path.join(sherlock, "events", "{episode}_events.tsv"), "--set",
+                        "train,test", "--comparison", "corr,spearman", "--bootstrap", "0", "--permutations", "0", "--out", out)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("50 conditions from 683 events", r.stdout)
+                rows = read_csv(out)
+                subjects = [f"sub-0{i}" for i in range(1, 9)]
+                brain = {}
+                for s in subjects:
+                    with h5py.File(os.path.join(sherlock, "fmri", s, "func", f"{s}_task-sherlock_space-MNI152_atlas-{atlas}_bold.h5")) as f:
+                        runs = [(f[f"ses-001_task-{ep}"][()], events[ep]) for ep in ("sherlock01", "sherlock02")]
+                    brain[s] = ref.rdm_correlation(ref.condition_patterns(runs, conditions, 1.5, 0))
+                n_tr = {ep: len(runs[k][0]) for k, ep in enumerate(("sherlock01", "sherlock02"))}
+                for model, layer in (("annotations", "all"), ("description_lsa", "lsa64"), ("topic_model", "t100")):
+                    for window in (1, 3):
+                        design = []
+                        for ep in ("sherlock01", "sherlock02"):
+                            with h5py.File(os.path.join(sherlock, "features", model, "movies", "sherlock", f"movies_{ep}.h5")) as f:
+                                design.append((enc.align(f[layer][()].astype(np.float64), n_tr[ep], 0, window), events[ep]))
+                        m = ref.rdm_correlation(ref.condition_patterns(design, conditions, 1.5, 0))
+                        name = f"{model}/{layer} w{window} d0"
+                        for method in ("corr", "spearman"):
+                            got = {g["subject"]: float(g["similarity"]) for g in rows
+                                   if g["model"] == name and g["comparison"] == method}
+                            want = [ref.compare(m, brain[s], method) for s in subjects]
+                            tol = 1e-7
+                            for k, s in enumerate(subjects):
+                                self.assertAlmostEqual(got[s], want[k], delta=tol, msg=(atlas, name, method, s))
+                            self.assertAlmostEqual(got["mean"], float(np.mean(want)), delta=tol)
+                for method in ("corr", "spearman"):
+                    lower, upper = ref.rdm_noise_ceiling([brain[s] for s in subjects], method)
+                    g = next(g for g in rows if g["comparison"] == method)
+                    self.assertAlmostEqual(float(g["ceiling_lower"]), lower, delta=1e-6)
+                    self.assertAlmostEqual(float(g["ceiling_upper"]), upper, delta=1e-6)
+
+    def test_events_bad_input(self):
+        sherlock = os.path.join(os.path.dirname(RSA92), "..", "sherlock")
+        source = os.path.abspath(os.path.join(HERE, "..", ".."))
+        sweep = os.path.join(self.d, "s.yaml")
+        with open(os.path.join(source, "sweeps", "sherlock.yaml")) as f:
+            text = f.read().replace("dataset: configs", f"dataset: {source}/configs").replace(
+                "dataset_root: ../shared/data/sherlock", f"dataset_root: {sherlock}")
+        with open(sweep, "w") as f:
+            f.write(text)
+        ev = os.path.join(self.d, "ev")
+        os.makedirs(ev)
+        def write(rows):
+            with open(os.path.join(ev, "sherlock02_events.tsv"), "w") as f:
+                f.write("onset\tduration\ttrial_type\n" + "".join(f"{a}\t{b}\t{c}\n" for a, b, c in rows))
+        good = [(0, 15, "a"), (15, 15, "b"), (30, 15, "c")]
+        cases = [
+            (good + [(1540, 30, "d")], r"sherlock02_events.tsv:5: the event \[1540, 1570\) s ends after its run \(1030 samples × 1.5 s = 1545 s\)"),
+            (good + [(20, "x", "d")], r"sherlock02_events.tsv:5: column duration: expected a number of seconds, found 'x'"),
+            (good + [(20, 0, "d")], r"sherlock02_events.tsv:5: duration 0 \(expected > 0 s\)"),
+            (good + [(20.1, 0.5, "d")], r"sherlock02_events.tsv:5: the event \[20.1, 20.6\) s of 'd' holds no sample"),
+            (good[:2], r"2 conditions \(expected at least 3"),
+        ]
+        for rows, pattern in cases:
+            with self.subTest(pattern=pattern):
+                write(rows)
+                out = os.path.join(self.d, "o.csv")
+                r = run("--sweep", sweep, "--events", os.path.join(ev, "{episode}_events.tsv"), "--set", "test",
+                        "--bootstrap", "0", "--permutations", "0", "--out", out)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertRegex(r.stderr, pattern)
+                self.assertFalse(os.path.exists(out))
+        write(good)
+        for args, pattern in ((["--set", "val"], r"'val' is not a set of"),
+                              (["--set", "test", "--distance", "cityblock"], r"distance: expected correlation or euclidean"),
+                              (["--set", "test", "--rdms", RSA92], r"either --rdms .* or --sweep")):
+            with self.subTest(pattern=pattern):
+                r = run("--sweep", sweep, "--events", os.path.join(ev, "{episode}_events.tsv"), *args, "--bootstrap", "0",
+                        "--permutations", "0", "--out", os.path.join(self.d, "o.csv"))
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertRegex(r.stderr, pattern)
+
     def test_bad_input(self):
         bad = os.path.join(self.d, "bad.h5")
         good = self.models["models/animacy"]

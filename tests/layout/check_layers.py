@@ -14,14 +14,14 @@ from pathlib import Path
 
 # (module, source folders, headers it owns), bottom floor first
 FLOORS = [
-    ("util", ["src/util"], ["errors", "fs", "hdf5_io", "matrix", "module", "build_config", "random"]),
+    ("util", ["src/util"], ["errors", "fs", "hdf5_io", "matrix", "module", "build_config", "random", "tsv"]),
     ("config", ["src/config"], ["config"]),
-    ("data", ["src/data"], ["data", "npy", "sample_counts"]),
+    ("data", ["src/data"], ["data", "npy", "sample_counts", "events"]),
     ("backends", ["src/backends/cpu", "src/backends/cuda"], ["backend", "blas_core"]),
     ("ridge", ["src/ridge"], ["ridge", "ridge_command"]),
     ("metrics", ["src/metrics"], ["odd_one_out", "noise_ceiling", "rsa"]),
     ("sweep", ["src/sweep"], ["plan", "grid", "scoring", "ceiling"]),
-    ("run", ["src/run"], ["run", "cost", "scheduler", "status", "gather"]),
+    ("run", ["src/run"], ["run", "cost", "scheduler", "status", "gather", "rsa_sweep"]),
     ("stitch", ["src/stitch"], ["stitch"]),
     ("submit", ["src/submit"], ["submit"]),
     ("features", ["src/features", "src/features/torch"], ["extract", "media", "text", "torch_model"]),

@@ -240,6 +240,34 @@ def rsa(model, subjects, method, bootstrap=0, permutations=0, seed=0):
     return out
 
 
+def read_events(path):
+    """[(onset, duration, trial_type)] of a BIDS events TSV, events without a trial_type left out."""
+    import csv
+    with open(path, newline="") as f:
+        return [(float(r["onset"]), float(r["duration"]), r["trial_type"])
+                for r in csv.DictReader(f, delimiter="\t") if r["trial_type"] not in ("", "n/a")]
+
+
+def condition_patterns(runs, conditions, tr, hrf_delay):
+    """runs: [(samples (T, C), events)]. Sample t belongs to an event when (t − hrf)·tr is in
+    [onset, onset + duration); event pattern = mean of its samples; condition = mean of its events."""
+    per = {c: [] for c in conditions}
+    for x, events in runs:
+        times = (np.arange(len(x)) - hrf_delay) * tr
+        for onset, duration, cond in events:
+            sel = (times >= onset - 1e-9) & (times < onset + duration - 1e-9)
+            per[cond].append(np.asarray(x, dtype=np.float64)[sel].mean(axis=0))
+    return np.array([np.mean(per[c], axis=0) for c in conditions])
+
+
+def rdm_correlation(patterns):
+    """1 − Pearson r of every pair of patterns, rounded to 1e-10 of the largest entry (METRICS' ties:
+    dissimilarities equal in exact arithmetic stay equal)."""
+    v = upper(1 - np.corrcoef(patterns))
+    q = np.abs(v).max() * 1e-10
+    return np.round(v / q) * q if q > 0 else v
+
+
 def self_test():
     # the stream against direct Python integer arithmetic
     seed, ks = 12345, [0, 1, 2, 10**12]

@@ -1,0 +1,110 @@
+// `brainsweep rsa --sweep` (rsa_sweep.hpp).
+#include "brainsweep/rsa_sweep.hpp"
+
+#include <filesystem>
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "brainsweep/config.hpp"
+#include "brainsweep/data.hpp"
+#include "brainsweep/errors.hpp"
+#include "brainsweep/events.hpp"
+#include "brainsweep/fs.hpp"
+#include "brainsweep/plan.hpp"
+#include "brainsweep/run.hpp"
+
+namespace brainsweep {
+
+void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
+  if (std::filesystem::exists(c.out)) throw ConfigError("--out " + c.out + ": exists; refusing to overwrite it");
+  fs::check_output_parent(c.out, "--out");
+  std::vector<Comparison> comps;
+  for (const auto& name : c.comparisons) comps.push_back(parse_comparison(name));
+  if (c.events.find("{episode}") == std::string::npos)
+    throw ConfigError("--events '" + c.events + "': expected a path template holding {episode}");
+  const Sweep sweep = Sweep::load(c.sweep);
+  const Plan p = make_plan(sweep);
+  std::vector<std::string> episodes;  // of every set named, in order, each once
+  {
+    std::stringstream ss(c.set);
+    for (std::string name; std::getline(ss, name, ',');) {
+      const std::vector<std::string>* eps = nullptr;
+      if (name == "train") eps = &p.train;
+      for (const auto& e : p.eval)
+        if (e.name == name) eps = &e.episodes;
+      if (!eps) throw ConfigError(fmt::format("--set {}: '{}' is not a set of {} (train or an eval set)", c.set, name, c.sweep));
+      for (const auto& ep : *eps)
+        if (std::find(episodes.begin(), episodes.end(), ep) == episodes.end()) episodes.push_back(ep);
+    }
+  }
+  // Events per episode.
+  std::map<std::string, std::vector<Event>> events;
+  std::map<std::string, std::string> event_file;
+  long unlabelled = 0, labelled = 0;
+  for (const auto& ep : episodes) {
+    std::string path = c.events;
+    path.replace(path.find("{episode}"), 9, ep);
+    long skipped = 0;
+    events[ep] = read_events(path, &skipped);
+    unlabelled += skipped;
+    labelled += static_cast<long>(events[ep].size());
+    event_file[ep] = path;
+  }
+  // Conditions in order of first appearance over the set's episodes.
+  std::vector<std::string> conditions;
+  {
+    std::vector<EventRun> runs;
+    for (const auto& ep : episodes) runs.push_back({event_file[ep], nullptr, events[ep]});
+    conditions = event_conditions(runs);
+  }
+  if (conditions.size() < 3)
+    throw DataError(fmt::format("--events {}: {} conditions (expected at least 3 trial_types)", c.events, conditions.size()));
+
+  auto rdm_of = [&](const std::map<std::string, MatrixF>& samples, int hrf_delay) {
+    std::vector<EventRun> runs;
+    for (const auto& ep : episodes) runs.push_back({event_file[ep], &samples.at(ep), events[ep]});
+    return rdm_from_patterns(condition_patterns(runs, conditions, p.tr, hrf_delay), c.distance);
+  };
+  // Brain RDMs per hrf_delay of the grid (the samples of a condition depend on it).
+  std::map<int, RsaRoi> rois;
+  std::map<std::string, std::map<std::string, MatrixF>> fmri;  // subject → episode → samples
+  for (const auto& sub : p.subjects)
+    for (const auto& ep : episodes) {
+      if (!p.fmri.at(sub).count(ep)) throw DataError(fmt::format("--set {}: {} has no fMRI for episode '{}'", c.set, sub, ep));
+      const FmriRef& ref = p.fmri.at(sub).at(ep);
+      fmri[sub][ep] = read_fmri(ref.file, ref.dataset);
+    }
+  for (const auto& u : p.units)
+    if (!rois.count(u.hrf_delay)) {
+      RsaRoi roi{p.atlas, {}, {}};
+      for (const auto& sub : p.subjects) {
+        roi.subjects.push_back(sub);
+        roi.rdms.push_back(rdm_of(fmri.at(sub), u.hrf_delay));
+      }
+      rois[u.hrf_delay] = std::move(roi);
+    }
+  // Model RDMs: one per unit (feature set × grid point), the design rows of the same samples.
+  std::map<int, std::vector<NamedRdm>> models;
+  const std::string& first = p.subjects.front();
+  for (const auto& u : p.units) {
+    std::map<std::string, MatrixF> design;
+    for (const auto& ep : episodes) design[ep] = episode_design(p, u, ep, fmri.at(first).at(ep).rows());
+    models[u.hrf_delay].push_back(
+        {fmt::format("{}/{} w{} d{}", u.model, fmt::join(u.layers, "+"), u.stimulus_window, u.hrf_delay), rdm_of(design, u.hrf_delay)});
+  }
+  report << fmt::format("{} conditions from {} events of {} ({} episodes of set {}; {} events without a trial_type left "
+                        "out), {} subjects, {} models, distance {}\n", conditions.size(), labelled, c.events,
+                        episodes.size(), c.set, unlabelled, p.subjects.size(), p.units.size(), c.distance);
+  if (rois.size() == 1) {
+    compare_and_report(models.begin()->second, {rois.begin()->second}, comps, c.options, c.ceiling, c.out, report);
+  } else {
+    throw ConfigError(fmt::format("{}: the grid has {} hrf_delay values; rsa --sweep compares one at a time (use "
+                                  "grid.include to keep one)", c.sweep, rois.size()));
+  }
+}
+
+}  // namespace brainsweep
