@@ -19,7 +19,8 @@ import numpy as _np
 from . import _engine
 
 __version__ = _engine.__version__
-__all__ = ["RidgeCV", "pearson_r", "read_results", "read_stitched", "Stitched", "default_alphas", "blas_info"]
+__all__ = ["RidgeCV", "pearson_r", "read_results", "read_stitched", "Stitched", "default_alphas", "blas_info",
+           "rdm", "compare", "noise_ceiling"]
 
 blas_info = _engine.blas_info  # "OpenBLAS 0.3.21, core Cooperlake, 2 threads": the kernels this process runs
 
@@ -27,6 +28,36 @@ blas_info = _engine.blas_info  # "OpenBLAS 0.3.21, core Cooperlake, 2 threads": 
 def default_alphas():
     """ENCODING.md's alpha grid: 10^-1 ... 10^7 in 17 log-spaced steps (numpy float64 array)."""
     return _np.asarray(_engine.default_alphas())
+
+
+def _rdm_vector(x, name):
+    a = _np.asarray(x, dtype=_np.float64)
+    if a.ndim == 2:
+        return _engine.rdm_vector(a)  # checked: square, symmetric, zero diagonal, finite
+    if a.ndim == 1:
+        return a
+    raise ValueError(f"{name}: expected an RDM (conditions × conditions) or its upper-triangle vector, found {a.ndim}-D")
+
+
+def rdm(patterns, distance="correlation"):
+    """RDM of condition patterns (conditions × channels) as its upper-triangle vector (i < j, row by
+    row; n(n − 1)/2 entries): `correlation` 1 − Pearson r, `euclidean` squared distance / channels
+    (rsatoolbox), rounded to 1e-10 of the largest entry so that exact ties stay ties (METRICS.md §2).
+    Raises ValueError for fewer than 3 conditions or another distance."""
+    return _engine.rdm(patterns, distance)
+
+
+def compare(x, y, method="corr"):
+    """Compare two RDMs (square matrices or upper-triangle vectors): `corr`, `spearman` (ties
+    averaged), `tau-a` (Kendall's τa, O(N log N)) or `cosine` (METRICS.md §2). ValueError for an RDM
+    that is not square, symmetric, zero-diagonal and finite, for lengths that differ, or another method."""
+    return _engine.compare(_rdm_vector(x, "x"), _rdm_vector(y, "y"), method)
+
+
+def noise_ceiling(rdms, method="corr"):
+    """Leave-one-subject-out noise ceiling (lower, upper) of one RDM per subject (rsatoolbox's pooling
+    by method; METRICS.md §2). ValueError with fewer than 2 subjects."""
+    return _engine.noise_ceiling([_rdm_vector(r, f"rdms[{i}]") for i, r in enumerate(rdms)], method)
 
 
 def pearson_r(pred, truth):

@@ -18,6 +18,7 @@
 #include "brainsweep/errors.hpp"
 #include "brainsweep/ridge.hpp"
 #include "brainsweep/ridge_command.hpp"
+#include "brainsweep/rsa.hpp"
 
 namespace py = pybind11;
 namespace bs = brainsweep;
@@ -169,6 +170,37 @@ PYBIND11_MODULE(_engine, m) {
         py::arg("threads"), py::arg("precision"), py::arg("solver"), py::arg("target_batch"),
         "Fit ridge with one alpha per target chosen by contiguous K-fold CV (ENCODING.md §2-4), as "
         "`brainsweep ridge`. Empty alphas: ENCODING.md's grid.");
+  // RSA (METRICS.md §2) on numpy arrays: the engine's functions of `brainsweep rsa`.
+  m.def(
+      "rdm",
+      [](const py::handle& patterns, const std::string& distance) {
+        auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(patterns);
+        if (!a || a.ndim() != 2) throw py::value_error("patterns: expected a 2-D array (conditions × channels)");
+        const bs::MatrixD p = Eigen::Map<const bs::MatrixD>(a.data(), a.shape(0), a.shape(1));
+        return to_numpy(bs::rdm_from_patterns(p, distance).v);
+      },
+      py::arg("patterns"), py::arg("distance") = "correlation");
+  m.def(
+      "rdm_vector",
+      [](const py::handle& matrix) {
+        auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(matrix);
+        if (!a || a.ndim() != 2) throw py::value_error("rdm: expected a 2-D array (conditions × conditions)");
+        const bs::MatrixD m = Eigen::Map<const bs::MatrixD>(a.data(), a.shape(0), a.shape(1));
+        return to_numpy(bs::rdm_from_matrix(m, "rdm").v);
+      },
+      py::arg("rdm"));
+  m.def(
+      "compare",
+      [](const std::vector<double>& x, const std::vector<double>& y, const std::string& method) {
+        return bs::compare_rdms(x, y, bs::parse_comparison(method, "method"));
+      },
+      py::arg("x"), py::arg("y"), py::arg("method") = "corr");
+  m.def(
+      "noise_ceiling",
+      [](const std::vector<std::vector<double>>& rdms, const std::string& method) {
+        return bs::noise_ceiling(rdms, bs::parse_comparison(method, "method"));
+      },
+      py::arg("rdms"), py::arg("method") = "corr");
   m.def("blas_info", &bs::blas_description,
         "the OpenBLAS in use: version, kernels (core) and threads, as `brainsweep --version` prints");
   m.def("default_alphas", [] { return bs::ridge_options({}, "mixed", "auto", 1).alphas; },

@@ -240,6 +240,41 @@ class Conventions(unittest.TestCase):
         self.assertGreater(spins, 0.25 * rate * fit_s, f"{spins} iterations in a {fit_s:.2f} s fit, {rate:.0f}/s alone")
 
 
+class RsaFunctions(unittest.TestCase):
+    """brainsweep.rdm / compare / noise_ceiling against the numpy reference of METRICS.md, on the
+    92-image RDMs (hIT BE, KO) and on patterns."""
+
+    def test_against_numpy(self):
+        sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+        import metrics_reference as mref
+        path = os.path.join(SOURCE, "..", "shared", "data", "rsa92", "rsa92.h5")
+        with h5py.File(path) as f:
+            hit = [np.mean([f[f"hIT/{s}/{k}"][()].astype("f8") for k in f[f"hIT/{s}"]], axis=0) for s in ("BE", "KO")]
+            model = f["models/animacy"][()]
+        for method in ("corr", "spearman", "tau-a", "cosine"):
+            want = mref.compare(mref.upper(model), mref.upper(hit[0]), method)
+            self.assertAlmostEqual(brainsweep.compare(model, hit[0], method), want, delta=1e-10)
+            self.assertAlmostEqual(brainsweep.compare(mref.upper(model), mref.upper(hit[0]), method), want, delta=1e-10)
+            lo, up = brainsweep.noise_ceiling(hit, method)
+            want_lo, want_up = mref.rdm_noise_ceiling([mref.upper(h) for h in hit], method)
+            self.assertAlmostEqual(lo, want_lo, delta=1e-10)
+            self.assertAlmostEqual(up, want_up, delta=1e-10)
+        P = np.random.default_rng(0).standard_normal((20, 7))
+        np.testing.assert_allclose(brainsweep.rdm(P), mref.rdm_correlation(P), atol=1e-9)
+        np.testing.assert_allclose(brainsweep.rdm(P, "euclidean"),
+                                   mref.upper(((P[:, None] - P[None]) ** 2).sum(-1) / 7), rtol=1e-9)
+        bad = model.copy()
+        bad[1, 2] += 1
+        with self.assertRaisesRegex(ValueError, "not symmetric"):
+            brainsweep.compare(bad, model)
+        with self.assertRaisesRegex(ValueError, "method: expected corr, spearman, tau-a or cosine"):
+            brainsweep.compare(model, model, "kendall")
+        with self.assertRaisesRegex(ValueError, "at least 2 subjects"):
+            brainsweep.noise_ceiling([model])
+        with self.assertRaisesRegex(ValueError, "expected at least 3"):
+            brainsweep.rdm(P[:2])
+
+
 class Readers(unittest.TestCase):
     """read_results / read_stitched against results.csv, results.h5 and stitched/*.csv of a real run."""
 
