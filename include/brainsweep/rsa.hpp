@@ -93,9 +93,12 @@ struct RsaRoi {
 /// Compare every model with every ROI for each comparison; write the CSV (kRsaColumns) atomically to
 /// `out` and print the ranking per ROI × comparison. @throw ConfigError for an ROI of one subject when
 /// `ceiling`; DimensionMismatch when conditions differ
+/// With `save_rdms`, also write every RDM compared, as square matrices, to that HDF5 file (atomically):
+/// `models/<model name>`, `subjects/<roi>/<subject>`, and the root attribute `conditions` when given.
 void compare_and_report(const std::vector<NamedRdm>& models, const std::vector<RsaRoi>& rois,
                         const std::vector<Comparison>& comparisons, const RsaOptions& options, bool ceiling,
-                        const std::string& out, std::ostream& report);
+                        const std::string& out, std::ostream& report, const std::string& save_rdms = "",
+                        const std::vector<std::string>& conditions = {});
 
 /// `brainsweep rsa` on RDMs stored in one HDF5 file (the 92-image data: `hIT/<subject>/session<k>`,
 /// `mIT`, `models/*`).
@@ -108,6 +111,7 @@ struct RsaCommand {
   RsaOptions options;
   bool ceiling = true;               ///< the noise ceiling (needs 2 subjects per ROI); false: empty columns
   std::string out;                   ///< CSV, refused if it exists
+  std::string save_rdms;             ///< optional HDF5 file of the RDMs compared (refused if it exists)
 };
 
 /// Columns of the CSV: one row per model × ROI × comparison × subject, then the row `mean` (the

@@ -20,6 +20,7 @@ struct RsaSweepCommand {
   RsaOptions options;
   bool ceiling = true;
   std::string out;
+  std::string save_rdms;  ///< optional HDF5 file of the RDMs (root attribute `conditions`: the trial_types)
 };
 
 /// Conditions: the trial_types of the set's events in order of first appearance; patterns as

@@ -319,6 +319,7 @@ int main(int argc, char** argv) {
   rs->add_option("--seed", rsa.options.seed, "seed of the counter-based resampling stream")->capture_default_str();
   bool rsa_no_ceiling = false;
   rs->add_flag("--no-ceiling", rsa_no_ceiling, "skip the noise ceiling (allows ROIs of one subject)");
+  rs->add_option("--save-rdms", rsa.save_rdms, "also write the RDMs compared to this HDF5 file (for tools/plot_rsa.py)");
   rs->add_option("--out", rsa.out, "output CSV (refused if it exists)")->required();
 
   bs::OddOneOutCommand oo;
@@ -438,6 +439,7 @@ int main(int argc, char** argv) {
         rsw.options = rsa.options;
         rsw.ceiling = rsa.ceiling;
         rsw.out = rsa.out;
+        rsw.save_rdms = rsa.save_rdms;
         bs::run_rsa_sweep_command(rsw, std::cout);
       }
       return 0;

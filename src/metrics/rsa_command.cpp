@@ -35,7 +35,10 @@ std::string num(double x) { return std::isnan(x) ? std::string() : fmt::format("
 
 void compare_and_report(const std::vector<NamedRdm>& models, const std::vector<RsaRoi>& rois,
                         const std::vector<Comparison>& comps, const RsaOptions& options, bool with_ceiling,
-                        const std::string& out, std::ostream& report) {
+                        const std::string& out, std::ostream& report, const std::string& save_rdms,
+                        const std::vector<std::string>& conditions) {
+  if (!save_rdms.empty() && std::filesystem::exists(save_rdms))
+    throw ConfigError("--save-rdms " + save_rdms + ": exists; refusing to overwrite it");
   std::ostringstream csv;
   csv << kRsaColumns << "\n";
   for (const auto& roi : rois) {
@@ -69,8 +72,30 @@ void compare_and_report(const std::vector<NamedRdm>& models, const std::vector<R
         report << "  " << line << (!std::isnan(ceil.first) && score >= ceil.first ? "  (within the ceiling)" : "") << "\n";
     }
   }
+  if (!save_rdms.empty()) {
+    fs::check_output_parent(save_rdms, "--save-rdms");
+    h5::File f(save_rdms, h5::File::Mode::in_memory);
+    auto square = [](const Rdm& r) {
+      MatrixD m = MatrixD::Zero(r.n, r.n);
+      size_t q = 0;
+      for (long i = 0; i < r.n; ++i)
+        for (long j = i + 1; j < r.n; ++j, ++q) m(i, j) = m(j, i) = r.v[q];
+      return m;
+    };
+    for (const auto& m : models) {
+      const MatrixD sq = square(m.rdm);
+      f.write_f64("models/" + m.name, sq.data(), sq.rows(), sq.cols());
+    }
+    for (const auto& roi : rois)
+      for (size_t s = 0; s < roi.rdms.size(); ++s) {
+        const MatrixD sq = square(roi.rdms[s]);
+        f.write_f64("subjects/" + roi.name + "/" + roi.subjects[s], sq.data(), sq.rows(), sq.cols());
+      }
+    if (!conditions.empty()) f.write_string_attr("conditions", conditions);
+    f.save_atomic(save_rdms);
+  }
   fs::write_text_atomic(out, csv.str());
-  report << fmt::format("wrote {}\n", out);
+  report << fmt::format("wrote {}{}\n", out, save_rdms.empty() ? "" : " and " + save_rdms);
 }
 
 void run_rsa_command(const RsaCommand& c, std::ostream& report) {
@@ -131,7 +156,7 @@ void run_rsa_command(const RsaCommand& c, std::ostream& report) {
     if (r.rdms.empty()) throw DataError(fmt::format("{}: --brain '{}' holds no subject", c.rdms, roi));
     rois.push_back(std::move(r));
   }
-  compare_and_report(models, rois, comps, c.options, c.ceiling, c.out, report);
+  compare_and_report(models, rois, comps, c.options, c.ceiling, c.out, report, c.save_rdms);
 }
 
 }  // namespace brainsweep

@@ -100,7 +100,8 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
                         "out), {} subjects, {} models, distance {}\n", conditions.size(), labelled, c.events,
                         episodes.size(), c.set, unlabelled, p.subjects.size(), p.units.size(), c.distance);
   if (rois.size() == 1) {
-    compare_and_report(models.begin()->second, {rois.begin()->second}, comps, c.options, c.ceiling, c.out, report);
+    compare_and_report(models.begin()->second, {rois.begin()->second}, comps, c.options, c.ceiling, c.out, report,
+                       c.save_rdms, conditions);
   } else {
     throw ConfigError(fmt::format("{}: the grid has {} hrf_delay values; rsa --sweep compares one at a time (use "
                                   "grid.include to keep one)", c.sweep, rois.size()));
