@@ -16,6 +16,9 @@ struct RsaSweepCommand {
   std::string events;    ///< template with {episode}: the events file of each episode of the set
   std::string set;       ///< sets of the sweep, comma-separated (train or eval sets): their episodes are the runs
   std::string distance = "correlation";
+  /// ROIs as NAME=REGEX (full match over the parcel names of the atlas file, e.g. `vis=.*_Vis_.*` for
+  /// a Schaefer network); none: one ROI of all parcels, named after the atlas
+  std::vector<std::string> rois;
   std::vector<std::string> comparisons{"corr"};
   RsaOptions options;
   bool ceiling = true;

@@ -311,6 +311,8 @@ int main(int argc, char** argv) {
   rs->add_option("--events", rsw.events, "with --sweep: BIDS events file of each episode, a template with {episode}");
   rs->add_option("--set", rsw.set, "with --sweep: the episodes (an eval set of the sweep, or train)");
   rs->add_option("--distance", rsw.distance, "with --sweep: correlation or euclidean")->capture_default_str();
+  rs->add_option("--roi", rsw.rois, "with --sweep: NAME=REGEX, the parcels whose names match (repeatable; default: all "
+                                    "parcels of the atlas)");
   rs->add_option("--comparison", rsa_comparisons, "comma-separated: corr, spearman, tau-a, cosine")->capture_default_str();
   rs->add_option("--bootstrap", rsa.options.bootstrap, "resamples of the conditions (0: none)")->capture_default_str()
       ->check(CLI::Range(0L, 100000000L));

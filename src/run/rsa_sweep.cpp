@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <algorithm>
 #include <map>
+#include <numeric>
+#include <regex>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -70,7 +72,37 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
     return rdm_from_patterns(condition_patterns(runs, conditions, p.tr, hrf_delay), c.distance);
   };
   // Brain RDMs per hrf_delay of the grid (the samples of a condition depend on it).
-  std::map<int, RsaRoi> rois;
+  // ROIs: all parcels (named after the atlas), or --roi NAME=REGEX over the parcel names.
+  std::vector<std::pair<std::string, std::vector<long>>> roi_columns;
+  {
+    const FmriRef& ref = p.fmri.at(p.subjects.front()).at(episodes.front());
+    const auto names = parcel_names(ref.file, ref.n_parcels);
+    if (c.rois.empty()) {
+      std::vector<long> all(names.size());
+      std::iota(all.begin(), all.end(), 0L);
+      roi_columns.emplace_back(p.atlas, all);
+    }
+    for (const auto& spec : c.rois) {
+      const auto eq = spec.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+        throw ConfigError("--roi '" + spec + "': expected NAME=REGEX (a regular expression over the parcel names)");
+      const std::string name = spec.substr(0, eq), pattern = spec.substr(eq + 1);
+      std::regex re;
+      try {
+        re = std::regex(pattern);
+      } catch (const std::regex_error& e) {
+        throw ConfigError("--roi '" + spec + "': not a regular expression (" + e.what() + ")");
+      }
+      std::vector<long> cols;
+      for (size_t k = 0; k < names.size(); ++k)
+        if (std::regex_match(names[k], re)) cols.push_back(static_cast<long>(k));
+      if (cols.empty())
+        throw ConfigError(fmt::format("--roi '{}': no parcel of {} matches (names such as {})", spec, ref.file,
+                                      fmt::join(std::vector<std::string>(names.begin(), names.begin() + std::min<size_t>(3, names.size())), ", ")));
+      roi_columns.emplace_back(name, cols);
+    }
+  }
+  std::map<int, std::vector<RsaRoi>> rois;
   std::map<std::string, std::map<std::string, MatrixF>> fmri;  // subject → episode → samples
   for (const auto& sub : p.subjects)
     for (const auto& ep : episodes) {
@@ -80,12 +112,19 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
     }
   for (const auto& u : p.units)
     if (!rois.count(u.hrf_delay)) {
-      RsaRoi roi{p.atlas, {}, {}};
+      for (const auto& [name, cols] : roi_columns) rois[u.hrf_delay].push_back({name, {}, {}});
       for (const auto& sub : p.subjects) {
-        roi.subjects.push_back(sub);
-        roi.rdms.push_back(rdm_of(fmri.at(sub), u.hrf_delay));
+        std::vector<EventRun> runs;
+        for (const auto& ep : episodes) runs.push_back({event_file[ep], &fmri.at(sub).at(ep), events[ep]});
+        const MatrixD patterns = condition_patterns(runs, conditions, p.tr, u.hrf_delay);
+        for (size_t k = 0; k < roi_columns.size(); ++k) {
+          const auto& cols = roi_columns[k].second;
+          MatrixD sel(patterns.rows(), static_cast<long>(cols.size()));
+          for (size_t q = 0; q < cols.size(); ++q) sel.col(static_cast<long>(q)) = patterns.col(cols[q]);
+          rois[u.hrf_delay][k].subjects.push_back(sub);
+          rois[u.hrf_delay][k].rdms.push_back(rdm_from_patterns(sel, c.distance));
+        }
       }
-      rois[u.hrf_delay] = std::move(roi);
     }
   // Model RDMs: one per unit (feature set × grid point), the design rows of the same samples.
   std::map<int, std::vector<NamedRdm>> models;
@@ -100,7 +139,7 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
                         "out), {} subjects, {} models, distance {}\n", conditions.size(), labelled, c.events,
                         episodes.size(), c.set, unlabelled, p.subjects.size(), p.units.size(), c.distance);
   if (rois.size() == 1) {
-    compare_and_report(models.begin()->second, {rois.begin()->second}, comps, c.options, c.ceiling, c.out, report,
+    compare_and_report(models.begin()->second, rois.begin()->second, comps, c.options, c.ceiling, c.out, report,
                        c.save_rdms, conditions);
   } else {
     throw ConfigError(fmt::format("{}: the grid has {} hrf_delay values; rsa --sweep compares one at a time (use "

@@ -164,6 +164,40 @@ class Rsa(unittest.TestCase):
                     self.assertAlmostEqual(float(g["ceiling_lower"]), lower, delta=1e-6)
                     self.assertAlmostEqual(float(g["ceiling_upper"]), upper, delta=1e-6)
 
+    def test_sherlock_rois_by_regex(self):
+        """--roi NAME=REGEX: two halves of the 481 PMC voxels (pmc_vox000-199, 200-480) against numpy."""
+        sherlock = os.path.join(os.path.dirname(RSA92), "..", "sherlock")
+        source = os.path.abspath(os.path.join(HERE, "..", ".."))
+        sweep = os.path.join(self.d, "pmc.yaml")
+        with open(os.path.join(source, "sweeps", "sherlock.yaml")) as f:
+            text = f.read().replace("atlas: roi6", "atlas: pmc481").replace("dataset: configs", f"dataset: {source}/configs")
+            text = text.replace("dataset_root: ../shared/data/sherlock", f"dataset_root: {sherlock}")
+        with open(sweep, "w") as f:
+            f.write(text)
+        out = self.out()
+        r = run("--sweep", sweep, "--events", os.path.join(sherlock, "events", "{episode}_events.tsv"), "--set", "test",
+                "--roi", "low=pmc_vox[01][0-9][0-9]", "--roi", "high=pmc_vox[2-4][0-9][0-9]", "--bootstrap", "0",
+                "--permutations", "0", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = read_csv(out)
+        self.assertEqual({g["roi"] for g in rows}, {"low", "high"})
+        events = ref.read_events(os.path.join(sherlock, "events", "sherlock02_events.tsv"))
+        conditions = list(dict.fromkeys(e[2] for e in events))
+        for roi, cols in (("low", slice(0, 200)), ("high", slice(200, 481))):
+            brain = []
+            for s in [f"sub-0{i}" for i in range(1, 9)]:
+                with h5py.File(os.path.join(sherlock, "fmri", s, "func", f"{s}_task-sherlock_space-MNI152_atlas-pmc481_bold.h5")) as f:
+                    x = f["ses-001_task-sherlock02"][()][:, cols]
+                brain.append(ref.rdm_correlation(ref.condition_patterns([(x, events)], conditions, 1.5, 0)))
+            lower, upper = ref.rdm_noise_ceiling(brain, "corr")
+            got = next(g for g in rows if g["roi"] == roi)
+            self.assertAlmostEqual(float(got["ceiling_lower"]), lower, delta=1e-7)
+            self.assertAlmostEqual(float(got["ceiling_upper"]), upper, delta=1e-7)
+        r = run("--sweep", sweep, "--events", os.path.join(sherlock, "events", "{episode}_events.tsv"), "--set", "test",
+                "--roi", "x=nomatch", "--out", self.out())
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--roi 'x=nomatch': no parcel of", r.stderr)
+
     def test_events_bad_input(self):
         sherlock = os.path.join(os.path.dirname(RSA92), "..", "sherlock")
         source = os.path.abspath(os.path.join(HERE, "..", ".."))
