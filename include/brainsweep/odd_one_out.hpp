@@ -76,13 +76,14 @@ OddOneOutResult odd_one_out(const MatrixF& embedding, const Triplets& triplets, 
 /// @throw DataError  naming the file (and dataset)
 MatrixF read_embedding(const std::string& spec);
 
-/// `brainsweep odd-one-out`: read the embedding and the triplets, compute, write one CSV row.
+/// `brainsweep odd-one-out`: read each embedding and the triplets, compute, write one CSV row per embedding.
 struct OddOneOutCommand {
-  std::string embedding, triplets, out;
+  std::vector<std::string> embeddings;  ///< one CSV row each (e.g. the layers of a model, or several models)
+  std::string triplets, out;
   OddOneOutOptions options;
 };
 
-/// Columns of the CSV that `run_odd_one_out_command` writes (one row per call).
+/// Columns of the CSV that `run_odd_one_out_command` writes (one row per embedding).
 inline constexpr const char* kOddOneOutColumns =
     "embedding,triplets,similarity,rule,n_items,n_dimensions,n_triplets,n_correct,accuracy,bootstrap_sd,ci_low,"
     "ci_high,chance,n_bootstrap,seed,n_distinct_triplets,n_repeated_triplets,human_ceiling";
@@ -90,7 +91,7 @@ inline constexpr const char* kOddOneOutColumns =
 /// Run the command: `out` is written atomically and never overwritten (refused if it exists).
 /// @return  the result, with the seconds spent reading (read_s), on the accuracy (score_s), the
 ///          bootstrap (bootstrap_s) and the ceiling; @throw ConfigError, DataError as above
-OddOneOutResult run_odd_one_out_command(const OddOneOutCommand& c, double* read_s = nullptr,
-                                        double* compute_s = nullptr);
+std::vector<OddOneOutResult> run_odd_one_out_command(const OddOneOutCommand& c, double* read_s = nullptr,
+                                                     double* compute_s = nullptr);
 
 }  // namespace brainsweep

@@ -328,8 +328,8 @@ int main(int argc, char** argv) {
   std::string oo_similarity = "dot", oo_rule = "odd-one-out";
   auto* ooc = app.add_subcommand("odd-one-out", "Accuracy of an embedding on odd-one-out triplets (THINGS), with a "
                                                 "bootstrap and the human noise ceiling (METRICS.md §3)");
-  ooc->add_option("--embedding", oo.embedding, "items × dimensions: FILE.npy or FILE.h5:/dataset (a feature layer)")
-      ->required();
+  ooc->add_option("--embedding", oo.embeddings, "items × dimensions: FILE.npy or FILE.h5:/dataset (a feature layer); "
+                                               "repeatable, one CSV row each")->required();
   ooc->add_option("--triplets", oo.triplets, "TSV with item_a, item_b, item_c (1-based rows) and odd_one_out (1-3)")
       ->required();
   ooc->add_option("--similarity", oo_similarity, "dot or cosine")->capture_default_str();
@@ -454,13 +454,18 @@ int main(int argc, char** argv) {
       oo.options.similarity = bs::parse_similarity(oo_similarity);
       oo.options.rule = bs::parse_odd_rule(oo_rule);
       double read_s = 0, compute_s = 0;
-      const auto r = bs::run_odd_one_out_command(oo, &read_s, &compute_s);
-      fmt::print("{} triplets of {} items ({} similarity, rule {}): accuracy {:.4f} ({} correct; chance {:.4f})", r.n_triplets,
-                 r.n_items, oo_similarity, oo_rule, r.accuracy, r.n_correct, r.chance);
-      if (oo.options.bootstrap > 0)
-        fmt::print(", bootstrap SD {:.4f}, 95 % interval [{:.4f}, {:.4f}] ({} resamples)", r.bootstrap_sd, r.ci_low,
-                   r.ci_high, oo.options.bootstrap);
-      fmt::print("\n");
+      const auto results = bs::run_odd_one_out_command(oo, &read_s, &compute_s);
+      for (size_t k = 0; k < results.size(); ++k) {
+        const auto& r = results[k];
+        if (results.size() > 1) fmt::print("{}: ", oo.embeddings[k]);
+        fmt::print("{} triplets of {} items ({} similarity, rule {}): accuracy {:.4f} ({} correct; chance {:.4f})",
+                   r.n_triplets, r.n_items, oo_similarity, oo_rule, r.accuracy, r.n_correct, r.chance);
+        if (oo.options.bootstrap > 0)
+          fmt::print(", bootstrap SD {:.4f}, 95 % interval [{:.4f}, {:.4f}] ({} resamples)", r.bootstrap_sd, r.ci_low,
+                     r.ci_high, oo.options.bootstrap);
+        fmt::print("\n");
+      }
+      const auto& r = results.front();
       if (r.n_repeated > 0)
         fmt::print("human noise ceiling {:.4f} over {} repeated triplets ({} distinct)\n", r.human_ceiling, r.n_repeated,
                    r.n_distinct);

@@ -230,19 +230,12 @@ OddOneOutResult odd_one_out(const MatrixF& e, const Triplets& t, const OddOneOut
   return r;
 }
 
-OddOneOutResult run_odd_one_out_command(const OddOneOutCommand& c, double* read_s, double* compute_s) {
+std::vector<OddOneOutResult> run_odd_one_out_command(const OddOneOutCommand& c, double* read_s, double* compute_s) {
   if (std::filesystem::exists(c.out)) throw ConfigError("--out " + c.out + ": exists; refusing to overwrite it");
   fs::check_output_parent(c.out, "--out");
   if (c.options.bootstrap < 0)
     throw ConfigError("--bootstrap: expected >= 0 resamples, found " + std::to_string(c.options.bootstrap));
-  const auto t0 = std::chrono::steady_clock::now();
-  const MatrixF e = read_embedding(c.embedding);
-  const Triplets t = read_triplets(c.triplets, e.rows());
-  const auto t1 = std::chrono::steady_clock::now();
-  const OddOneOutResult r = odd_one_out(e, t, c.options);
-  const auto t2 = std::chrono::steady_clock::now();
-  if (read_s) *read_s = std::chrono::duration<double>(t1 - t0).count();
-  if (compute_s) *compute_s = std::chrono::duration<double>(t2 - t1).count();
+  if (c.embeddings.empty()) throw ConfigError("--embedding: give at least one");
   auto num = [](double x) { return std::isnan(x) ? std::string() : fmt::format("{:.9g}", x); };
   auto quote = [](const std::string& x) {
     if (x.find_first_of(",\"\n") == std::string::npos) return x;
@@ -250,15 +243,28 @@ OddOneOutResult run_odd_one_out_command(const OddOneOutCommand& c, double* read_
     for (char ch : x) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
     return q + "\"";
   };
-  const std::string csv = std::string(kOddOneOutColumns) + "\n" +
-                          fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", quote(c.embedding),
-                                      quote(c.triplets), to_string(c.options.similarity), to_string(c.options.rule),
-                                      r.n_items, e.cols(), r.n_triplets, r.n_correct, num(r.accuracy),
-                                      num(r.bootstrap_sd), num(r.ci_low), num(r.ci_high), num(r.chance),
-                                      c.options.bootstrap, c.options.seed, r.n_distinct, r.n_repeated,
-                                      num(r.human_ceiling));
+  std::string csv = std::string(kOddOneOutColumns) + "\n";
+  std::vector<OddOneOutResult> out;
+  double rs = 0, cs = 0;
+  for (const auto& spec : c.embeddings) {  // everything is read and checked before anything is written
+    const auto t0 = std::chrono::steady_clock::now();
+    const MatrixF e = read_embedding(spec);
+    const Triplets t = read_triplets(c.triplets, e.rows());
+    const auto t1 = std::chrono::steady_clock::now();
+    out.push_back(odd_one_out(e, t, c.options));
+    const auto t2 = std::chrono::steady_clock::now();
+    rs += std::chrono::duration<double>(t1 - t0).count();
+    cs += std::chrono::duration<double>(t2 - t1).count();
+    const OddOneOutResult& r = out.back();
+    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", quote(spec), quote(c.triplets),
+                       to_string(c.options.similarity), to_string(c.options.rule), r.n_items, e.cols(), r.n_triplets,
+                       r.n_correct, num(r.accuracy), num(r.bootstrap_sd), num(r.ci_low), num(r.ci_high), num(r.chance),
+                       c.options.bootstrap, c.options.seed, r.n_distinct, r.n_repeated, num(r.human_ceiling));
+  }
+  if (read_s) *read_s = rs;
+  if (compute_s) *compute_s = cs;
   fs::write_text_atomic(c.out, csv);
-  return r;
+  return out;
 }
 
 }  // namespace brainsweep

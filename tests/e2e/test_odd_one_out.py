@@ -99,6 +99,29 @@ class OddOneOut(unittest.TestCase):
             for k in ("n_correct", "accuracy", "bootstrap_sd", "human_ceiling", "n_items", "n_dimensions"):
                 self.assertEqual(row[k], base[k], (spec, k))
 
+    def test_several_embeddings(self):
+        """Layers of a model in one call: one row each, equal to separate calls; a bad one writes nothing."""
+        h5 = os.path.join(self.d, "model.h5")
+        with h5py.File(h5, "w") as f:
+            f["layer.1"] = np.ascontiguousarray(self.E[:, :10])
+            f["layer.2"] = np.ascontiguousarray(self.E[:, 10:])
+        out = os.path.join(self.d, "layers.csv")
+        r = run("--embedding", h5 + ":layer.1", "--embedding", h5 + ":layer.2", "--embedding", self.emb, "--triplets",
+                self.tsv, "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out, newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual([row["embedding"] for row in rows], [h5 + ":layer.1", h5 + ":layer.2", self.emb])
+        for k, E in enumerate((self.E[:, :10], self.E[:, 10:], self.E)):
+            want = ref.odd_one_out(E, self.items, self.choice, bootstrap=1000, seed=0)
+            self.check(rows[k], want)
+        self.assertEqual([row["n_dimensions"] for row in rows], ["10", "32", "42"])
+        bad = os.path.join(self.d, "bad.csv")
+        r = run("--embedding", self.emb, "--embedding", h5 + ":missing", "--triplets", self.tsv, "--out", bad)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("missing", r.stderr)
+        self.assertFalse(os.path.exists(bad))
+
     def test_ties_and_no_repeats(self):
         """An all-zero embedding ties every pair: the odd one is c (pair ab first); no repeated triplet."""
         E = np.zeros((10, 3), dtype=np.float32)
