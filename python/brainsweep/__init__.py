@@ -62,16 +62,9 @@ def noise_ceiling(rdms, method="corr"):
 
 def pearson_r(pred, truth):
     """Pearson r per column of two (n_samples, n_targets) arrays, in float64; a column where either
-    side has zero variance scores 0 (ENCODING.md §4). Raises ValueError if the shapes differ."""
-    p = _np.asarray(pred, dtype=_np.float64)
-    t = _np.asarray(truth, dtype=_np.float64)
-    if p.shape != t.shape or p.ndim != 2:
-        raise ValueError(f"pred and truth: expected two 2-D arrays of one shape, found {p.shape} and {t.shape}")
-    p = p - p.mean(axis=0)
-    t = t - t.mean(axis=0)
-    den = _np.sqrt((p * p).sum(axis=0) * (t * t).sum(axis=0))
-    num = (p * t).sum(axis=0)
-    return _np.where(den > 0, num / _np.where(den > 0, den, 1.0), 0.0)
+    side has zero variance scores 0 (ENCODING.md §4: the engine's column_pearson). Raises ValueError
+    if the shapes differ."""
+    return _engine.pearson_r(pred, truth)
 
 
 class RidgeCV:

@@ -20,6 +20,7 @@
 #include "brainsweep/npy.hpp"
 #include "brainsweep/random.hpp"
 #include "brainsweep/tsv.hpp"
+#include "metrics_util.hpp"
 
 namespace brainsweep {
 namespace {
@@ -31,14 +32,6 @@ long parse_int(const std::string& field, const std::string& where) {
   if (field.empty() || r.ec != std::errc() || r.ptr != end)
     throw DataError(where + ": expected an integer, found '" + field + "'");
   return v;
-}
-
-/// Percentile q (0-100) of sorted values, numpy's default 'linear' method: position (n − 1)·q/100.
-double percentile(const std::vector<double>& sorted, double q) {
-  const double pos = (static_cast<double>(sorted.size()) - 1) * q / 100.0;
-  const auto lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
 }
 
 /// Number of draws base … base + n − 1 of stream `seed` below `thr`: the bootstrap's inner loop.
@@ -186,15 +179,10 @@ OddOneOutResult odd_one_out(const MatrixF& e, const Triplets& t, const OddOneOut
         count = count_draws_below(o.seed, base, un, thr);
       acc[b] = static_cast<double>(count) / static_cast<double>(n);
     }
-    double mean = 0;
-    for (double a : acc) mean += a;
-    mean /= static_cast<double>(o.bootstrap);
-    double ss = 0;
-    for (double a : acc) ss += (a - mean) * (a - mean);
-    r.bootstrap_sd = o.bootstrap > 1 ? std::sqrt(ss / static_cast<double>(o.bootstrap - 1)) : nan;
-    std::sort(acc.begin(), acc.end());
-    r.ci_low = percentile(acc, 2.5);
-    r.ci_high = percentile(acc, 97.5);
+    const metrics::Spread sp = metrics::bootstrap_spread(std::move(acc));
+    r.bootstrap_sd = sp.sd;
+    r.ci_low = sp.ci_low;
+    r.ci_high = sp.ci_high;
   }
 
   // Human noise ceiling over repeated triplets (the same three items, in any order): sort the trials
@@ -236,13 +224,8 @@ std::vector<OddOneOutResult> run_odd_one_out_command(const OddOneOutCommand& c, 
   if (c.options.bootstrap < 0)
     throw ConfigError("--bootstrap: expected >= 0 resamples, found " + std::to_string(c.options.bootstrap));
   if (c.embeddings.empty()) throw ConfigError("--embedding: give at least one");
-  auto num = [](double x) { return std::isnan(x) ? std::string() : fmt::format("{:.9g}", x); };
-  auto quote = [](const std::string& x) {
-    if (x.find_first_of(",\"\n") == std::string::npos) return x;
-    std::string q = "\"";
-    for (char ch : x) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-    return q + "\"";
-  };
+  using metrics::csv_number;
+  using metrics::csv_text;
   std::string csv = std::string(kOddOneOutColumns) + "\n";
   std::vector<OddOneOutResult> out;
   double rs = 0, cs = 0;
@@ -256,10 +239,11 @@ std::vector<OddOneOutResult> run_odd_one_out_command(const OddOneOutCommand& c, 
     rs += std::chrono::duration<double>(t1 - t0).count();
     cs += std::chrono::duration<double>(t2 - t1).count();
     const OddOneOutResult& r = out.back();
-    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", quote(spec), quote(c.triplets),
+    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_text(spec), csv_text(c.triplets),
                        to_string(c.options.similarity), to_string(c.options.rule), r.n_items, e.cols(), r.n_triplets,
-                       r.n_correct, num(r.accuracy), num(r.bootstrap_sd), num(r.ci_low), num(r.ci_high), num(r.chance),
-                       c.options.bootstrap, c.options.seed, r.n_distinct, r.n_repeated, num(r.human_ceiling));
+                       r.n_correct, csv_number(r.accuracy), csv_number(r.bootstrap_sd), csv_number(r.ci_low),
+                       csv_number(r.ci_high), csv_number(r.chance), c.options.bootstrap, c.options.seed, r.n_distinct,
+                       r.n_repeated, csv_number(r.human_ceiling));
   }
   if (read_s) *read_s = rs;
   if (compute_s) *compute_s = cs;

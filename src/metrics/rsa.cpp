@@ -10,6 +10,7 @@
 
 #include "brainsweep/errors.hpp"
 #include "brainsweep/random.hpp"
+#include "metrics_util.hpp"
 
 namespace brainsweep {
 namespace {
@@ -49,36 +50,6 @@ double cosine(const std::vector<double>& x, const std::vector<double>& y, const 
   return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0.0;
 }
 
-/// Ranks of the entries (1-based, ties averaged) of the vector with entry k repeated w[k] times.
-std::vector<double> ranks(const std::vector<double>& x, const std::vector<double>* w) {
-  std::vector<std::uint32_t> order(x.size());
-  std::iota(order.begin(), order.end(), 0u);
-  std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return x[a] < x[b]; });
-  std::vector<double> r(x.size());
-  double before = 0;
-  for (size_t g = 0; g < order.size();) {
-    size_t e = g;
-    double wg = 0;
-    while (e < order.size() && x[order[e]] == x[order[g]]) wg += weight(w, order[e++]);
-    const double rank = before + (wg + 1.0) / 2.0;
-    for (size_t k = g; k < e; ++k) r[order[k]] = rank;
-    before += wg;
-    g = e;
-  }
-  return r;
-}
-
-std::vector<double> percentiles(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  auto at = [&](double q) {
-    const double pos = (static_cast<double>(v.size()) - 1) * q / 100.0;
-    const auto lo = static_cast<size_t>(std::floor(pos));
-    const size_t hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-  };
-  return {at(2.5), at(97.5)};
-}
-
 /// A vector prepared once for many weighted comparisons: its stable sort order and dense ranks
 /// (0-based ids of its distinct values, ascending).
 struct Sorted {
@@ -114,6 +85,13 @@ void ranks_sorted(const Sorted& p, const std::vector<double>* w, std::vector<dou
     before += wg;
     g = e;
   }
+}
+
+/// Ranks of the entries (1-based, ties averaged) of the vector with entry k repeated w[k] times.
+std::vector<double> ranks(const std::vector<double>& x, const std::vector<double>* w) {
+  std::vector<double> r;
+  ranks_sorted(prepare(x), w, r);
+  return r;
 }
 
 /// τa from integer ranks: entries listed in (x, y) order as (x id, y id, integer weight), zero
@@ -208,6 +186,18 @@ double tau_a_sorted(TauWork& t) {
   const double cd = (static_cast<double>(n0) - static_cast<double>(n1) - static_cast<double>(n2) +
                      static_cast<double>(n3)) / 2.0 - 2.0 * static_cast<double>(swaps);
   return cd / (static_cast<double>(W) * static_cast<double>(W - 1) / 2.0);
+}
+
+/// τa of the entries in `order` (by (x id, y id)) with their x and y ids, entries of weight 0 left out
+/// (weights are integers: draw-count products).
+double tau_in_order(const std::vector<std::uint32_t>& order, const std::vector<std::uint32_t>& xid,
+                    const std::vector<std::uint32_t>& yid, const std::vector<double>* w, TauWork& t) {
+  t.clear();
+  for (std::uint32_t e : order) {
+    const double we = weight(w, e);
+    if (we > 0) t.add(xid[e], yid[e], static_cast<std::uint32_t>(we));
+  }
+  return tau_a_sorted(t);
 }
 
 /// Order of the entries by (x id, y id): counting sort by y (via y's prepared order) then a stable
@@ -311,9 +301,7 @@ double compare_rdms(const std::vector<double>& x, const std::vector<double>& y, 
       std::vector<std::uint32_t> order, count;
       order_by_xy(px.dense, px.distinct, py, order, count);
       TauWork t;
-      for (std::uint32_t e : order)
-        if (weight(w, e) > 0) t.add(px.dense[e], py.dense[e], static_cast<std::uint32_t>(weight(w, e)));
-      return tau_a_sorted(t);
+      return tau_in_order(order, px.dense, py.dense, w, t);
     }
   }
   return 0;
@@ -409,23 +397,11 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
       for (std::uint32_t e : xy_order[t]) xy_entries[t].push_back({pm.dense[e], ps[t].dense[e], pi[e], pj[e]});
     }
   }
-  // One comparison of the model (entries permuted by `perm_entry`, or not) with subject s under w.
-  auto tau_of = [&](size_t s, const std::vector<std::uint32_t>& order, const std::vector<std::uint32_t>& xid,
-                    const std::vector<double>* w) {
-    tw.clear();
-    for (std::uint32_t e : order) {
-      const double we = weight(w, e);
-      if (we <= 0) continue;
-      tw.add(xid[e], ps[s].dense[e], static_cast<std::uint32_t>(we));  // weights are draw-count products
-    }
-    return tau_a_sorted(tw);
-  };
   const std::vector<double>* draw_counts = nullptr;  // set during the bootstrap
   // corr / cosine under a resample, in one pass over the rows of the triangle with weights
   // c_i·c_j taken from the draw counts (rows of undrawn conditions skipped), on vectors centred
   // beforehand by their plain means (corr; Pearson r does not change, and the sums cancel less).
   std::vector<double> mc, sc_flat;
-  std::vector<double> row_start(model.n + 1, 0);
   if ((c == Comparison::corr || c == Comparison::cosine) && o.bootstrap > 0) {
     auto centred = [&](const std::vector<double>& v) {
       std::vector<double> out = v;
@@ -445,7 +421,7 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
   }
   auto weighted_rows = [&](const std::vector<double>& cnt, std::vector<double>& out) {
     const long nn = model.n;
-    std::vector<double> sw(1, 0.0), sx(1, 0.0), sxx(1, 0.0);
+    double sw = 0, sx = 0, sxx = 0;
     std::vector<double> sy(ns, 0.0), syy(ns, 0.0), sxy(ns, 0.0);
     size_t q0 = 0;
     for (long i = 0; i < nn; ++i) {
@@ -461,9 +437,9 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
           b += w * x[k];
           d += w * x[k] * x[k];
         }
-        sw[0] += ci * a;
-        sx[0] += ci * b;
-        sxx[0] += ci * d;
+        sw += ci * a;
+        sx += ci * b;
+        sxx += ci * d;
         for (size_t t = 0; t < ns; ++t) {
           const double* y = sc_flat.data() + t * m + q0;
           double e = 0, f = 0, g = 0;
@@ -482,11 +458,11 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
     }
     out.assign(ns + 1, 0.0);
     for (size_t t = 0; t < ns; ++t) {
-      double vx = sxx[0], vy = syy[t], cxy = sxy[t];
-      if (c == Comparison::corr && sw[0] > 0) {
-        vx -= sx[0] * sx[0] / sw[0];
-        vy -= sy[t] * sy[t] / sw[0];
-        cxy -= sx[0] * sy[t] / sw[0];
+      double vx = sxx, vy = syy[t], cxy = sxy[t];
+      if (c == Comparison::corr && sw > 0) {
+        vx -= sx * sx / sw;
+        vy -= sy[t] * sy[t] / sw;
+        cxy -= sx * sy[t] / sw;
       }
       out[t] = vx > 0 && vy > 0 ? cxy / std::sqrt(vx * vy) : 0.0;
       out[ns] += out[t] / static_cast<double>(ns);
@@ -517,7 +493,7 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
             }
             out[s] = tau_a_sorted(tw);
           } else {
-            out[s] = tau_of(s, xy_order[s], pm.dense, w);
+            out[s] = tau_in_order(xy_order[s], pm.dense, ps[s].dense, w, tw);
           }
           break;
       }
@@ -551,14 +527,10 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
     }
     if (r.bootstrap_valid > 1)
       for (size_t q = 0; q <= ns; ++q) {
-        double mean = 0, ss = 0;
-        for (double a : samples[q]) mean += a;
-        mean /= static_cast<double>(samples[q].size());
-        for (double a : samples[q]) ss += (a - mean) * (a - mean);
-        r.bootstrap_sd[q] = std::sqrt(ss / static_cast<double>(samples[q].size() - 1));
-        const auto pc = percentiles(samples[q]);
-        r.ci_low[q] = pc[0];
-        r.ci_high[q] = pc[1];
+        const metrics::Spread sp = metrics::bootstrap_spread(std::move(samples[q]));
+        r.bootstrap_sd[q] = sp.sd;
+        r.ci_low[q] = sp.ci_low;
+        r.ci_high[q] = sp.ci_high;
       }
   }
   if (o.permutations > 0) {
@@ -653,7 +625,7 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
           case Comparison::spearman: sim[t] = against_fixed(permuted, t); break;
           case Comparison::tau_a:
             order_by_xy(permuted_id, pm.distinct, ps[t], order, count);
-            sim[t] = tau_of(t, order, permuted_id, nullptr);
+            sim[t] = tau_in_order(order, permuted_id, ps[t].dense, nullptr, tw);
             break;
         }
         sim[ns] += sim[t] / static_cast<double>(ns);

@@ -12,6 +12,7 @@
 #include "brainsweep/fs.hpp"
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/rsa.hpp"
+#include "metrics_util.hpp"
 
 namespace brainsweep {
 namespace {
@@ -29,7 +30,8 @@ Rdm read_rdm(const h5::File& f, const std::string& ds) {
   return rdm_from_matrix(m, where);
 }
 
-std::string num(double x) { return std::isnan(x) ? std::string() : fmt::format("{:.9g}", x); }
+using metrics::csv_text;
+std::string num(double x) { return metrics::csv_number(x); }
 
 }  // namespace
 
@@ -54,8 +56,8 @@ void compare_and_report(const std::vector<NamedRdm>& models, const std::vector<R
       for (const auto& m : models) {
         const RsaResult r = rsa_compare(m.rdm, roi.rdms, cmp, options);
         for (size_t s = 0; s <= roi.rdms.size(); ++s)
-          csv << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", m.name, roi.name,
-                             s < roi.rdms.size() ? roi.subjects[s] : "mean", to_string(cmp), num(r.similarity[s]),
+          csv << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_text(m.name), csv_text(roi.name),
+                             csv_text(s < roi.rdms.size() ? roi.subjects[s] : "mean"), to_string(cmp), num(r.similarity[s]),
                              num(r.bootstrap_sd[s]), num(r.ci_low[s]), num(r.ci_high[s]), num(r.p_permutation[s]),
                              num(ceil.first), num(ceil.second), n, roi.rdms.size(), options.bootstrap,
                              options.permutations, options.seed);

@@ -170,6 +170,21 @@ PYBIND11_MODULE(_engine, m) {
         py::arg("threads"), py::arg("precision"), py::arg("solver"), py::arg("target_batch"),
         "Fit ridge with one alpha per target chosen by contiguous K-fold CV (ENCODING.md §2-4), as "
         "`brainsweep ridge`. Empty alphas: ENCODING.md's grid.");
+  m.def(
+      "pearson_r",
+      [](const py::handle& pred, const py::handle& truth) {
+        auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(pred);
+        auto b = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(truth);
+        if (!a || !b || a.ndim() != 2 || b.ndim() != 2 || a.shape(0) != b.shape(0) || a.shape(1) != b.shape(1))
+          throw py::value_error("pred and truth: expected two 2-D arrays of one shape, found " +
+                                std::string(py::str(py::array::ensure(pred).attr("shape"))) + " and " +
+                                std::string(py::str(py::array::ensure(truth).attr("shape"))));
+        const bs::MatrixD x = Eigen::Map<const bs::MatrixD>(a.data(), a.shape(0), a.shape(1));
+        const bs::MatrixD y = Eigen::Map<const bs::MatrixD>(b.data(), b.shape(0), b.shape(1));
+        return to_numpy(bs::column_pearson(x, y));
+      },
+      py::arg("pred"), py::arg("truth"), "Pearson r per column in float64; zero variance scores 0 (ENCODING.md §4)");
+
   // RSA (METRICS.md §2) on numpy arrays: the engine's functions of `brainsweep rsa`.
   m.def(
       "rdm",

@@ -66,12 +66,12 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
   if (conditions.size() < 3)
     throw DataError(fmt::format("--events {}: {} conditions (expected at least 3 trial_types)", c.events, conditions.size()));
 
-  auto rdm_of = [&](const std::map<std::string, MatrixF>& samples, int hrf_delay) {
+  // Condition patterns of per-episode samples (fMRI, or design rows) for one hrf_delay.
+  auto patterns_of = [&](const std::map<std::string, MatrixF>& samples, int hrf_delay) {
     std::vector<EventRun> runs;
     for (const auto& ep : episodes) runs.push_back({event_file[ep], &samples.at(ep), events[ep]});
-    return rdm_from_patterns(condition_patterns(runs, conditions, p.tr, hrf_delay), c.distance);
+    return condition_patterns(runs, conditions, p.tr, hrf_delay);
   };
-  // Brain RDMs per hrf_delay of the grid (the samples of a condition depend on it).
   // ROIs: all parcels (named after the atlas), or --roi NAME=REGEX over the parcel names.
   std::vector<std::pair<std::string, std::vector<long>>> roi_columns;
   {
@@ -102,6 +102,7 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
       roi_columns.emplace_back(name, cols);
     }
   }
+  // Brain RDMs per hrf_delay of the grid (the samples of a condition depend on it).
   std::map<int, std::vector<RsaRoi>> rois;
   std::map<std::string, std::map<std::string, MatrixF>> fmri;  // subject → episode → samples
   for (const auto& sub : p.subjects)
@@ -114,9 +115,7 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
     if (!rois.count(u.hrf_delay)) {
       for (const auto& [name, cols] : roi_columns) rois[u.hrf_delay].push_back({name, {}, {}});
       for (const auto& sub : p.subjects) {
-        std::vector<EventRun> runs;
-        for (const auto& ep : episodes) runs.push_back({event_file[ep], &fmri.at(sub).at(ep), events[ep]});
-        const MatrixD patterns = condition_patterns(runs, conditions, p.tr, u.hrf_delay);
+        const MatrixD patterns = patterns_of(fmri.at(sub), u.hrf_delay);
         for (size_t k = 0; k < roi_columns.size(); ++k) {
           const auto& cols = roi_columns[k].second;
           MatrixD sel(patterns.rows(), static_cast<long>(cols.size()));
@@ -133,7 +132,7 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
     std::map<std::string, MatrixF> design;
     for (const auto& ep : episodes) design[ep] = episode_design(p, u, ep, fmri.at(first).at(ep).rows());
     models[u.hrf_delay].push_back(
-        {fmt::format("{}/{} w{} d{}", u.model, fmt::join(u.layers, "+"), u.stimulus_window, u.hrf_delay), rdm_of(design, u.hrf_delay)});
+        {fmt::format("{}/{} w{} d{}", u.model, fmt::join(u.layers, "+"), u.stimulus_window, u.hrf_delay), rdm_from_patterns(patterns_of(design, u.hrf_delay), c.distance)});
   }
   report << fmt::format("{} conditions from {} events of {} ({} episodes of set {}; {} events without a trial_type left "
                         "out), {} subjects, {} models, distance {}\n", conditions.size(), labelled, c.events,
