@@ -11,13 +11,19 @@ namespace brainsweep {
 
 struct CeilingOptions {
   std::string sweep;   ///< sweep YAML: dataset, atlas, subjects, the episodes of `set`
-  std::string method;  ///< isc or split_half
+  std::string method;  ///< isc, split_half or ncsnr
   std::string set;     ///< an eval set of the sweep, or "train"
+  /// BIDS events of each run, a template with {episode} (and optionally {subject}): split_half and
+  /// ncsnr then work on condition patterns, each episode of the set one repeat (Haxby's 12 runs)
+  std::string events;
   std::string out;     ///< CSV, refused if it exists
 };
 
 /// Columns of the ceiling CSV, one row per subject × parcel in sweep and parcel order.
-inline constexpr const char* kCeilingColumns = "subject,parcel,method,set,ceiling,n_samples,n_subjects,repetitions,rho";
+/// n_samples: samples (isc, split_half on episodes) or conditions (with events); rho: split_half's
+/// mean pairwise r; ncsnr and nc (explainable variance of the mean of the repeats): ncsnr only.
+inline constexpr const char* kCeilingColumns =
+    "subject,parcel,method,set,ceiling,n_samples,n_subjects,repetitions,rho,ncsnr,nc";
 
 /// Compute and write the ceilings (atomically), print a per-parcel summary to `report`.
 /// - isc: the episodes of the set, each with its kept samples (exclude_start/end of the dataset),
@@ -25,9 +31,16 @@ inline constexpr const char* kCeilingColumns = "subject,parcel,method,set,ceilin
 /// - split_half: the set's episodes named `<stimulus>_run-<n>` grouped by stimulus (Algonauts
 ///   `figures01_run-1`, `_run-2`); per subject, split_half over the groups with ≥ 2 runs (kept
 ///   samples, truncated to the shortest run of a stimulus); `ceiling` is √max(ρ_k, 0), `rho` ρ.
+/// - with `events` (split_half, ncsnr): per subject and episode of the set, the condition patterns
+///   (condition_patterns, events.hpp, at the sweep's single hrf_delay, all samples of the run);
+///   split_half correlates them over conditions between every pair of runs (k = runs); ncsnr
+///   (noise_ceiling.hpp) treats each run as a session holding one repeat of every condition;
+///   `ceiling` is √nc.
 /// @throw ConfigError  for an unknown method or set, fewer than 2 subjects (isc), no repeated
-///        episode (split_half), an existing --out; DataError for unreadable fMRI or episodes whose
-///        sample counts or parcels differ between subjects (isc), naming the file and episode
+///        episode (split_half), ncsnr without events, several hrf_delay values with events, an
+///        existing --out; DataError for unreadable fMRI or episodes whose sample counts or parcels
+///        differ between subjects (isc), a run without some condition, or events outside their run,
+///        naming the file and episode or line
 void run_ceiling_command(const CeilingOptions& options, std::ostream& report);
 
 /// A ceiling CSV as read back: (subject, parcel) → ceiling, with the method and set it was made with.

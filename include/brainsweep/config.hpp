@@ -19,11 +19,14 @@ struct GridRule {
 };
 
 /// Where one family of fMRI runs lives: `file` is a template relative to the dataset root with
-/// `{subject}` and `{atlas}`; `episodes` a regex (full match) of the episodes stored in that file.
+/// `{subject}` and `{atlas}`; `episodes` a regex (full match) of the episodes stored in that file;
+/// `dataset` the HDF5 key of an episode in that file, a template with `{episode}` (e.g. Haxby's
+/// `run-01` is `"{episode}"`), or empty for the Algonauts/Sherlock layout `ses-XXX_task-<episode>`.
 struct FmriRule {
   std::string file;
   std::string episodes;
   std::regex episodes_re;
+  std::string dataset;
 };
 
 /// How an episode maps to the MedARC feature layout
@@ -59,6 +62,9 @@ struct DatasetDescriptor {
   static DatasetDescriptor load(const std::string& path, const std::optional<std::string>& root_override);
   /// Absolute path of the fMRI file that holds `episode` for `subject`. @throw DataError if no rule matches.
   std::string fmri_file(const std::string& subject, const std::string& atlas, const std::string& episode) const;
+  /// The `dataset` template of the fmri rule of `episode` (empty: `ses-XXX_task-<episode>` keys).
+  /// @throw DataError if no rule matches.
+  std::string fmri_key(const std::string& episode) const;
   /// Absolute path of the feature file of `model` for `episode`. @throw DataError if no rule matches.
   std::string feature_file_of(const std::string& model, const std::string& episode) const;
   /// Movie an episode belongs to (episodes of one movie are concatenated for scoring, ENCODING.md §5).

@@ -7,14 +7,15 @@
 
 namespace brainsweep {
 
-/// Name of the dataset that holds `episode` in an fMRI file: the key whose text after its
-/// 13-character `ses-XXX_task-` prefix is the episode. @throw DataError naming the file and
-/// listing the episodes found, if none matches.
-std::string fmri_dataset_of(const std::string& file, const std::string& episode);
+/// Name of the dataset that holds `episode` in an fMRI file: with `key_template` empty, the key
+/// whose text after its 13-character `ses-XXX_task-` prefix is the episode; otherwise the template
+/// with `{episode}` replaced (a descriptor's `fmri[].dataset`, DatasetDescriptor::fmri_key).
+/// @throw DataError naming the file and listing the keys found, if none matches.
+std::string fmri_dataset_of(const std::string& file, const std::string& episode, const std::string& key_template = "");
 
-/// True if the fMRI file has a dataset for `episode` (a key `ses-XXX_task-<episode>`).
+/// True if the fMRI file has a dataset for `episode` (as fmri_dataset_of).
 /// @throw DataError  if the file is missing or not HDF5
-bool fmri_has_episode(const std::string& file, const std::string& episode);
+bool fmri_has_episode(const std::string& file, const std::string& episode, const std::string& key_template = "");
 
 /// Shape (n_TR, n_parcels) of an fMRI dataset. @throw DataError if missing or not 2-D.
 std::pair<long, long> fmri_shape(const std::string& file, const std::string& dataset);

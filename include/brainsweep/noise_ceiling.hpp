@@ -28,5 +28,24 @@ struct SplitHalf {
 /// @throw ConfigError  if a group has fewer than 2 repetitions or the groups differ in k;
 ///        DimensionMismatch if widths differ
 SplitHalf split_half(const std::vector<std::vector<MatrixF>>& groups);
+/// The same on float64 responses (e.g. condition patterns, conditions × targets per repetition).
+SplitHalf split_half(const std::vector<std::vector<MatrixD>>& groups);
+
+/// Noise-ceiling SNR of stimulus-level responses with repeats (METRICS.md §1 `ncsnr`; Allen et al.
+/// 2022, NSD). Every session holds each stimulus once (a repeat), in the same stimulus order.
+struct Ncsnr {
+  std::vector<double> noise_variance;  ///< per target: mean over stimuli of the variance across repeats (ddof 1)
+  std::vector<double> ncsnr;           ///< √max(1 − σ²_noise, 0) / √σ²_noise (∞ when σ²_noise is 0)
+  std::vector<double> nc;              ///< explainable variance of the mean of n repeats: ncsnr² / (ncsnr² + 1/n)
+  std::vector<double> ceiling;         ///< √nc: the ceiling on Pearson r for a model of that mean
+  int repeats = 0;                     ///< n: sessions
+};
+
+/// @param sessions  n ≥ 2 matrices, stimuli × targets, of one shape (≥ 2 stimuli); each target is
+///        z-scored within its session over the stimuli (population SD, ddof 0, as scipy.stats.zscore)
+///        before the variance across repeats. A target constant within some session has no
+///        defined z-score: its ncsnr, nc and ceiling are 0 (noise_variance NaN).
+/// @throw ConfigError  for fewer than 2 sessions or stimuli; DimensionMismatch if shapes differ
+Ncsnr ncsnr(const std::vector<MatrixD>& sessions);
 
 }  // namespace brainsweep

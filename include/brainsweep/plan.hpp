@@ -100,10 +100,16 @@ struct Plan {
   const std::vector<std::string>& train_of(const Unit& unit) const { return unit.train.empty() ? train : unit.train; }
 };
 
+/// How much of a sweep make_plan resolves: everything (`full`), or only the fMRI runs of its
+/// subjects and sets (`fmri`: no feature files, grid or units; for `brainsweep ceiling`, which
+/// needs no model and accepts a sweep without `features`).
+enum class PlanScope { full, fmri };
+
 /// Expand a sweep into a plan, resolving and checking every fMRI and feature file it needs
 /// (existence, episode keys, layers, feature rows against fMRI rows). Reads metadata only.
-/// @throw ConfigError, DataError  naming the file and the key or dataset
-Plan make_plan(const Sweep& sweep);
+/// @throw ConfigError, DataError  naming the file and the key or dataset; ConfigError for a sweep
+///        without `features` in the `full` scope
+Plan make_plan(const Sweep& sweep, PlanScope scope = PlanScope::full);
 
 /// Write the plan into run_dir (plan.json, sweep.yaml), creating it. A run_dir that already holds
 /// the same plan is left as it is (a rerun resumes); one that holds a different plan is refused

@@ -291,10 +291,13 @@ int main(int argc, char** argv) {
 
   bs::CeilingOptions co;
   auto* cc = app.add_subcommand("ceiling", "Noise ceilings per subject and parcel on a set of a sweep (inter-subject "
-                                           "or split-half; METRICS.md §1), for stitch --ceiling");
+                                           "split-half or NCSNR; METRICS.md §1), for stitch --ceiling");
   cc->add_option("sweep", co.sweep, "sweep YAML (dataset, atlas, subjects, sets)")->required();
-  cc->add_option("--method", co.method, "isc (leave-one-out inter-subject correlation) or split_half (repeated "
-                                        "episodes <stimulus>_run-<n>)")->required();
+  cc->add_option("--method", co.method, "isc (leave-one-out inter-subject correlation), split_half (repeated "
+                                        "episodes <stimulus>_run-<n>, or runs with --events) or ncsnr (with --events)")
+      ->required();
+  cc->add_option("--events", co.events, "BIDS events of each run, a template with {episode} (and {subject}): "
+                                        "split_half/ncsnr on condition patterns, every run a repeat");
   cc->add_option("--set", co.set, "an eval set of the sweep, or train")->required();
   cc->add_option("--out", co.out, "output CSV (refused if it exists)")->required();
 

@@ -62,11 +62,17 @@ DatasetDescriptor DatasetDescriptor::load(const std::string& path, const std::op
   for (size_t i = 0; i < doc["fmri"].size(); ++i) {
     const auto n = doc["fmri"][i];
     const std::string key = "fmri[" + std::to_string(i) + "]";
-    yaml::check_keys(path, n, key, {"file", "episodes"});
+    yaml::check_keys(path, n, key, {"file", "episodes", "dataset"});
     FmriRule r;
     r.file = yaml::required<std::string>(path, n, "file", "a path template");
     r.episodes = yaml::required<std::string>(path, n, "episodes", "a regex");
     r.episodes_re = compile(path, n, key + ".episodes", r.episodes);
+    if (n["dataset"]) {
+      r.dataset = yaml::scalar<std::string>(path, n["dataset"], key + ".dataset", "an HDF5 key template with {episode}");
+      if (r.dataset.find("{episode}") == std::string::npos)
+        throw ConfigError(yaml::at(path, n["dataset"], key + ".dataset") + ": expected a template holding {episode}, found '" +
+                          r.dataset + "'");
+    }
     d.fmri.push_back(std::move(r));
   }
   if (doc["sample_counts"]) {
@@ -98,6 +104,12 @@ std::string DatasetDescriptor::fmri_file(const std::string& subject, const std::
   for (const auto& r : fmri)
     if (std::regex_match(episode, r.episodes_re))
       return (std::filesystem::path(root) / expand(r.file, {{"subject", subject}, {"atlas", atlas}})).string();
+  throw DataError(descriptor_path + ": episode '" + episode + "' matches no `fmri` rule's `episodes` pattern");
+}
+
+std::string DatasetDescriptor::fmri_key(const std::string& episode) const {
+  for (const auto& r : fmri)
+    if (std::regex_match(episode, r.episodes_re)) return r.dataset;
   throw DataError(descriptor_path + ": episode '" + episode + "' matches no `fmri` rule's `episodes` pattern");
 }
 

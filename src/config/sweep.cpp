@@ -44,10 +44,12 @@ Sweep Sweep::load(const std::string& path) {
   s.subjects = nonempty(doc["subjects"], "subjects", "subject names");
   s.train = nonempty(doc["train"], "train", "training episodes");
 
+  // `features` may be absent (a sweep of the brain data only, for `ceiling`); make_plan refuses it
+  // for anything that fits models.
   const auto feats = doc["features"];
-  if (!feats || !feats.IsSequence() || feats.size() == 0)
-    throw ConfigError(yaml::at(path, feats ? feats : doc, "features") + ": expected a non-empty list of {model, layers}");
-  for (size_t i = 0; i < feats.size(); ++i) {
+  if (feats && (!feats.IsSequence() || feats.size() == 0))
+    throw ConfigError(yaml::at(path, feats, "features") + ": expected a non-empty list of {model, layers}");
+  for (size_t i = 0; feats && i < feats.size(); ++i) {
     const std::string key = "features[" + std::to_string(i) + "]";
     yaml::check_keys(path, feats[i], key, {"model", "layers"});
     FeatureSet f;

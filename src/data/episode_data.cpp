@@ -8,9 +8,25 @@ namespace brainsweep {
 
 constexpr size_t kEpisodePrefix = 13;  // "ses-XXX_task-"
 
-std::string fmri_dataset_of(const std::string& file, const std::string& episode) {
+namespace {
+std::string expand_key(std::string tpl, const std::string& episode) {
+  for (size_t pos; (pos = tpl.find("{episode}")) != std::string::npos;) tpl.replace(pos, 9, episode);
+  return tpl;
+}
+}  // namespace
+
+std::string fmri_dataset_of(const std::string& file, const std::string& episode, const std::string& key_template) {
   h5::File f(file);
   std::string found;
+  if (!key_template.empty()) {
+    const std::string want = expand_key(key_template, episode);
+    for (const auto& key : f.list()) {
+      if (key == want) return key;
+      found += (found.empty() ? "" : ", ") + key;
+    }
+    throw DataError(file + ": no dataset for episode '" + episode + "' (expected a key '" + want + "' from the "
+                    "descriptor's dataset template '" + key_template + "'; keys found: " + (found.empty() ? "none" : found) + ")");
+  }
   for (const auto& key : f.list()) {
     if (key.size() > kEpisodePrefix && key.substr(kEpisodePrefix) == episode) return key;
     found += (found.empty() ? "" : ", ") + (key.size() > kEpisodePrefix ? key.substr(kEpisodePrefix) : key);
@@ -19,8 +35,14 @@ std::string fmri_dataset_of(const std::string& file, const std::string& episode)
                   "'; episodes found: " + (found.empty() ? "none" : found) + ")");
 }
 
-bool fmri_has_episode(const std::string& file, const std::string& episode) {
+bool fmri_has_episode(const std::string& file, const std::string& episode, const std::string& key_template) {
   h5::File f(file);
+  if (!key_template.empty()) {
+    const std::string want = expand_key(key_template, episode);
+    for (const auto& key : f.list())
+      if (key == want) return true;
+    return false;
+  }
   for (const auto& key : f.list())
     if (key.size() > kEpisodePrefix && key.substr(kEpisodePrefix) == episode) return true;
   return false;

@@ -34,6 +34,15 @@ std::vector<std::vector<double>> isc_leave_one_out(const std::vector<MatrixF>& s
 }
 
 SplitHalf split_half(const std::vector<std::vector<MatrixF>>& groups) {
+  std::vector<std::vector<MatrixD>> d;
+  for (const auto& g : groups) {
+    d.emplace_back();
+    for (const auto& m : g) d.back().push_back(m.cast<double>());
+  }
+  return split_half(d);
+}
+
+SplitHalf split_half(const std::vector<std::vector<MatrixD>>& groups) {
   SplitHalf r;
   if (groups.empty()) throw ConfigError("split_half: no repeated stimulus");
   long p = -1;
@@ -56,7 +65,7 @@ SplitHalf split_half(const std::vector<std::vector<MatrixF>>& groups) {
     for (const auto& m : g) rows = std::min(rows, m.rows());
     for (size_t i = 0; i < g.size(); ++i)
       for (size_t j = i + 1; j < g.size(); ++j) {
-        const MatrixD a = g[i].topRows(rows).cast<double>(), b = g[j].topRows(rows).cast<double>();
+        const MatrixD a = g[i].topRows(rows), b = g[j].topRows(rows);
         const auto c = column_pearson(a, b);
         for (long q = 0; q < p; ++q) sum[q] += c[q];
         ++r.pairs;
@@ -70,6 +79,59 @@ SplitHalf split_half(const std::vector<std::vector<MatrixF>>& groups) {
     r.rho.push_back(rho);
     r.rho_k.push_back(rho_k);
     r.ceiling.push_back(std::sqrt(std::max(rho_k, 0.0)));
+  }
+  return r;
+}
+
+Ncsnr ncsnr(const std::vector<MatrixD>& sessions) {
+  if (sessions.size() < 2)
+    throw ConfigError("ncsnr: " + std::to_string(sessions.size()) + " repeat(s) (expected at least 2 sessions)");
+  const long c = sessions[0].rows(), p = sessions[0].cols();
+  if (c < 2) throw ConfigError("ncsnr: " + std::to_string(c) + " stimulus (expected at least 2)");
+  for (size_t s = 0; s < sessions.size(); ++s)
+    if (sessions[s].rows() != c || sessions[s].cols() != p)
+      throw DimensionMismatch("ncsnr: session " + std::to_string(s) + " is " + std::to_string(sessions[s].rows()) + "×" +
+                              std::to_string(sessions[s].cols()) + " stimuli × targets, session 0 " +
+                              std::to_string(c) + "×" + std::to_string(p));
+  Ncsnr r;
+  r.repeats = static_cast<int>(sessions.size());
+  const double n = r.repeats, nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<bool> constant(p, false);
+  std::vector<MatrixD> z;
+  for (const auto& x : sessions) {
+    MatrixD zs = x.rowwise() - x.colwise().mean();
+    for (long q = 0; q < p; ++q) {
+      const double sd = std::sqrt(zs.col(q).squaredNorm() / static_cast<double>(c));
+      if (!(sd > 0)) constant[q] = true;
+      else zs.col(q) /= sd;
+    }
+    z.push_back(std::move(zs));
+  }
+  for (long q = 0; q < p; ++q) {
+    if (constant[q]) {
+      r.noise_variance.push_back(nan);
+      r.ncsnr.push_back(0);
+      r.nc.push_back(0);
+      r.ceiling.push_back(0);
+      continue;
+    }
+    double var_sum = 0;  // Σ over stimuli of the variance across repeats
+    for (long i = 0; i < c; ++i) {
+      double mean = 0;
+      for (const auto& zs : z) mean += zs(i, q);
+      mean /= n;
+      double ss = 0;
+      for (const auto& zs : z) ss += (zs(i, q) - mean) * (zs(i, q) - mean);
+      var_sum += ss / (n - 1.0);
+    }
+    const double noise = var_sum / static_cast<double>(c);
+    const double snr = noise > 0 ? std::sqrt(std::max(1.0 - noise, 0.0)) / std::sqrt(noise)
+                                 : std::numeric_limits<double>::infinity();
+    const double nc = std::isinf(snr) ? 1.0 : snr * snr / (snr * snr + 1.0 / n);
+    r.noise_variance.push_back(noise);
+    r.ncsnr.push_back(snr);
+    r.nc.push_back(nc);
+    r.ceiling.push_back(std::sqrt(nc));
   }
   return r;
 }

@@ -172,7 +172,7 @@ Validation validate_submission(const std::string& zip_path, const ValidateOption
     std::map<std::string, std::vector<MatrixD>> pred_parts, true_parts;
     for (const auto& [ep, n] : counts.at(sub)) {
       const std::string file = d.fmri_file(sub, opt.atlas, ep);
-      const MatrixF y = read_fmri(file, fmri_dataset_of(file, ep));
+      const MatrixF y = read_fmri(file, fmri_dataset_of(file, ep, d.fmri_key(ep)));
       if (y.rows() != n || y.cols() != opt.n_parcels)
         throw DataError(fmt::format("{}: episode '{}' of {} is {}×{}, the sample counts say ({}, {})", file, ep, sub,
                                     y.rows(), y.cols(), n, opt.n_parcels));

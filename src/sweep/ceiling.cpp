@@ -7,10 +7,12 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "brainsweep/config.hpp"
 #include "brainsweep/data.hpp"
 #include "brainsweep/errors.hpp"
+#include "brainsweep/events.hpp"
 #include "brainsweep/fs.hpp"
 #include "brainsweep/noise_ceiling.hpp"
 #include "brainsweep/plan.hpp"
@@ -33,16 +35,93 @@ MatrixF kept(const Plan& p, const std::string& sub, const std::string& ep) {
   return kept_rows(read_fmri(ref.file, ref.dataset), p.exclude_start, p.exclude_end);
 }
 
+/// split_half or ncsnr on condition patterns (--events): per subject, each episode of the set is a
+/// run, its condition patterns (conditions × parcels) one repeat; every condition in every run.
+void condition_level_ceilings(const CeilingOptions& o, const Sweep& sweep, const Plan& p,
+                              const std::vector<std::string>& episodes, const std::vector<std::string>& parcels, std::ostringstream& csv,
+                              std::vector<double>& mean, std::ostream& report) {
+  if (sweep.hrf_delay.size() != 1)
+    throw ConfigError(fmt::format("{}: key 'grid.hrf_delay' lists {} values; a ceiling on condition patterns uses one "
+                                  "(the samples of a condition depend on it)", o.sweep, sweep.hrf_delay.size()));
+  const int hrf = sweep.hrf_delay.front();
+  if (episodes.size() < 2)
+    throw ConfigError(fmt::format("--method {}: set '{}' of {} has {} run (expected at least 2 runs, each a repeat of "
+                                  "the conditions)", o.method, o.set, o.sweep, episodes.size()));
+  std::vector<std::string> conditions;
+  std::string first_file;
+  for (const auto& sub : p.subjects) {
+    std::vector<MatrixF> samples;
+    std::vector<EventRun> runs;
+    for (const auto& ep : episodes) {
+      std::string path = o.events;
+      for (size_t pos; (pos = path.find("{episode}")) != std::string::npos;) path.replace(pos, 9, ep);
+      for (size_t pos; (pos = path.find("{subject}")) != std::string::npos;) path.replace(pos, 9, sub);
+      runs.push_back({path, nullptr, read_events(path)});
+    }
+    if (conditions.empty()) {
+      conditions = event_conditions(runs);
+      first_file = runs.front().events_file;
+      if (conditions.size() < 2)
+        throw DataError(fmt::format("--events {}: {} condition ({}) (expected at least 2 trial_types)", o.events,
+                                    conditions.size(), conditions.front()));
+    }
+    for (const auto& run : runs) {
+      std::vector<std::string> here = event_conditions({run});
+      for (const auto& c : conditions)
+        if (std::find(here.begin(), here.end(), c) == here.end())
+          throw DataError(fmt::format("{}: no event of condition '{}' (--method {} needs every condition of {} in every "
+                                      "run: each run is one repeat)", run.events_file, c, o.method, first_file));
+      for (const auto& c : here)
+        if (std::find(conditions.begin(), conditions.end(), c) == conditions.end())
+          throw DataError(fmt::format("{}: condition '{}' is not in {} (every run must hold the same conditions)",
+                                      run.events_file, c, first_file));
+    }
+    std::vector<MatrixD> repeats;
+    for (size_t r = 0; r < episodes.size(); ++r) {
+      const FmriRef& ref = p.fmri.at(sub).at(episodes[r]);
+      const MatrixF y = read_fmri(ref.file, ref.dataset);
+      EventRun run = runs[r];
+      run.samples = &y;
+      repeats.push_back(condition_patterns({run}, conditions, p.tr, hrf));
+    }
+    const long k = static_cast<long>(repeats.size()), c = static_cast<long>(conditions.size());
+    if (o.method == "split_half") {
+      const SplitHalf sh = split_half(std::vector<std::vector<MatrixD>>{repeats});
+      for (size_t q = 0; q < parcels.size(); ++q) {
+        csv << fmt::format("{},{},split_half,{},{:.9g},{},1,{},{:.9g},,\n", sub, parcels[q], o.set, sh.ceiling[q], c, k,
+                           sh.rho[q]);
+        mean[q] += sh.ceiling[q] / static_cast<double>(p.subjects.size());
+      }
+    } else {
+      const Ncsnr nc = ncsnr(repeats);
+      for (size_t q = 0; q < parcels.size(); ++q) {
+        csv << fmt::format("{},{},ncsnr,{},{:.9g},{},1,{},,{:.9g},{:.9g}\n", sub, parcels[q], o.set, nc.ceiling[q], c, k,
+                           nc.ncsnr[q], nc.nc[q]);
+        mean[q] += nc.ceiling[q] / static_cast<double>(p.subjects.size());
+      }
+    }
+  }
+  report << fmt::format("{} conditions ({}), each once in each of {} runs; patterns at hrf_delay {} (TR {} s)\n",
+                        conditions.size(), fmt::join(conditions, ", "), episodes.size(), hrf, p.tr);
+}
+
 }  // namespace
 
 void run_ceiling_command(const CeilingOptions& o, std::ostream& report) {
-  if (o.method != "isc" && o.method != "split_half")
-    throw ConfigError("--method: expected isc or split_half, found '" + o.method + "'" +
-                      (o.method == "ncsnr" ? " (ncsnr, on stimulus-level responses, is not available yet)" : ""));
+  if (o.method != "isc" && o.method != "split_half" && o.method != "ncsnr")
+    throw ConfigError("--method: expected isc, split_half or ncsnr, found '" + o.method + "'");
+  if (o.method == "ncsnr" && o.events.empty())
+    throw ConfigError("--method ncsnr: needs --events (it works on stimulus-level responses: the condition patterns of "
+                      "each run, every run a repeat)");
+  if (o.method == "isc" && !o.events.empty())
+    throw ConfigError("--events: used by split_half and ncsnr (condition patterns over runs); isc correlates the "
+                      "subjects' time series");
+  if (!o.events.empty() && o.events.find("{episode}") == std::string::npos)
+    throw ConfigError("--events '" + o.events + "': expected a path template holding {episode} (and optionally {subject})");
   if (std::filesystem::exists(o.out)) throw ConfigError("--out " + o.out + ": exists; refusing to overwrite it");
   fs::check_output_parent(o.out, "--out");
   const Sweep sweep = Sweep::load(o.sweep);
-  const Plan p = make_plan(sweep);
+  const Plan p = make_plan(sweep, PlanScope::fmri);
   std::vector<std::string> episodes;
   if (o.set == "train") {
     episodes = p.train;
@@ -98,10 +177,12 @@ void run_ceiling_command(const CeilingOptions& o, std::ostream& report) {
     const auto isc = isc_leave_one_out(series);
     for (size_t s = 0; s < p.subjects.size(); ++s)
       for (size_t c = 0; c < parcels.size(); ++c) {
-        csv << fmt::format("{},{},isc,{},{:.9g},{},{},,\n", p.subjects[s], parcels[c], o.set, isc[s][c],
+        csv << fmt::format("{},{},isc,{},{:.9g},{},{},,,,\n", p.subjects[s], parcels[c], o.set, isc[s][c],
                            series[s].rows(), p.subjects.size());
         mean[c] += isc[s][c] / static_cast<double>(p.subjects.size());
       }
+  } else if (!o.events.empty()) {
+    condition_level_ceilings(o, sweep, p, episodes, parcels, csv, mean, report);
   } else {
     // Repetitions: <stimulus>_run-<n>, grouped by stimulus in set order.
     std::vector<std::pair<std::string, std::vector<std::string>>> groups;
@@ -131,7 +212,7 @@ void run_ceiling_command(const CeilingOptions& o, std::ostream& report) {
         samples += rows;
       }
       for (size_t c = 0; c < parcels.size(); ++c) {
-        csv << fmt::format("{},{},split_half,{},{:.9g},{},1,{},{:.9g}\n", sub, parcels[c], o.set, sh.ceiling[c],
+        csv << fmt::format("{},{},split_half,{},{:.9g},{},1,{},{:.9g},,\n", sub, parcels[c], o.set, sh.ceiling[c],
                            samples, sh.k, sh.rho[c]);
         mean[c] += sh.ceiling[c] / static_cast<double>(p.subjects.size());
       }

@@ -135,7 +135,10 @@ void check_grid_against_data(const Sweep& s, const Plan& p,
 
 }  // namespace
 
-Plan make_plan(const Sweep& s) {
+Plan make_plan(const Sweep& s, PlanScope scope) {
+  if (scope == PlanScope::full && s.features.empty())
+    throw ConfigError(s.path + ": key 'features': missing (expected a non-empty list of {model, layers}; only "
+                      "`brainsweep ceiling` reads a sweep without features)");
   const auto d = DatasetDescriptor::load(s.dataset, s.dataset_root);
   Plan p;
   p.version = BRAINSWEEP_VERSION;
@@ -174,11 +177,11 @@ Plan make_plan(const Sweep& s) {
       std::string missing_file;
       for (const auto& ep : all) {
         const std::string file = d.fmri_file(sub, p.atlas, ep);
-        if (!fmri_has_episode(file, ep)) {
+        if (!fmri_has_episode(file, ep, d.fmri_key(ep))) {
           const bool is_train = std::find(p.train.begin(), p.train.end(), ep) != p.train.end();
           bool in_eval = false;
           for (const auto& e : p.eval) in_eval = in_eval || std::find(e.episodes.begin(), e.episodes.end(), ep) != e.episodes.end();
-          if (in_eval || !is_train) fmri_dataset_of(file, ep);  // throws, naming the file and the episodes found
+          if (in_eval || !is_train) fmri_dataset_of(file, ep, d.fmri_key(ep));  // throws, naming the file and the episodes found
           missing.push_back(ep);
           missing_file = file;
           continue;
@@ -186,7 +189,7 @@ Plan make_plan(const Sweep& s) {
         if (std::find(p.train.begin(), p.train.end(), ep) != p.train.end()) train_of[sub].push_back(ep);
       }
       if (train_of[sub].empty()) {
-        fmri_dataset_of(missing_file, missing.front());  // throws: names the file and the episodes found
+        fmri_dataset_of(missing_file, missing.front(), d.fmri_key(missing.front()));  // throws: names the file and the episodes found
       }
       if (sub == p.subjects.front()) {
         common = train_of[sub];
@@ -214,7 +217,7 @@ Plan make_plan(const Sweep& s) {
     for (const auto& ep : eps) {
       FmriRef r;
       r.file = d.fmri_file(sub, p.atlas, ep);
-      r.dataset = fmri_dataset_of(r.file, ep);
+      r.dataset = fmri_dataset_of(r.file, ep, d.fmri_key(ep));
       std::tie(r.n_tr, r.n_parcels) = fmri_shape(r.file, r.dataset);
       if (n_parcels >= 0 && r.n_parcels != n_parcels)
         throw DataError(r.file + ": dataset '" + r.dataset + "' has " + std::to_string(r.n_parcels) +
@@ -235,6 +238,7 @@ Plan make_plan(const Sweep& s) {
       for (const auto& [ep, r] : runs)
         if (checked.insert(r.file).second) checked_parcel_names(r.file, r.n_parcels);
   }
+  if (scope == PlanScope::fmri) return p;
 
   // Every layer has the same number of columns in every episode (the design's width): the first
   // file read sets it.

@@ -2,7 +2,8 @@
 """`brainsweep ceiling` and `stitch --ceiling` (issue #13 §1, METRICS.md §1): the Sherlock
 inter-subject ceilings of every subject × ROI against an independent numpy leave-one-out ISC (roi6
 and pmc481, both scans), the stitched aud_early score normalised, split-half ceilings of repeated
-episodes on a synthetic dataset against numpy, and bad input (exit 2, nothing written).
+episodes on a synthetic dataset against numpy, split-half and NCSNR ceilings of Haxby 2001's 530
+voxels over its 12 runs against numpy, and bad input (exit 2, nothing written).
 
 Usage: test_ceiling.py BRAINSWEEP_BINARY [SHERLOCK_DIR]
 """
@@ -28,6 +29,10 @@ SUBJECTS = [f"sub-0{i}" for i in range(1, 9)]
 
 def bs(*args, cwd=SOURCE):
     return subprocess.run([BIN, *args], capture_output=True, text=True, cwd=cwd)
+
+
+def haxby_dir():
+    return os.path.join(os.path.dirname(os.path.abspath(SHERLOCK)), "haxby2001")
 
 
 def read_csv(path):
@@ -223,6 +228,108 @@ eval: {{rep: [{", ".join(episodes[1:])}], single: [train01]}}
                 self.assertIn("has no repeated episode", r.stderr)
                 self.assertFalse(os.path.exists(os.path.join(self.d, "x.csv")))
 
+    def haxby_sweep(self, hrf="[2]", subjects="[sub-01]"):
+        path = os.path.join(self.d, f"haxby_{len(os.listdir(self.d))}.yaml")
+        with open(path, "w") as f:
+            f.write(f"""dataset: {SOURCE}/configs/datasets/haxby2001.yaml
+dataset_root: {haxby_dir()}
+atlas: slice
+subjects: {subjects}
+grid: {{hrf_delay: {hrf}}}
+train: [{", ".join(f"run-{r:02d}" for r in range(1, 13))}]
+eval: {{one: [run-01]}}
+""")
+        return path
+
+    def test_haxby_split_half_and_ncsnr_against_numpy(self):
+        """The 12 runs of Haxby 2001 as repeats of its 8 categories (530 voxels), both methods
+        against numpy (METRICS.md §1), and the closed form that ties them: with per-run z-scores
+        the NCSNR noise variance is 1 − ρ, so nc equals Spearman–Brown's ρ_k."""
+        events = os.path.join(haxby_dir(), "{subject}_task-objectviewing_{episode}_events.tsv")
+        runs = []
+        with h5py.File(os.path.join(haxby_dir(), "sub-01_task-objectviewing_bold.h5")) as f:
+            for r in range(1, 13):
+                ev = ref.read_events(os.path.join(haxby_dir(), f"sub-01_task-objectviewing_run-{r:02d}_events.tsv"))
+                runs.append((f[f"run-{r:02d}"][()], ev))
+        conditions = list(dict.fromkeys(c for _, ev in runs for _, _, c in ev))
+        self.assertEqual(len(conditions), 8)
+        for hrf in (0, 2):
+            sessions = [ref.condition_patterns([run], conditions, 2.5, hrf) for run in runs]
+            rho, rho_k, sh_ceiling, k = ref.split_half([sessions])
+            noise, snr, nc, nc_ceiling = ref.ncsnr(sessions)
+            got = {}
+            for method in ("split_half", "ncsnr"):
+                out = os.path.join(self.d, f"haxby_{method}_{hrf}.csv")
+                r = bs("ceiling", self.haxby_sweep(f"[{hrf}]"), "--method", method, "--set", "train", "--events", events,
+                       "--out", out)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("8 conditions (scissors, face, cat, shoe, house, scrambledpix, bottle, chair), each once "
+                              f"in each of 12 runs; patterns at hrf_delay {hrf}", r.stdout)
+                rows = read_csv(out)
+                self.assertEqual(len(rows), 530)
+                self.assertEqual({(row["n_samples"], row["repetitions"]) for row in rows}, {("8", "12")})
+                got[method] = {key: np.array([float(row[key]) if row[key] else np.nan for row in rows])
+                               for key in ("ceiling", "rho", "ncsnr", "nc")}
+            with self.subTest(hrf=hrf):
+                np.testing.assert_allclose(got["split_half"]["rho"], rho, atol=1e-9)
+                np.testing.assert_allclose(got["split_half"]["ceiling"], sh_ceiling, atol=1e-9)
+                np.testing.assert_allclose(got["ncsnr"]["ncsnr"], snr, atol=1e-9)
+                np.testing.assert_allclose(got["ncsnr"]["nc"], nc, atol=1e-9)
+                np.testing.assert_allclose(got["ncsnr"]["ceiling"], nc_ceiling, atol=1e-9)
+                np.testing.assert_allclose(noise, 1 - rho, atol=1e-12)  # the identity, in numpy
+                pos = rho > 0
+                np.testing.assert_allclose(got["ncsnr"]["nc"][pos], rho_k[pos], atol=1e-9)
+                np.testing.assert_allclose(got["ncsnr"]["ceiling"], got["split_half"]["ceiling"], atol=1e-9)
+        # half of the slice's voxels have a ceiling above 0.5 (measured: 51 % at hrf_delay 2)
+        self.assertGreater(np.mean(got["ncsnr"]["ceiling"] > 0.5), 0.2)
+
+    def test_haxby_bad_input(self):
+        events_dir = os.path.join(self.d, "events")
+        os.makedirs(events_dir)
+        for r in range(1, 13):
+            name = f"sub-01_task-objectviewing_run-{r:02d}_events.tsv"
+            with open(os.path.join(haxby_dir(), name)) as f:
+                lines = f.readlines()
+            if r == 5:
+                lines = [line for line in lines if "\tcat" not in line]
+            with open(os.path.join(events_dir, name), "w") as f:
+                f.writelines(lines)
+        late = os.path.join(self.d, "late")
+        os.makedirs(late)
+        for r in range(1, 13):
+            name = f"sub-01_task-objectviewing_run-{r:02d}_events.tsv"
+            with open(os.path.join(haxby_dir(), name)) as f:
+                text = f.read()
+            with open(os.path.join(late, name), "w") as f:
+                f.write(text + ("290.0\t22.5\tface\n" if r == 3 else ""))
+        good = os.path.join(haxby_dir(), "{subject}_task-objectviewing_{episode}_events.tsv")
+        out = os.path.join(self.d, "h.csv")
+        cases = [
+            (["--method", "ncsnr"], self.haxby_sweep(), r"--method ncsnr: needs --events"),
+            (["--method", "isc", "--events", good], self.haxby_sweep(), r"--events: used by split_half and ncsnr"),
+            (["--method", "ncsnr", "--events", os.path.join(self.d, "x.tsv")], self.haxby_sweep(), r"holding \{episode\}"),
+            (["--method", "ncsnr", "--events", good], self.haxby_sweep("[1, 2]"), r"key 'grid.hrf_delay' lists 2 values"),
+            (["--method", "split_half", "--events", os.path.join(events_dir, "{subject}_task-objectviewing_{episode}_events.tsv")],
+             self.haxby_sweep(), r"run-05_events.tsv: no event of condition 'cat'"),
+            (["--method", "ncsnr", "--events", os.path.join(late, "{subject}_task-objectviewing_{episode}_events.tsv")],
+             self.haxby_sweep(), r"run-03_events.tsv:10: the event \[290, 312.5\) s ends after its run"),
+            (["--method", "ncsnr", "--set", "one", "--events", good], self.haxby_sweep(), r"set 'one' .* has 1 run"),
+            (["--method", "ncsnr", "--events", good], self.haxby_sweep(subjects="[sub-02]"), r"sub-02_task-objectviewing_bold.h5"),
+        ]
+        for args, sweep, pattern in cases:
+            with self.subTest(pattern=pattern):
+                if "--set" not in args:
+                    args = args + ["--set", "train"]
+                r = bs("ceiling", sweep, *args, "--out", out)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertRegex(r.stderr, pattern)
+                self.assertFalse(os.path.exists(out))
+        # a sweep without features is for `ceiling` only
+        r = bs("generate", self.haxby_sweep(), "--out", os.path.join(self.d, "run"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("key 'features': missing", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.d, "run")))
+
     def test_bad_input(self):
         sweep = sherlock_sweep(self.d)
         out = os.path.join(self.d, "c.csv")
@@ -230,8 +337,7 @@ eval: {{rep: [{", ".join(episodes[1:])}], single: [train01]}}
             (["ceiling", sherlock_sweep(self.d, subjects=["sub-01"]), "--method", "isc", "--set", "test", "--out", out],
              r"needs at least 2 subjects; .* lists 1 \(sub-01\)"),
             (["ceiling", sweep, "--method", "isc", "--set", "val", "--out", out], r"--set val: not a set of .* \(sets: train, test\)"),
-            (["ceiling", sweep, "--method", "noise", "--set", "test", "--out", out], r"--method: expected isc or split_half"),
-            (["ceiling", sweep, "--method", "ncsnr", "--set", "test", "--out", out], r"ncsnr.*not available yet"),
+            (["ceiling", sweep, "--method", "noise", "--set", "test", "--out", out], r"--method: expected isc, split_half or ncsnr"),
             (["ceiling", os.path.join(self.d, "missing.yaml"), "--method", "isc", "--set", "test", "--out", out], r"missing.yaml"),
         ]
         for args, pattern in cases:

@@ -113,6 +113,17 @@ def split_half(groups):
     return rho, rho_k, np.sqrt(np.maximum(rho_k, 0)), k
 
 
+def ncsnr(sessions):
+    """sessions: n arrays (stimuli, targets), one repeat of every stimulus each (NSD's recipe, Allen
+    et al. 2022): z-score per session (scipy.stats.zscore: ddof 0), noise variance = mean over
+    stimuli of the variance across repeats (ddof 1). Returns (noise_variance, ncsnr, nc, ceiling)."""
+    z = np.array([(s - s.mean(axis=0)) / s.std(axis=0) for s in np.asarray(sessions, dtype=np.float64)])
+    noise = z.var(axis=0, ddof=1).mean(axis=0)           # (targets,)
+    snr = np.sqrt(np.maximum(1 - noise, 0)) / np.sqrt(noise)
+    nc = snr ** 2 / (snr ** 2 + 1 / len(sessions))
+    return noise, snr, nc, np.sqrt(nc)
+
+
 # ---------------------------------------------------------------- RSA (§2)
 def upper(m):
     """Upper triangle (i < j) of a square matrix, row by row."""
