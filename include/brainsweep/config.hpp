@@ -71,6 +71,7 @@ struct DatasetDescriptor {
   std::string movie_of(const std::string& episode) const;
 
  private:
+  const FmriRule& fmri_rule(const std::string& episode) const;
   const StimulusRule& stimulus_rule(const std::string& episode, std::smatch& m) const;
 };
 

@@ -2,6 +2,7 @@
 
 #include "brainsweep/config.hpp"
 #include "brainsweep/fs.hpp"
+#include "brainsweep/path_template.hpp"
 #include "yaml_util.hpp"
 
 namespace brainsweep {
@@ -16,19 +17,11 @@ std::regex compile(const std::string& file, const YAML::Node& node, const std::s
 }
 
 /// Replace `{name}` by values[name] and `{1}`.. by regex captures.
-std::string expand(std::string tpl, const std::vector<std::pair<std::string, std::string>>& values,
+std::string expand(const std::string& tpl, std::vector<std::pair<std::string, std::string>> values,
                    const std::smatch* m = nullptr) {
-  for (const auto& [k, v] : values) {
-    const std::string key = "{" + k + "}";
-    for (size_t pos; (pos = tpl.find(key)) != std::string::npos;) tpl.replace(pos, key.size(), v);
-  }
-  if (m) {
-    for (size_t i = 1; i < m->size(); ++i) {
-      const std::string key = "{" + std::to_string(i) + "}";
-      for (size_t pos; (pos = tpl.find(key)) != std::string::npos;) tpl.replace(pos, key.size(), (*m)[i].str());
-    }
-  }
-  return tpl;
+  if (m)
+    for (size_t i = 1; i < m->size(); ++i) values.emplace_back(std::to_string(i), (*m)[i].str());
+  return fill_template(tpl, values);
 }
 
 }  // namespace
@@ -101,15 +94,14 @@ DatasetDescriptor DatasetDescriptor::load(const std::string& path, const std::op
 
 std::string DatasetDescriptor::fmri_file(const std::string& subject, const std::string& atlas,
                                          const std::string& episode) const {
-  for (const auto& r : fmri)
-    if (std::regex_match(episode, r.episodes_re))
-      return (std::filesystem::path(root) / expand(r.file, {{"subject", subject}, {"atlas", atlas}})).string();
-  throw DataError(descriptor_path + ": episode '" + episode + "' matches no `fmri` rule's `episodes` pattern");
+  return (std::filesystem::path(root) / expand(fmri_rule(episode).file, {{"subject", subject}, {"atlas", atlas}})).string();
 }
 
-std::string DatasetDescriptor::fmri_key(const std::string& episode) const {
+std::string DatasetDescriptor::fmri_key(const std::string& episode) const { return fmri_rule(episode).dataset; }
+
+const FmriRule& DatasetDescriptor::fmri_rule(const std::string& episode) const {
   for (const auto& r : fmri)
-    if (std::regex_match(episode, r.episodes_re)) return r.dataset;
+    if (std::regex_match(episode, r.episodes_re)) return r;
   throw DataError(descriptor_path + ": episode '" + episode + "' matches no `fmri` rule's `episodes` pattern");
 }
 

@@ -3,48 +3,41 @@
 #include "brainsweep/data.hpp"
 #include "brainsweep/errors.hpp"
 #include "brainsweep/hdf5_io.hpp"
+#include "brainsweep/path_template.hpp"
 
 namespace brainsweep {
 
 constexpr size_t kEpisodePrefix = 13;  // "ses-XXX_task-"
 
 namespace {
-std::string expand_key(std::string tpl, const std::string& episode) {
-  for (size_t pos; (pos = tpl.find("{episode}")) != std::string::npos;) tpl.replace(pos, 9, episode);
-  return tpl;
+/// Whether HDF5 key `key` holds `episode`: equal to the filled template, or (no template) the key
+/// after its `ses-XXX_task-` prefix.
+bool holds_episode(const std::string& key, const std::string& episode, const std::string& key_template) {
+  if (!key_template.empty()) return key == fill_template(key_template, {{"episode", episode}});
+  return key.size() > kEpisodePrefix && key.substr(kEpisodePrefix) == episode;
 }
 }  // namespace
 
 std::string fmri_dataset_of(const std::string& file, const std::string& episode, const std::string& key_template) {
   h5::File f(file);
   std::string found;
-  if (!key_template.empty()) {
-    const std::string want = expand_key(key_template, episode);
-    for (const auto& key : f.list()) {
-      if (key == want) return key;
-      found += (found.empty() ? "" : ", ") + key;
-    }
-    throw DataError(file + ": no dataset for episode '" + episode + "' (expected a key '" + want + "' from the "
-                    "descriptor's dataset template '" + key_template + "'; keys found: " + (found.empty() ? "none" : found) + ")");
-  }
   for (const auto& key : f.list()) {
-    if (key.size() > kEpisodePrefix && key.substr(kEpisodePrefix) == episode) return key;
-    found += (found.empty() ? "" : ", ") + (key.size() > kEpisodePrefix ? key.substr(kEpisodePrefix) : key);
+    if (holds_episode(key, episode, key_template)) return key;
+    const bool prefixed = key_template.empty() && key.size() > kEpisodePrefix;
+    found += (found.empty() ? "" : ", ") + (prefixed ? key.substr(kEpisodePrefix) : key);
   }
+  if (!key_template.empty())
+    throw DataError(file + ": no dataset for episode '" + episode + "' (expected a key '" +
+                    fill_template(key_template, {{"episode", episode}}) + "' from the descriptor's dataset template '" +
+                    key_template + "'; keys found: " + (found.empty() ? "none" : found) + ")");
   throw DataError(file + ": no dataset for episode '" + episode + "' (expected a key 'ses-XXX_task-" + episode +
                   "'; episodes found: " + (found.empty() ? "none" : found) + ")");
 }
 
 bool fmri_has_episode(const std::string& file, const std::string& episode, const std::string& key_template) {
   h5::File f(file);
-  if (!key_template.empty()) {
-    const std::string want = expand_key(key_template, episode);
-    for (const auto& key : f.list())
-      if (key == want) return true;
-    return false;
-  }
   for (const auto& key : f.list())
-    if (key.size() > kEpisodePrefix && key.substr(kEpisodePrefix) == episode) return true;
+    if (holds_episode(key, episode, key_template)) return true;
   return false;
 }
 

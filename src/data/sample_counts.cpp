@@ -8,16 +8,11 @@
 #include "brainsweep/errors.hpp"
 #include "brainsweep/fs.hpp"
 #include "brainsweep/npy.hpp"
+#include "brainsweep/path_template.hpp"
 
 namespace brainsweep {
 namespace sfs = std::filesystem;
 
-namespace {
-std::string replace_all(std::string s, const std::string& key, const std::string& value) {
-  for (size_t pos; (pos = s.find(key)) != std::string::npos;) s.replace(pos, key.size(), value);
-  return s;
-}
-}  // namespace
 
 SampleCounts read_sample_counts(const std::string& source, const std::string& test_set,
                                 const std::vector<std::string>& subjects) {
@@ -64,7 +59,7 @@ SampleCounts read_sample_counts(const std::string& source, const std::string& te
 }
 
 std::string sample_counts_file(const std::string& source, const std::string& test_set, const std::string& subject) {
-  return replace_all(replace_all(source, "{subject}", subject), "{test_set}", test_set);
+  return fill_template(source, {{"subject", subject}, {"test_set", test_set}});
 }
 
 }  // namespace brainsweep

@@ -16,6 +16,7 @@
 #include "brainsweep/errors.hpp"
 #include "brainsweep/events.hpp"
 #include "brainsweep/fs.hpp"
+#include "brainsweep/path_template.hpp"
 #include "brainsweep/plan.hpp"
 #include "brainsweep/run.hpp"
 
@@ -48,8 +49,7 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
   std::map<std::string, std::string> event_file;
   long unlabelled = 0, labelled = 0;
   for (const auto& ep : episodes) {
-    std::string path = c.events;
-    path.replace(path.find("{episode}"), 9, ep);
+    const std::string path = fill_template(c.events, {{"episode", ep}});
     long skipped = 0;
     events[ep] = read_events(path, &skipped);
     unlabelled += skipped;

@@ -14,6 +14,7 @@
 #include "brainsweep/errors.hpp"
 #include "brainsweep/events.hpp"
 #include "brainsweep/fs.hpp"
+#include "brainsweep/path_template.hpp"
 #include "brainsweep/noise_ceiling.hpp"
 #include "brainsweep/plan.hpp"
 #include "brainsweep/scoring.hpp"
@@ -53,9 +54,7 @@ void condition_level_ceilings(const CeilingOptions& o, const Sweep& sweep, const
     std::vector<MatrixF> samples;
     std::vector<EventRun> runs;
     for (const auto& ep : episodes) {
-      std::string path = o.events;
-      for (size_t pos; (pos = path.find("{episode}")) != std::string::npos;) path.replace(pos, 9, ep);
-      for (size_t pos; (pos = path.find("{subject}")) != std::string::npos;) path.replace(pos, 9, sub);
+      const std::string path = fill_template(o.events, {{"episode", ep}, {"subject", sub}});
       runs.push_back({path, nullptr, read_events(path)});
     }
     if (conditions.empty()) {

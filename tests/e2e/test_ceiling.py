@@ -283,25 +283,21 @@ eval: {{one: [run-01]}}
         # half of the slice's voxels have a ceiling above 0.5 (measured: 51 % at hrf_delay 2)
         self.assertGreater(np.mean(got["ncsnr"]["ceiling"] > 0.5), 0.2)
 
-    def test_haxby_bad_input(self):
-        events_dir = os.path.join(self.d, "events")
-        os.makedirs(events_dir)
+    def edited_events(self, folder, run, edit):
+        """Haxby's 12 events files copied into `folder`, run `run`'s lines passed through `edit`."""
+        folder = os.path.join(self.d, folder)
+        os.makedirs(folder)
         for r in range(1, 13):
             name = f"sub-01_task-objectviewing_run-{r:02d}_events.tsv"
             with open(os.path.join(haxby_dir(), name)) as f:
                 lines = f.readlines()
-            if r == 5:
-                lines = [line for line in lines if "\tcat" not in line]
-            with open(os.path.join(events_dir, name), "w") as f:
-                f.writelines(lines)
-        late = os.path.join(self.d, "late")
-        os.makedirs(late)
-        for r in range(1, 13):
-            name = f"sub-01_task-objectviewing_run-{r:02d}_events.tsv"
-            with open(os.path.join(haxby_dir(), name)) as f:
-                text = f.read()
-            with open(os.path.join(late, name), "w") as f:
-                f.write(text + ("290.0\t22.5\tface\n" if r == 3 else ""))
+            with open(os.path.join(folder, name), "w") as f:
+                f.writelines(edit(lines) if r == run else lines)
+        return folder
+
+    def test_haxby_bad_input(self):
+        events_dir = self.edited_events("events", 5, lambda lines: [line for line in lines if "\tcat" not in line])
+        late = self.edited_events("late", 3, lambda lines: lines + ["290.0\t22.5\tface\n"])
         good = os.path.join(haxby_dir(), "{subject}_task-objectviewing_{episode}_events.tsv")
         out = os.path.join(self.d, "h.csv")
         cases = [
