@@ -41,4 +41,13 @@ MatrixD condition_patterns(const std::vector<EventRun>& runs, const std::vector<
 /// The conditions of the runs' events, in order of first appearance.
 std::vector<std::string> event_conditions(const std::vector<EventRun>& runs);
 
+/// Check that every run holds an event of each of `conditions` and no other condition (each run a
+/// repeat of the conditions: split-half and NCSNR ceilings, the crossnobis distance).
+/// @param needed_by  what needs it, for the message (e.g. "--method ncsnr")
+/// @param conditions_from  where the conditions were taken from (an events file, "the 12 episodes of
+///        set train"), for the message
+/// @throw DataError  naming the run's events file and the condition
+void require_conditions_in_every_run(const std::vector<EventRun>& runs, const std::vector<std::string>& conditions,
+                                     const std::string& needed_by, const std::string& conditions_from);
+
 }  // namespace brainsweep

@@ -28,7 +28,17 @@ Rdm rdm_from_matrix(const MatrixD& m, const std::string& where);
 /// `euclidean` their squared distance divided by the number of channels (rsatoolbox). Entries are
 /// rounded to 1e-10 of the largest one, so that dissimilarities equal in exact arithmetic tie.
 /// @throw ConfigError  for another name; DataError if fewer than 3 conditions
+/// `crossnobis` needs the runs separately: use rdm_crossnobis.
 Rdm rdm_from_patterns(const MatrixD& patterns, const std::string& distance);
+
+/// Cross-validated squared euclidean distance over runs (rsatoolbox calc_rdm_crossnobis with the
+/// identity as noise precision, leave one run out; Walther et al. 2016): for each run f, with A the
+/// mean of the other runs' patterns and B run f's, d_ij(f) = (a_i − a_j)·(b_i − b_j) / channels;
+/// the RDM is the mean over the runs. Unbiased: its expectation is the true squared distance, so
+/// entries can be negative (two conditions that do not differ). Rounded as rdm_from_patterns.
+/// @param runs  per run, conditions × channels (the same conditions in the same order in every run)
+/// @throw DataError  with fewer than 2 runs or 3 conditions; DimensionMismatch if the runs' shapes differ
+Rdm rdm_crossnobis(const std::vector<MatrixD>& runs);
 
 enum class Comparison { corr, spearman, tau_a, cosine };
 /// "corr", "spearman", "tau-a", "cosine". @throw ConfigError naming `option`
@@ -93,6 +103,7 @@ struct RsaRoi {
 /// Compare every model with every ROI for each comparison; write the CSV (kRsaColumns) atomically to
 /// `out` and print the ranking per ROI × comparison. @throw ConfigError for an ROI of one subject when
 /// `ceiling`; DimensionMismatch when conditions differ
+/// An empty `out` writes no CSV (a sweep without features: RDMs only).
 /// With `save_rdms`, also write every RDM compared, as square matrices, to that HDF5 file (atomically):
 /// `models/<model name>`, `subjects/<roi>/<subject>`, and the root attribute `conditions` when given.
 void compare_and_report(const std::vector<NamedRdm>& models, const std::vector<RsaRoi>& rois,

@@ -313,7 +313,8 @@ int main(int argc, char** argv) {
   rs->add_option("--sweep", rsw.sweep, "instead of --rdms: a sweep whose subjects (fMRI) and feature sets give the RDMs");
   rs->add_option("--events", rsw.events, "with --sweep: BIDS events file of each episode, a template with {episode}");
   rs->add_option("--set", rsw.set, "with --sweep: the episodes (an eval set of the sweep, or train)");
-  rs->add_option("--distance", rsw.distance, "with --sweep: correlation or euclidean")->capture_default_str();
+  rs->add_option("--distance", rsw.distance, "with --sweep: correlation, euclidean or crossnobis (cross-validated "
+                 "over the set's runs, leave one run out)")->capture_default_str();
   rs->add_option("--roi", rsw.rois, "with --sweep: NAME=REGEX, the parcels whose names match (repeatable; default: all "
                                     "parcels of the atlas)");
   rs->add_option("--comparison", rsa_comparisons, "comma-separated: corr, spearman, tau-a, cosine")->capture_default_str();
@@ -325,7 +326,8 @@ int main(int argc, char** argv) {
   bool rsa_no_ceiling = false;
   rs->add_flag("--no-ceiling", rsa_no_ceiling, "skip the noise ceiling (allows ROIs of one subject)");
   rs->add_option("--save-rdms", rsa.save_rdms, "also write the RDMs compared to this HDF5 file (for tools/plot_rsa.py)");
-  rs->add_option("--out", rsa.out, "output CSV (refused if it exists)")->required();
+  rs->add_option("--out", rsa.out, "output CSV (refused if it exists); required, except for a sweep without features "
+                 "(brain RDMs only, to --save-rdms)");
 
   bs::OddOneOutCommand oo;
   std::string oo_similarity = "dot", oo_rule = "odd-one-out";
@@ -437,6 +439,7 @@ int main(int argc, char** argv) {
                               "--events and --set)");
       if (!rsa.rdms.empty()) {
         if (rsa.brain.empty() || rsa.models.empty()) throw bs::ConfigError("rsa --rdms: --brain and --model are required");
+        if (rsa.out.empty()) throw bs::ConfigError("rsa --rdms: --out is required (the CSV of the comparisons)");
         bs::run_rsa_command(rsa, std::cout);
       } else {
         if (rsw.events.empty() || rsw.set.empty()) throw bs::ConfigError("rsa --sweep: --events and --set are required");

@@ -54,6 +54,21 @@ std::vector<std::string> event_conditions(const std::vector<EventRun>& runs) {
   return out;
 }
 
+void require_conditions_in_every_run(const std::vector<EventRun>& runs, const std::vector<std::string>& conditions,
+                                     const std::string& needed_by, const std::string& conditions_from) {
+  for (const auto& run : runs) {
+    const std::vector<std::string> here = event_conditions({run});
+    for (const auto& c : conditions)
+      if (std::find(here.begin(), here.end(), c) == here.end())
+        throw DataError(fmt::format("{}: no event of condition '{}' ({} needs every condition of {} in every "
+                                    "run: each run is one repeat)", run.events_file, c, needed_by, conditions_from));
+    for (const auto& c : here)
+      if (std::find(conditions.begin(), conditions.end(), c) == conditions.end())
+        throw DataError(fmt::format("{}: condition '{}' is not in {} (every run must hold the same conditions)",
+                                    run.events_file, c, conditions_from));
+  }
+}
+
 MatrixD condition_patterns(const std::vector<EventRun>& runs, const std::vector<std::string>& conditions, double tr,
                            int hrf_delay) {
   std::map<std::string, size_t> row;

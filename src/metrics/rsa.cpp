@@ -241,9 +241,27 @@ Rdm rdm_from_matrix(const MatrixD& m, const std::string& where) {
   return r;
 }
 
+namespace {
+
+/// Round to 1e-10 of the largest entry: dissimilarities equal in exact arithmetic (identical or
+/// collinear patterns, binary features) then tie whatever the order of the float sums, which
+/// spearman and tau-a would otherwise rank by round-off.
+void round_to_ties(Rdm& r) {
+  double scale = 0;
+  for (double v : r.v) scale = std::max(scale, std::abs(v));
+  if (scale > 0) {
+    const double q = scale * 1e-10;
+    for (double& v : r.v) v = std::round(v / q) * q;
+  }
+}
+
+}  // namespace
+
 Rdm rdm_from_patterns(const MatrixD& p, const std::string& distance) {
+  if (distance == "crossnobis")
+    throw ConfigError("distance crossnobis: needs the patterns of each run (rdm_crossnobis), not their mean");
   if (distance != "correlation" && distance != "euclidean")
-    throw ConfigError("distance: expected correlation or euclidean, found '" + distance + "'");
+    throw ConfigError("distance: expected correlation, euclidean or crossnobis, found '" + distance + "'");
   if (p.rows() < 3) throw DataError(fmt::format("{} conditions (expected at least 3)", p.rows()));
   Rdm r;
   r.n = p.rows();
@@ -258,15 +276,34 @@ Rdm rdm_from_patterns(const MatrixD& p, const std::string& distance) {
     for (long j = i + 1; j < r.n; ++j)
       r.v.push_back(distance == "correlation" ? 1.0 - z.row(i).dot(z.row(j))
                                               : (p.row(i) - p.row(j)).squaredNorm() / static_cast<double>(p.cols()));
-  // Round to 1e-10 of the largest entry: dissimilarities equal in exact arithmetic (identical or
-  // collinear patterns, binary features) then tie whatever the order of the float sums, which
-  // spearman and tau-a would otherwise rank by round-off.
-  double scale = 0;
-  for (double v : r.v) scale = std::max(scale, std::abs(v));
-  if (scale > 0) {
-    const double q = scale * 1e-10;
-    for (double& v : r.v) v = std::round(v / q) * q;
+  round_to_ties(r);
+  return r;
+}
+
+Rdm rdm_crossnobis(const std::vector<MatrixD>& runs) {
+  if (runs.size() < 2)
+    throw DataError(fmt::format("distance crossnobis: {} run (expected at least 2 runs of the conditions)", runs.size()));
+  const long n = runs.front().rows(), channels = runs.front().cols();
+  for (const auto& run : runs)
+    if (run.rows() != n || run.cols() != channels)
+      throw DimensionMismatch(fmt::format("distance crossnobis: runs of {}×{} and {}×{} patterns (expected the same "
+                                          "conditions × channels in every run)", n, channels, run.rows(), run.cols()));
+  if (n < 3) throw DataError(fmt::format("{} conditions (expected at least 3)", n));
+  MatrixD total = MatrixD::Zero(n, channels);
+  for (const auto& run : runs) total += run;
+  const double k = static_cast<double>(runs.size());
+  MatrixD sum = MatrixD::Zero(n, n);
+  for (const auto& test : runs) {
+    const MatrixD train = (total - test) / (k - 1);  // mean of the other runs
+    const MatrixD kernel = train * test.transpose();
+    for (long i = 0; i < n; ++i)
+      for (long j = i + 1; j < n; ++j) sum(i, j) += kernel(i, i) + kernel(j, j) - kernel(i, j) - kernel(j, i);
   }
+  Rdm r;
+  r.n = n;
+  for (long i = 0; i < n; ++i)
+    for (long j = i + 1; j < n; ++j) r.v.push_back(sum(i, j) / k / static_cast<double>(channels));
+  round_to_ties(r);
   return r;
 }
 

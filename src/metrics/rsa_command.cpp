@@ -69,6 +69,7 @@ void compare_and_report(const std::vector<NamedRdm>& models, const std::vector<R
       report << fmt::format("{} ({} subjects, {} conditions), {}: noise ceiling [{}, {}]\n", roi.name, roi.rdms.size(), n,
                             to_string(cmp), std::isnan(ceil.first) ? "-" : fmt::format("{:.4f}", ceil.first),
                             std::isnan(ceil.second) ? "-" : fmt::format("{:.4f}", ceil.second));
+      if (models.empty()) continue;
       report << fmt::format("  {:<32} {:>8} {:>8} {:>8}\n", "model", "mean", "boot SD", "p");
       for (const auto& [score, line] : ranking)
         report << "  " << line << (!std::isnan(ceil.first) && score >= ceil.first ? "  (within the ceiling)" : "") << "\n";
@@ -96,8 +97,8 @@ void compare_and_report(const std::vector<NamedRdm>& models, const std::vector<R
     if (!conditions.empty()) f.write_string_attr("conditions", conditions);
     f.save_atomic(save_rdms);
   }
-  fs::write_text_atomic(out, csv.str());
-  report << fmt::format("wrote {}{}\n", out, save_rdms.empty() ? "" : " and " + save_rdms);
+  if (!out.empty()) fs::write_text_atomic(out, csv.str());
+  report << fmt::format("wrote {}\n", out.empty() ? save_rdms : save_rdms.empty() ? out : out + " and " + save_rdms);
 }
 
 void run_rsa_command(const RsaCommand& c, std::ostream& report) {

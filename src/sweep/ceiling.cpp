@@ -64,17 +64,7 @@ void condition_level_ceilings(const CeilingOptions& o, const Sweep& sweep, const
         throw DataError(fmt::format("--events {}: {} condition ({}) (expected at least 2 trial_types)", o.events,
                                     conditions.size(), conditions.front()));
     }
-    for (const auto& run : runs) {
-      std::vector<std::string> here = event_conditions({run});
-      for (const auto& c : conditions)
-        if (std::find(here.begin(), here.end(), c) == here.end())
-          throw DataError(fmt::format("{}: no event of condition '{}' (--method {} needs every condition of {} in every "
-                                      "run: each run is one repeat)", run.events_file, c, o.method, first_file));
-      for (const auto& c : here)
-        if (std::find(conditions.begin(), conditions.end(), c) == conditions.end())
-          throw DataError(fmt::format("{}: condition '{}' is not in {} (every run must hold the same conditions)",
-                                      run.events_file, c, first_file));
-    }
+    require_conditions_in_every_run(runs, conditions, "--method " + o.method, first_file);
     std::vector<MatrixD> repeats;
     for (size_t r = 0; r < episodes.size(); ++r) {
       const FmriRef& ref = p.fmri.at(sub).at(episodes[r]);

@@ -198,6 +198,100 @@ class Rsa(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("--roi 'x=nomatch': no parcel of", r.stderr)
 
+    def haxby_sweep(self, runs=range(1, 13), hrf=2):
+        haxby = os.path.join(os.path.dirname(RSA92), "..", "haxby2001")
+        source = os.path.abspath(os.path.join(HERE, "..", ".."))
+        path = os.path.join(self.d, f"haxby_{len(os.listdir(self.d))}.yaml")
+        with open(path, "w") as f:
+            f.write(f"""dataset: {source}/configs/datasets/haxby2001.yaml
+dataset_root: {haxby}
+atlas: slice
+subjects: [sub-01]
+grid: {{hrf_delay: [{hrf}]}}
+train: [{", ".join(f"run-{r:02d}" for r in runs)}]
+""")
+        return path
+
+    def test_haxby_crossnobis_against_numpy(self):
+        """--distance crossnobis on the 12 runs of Haxby 2001 (8 categories, 530 voxels, a sweep
+        without features: brain RDMs only, to --save-rdms), against numpy's leave-one-run-out
+        cross-validated euclidean distance (rsatoolbox calc_rdm_crossnobis, identity noise); and the
+        euclidean RDM of the mean patterns, which crossnobis corrects for the noise's bias."""
+        haxby = os.path.join(os.path.dirname(RSA92), "..", "haxby2001")
+        events = os.path.join(haxby, "sub-01_task-objectviewing_{episode}_events.tsv")
+        runs = []
+        with h5py.File(os.path.join(haxby, "sub-01_task-objectviewing_bold.h5")) as f:
+            for r in range(1, 13):
+                runs.append((f[f"run-{r:02d}"][()], ref.read_events(events.format(episode=f"run-{r:02d}"))))
+        conditions = list(dict.fromkeys(c for _, ev in runs for _, _, c in ev))
+        for hrf in (0, 2):
+            with self.subTest(hrf=hrf):
+                got = {}
+                for distance in ("crossnobis", "euclidean"):
+                    rdms = os.path.join(self.d, f"haxby_{distance}_{hrf}.h5")
+                    r = run("--sweep", self.haxby_sweep(hrf=hrf), "--events", events, "--set", "train", "--distance",
+                            distance, "--no-ceiling", "--save-rdms", rdms)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    with h5py.File(rdms) as f:
+                        self.assertEqual([c.decode() for c in f.attrs["conditions"]], conditions)
+                        self.assertEqual(list(f), ["subjects"])
+                        got[distance] = ref.upper(f["subjects/slice/sub-01"][()])
+                want = ref.rdm_crossnobis([ref.condition_patterns([run], conditions, 2.5, hrf) for run in runs])
+                np.testing.assert_allclose(got["crossnobis"], want, rtol=1e-9, atol=1e-9 * np.abs(want).max())
+                mean = ref.condition_patterns(runs, conditions, 2.5, hrf)
+                eucl = ref.upper(((mean[:, None, :] - mean[None, :, :]) ** 2).sum(axis=2) / mean.shape[1])
+                np.testing.assert_allclose(got["euclidean"], eucl, rtol=1e-9, atol=1e-9 * eucl.max())
+                # the noise adds to every euclidean entry; crossnobis removes it (and can go below 0)
+                self.assertGreater(got["euclidean"].min(), got["crossnobis"].min())
+                print(f"haxby hrf_delay {hrf}: crossnobis mean {got['crossnobis'].mean():.2f} "
+                      f"(min {got['crossnobis'].min():.2f}), euclidean of the mean patterns {got['euclidean'].mean():.2f} "
+                      f"(min {got['euclidean'].min():.2f}); Pearson r {np.corrcoef(got['crossnobis'], got['euclidean'])[0, 1]:.3f}")
+
+    def test_crossnobis_bad_input(self):
+        haxby = os.path.join(os.path.dirname(RSA92), "..", "haxby2001")
+        good = os.path.join(haxby, "sub-01_task-objectviewing_{episode}_events.tsv")
+        ev = os.path.join(self.d, "ev")
+        os.makedirs(ev)
+        for r in range(1, 13):
+            with open(good.format(episode=f"run-{r:02d}")) as f:
+                lines = f.read().splitlines(keepends=True)
+            if r == 4:
+                lines = [line for line in lines if "\tshoe" not in line]
+            with open(os.path.join(ev, f"run-{r:02d}_events.tsv"), "w") as f:
+                f.write("".join(lines))
+        edited = os.path.join(ev, "{episode}_events.tsv")
+        rdms = os.path.join(self.d, "r.h5")
+        cases = [
+            ([self.haxby_sweep(), "--events", edited], r"run-04_events.tsv: no event of condition 'shoe' \(--distance crossnobis"),
+            ([self.haxby_sweep(runs=[1]), "--events", good], r"--distance crossnobis: set train of .* has 1 run \(run-01\)"),
+            ([self.haxby_sweep(), "--events", good, "--out", os.path.join(self.d, "o.csv")], r"has no features, so there is no model"),
+        ]
+        for args, pattern in cases:
+            with self.subTest(pattern=pattern):
+                r = run("--sweep", *args, "--set", "train", "--distance", "crossnobis", "--no-ceiling", "--save-rdms", rdms)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertRegex(r.stderr, pattern)
+                self.assertFalse(os.path.exists(rdms))
+        r = run("--sweep", self.haxby_sweep(), "--events", good, "--set", "train", "--distance", "crossnobis")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("has no features: rsa --sweep can only write its brain RDMs; give --save-rdms", r.stderr)
+        # Sherlock's two scans show different scenes: no run holds every condition
+        sherlock = os.path.join(os.path.dirname(RSA92), "..", "sherlock")
+        source = os.path.abspath(os.path.join(HERE, "..", ".."))
+        sweep = os.path.join(self.d, "s.yaml")
+        with open(os.path.join(source, "sweeps", "sherlock.yaml")) as f:
+            text = f.read().replace("dataset: configs", f"dataset: {source}/configs").replace(
+                "dataset_root: ../shared/data/sherlock", f"dataset_root: {sherlock}")
+        with open(sweep, "w") as f:
+            f.write(text)
+        out = os.path.join(self.d, "o.csv")
+        r = run("--sweep", sweep, "--events", os.path.join(sherlock, "events", "{episode}_events.tsv"), "--set", "train,test",
+                "--distance", "crossnobis", "--out", out)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertRegex(r.stderr, r"sherlock01_events.tsv: no event of condition '28. Cartoon' \(--distance crossnobis needs every condition "
+                         r"of the 2 episodes of set train,test in every run")
+        self.assertFalse(os.path.exists(out))
+
     def test_events_bad_input(self):
         sherlock = os.path.join(os.path.dirname(RSA92), "..", "sherlock")
         source = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -231,7 +325,7 @@ class Rsa(unittest.TestCase):
                 self.assertFalse(os.path.exists(out))
         write(good)
         for args, pattern in ((["--set", "val"], r"'val' is not a set of"),
-                              (["--set", "test", "--distance", "cityblock"], r"distance: expected correlation or euclidean"),
+                              (["--set", "test", "--distance", "cityblock"], r"--distance: expected correlation, euclidean or crossnobis"),
                               (["--set", "test", "--rdms", RSA92], r"either --rdms .* or --sweep")):
             with self.subTest(pattern=pattern):
                 r = run("--sweep", sweep, "--events", os.path.join(ev, "{episode}_events.tsv"), *args, "--bootstrap", "0",

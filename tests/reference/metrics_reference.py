@@ -279,6 +279,25 @@ def rdm_correlation(patterns):
     return np.round(v / q) * q if q > 0 else v
 
 
+def rdm_crossnobis(runs):
+    """Cross-validated squared euclidean distance (rsatoolbox calc_rdm_crossnobis, identity noise,
+    leave one run out): runs is a list of (conditions, channels) patterns; for each run f, A the mean
+    of the others, B = run f, d_ij += (A_i − A_j)·(B_i − B_j) / channels; mean over f; upper triangle,
+    rounded like rdm_correlation."""
+    runs = [np.asarray(r, dtype=np.float64) for r in runs]
+    n, channels = runs[0].shape
+    d = np.zeros((n, n))
+    for f in range(len(runs)):
+        a = np.mean([r for k, r in enumerate(runs) if k != f], axis=0)
+        b = runs[f]
+        for i in range(n):
+            for j in range(n):
+                d[i, j] += np.dot(a[i] - a[j], b[i] - b[j]) / channels
+    v = upper(d / len(runs))
+    q = np.abs(v).max() * 1e-10
+    return np.round(v / q) * q if q > 0 else v
+
+
 def self_test():
     # the stream against direct Python integer arithmetic
     seed, ks = 12345, [0, 1, 2, 10**12]
@@ -312,6 +331,15 @@ def self_test():
     x, y = rng.integers(0, 20, 3000).astype(float), rng.standard_normal(3000).round(1)  # many ties
     assert abs(tau_a(x, y) - tau_a_brute(x, y)) < 1e-12
     assert list(rank_average([3, 1, 3, 2])) == [3.5, 1, 3.5, 2]
+    # crossnobis of identical runs is the squared euclidean distance / channels; of signal plus
+    # independent noise its expectation is the noise-free distance (unbiased), unlike euclidean's
+    pat = rng.standard_normal((4, 3))
+    want = upper(((pat[:, None, :] - pat[None, :, :]) ** 2).sum(axis=2) / 3)
+    assert np.allclose(rdm_crossnobis([pat, pat, pat]), want, rtol=1e-9)
+    big = rng.standard_normal((3, 4000))
+    truth = upper(((big[:, None, :] - big[None, :, :]) ** 2).sum(axis=2) / 4000)
+    noisy = [big + rng.standard_normal(big.shape) for _ in range(4)]
+    assert np.allclose(rdm_crossnobis(noisy), truth, atol=0.1), (rdm_crossnobis(noisy), truth)
     print("metrics_reference self-test passed")
 
 
