@@ -81,6 +81,19 @@ struct FeatureSet {
   std::vector<std::string> layers;
 };
 
+/// The `rsa:` section of a sweep (docs/metrics.md, "RSA through the MPI driver"): with it, `run`
+/// compares every feature set's RDM with every subject × ROI instead of fitting ridge encoders.
+struct RsaSpec {
+  std::string events;                    ///< events file of each episode: a template with {episode}
+  std::vector<std::string> sets;         ///< sets of the sweep (train, eval sets) whose episodes are the runs
+  std::string distance = "correlation";  ///< correlation | euclidean | crossnobis
+  std::vector<std::string> comparisons{"corr"};        ///< corr | spearman | tau-a | cosine
+  std::vector<std::pair<std::string, std::string>> rois;  ///< NAME → REGEX over parcel names; none: all parcels
+  long bootstrap = 1000, permutations = 1000;
+  std::uint64_t seed = 0;
+  bool ceiling = true;
+};
+
 /// A sweep file (`sweeps/*.yaml`), with ENCODING.md defaults filled in.
 struct Sweep {
   std::string path;                     ///< absolute path of the sweep file
@@ -108,6 +121,7 @@ struct Sweep {
   /// Sample counts of the test sets: JSON file or template (read_sample_counts); replaces the
   /// descriptor's `sample_counts`.
   std::optional<std::string> sample_counts;
+  std::optional<RsaSpec> rsa;  ///< `rsa:`: an RSA sweep (docs/metrics.md)
 
   /// @throw ConfigError  naming the file, key path and line for unknown keys, wrong types, empty
   ///        grids, alphas <= 0, stimulus_window < 1, hrf_delay < 0, folds < 2, a test set named like

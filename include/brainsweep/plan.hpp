@@ -2,6 +2,7 @@
 /// The sweep generator: a Sweep expanded into jobs with stable ids, grouped in work units, with
 /// every input file resolved and checked (docs/plan-format.md).
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,9 @@ struct Plan {
   std::map<std::string, std::map<std::string, std::string>> features;   ///< model → episode → file
   std::vector<Unit> units;
   std::vector<Job> jobs;
+  /// An RSA plan (the sweep's `rsa:`): each unit compares its feature set's RDM with every subject
+  /// × ROI (rsa_unit, rsa_sweep.hpp) instead of fitting ridge; results.csv holds the RSA table.
+  std::optional<RsaSpec> rsa;
   /// plan_checksum of RUN_DIR/plan.json (set by `load`; empty for a plan not read from a file).
   /// Every job file carries it (attribute `plan_checksum`), so a file of another plan is never
   /// taken for this one's.

@@ -100,6 +100,27 @@ struct RsaRoi {
   std::vector<Rdm> rdms;
 };
 
+/// One model × ROI × comparison: the result and the ROI's noise ceiling (NaN without one). An entry
+/// with an empty `model` stands for an ROI without models (its ceiling is reported, no CSV row).
+struct RsaEntry {
+  std::string model, roi;
+  Comparison comparison = Comparison::corr;
+  std::vector<std::string> subjects;
+  long n_conditions = 0;
+  RsaResult result;
+  std::pair<double, double> ceiling;  ///< lower, upper
+};
+
+/// The leave-one-subject-out noise ceiling of an ROI's subjects (noise_ceiling).
+std::pair<double, double> rsa_noise_ceiling(const RsaRoi& roi, Comparison c);
+
+/// Write the CSV (kRsaColumns; one row per entry × subject, then `mean`) atomically to `out` (none if
+/// empty) and print, per run of consecutive entries with the same ROI and comparison, the models
+/// ranked by their mean similarity against the ceiling. `rsa`, `rsa --sweep` and the gather of an
+/// RSA plan all write through it, so their outputs agree byte for byte.
+void write_rsa_table(const std::vector<RsaEntry>& entries, const RsaOptions& options, const std::string& out,
+                     std::ostream& report);
+
 /// Compare every model with every ROI for each comparison; write the CSV (kRsaColumns) atomically to
 /// `out` and print the ranking per ROI × comparison. @throw ConfigError for an ROI of one subject when
 /// `ceiling`; DimensionMismatch when conditions differ

@@ -7,6 +7,11 @@
 #include <string>
 #include <vector>
 
+#include <map>
+#include <utility>
+
+#include "brainsweep/events.hpp"
+#include "brainsweep/plan.hpp"
 #include "brainsweep/rsa.hpp"
 
 namespace brainsweep {
@@ -25,6 +30,69 @@ struct RsaSweepCommand {
   std::string out;
   std::string save_rdms;  ///< optional HDF5 file of the RDMs (root attribute `conditions`: the trial_types)
 };
+
+/// What the events of a set define for RSA over a plan: the runs (episodes), their events, the
+/// conditions (trial_types in order of first appearance), and the ROIs as parcel columns.
+struct RsaDesign {
+  std::vector<std::string> episodes;                           ///< the runs, in the order of the sets
+  std::map<std::string, std::string> event_file;               ///< episode → events file
+  std::map<std::string, std::vector<Event>> events;            ///< episode → its labelled events
+  std::vector<std::string> conditions;
+  long labelled = 0, unlabelled = 0;                           ///< events with and without a trial_type
+  std::string distance;                                        ///< correlation | euclidean | crossnobis
+  int hrf_delay = 0;
+  std::vector<std::pair<std::string, std::vector<long>>> rois;  ///< name → parcel columns
+};
+
+/// Where the settings of an RSA came from, for messages: the options of `rsa --sweep` (`--set`,
+/// `--events`, `--roi`, `--distance`) or the keys of a sweep's `rsa:` section (`rsa.set`, …).
+struct RsaSource {
+  std::string sweep;        ///< the sweep file
+  bool from_sweep = false;  ///< keys of `rsa:` rather than options
+  std::string set_label() const;
+  std::string events_label() const;
+  std::string distance_label() const;
+  std::string roi_label(const std::string& name, const std::string& regex) const;
+};
+
+/// Read the events of the episodes of `sets` (train or eval sets of `p`) and resolve the ROIs
+/// (NAME → REGEX, full match over the parcel names of the first subject's file; none: one ROI of all
+/// parcels, named after the atlas). Reads events and parcel names only.
+/// @throw ConfigError, DataError  naming the option or key, file and line: an unknown set, fewer
+///        than 3 conditions, an ROI that matches no parcel, for crossnobis a set of one run or a
+///        run without some condition
+RsaDesign rsa_design(const Plan& p, const RsaSource& src, const std::string& events_template,
+                     const std::vector<std::string>& sets, const std::string& distance,
+                     const std::vector<std::pair<std::string, std::string>>& rois, int hrf_delay);
+
+/// Brain RDMs of every subject of `p` × ROI of `d` (fMRI read from the plan's files).
+/// @throw DataError  naming the file: a subject without fMRI for a run, events outside their run, …
+std::vector<RsaRoi> rsa_brain_rdms(const Plan& p, const RsaDesign& d);
+
+/// The RDM of a unit's feature set: the design rows (ENCODING.md §1) of the same samples.
+Rdm rsa_model_rdm(const Plan& p, const Unit& u, const RsaDesign& d);
+
+/// `model/layer+layer w<stimulus_window> d<hrf_delay>`: a unit's name in RSA tables.
+std::string rsa_model_name(const Unit& u);
+
+/// The design of an RSA plan (its `rsa:` spec at the plan's hrf_delay); `generate` calls it to check
+/// an RSA sweep before writing its plan. @throw as rsa_design; ConfigError for a ceiling asked with
+/// one subject
+RsaDesign rsa_design_of(const Plan& p);
+
+/// Compare the unit's model RDM with every subject × ROI × comparison of an RSA plan and write
+/// `RUN_DIR/jobs/<job_id>.h5` for each of its jobs (one per subject), each atomically, then the
+/// marker `units/<unit_id>.done`. A job file holds, for its subject and for the mean over subjects,
+/// rows (ROI-major, then comparison) of (similarity, bootstrap SD, CI low, CI high, permutation p)
+/// in `rsa/subject` and `rsa/mean`, and the ROI's noise ceiling (lower, upper) in `rsa/ceiling`
+/// (docs/metrics.md). The brain RDMs and ceilings are computed once per process. Not collective.
+void rsa_unit(const Plan& p, const Unit& u, const std::string& run_dir);
+
+/// RUN_DIR/results.csv of an RSA plan from its job files: the table of `rsa --sweep` (kRsaColumns,
+/// rows ROI × comparison × unit in plan order × subject, then `mean`), byte for byte; the ranking is
+/// printed to `report` and written to RUN_DIR/rsa_report.txt.
+/// @throw DataError  naming a job file that is missing or not this plan's
+void write_rsa_results(const Plan& p, const std::string& run_dir, std::ostream& report);
 
 /// Conditions: the trial_types of the set's events in order of first appearance; patterns as
 /// condition_patterns (events.hpp) with the dataset's TR and each grid point's hrf_delay; RDMs by

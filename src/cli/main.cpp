@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -74,6 +75,8 @@ int cmd_generate(const std::string& sweep_path, const std::string& out, const st
                  bool start_over) {
   const auto sweep = bs::Sweep::load(sweep_path);
   const auto plan = bs::make_plan(sweep);
+  std::optional<bs::RsaDesign> rsa;
+  if (plan.rsa) rsa = bs::rsa_design_of(plan);  // events, conditions and ROIs checked before anything is written
   const bool written = bs::write_plan(plan, out, start_over);
   std::set<std::string> sets;
   for (const auto& f : sweep.features) {
@@ -130,6 +133,16 @@ int cmd_generate(const std::string& sweep_path, const std::string& out, const st
       if (std::find(plan.train.begin(), plan.train.end(), ep) != plan.train.end())
         fmt::print(stderr, "warning: eval set '{}' contains training episode '{}'; its score is not held out\n",
                    e.name, ep);
+  if (rsa) {
+    std::string rois;
+    for (const auto& [name, cols] : rsa->rois) rois += fmt::format("{}{} ({} parcels)", rois.empty() ? "" : ", ", name, cols.size());
+    fmt::print("rsa: {} conditions from {} events over {} runs of set {}, distance {}, comparisons {}, ROIs {}; "
+               "bootstrap {}, permutations {}, seed {}, ceiling {}; each unit compares one model RDM with every "
+               "subject × ROI (results.csv is the RSA table)\n",
+               rsa->conditions.size(), rsa->labelled, rsa->episodes.size(), fmt::join(plan.rsa->sets, ","),
+               plan.rsa->distance, fmt::join(plan.rsa->comparisons, ","), rois, plan.rsa->bootstrap,
+               plan.rsa->permutations, plan.rsa->seed, plan.rsa->ceiling ? "yes" : "no");
+  }
   fmt::print("{} {}\n", written ? "wrote" : "unchanged (same plan already there):",
              (std::filesystem::path(out) / "plan.json").string());
   if (!ranks.empty()) print_plan_cost(plan, ranks, bs::MachineRates{});

@@ -21,7 +21,7 @@ Sweep Sweep::load(const std::string& path) {
   const YAML::Node doc = yaml::load_file(path);
   yaml::check_keys(path, doc, "",
                    {"dataset", "dataset_root", "atlas", "subjects", "features", "grid", "ridge", "train", "eval",
-                    "description", "test", "sample_counts", "episodes", "sample"});
+                    "description", "test", "sample_counts", "episodes", "sample", "rsa"});
   Sweep s;
   s.path = fs::absolute(path);
   s.dataset = fs::absolute(yaml::required<std::string>(path, doc, "dataset", "a descriptor path"));
@@ -190,6 +190,58 @@ Sweep Sweep::load(const std::string& path) {
   }
   if (doc["sample_counts"])
     s.sample_counts = fs::absolute(yaml::scalar<std::string>(path, doc["sample_counts"], "sample_counts", "a path"));
+  if (const auto rn = doc["rsa"]) {
+    yaml::check_keys(path, rn, "rsa", {"events", "set", "distance", "comparisons", "rois", "bootstrap", "permutations",
+                                       "seed", "ceiling"});
+    RsaSpec r;
+    r.events = yaml::required<std::string>(path, rn, "events", "an events file template with {episode}");
+    if (r.events.find("{episode}") == std::string::npos)
+      throw ConfigError(yaml::at(path, rn["events"], "rsa.events") + ": expected a path template holding {episode}, found '" +
+                        r.events + "'");
+    r.events = fs::absolute(r.events);
+    r.sets = nonempty(rn["set"], "rsa.set", "sets of this sweep (train or eval sets)");
+    for (const auto& name : r.sets)
+      if (name != "train" && std::none_of(s.eval.begin(), s.eval.end(), [&](const auto& e) { return e.first == name; }))
+        throw ConfigError(yaml::at(path, rn["set"], "rsa.set") + ": '" + name + "' is not a set of this sweep (train or a key of eval)");
+    if (rn["distance"]) {
+      r.distance = yaml::scalar<std::string>(path, rn["distance"], "rsa.distance", "correlation, euclidean or crossnobis");
+      if (r.distance != "correlation" && r.distance != "euclidean" && r.distance != "crossnobis")
+        throw ConfigError(yaml::at(path, rn["distance"], "rsa.distance") +
+                          ": expected correlation, euclidean or crossnobis, found '" + r.distance + "'");
+    }
+    if (rn["comparisons"]) {
+      r.comparisons = nonempty(rn["comparisons"], "rsa.comparisons", "corr, spearman, tau-a or cosine");
+      for (const auto& c : r.comparisons)
+        if (c != "corr" && c != "spearman" && c != "tau-a" && c != "cosine")
+          throw ConfigError(yaml::at(path, rn["comparisons"], "rsa.comparisons") +
+                            ": expected corr, spearman, tau-a or cosine, found '" + c + "'");
+    }
+    if (const auto ro = rn["rois"]) {
+      if (!ro.IsMap() || ro.size() == 0)
+        throw ConfigError(yaml::at(path, ro, "rsa.rois") + ": expected a mapping {ROI name: regular expression over parcel names}");
+      for (const auto& kv : ro) {
+        const auto name = kv.first.as<std::string>();
+        if (name.empty() || name.find_first_of("/,\"") != std::string::npos)
+          throw ConfigError(yaml::at(path, kv.first, "rsa.rois." + name) + ": an ROI name must be non-empty without '/', ',' or '\"'");
+        const auto re = yaml::scalar<std::string>(path, kv.second, "rsa.rois." + name, "a regular expression");
+        try {
+          (void)std::regex(re);
+        } catch (const std::regex_error& e) {
+          throw ConfigError(yaml::at(path, kv.second, "rsa.rois." + name) + ": not a regular expression (" + e.what() + ")");
+        }
+        r.rois.emplace_back(name, re);
+      }
+    }
+    for (const char* key : {"bootstrap", "permutations"})
+      if (rn[key]) {
+        const long v = yaml::scalar<long>(path, rn[key], std::string("rsa.") + key, "a count ≥ 0");
+        if (v < 0) throw ConfigError(yaml::at(path, rn[key], std::string("rsa.") + key) + ": expected a count ≥ 0, found " + std::to_string(v));
+        (std::string(key) == "bootstrap" ? r.bootstrap : r.permutations) = v;
+      }
+    if (rn["seed"]) r.seed = yaml::scalar<std::uint64_t>(path, rn["seed"], "rsa.seed", "a non-negative integer");
+    if (rn["ceiling"]) r.ceiling = yaml::scalar<bool>(path, rn["ceiling"], "rsa.ceiling", "true or false");
+    s.rsa = r;
+  }
   return s;
 }
 

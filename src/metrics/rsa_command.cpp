@@ -35,44 +35,62 @@ std::string num(double x) { return metrics::csv_number(x); }
 
 }  // namespace
 
+void write_rsa_table(const std::vector<RsaEntry>& entries, const RsaOptions& options, const std::string& out,
+                     std::ostream& report) {
+  std::ostringstream csv;
+  csv << kRsaColumns << "\n";
+  for (size_t k = 0; k < entries.size();) {
+    // One block per ROI × comparison: the consecutive entries that share them.
+    size_t end = k;
+    while (end < entries.size() && entries[end].roi == entries[k].roi && entries[end].comparison == entries[k].comparison) ++end;
+    const auto ceil = entries[k].ceiling;
+    std::vector<std::pair<double, std::string>> ranking;
+    for (size_t q = k; q < end; ++q) {
+      const RsaEntry& e = entries[q];
+      const RsaResult& r = e.result;
+      if (e.model.empty()) continue;  // an ROI without models: its ceiling, for the report
+      for (size_t s = 0; s <= e.subjects.size(); ++s)
+        csv << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_text(e.model), csv_text(e.roi),
+                           csv_text(s < e.subjects.size() ? e.subjects[s] : "mean"), to_string(e.comparison),
+                           num(r.similarity[s]), num(r.bootstrap_sd[s]), num(r.ci_low[s]), num(r.ci_high[s]),
+                           num(r.p_permutation[s]), num(e.ceiling.first), num(e.ceiling.second), e.n_conditions,
+                           e.subjects.size(), options.bootstrap, options.permutations, options.seed);
+      ranking.emplace_back(r.similarity.back(), fmt::format("{:<32} {:>8.4f} {:>8} {:>8}", e.model, r.similarity.back(),
+                                                           num(r.bootstrap_sd.back()).substr(0, 8),
+                                                           num(r.p_permutation.back()).substr(0, 8)));
+    }
+    std::stable_sort(ranking.begin(), ranking.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    report << fmt::format("{} ({} subjects, {} conditions), {}: noise ceiling [{}, {}]\n", entries[k].roi,
+                          entries[k].subjects.size(), entries[k].n_conditions, to_string(entries[k].comparison),
+                          std::isnan(ceil.first) ? "-" : fmt::format("{:.4f}", ceil.first),
+                          std::isnan(ceil.second) ? "-" : fmt::format("{:.4f}", ceil.second));
+    if (!entries[k].model.empty()) {
+      report << fmt::format("  {:<32} {:>8} {:>8} {:>8}\n", "model", "mean", "boot SD", "p");
+      for (const auto& [score, line] : ranking)
+        report << "  " << line << (!std::isnan(ceil.first) && score >= ceil.first ? "  (within the ceiling)" : "") << "\n";
+    }
+    k = end;
+  }
+  if (!out.empty()) fs::write_text_atomic(out, csv.str());
+}
+
 void compare_and_report(const std::vector<NamedRdm>& models, const std::vector<RsaRoi>& rois,
                         const std::vector<Comparison>& comps, const RsaOptions& options, bool with_ceiling,
                         const std::string& out, std::ostream& report, const std::string& save_rdms,
                         const std::vector<std::string>& conditions) {
   if (!save_rdms.empty() && std::filesystem::exists(save_rdms))
     throw ConfigError("--save-rdms " + save_rdms + ": exists; refusing to overwrite it");
-  std::ostringstream csv;
-  csv << kRsaColumns << "\n";
+  std::vector<RsaEntry> entries;
+  std::vector<RsaEntry> ceilings_only;  // no models: one entry per ROI × comparison, for the report
   for (const auto& roi : rois) {
-    const long n = roi.rdms.front().n;
     if (with_ceiling && roi.rdms.size() < 2)
       throw ConfigError(fmt::format("--brain {}: {} subject ({}); the noise ceiling needs at least 2 (--no-ceiling "
                                     "compares without it)", roi.name, roi.rdms.size(), roi.subjects.front()));
-    std::vector<std::vector<double>> vecs;
-    for (const auto& s : roi.rdms) vecs.push_back(s.v);
     for (const Comparison cmp : comps) {
-      const auto ceil = with_ceiling ? noise_ceiling(vecs, cmp) : std::pair<double, double>{std::nan(""), std::nan("")};
-      std::vector<std::pair<double, std::string>> ranking;
-      for (const auto& m : models) {
-        const RsaResult r = rsa_compare(m.rdm, roi.rdms, cmp, options);
-        for (size_t s = 0; s <= roi.rdms.size(); ++s)
-          csv << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_text(m.name), csv_text(roi.name),
-                             csv_text(s < roi.rdms.size() ? roi.subjects[s] : "mean"), to_string(cmp), num(r.similarity[s]),
-                             num(r.bootstrap_sd[s]), num(r.ci_low[s]), num(r.ci_high[s]), num(r.p_permutation[s]),
-                             num(ceil.first), num(ceil.second), n, roi.rdms.size(), options.bootstrap,
-                             options.permutations, options.seed);
-        ranking.emplace_back(r.similarity.back(), fmt::format("{:<32} {:>8.4f} {:>8} {:>8}", m.name, r.similarity.back(),
-                                                             num(r.bootstrap_sd.back()).substr(0, 8),
-                                                             num(r.p_permutation.back()).substr(0, 8)));
-      }
-      std::stable_sort(ranking.begin(), ranking.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-      report << fmt::format("{} ({} subjects, {} conditions), {}: noise ceiling [{}, {}]\n", roi.name, roi.rdms.size(), n,
-                            to_string(cmp), std::isnan(ceil.first) ? "-" : fmt::format("{:.4f}", ceil.first),
-                            std::isnan(ceil.second) ? "-" : fmt::format("{:.4f}", ceil.second));
-      if (models.empty()) continue;
-      report << fmt::format("  {:<32} {:>8} {:>8} {:>8}\n", "model", "mean", "boot SD", "p");
-      for (const auto& [score, line] : ranking)
-        report << "  " << line << (!std::isnan(ceil.first) && score >= ceil.first ? "  (within the ceiling)" : "") << "\n";
+      const auto ceil = with_ceiling ? rsa_noise_ceiling(roi, cmp) : std::pair<double, double>{std::nan(""), std::nan("")};
+      for (const auto& m : models)
+        entries.push_back({m.name, roi.name, cmp, roi.subjects, roi.rdms.front().n, rsa_compare(m.rdm, roi.rdms, cmp, options), ceil});
+      if (models.empty()) ceilings_only.push_back({"", roi.name, cmp, roi.subjects, roi.rdms.front().n, {}, ceil});
     }
   }
   if (!save_rdms.empty()) {
@@ -97,8 +115,14 @@ void compare_and_report(const std::vector<NamedRdm>& models, const std::vector<R
     if (!conditions.empty()) f.write_string_attr("conditions", conditions);
     f.save_atomic(save_rdms);
   }
-  if (!out.empty()) fs::write_text_atomic(out, csv.str());
+  write_rsa_table(models.empty() ? ceilings_only : entries, options, models.empty() ? "" : out, report);
   report << fmt::format("wrote {}\n", out.empty() ? save_rdms : save_rdms.empty() ? out : out + " and " + save_rdms);
+}
+
+std::pair<double, double> rsa_noise_ceiling(const RsaRoi& roi, Comparison c) {
+  std::vector<std::vector<double>> vecs;
+  for (const auto& s : roi.rdms) vecs.push_back(s.v);
+  return noise_ceiling(vecs, c);
 }
 
 void run_rsa_command(const RsaCommand& c, std::ostream& report) {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <filesystem>
+#include <iostream>
 #include <map>
 
 #include <fmt/format.h>
@@ -19,6 +20,7 @@
 #include "brainsweep/fs.hpp"
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/plan.hpp"
+#include "brainsweep/rsa_sweep.hpp"
 #include "brainsweep/run.hpp"
 
 namespace brainsweep {
@@ -161,6 +163,21 @@ int gather_results(const std::string& run_dir, MPI_Comm comm, bool take_lock) {
       fmt::print(stderr, "[rank {}/{}] gather: {}\n", rank, size, error);
       MPI_Abort(comm, setup);
     }
+  }
+  if (p.rsa) {  // an RSA plan: its results are results.csv, the RSA table (rsa_sweep.hpp)
+    int code = 0;
+    if (rank == 0) {
+      try {
+        write_rsa_results(p, run_dir, std::cout);
+        spdlog::info("wrote {} and {} (an RSA plan has no results.h5)", (sfs::path(run_dir) / "results.csv").string(),
+                     (sfs::path(run_dir) / "rsa_report.txt").string());
+      } catch (const Error& e) {
+        fmt::print(stderr, "[rank 0/{}] gather: {}\n", size, e.what());
+        code = e.exit_code();
+      }
+    }
+    MPI_Bcast(&code, 1, MPI_INT, 0, comm);
+    return code;
   }
   const std::string final_path = (sfs::path(run_dir) / "results.h5").string();
   const std::string tmp_path = final_path + ".tmp";

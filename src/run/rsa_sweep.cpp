@@ -1,26 +1,333 @@
-// `brainsweep rsa --sweep` (rsa_sweep.hpp).
+// `brainsweep rsa --sweep` and the units of an RSA plan (rsa_sweep.hpp).
 #include "brainsweep/rsa_sweep.hpp"
 
-#include <filesystem>
 #include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <regex>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include "brainsweep/config.hpp"
 #include "brainsweep/data.hpp"
 #include "brainsweep/errors.hpp"
 #include "brainsweep/events.hpp"
 #include "brainsweep/fs.hpp"
+#include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/path_template.hpp"
 #include "brainsweep/plan.hpp"
 #include "brainsweep/run.hpp"
 
 namespace brainsweep {
+namespace sfs = std::filesystem;
+
+std::string RsaSource::set_label() const { return from_sweep ? sweep + ": key 'rsa.set'" : "--set"; }
+std::string RsaSource::events_label() const { return from_sweep ? sweep + ": key 'rsa.events'" : "--events"; }
+std::string RsaSource::distance_label() const { return from_sweep ? sweep + ": key 'rsa.distance'" : "--distance"; }
+std::string RsaSource::roi_label(const std::string& name, const std::string& regex) const {
+  return from_sweep ? fmt::format("{}: key 'rsa.rois.{}' ('{}')", sweep, name, regex) : fmt::format("--roi '{}={}'", name, regex);
+}
+
+RsaDesign rsa_design(const Plan& p, const RsaSource& src, const std::string& events_template,
+                     const std::vector<std::string>& sets, const std::string& distance,
+                     const std::vector<std::pair<std::string, std::string>>& roi_specs, int hrf_delay) {
+  RsaDesign d;
+  d.distance = distance;
+  d.hrf_delay = hrf_delay;
+  const std::string set_names = fmt::format("{}", fmt::join(sets, ","));
+  for (const auto& name : sets) {
+    const std::vector<std::string>* eps = nullptr;
+    if (name == "train") eps = &p.train;
+    for (const auto& e : p.eval)
+      if (e.name == name) eps = &e.episodes;
+    if (!eps) throw ConfigError(fmt::format("{} {}: '{}' is not a set of {} (train or an eval set)", src.set_label(), set_names, name, src.sweep));
+    for (const auto& ep : *eps)
+      if (std::find(d.episodes.begin(), d.episodes.end(), ep) == d.episodes.end()) d.episodes.push_back(ep);
+  }
+  for (const auto& ep : d.episodes) {
+    const std::string path = fill_template(events_template, {{"episode", ep}});
+    long skipped = 0;
+    d.events[ep] = read_events(path, &skipped);
+    d.unlabelled += skipped;
+    d.labelled += static_cast<long>(d.events[ep].size());
+    d.event_file[ep] = path;
+  }
+  std::vector<EventRun> runs;
+  for (const auto& ep : d.episodes) runs.push_back({d.event_file[ep], nullptr, d.events[ep]});
+  d.conditions = event_conditions(runs);
+  if (d.conditions.size() < 3)
+    throw DataError(fmt::format("{} {}: {} conditions (expected at least 3 trial_types)", src.events_label(), events_template,
+                                d.conditions.size()));
+  if (distance == "crossnobis") {
+    if (runs.size() < 2)
+      throw ConfigError(fmt::format("{} crossnobis: set {} of {} has 1 run ({}); the cross-validated distance needs at "
+                                    "least 2 runs of the conditions", src.distance_label(), set_names, src.sweep, d.episodes.front()));
+    require_conditions_in_every_run(runs, d.conditions, src.from_sweep ? "key 'rsa.distance' crossnobis" : "--distance crossnobis",
+                                    fmt::format("the {} episodes of set {}", d.episodes.size(), set_names));
+  }
+  // ROIs: all parcels (named after the atlas), or NAME → REGEX over the parcel names.
+  const auto& fmri_of_first = p.fmri.at(p.subjects.front());
+  if (!fmri_of_first.count(d.episodes.front()))
+    throw DataError(fmt::format("{} {}: {} has no fMRI for episode '{}'", src.set_label(), set_names, p.subjects.front(), d.episodes.front()));
+  const FmriRef& ref = fmri_of_first.at(d.episodes.front());
+  const auto names = parcel_names(ref.file, ref.n_parcels);
+  if (roi_specs.empty()) {
+    std::vector<long> all(names.size());
+    std::iota(all.begin(), all.end(), 0L);
+    d.rois.emplace_back(p.atlas, all);
+  }
+  for (const auto& [name, pattern] : roi_specs) {
+    std::regex re;
+    try {
+      re = std::regex(pattern);
+    } catch (const std::regex_error& e) {
+      throw ConfigError(src.roi_label(name, pattern) + ": not a regular expression (" + e.what() + ")");
+    }
+    std::vector<long> cols;
+    for (size_t k = 0; k < names.size(); ++k)
+      if (std::regex_match(names[k], re)) cols.push_back(static_cast<long>(k));
+    if (cols.empty())
+      throw ConfigError(fmt::format("{}: no parcel of {} matches (names such as {})", src.roi_label(name, pattern), ref.file,
+                                    fmt::join(std::vector<std::string>(names.begin(), names.begin() + std::min<size_t>(3, names.size())), ", ")));
+    d.rois.emplace_back(name, cols);
+  }
+  return d;
+}
+
+namespace {
+
+/// Condition patterns of per-episode samples (fMRI, or design rows): their mean over the runs, or
+/// (crossnobis) one matrix per run.
+std::vector<MatrixD> patterns_of(const RsaDesign& d, const std::map<std::string, MatrixF>& samples, double tr) {
+  std::vector<EventRun> runs;
+  for (const auto& ep : d.episodes) runs.push_back({d.event_file.at(ep), &samples.at(ep), d.events.at(ep)});
+  std::vector<MatrixD> out;
+  if (d.distance == "crossnobis") {
+    for (const auto& run : runs) out.push_back(condition_patterns({run}, d.conditions, tr, d.hrf_delay));
+  } else {
+    out.push_back(condition_patterns(runs, d.conditions, tr, d.hrf_delay));
+  }
+  return out;
+}
+
+Rdm rdm_of(const RsaDesign& d, const std::vector<MatrixD>& patterns, const std::vector<long>* cols) {
+  std::vector<MatrixD> sel;
+  for (const auto& m : patterns) {
+    if (!cols) {
+      sel.push_back(m);
+      continue;
+    }
+    MatrixD part(m.rows(), static_cast<long>(cols->size()));
+    for (size_t q = 0; q < cols->size(); ++q) part.col(static_cast<long>(q)) = m.col((*cols)[q]);
+    sel.push_back(std::move(part));
+  }
+  return d.distance == "crossnobis" ? rdm_crossnobis(sel) : rdm_from_patterns(sel.front(), d.distance);
+}
+
+RsaOptions options_of(const RsaSpec& spec) {
+  RsaOptions o;
+  o.bootstrap = spec.bootstrap;
+  o.permutations = spec.permutations;
+  o.seed = spec.seed;
+  return o;
+}
+
+}  // namespace
+
+std::vector<RsaRoi> rsa_brain_rdms(const Plan& p, const RsaDesign& d) {
+  std::vector<RsaRoi> rois;
+  for (const auto& [name, cols] : d.rois) rois.push_back({name, {}, {}});
+  for (const auto& sub : p.subjects) {
+    std::map<std::string, MatrixF> fmri;
+    for (const auto& ep : d.episodes) {
+      if (!p.fmri.at(sub).count(ep)) throw DataError(fmt::format("set of the RSA: {} has no fMRI for episode '{}'", sub, ep));
+      const FmriRef& ref = p.fmri.at(sub).at(ep);
+      fmri[ep] = read_fmri(ref.file, ref.dataset);
+    }
+    const std::vector<MatrixD> patterns = patterns_of(d, fmri, p.tr);
+    for (size_t k = 0; k < d.rois.size(); ++k) {
+      rois[k].subjects.push_back(sub);
+      rois[k].rdms.push_back(rdm_of(d, patterns, &d.rois[k].second));
+    }
+  }
+  return rois;
+}
+
+Rdm rsa_model_rdm(const Plan& p, const Unit& u, const RsaDesign& d) {
+  std::map<std::string, MatrixF> design;
+  const auto& runs = p.fmri.at(p.subjects.front());
+  for (const auto& ep : d.episodes) design[ep] = episode_design(p, u, ep, runs.at(ep).n_tr);
+  return rdm_of(d, patterns_of(d, design, p.tr), nullptr);
+}
+
+std::string rsa_model_name(const Unit& u) {
+  return fmt::format("{}/{} w{} d{}", u.model, fmt::join(u.layers, "+"), u.stimulus_window, u.hrf_delay);
+}
+
+RsaDesign rsa_design_of(const Plan& p) {
+  if (!p.rsa) throw ConfigError(p.sweep_file + ": not an RSA plan (no key 'rsa')");
+  if (p.units.empty()) throw ConfigError(p.sweep_file + ": an RSA plan without units");
+  if (p.rsa->ceiling && p.subjects.size() < 2)
+    throw ConfigError(fmt::format("{}: key 'rsa.ceiling': {} subject ({}); the noise ceiling needs at least 2 (set "
+                                  "rsa.ceiling: false to compare without it)", p.sweep_file, p.subjects.size(), p.subjects.front()));
+  RsaSource src{p.sweep_file, true};
+  return rsa_design(p, src, p.rsa->events, p.rsa->sets, p.rsa->distance, p.rsa->rois, p.units.front().hrf_delay);
+}
+
+namespace {
+
+/// The brain side of an RSA plan, computed once per process: design, brain RDMs, ceilings.
+struct BrainSide {
+  std::string checksum;
+  RsaDesign design;
+  std::vector<RsaRoi> rois;
+  std::vector<Comparison> comparisons;
+  std::vector<std::pair<double, double>> ceilings;  ///< ROI-major, then comparison
+};
+
+const BrainSide& brain_side(const Plan& p) {
+  static std::unique_ptr<BrainSide> cached;
+  if (cached && cached->checksum == p.checksum && !p.checksum.empty()) return *cached;
+  auto b = std::make_unique<BrainSide>();
+  b->checksum = p.checksum;
+  b->design = rsa_design_of(p);
+  b->rois = rsa_brain_rdms(p, b->design);
+  for (const auto& c : p.rsa->comparisons) b->comparisons.push_back(parse_comparison(c, "rsa.comparisons"));
+  for (const auto& roi : b->rois)
+    for (const Comparison c : b->comparisons)
+      b->ceilings.push_back(p.rsa->ceiling && roi.rdms.size() >= 2 ? rsa_noise_ceiling(roi, c)
+                                                                   : std::pair<double, double>{std::nan(""), std::nan("")});
+  cached = std::move(b);
+  return *cached;
+}
+
+}  // namespace
+
+void rsa_unit(const Plan& p, const Unit& u, const std::string& run_dir) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const BrainSide& b = brain_side(p);
+  const Rdm model = rsa_model_rdm(p, u, b.design);
+  const RsaOptions options = options_of(*p.rsa);
+  std::vector<RsaResult> results;  // ROI-major, then comparison
+  for (const auto& roi : b.rois)
+    for (const Comparison c : b.comparisons) results.push_back(rsa_compare(model, roi.rdms, c, options));
+  const size_t n_rows = results.size(), n_sub = p.subjects.size();
+  auto row_of = [&](const RsaResult& r, size_t s) {
+    return std::vector<double>{r.similarity[s], r.bootstrap_sd[s], r.ci_low[s], r.ci_high[s], r.p_permutation[s]};
+  };
+  std::vector<double> mean, ceiling;
+  for (size_t k = 0; k < n_rows; ++k) {
+    const auto m = row_of(results[k], n_sub);
+    mean.insert(mean.end(), m.begin(), m.end());
+    ceiling.push_back(b.ceilings[k].first);
+    ceiling.push_back(b.ceilings[k].second);
+  }
+  std::vector<std::string> roi_names, comparison_names;
+  for (const auto& roi : b.rois) roi_names.push_back(roi.name);
+  for (const Comparison c : b.comparisons) comparison_names.push_back(to_string(c));
+  for (size_t j = 0; j < u.job_ids.size(); ++j) {
+    const auto& sub = u.subjects[j];
+    const size_t s = static_cast<size_t>(std::find(p.subjects.begin(), p.subjects.end(), sub) - p.subjects.begin());
+    std::vector<double> own;
+    for (size_t k = 0; k < n_rows; ++k) {
+      const auto r = row_of(results[k], s);
+      own.insert(own.end(), r.begin(), r.end());
+    }
+    const std::string path = job_file_path(run_dir, u.job_ids[j]);
+    h5::File f(path, h5::File::Mode::in_memory);
+    f.write_f64("rsa/subject", own.data(), n_rows, 5);
+    f.write_f64("rsa/mean", mean.data(), n_rows, 5);
+    f.write_f64("rsa/ceiling", ceiling.data(), n_rows, 2);
+    f.write_string_attr("rois", roi_names);
+    f.write_string_attr("comparisons", comparison_names);
+    f.write_string_attr("conditions", b.design.conditions);
+    f.write_string_attr("columns", {"similarity", "bootstrap_sd", "ci_low", "ci_high", "p_permutation"});
+    f.write_string_attr1("metric", "rsa");
+    f.write_string_attr1("model_name", rsa_model_name(u));
+    f.write_string_attr1("distance", p.rsa->distance);
+    f.write_string_attr1("job_id", u.job_ids[j]);
+    f.write_string_attr1("unit_id", u.unit_id);
+    f.write_string_attr1("subject", sub);
+    f.write_string_attr1("plan_checksum", p.checksum);
+    f.write_string_attr1("model", u.model);
+    f.write_string_attr1("layers", fmt::format("{}", fmt::join(u.layers, "+")));
+    f.write_int_attr("hrf_delay", u.hrf_delay);
+    f.write_int_attr("stimulus_window", u.stimulus_window);
+    f.write_int_attr("n_bootstrap_valid", results.empty() ? 0 : results.front().bootstrap_valid);
+    f.save_atomic(path);
+  }
+  spdlog::info("unit {} (RSA {}): {} conditions, {} subjects × {} ROIs × {} comparisons, {:.3f} s", u.unit_id,
+               rsa_model_name(u), model.n, n_sub, b.rois.size(), b.comparisons.size(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  fs::write_text_atomic((sfs::path(run_dir) / "units" / (u.unit_id + ".done")).string(), u.unit_id + "\n");
+}
+
+void write_rsa_results(const Plan& p, const std::string& run_dir, std::ostream& report) {
+  std::vector<std::string> roi_names, comparison_names;
+  struct UnitRows {
+    std::vector<std::vector<double>> subject;  // per subject of p.subjects: n_rows × 5, flattened
+    std::vector<double> mean, ceiling;
+    long n_conditions = 0;
+  };
+  std::vector<UnitRows> rows(p.units.size());
+  for (size_t i = 0; i < p.units.size(); ++i) {
+    const Unit& u = p.units[i];
+    rows[i].subject.resize(p.subjects.size());
+    for (size_t j = 0; j < u.job_ids.size(); ++j) {
+      const Job job{u.job_ids[j], u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, u.subjects[j]};
+      const h5::File f = open_job_file(p, job, run_dir);
+      const auto rois = f.read_string_attr("/", "rois"), comps = f.read_string_attr("/", "comparisons");
+      if (roi_names.empty()) roi_names = rois, comparison_names = comps;
+      if (rois != roi_names || comps != comparison_names || !f.has("rsa/subject"))
+        throw DataError(f.path() + ": not an RSA job file of this plan (its ROIs or comparisons differ)");
+      const size_t s = static_cast<size_t>(std::find(p.subjects.begin(), p.subjects.end(), u.subjects[j]) - p.subjects.begin());
+      rows[i].subject[s] = f.read_f64("rsa/subject");
+      if (j == 0) {
+        rows[i].mean = f.read_f64("rsa/mean");
+        rows[i].ceiling = f.read_f64("rsa/ceiling");
+        rows[i].n_conditions = static_cast<long>(f.read_string_attr("/", "conditions").size());
+      }
+    }
+  }
+  RsaOptions options = options_of(*p.rsa);
+  std::vector<RsaEntry> entries;
+  const size_t n_comp = comparison_names.size();
+  for (size_t r = 0; r < roi_names.size(); ++r)
+    for (size_t c = 0; c < n_comp; ++c) {
+      const size_t k = r * n_comp + c;
+      for (size_t i = 0; i < p.units.size(); ++i) {
+        RsaEntry e;
+        e.model = rsa_model_name(p.units[i]);
+        e.roi = roi_names[r];
+        e.comparison = parse_comparison(comparison_names[c]);
+        e.subjects = p.subjects;
+        e.n_conditions = rows[i].n_conditions;
+        e.ceiling = {rows[i].ceiling[2 * k], rows[i].ceiling[2 * k + 1]};
+        auto add = [&](const std::vector<double>& v) {
+          e.result.similarity.push_back(v[5 * k]);
+          e.result.bootstrap_sd.push_back(v[5 * k + 1]);
+          e.result.ci_low.push_back(v[5 * k + 2]);
+          e.result.ci_high.push_back(v[5 * k + 3]);
+          e.result.p_permutation.push_back(v[5 * k + 4]);
+        };
+        for (const auto& v : rows[i].subject) add(v);
+        add(rows[i].mean);
+        entries.push_back(std::move(e));
+      }
+    }
+  std::ostringstream text;
+  write_rsa_table(entries, options, (sfs::path(run_dir) / "results.csv").string(), text);
+  fs::write_text_atomic((sfs::path(run_dir) / "rsa_report.txt").string(), text.str());
+  report << text.str();
+}
 
 void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
   if (!c.out.empty() && std::filesystem::exists(c.out))
@@ -52,139 +359,27 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
   if (hrf_delays.size() != 1)
     throw ConfigError(fmt::format("{}: the grid has {} hrf_delay values; rsa --sweep compares one at a time (use "
                                   "grid.include{} to keep one)", c.sweep, hrf_delays.size(), with_models ? "" : " or grid.hrf_delay"));
-  const int hrf_delay = hrf_delays.front();
-  std::vector<std::string> episodes;  // of every set named, in order, each once
+  std::vector<std::pair<std::string, std::string>> roi_specs;
+  for (const auto& spec : c.rois) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      throw ConfigError("--roi '" + spec + "': expected NAME=REGEX (a regular expression over the parcel names)");
+    roi_specs.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
+  }
+  std::vector<std::string> sets;
   {
     std::stringstream ss(c.set);
-    for (std::string name; std::getline(ss, name, ',');) {
-      const std::vector<std::string>* eps = nullptr;
-      if (name == "train") eps = &p.train;
-      for (const auto& e : p.eval)
-        if (e.name == name) eps = &e.episodes;
-      if (!eps) throw ConfigError(fmt::format("--set {}: '{}' is not a set of {} (train or an eval set)", c.set, name, c.sweep));
-      for (const auto& ep : *eps)
-        if (std::find(episodes.begin(), episodes.end(), ep) == episodes.end()) episodes.push_back(ep);
-    }
+    for (std::string name; std::getline(ss, name, ',');) sets.push_back(name);
   }
-  // Events per episode.
-  std::map<std::string, std::vector<Event>> events;
-  std::map<std::string, std::string> event_file;
-  long unlabelled = 0, labelled = 0;
-  for (const auto& ep : episodes) {
-    const std::string path = fill_template(c.events, {{"episode", ep}});
-    long skipped = 0;
-    events[ep] = read_events(path, &skipped);
-    unlabelled += skipped;
-    labelled += static_cast<long>(events[ep].size());
-    event_file[ep] = path;
-  }
-  // Conditions in order of first appearance over the set's episodes.
-  std::vector<std::string> conditions;
-  {
-    std::vector<EventRun> runs;
-    for (const auto& ep : episodes) runs.push_back({event_file[ep], nullptr, events[ep]});
-    conditions = event_conditions(runs);
-  }
-  if (conditions.size() < 3)
-    throw DataError(fmt::format("--events {}: {} conditions (expected at least 3 trial_types)", c.events, conditions.size()));
-
-  const bool crossnobis = c.distance == "crossnobis";
-  if (crossnobis) {
-    std::vector<EventRun> runs;
-    for (const auto& ep : episodes) runs.push_back({event_file[ep], nullptr, events[ep]});
-    if (runs.size() < 2)
-      throw ConfigError(fmt::format("--distance crossnobis: set {} of {} has 1 run ({}); the cross-validated distance "
-                                    "needs at least 2 runs of the conditions", c.set, c.sweep, episodes.front()));
-    require_conditions_in_every_run(runs, conditions, "--distance crossnobis",
-                                    fmt::format("the {} episodes of set {}", episodes.size(), c.set));
-  }
-  // Condition patterns of per-episode samples (fMRI, or design rows): their mean over the runs, or
-  // (crossnobis) one matrix per run.
-  auto patterns_of = [&](const std::map<std::string, MatrixF>& samples) {
-    std::vector<EventRun> runs;
-    for (const auto& ep : episodes) runs.push_back({event_file[ep], &samples.at(ep), events[ep]});
-    std::vector<MatrixD> out;
-    if (crossnobis) {
-      for (const auto& run : runs) out.push_back(condition_patterns({run}, conditions, p.tr, hrf_delay));
-    } else {
-      out.push_back(condition_patterns(runs, conditions, p.tr, hrf_delay));
-    }
-    return out;
-  };
-  auto rdm_of = [&](const std::vector<MatrixD>& patterns, const std::vector<long>* cols) {
-    std::vector<MatrixD> sel;
-    for (const auto& m : patterns) {
-      if (!cols) {
-        sel.push_back(m);
-        continue;
-      }
-      MatrixD part(m.rows(), static_cast<long>(cols->size()));
-      for (size_t q = 0; q < cols->size(); ++q) part.col(static_cast<long>(q)) = m.col((*cols)[q]);
-      sel.push_back(std::move(part));
-    }
-    return crossnobis ? rdm_crossnobis(sel) : rdm_from_patterns(sel.front(), c.distance);
-  };
-  // ROIs: all parcels (named after the atlas), or --roi NAME=REGEX over the parcel names.
-  std::vector<std::pair<std::string, std::vector<long>>> roi_columns;
-  {
-    const FmriRef& ref = p.fmri.at(p.subjects.front()).at(episodes.front());
-    const auto names = parcel_names(ref.file, ref.n_parcels);
-    if (c.rois.empty()) {
-      std::vector<long> all(names.size());
-      std::iota(all.begin(), all.end(), 0L);
-      roi_columns.emplace_back(p.atlas, all);
-    }
-    for (const auto& spec : c.rois) {
-      const auto eq = spec.find('=');
-      if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-        throw ConfigError("--roi '" + spec + "': expected NAME=REGEX (a regular expression over the parcel names)");
-      const std::string name = spec.substr(0, eq), pattern = spec.substr(eq + 1);
-      std::regex re;
-      try {
-        re = std::regex(pattern);
-      } catch (const std::regex_error& e) {
-        throw ConfigError("--roi '" + spec + "': not a regular expression (" + e.what() + ")");
-      }
-      std::vector<long> cols;
-      for (size_t k = 0; k < names.size(); ++k)
-        if (std::regex_match(names[k], re)) cols.push_back(static_cast<long>(k));
-      if (cols.empty())
-        throw ConfigError(fmt::format("--roi '{}': no parcel of {} matches (names such as {})", spec, ref.file,
-                                      fmt::join(std::vector<std::string>(names.begin(), names.begin() + std::min<size_t>(3, names.size())), ", ")));
-      roi_columns.emplace_back(name, cols);
-    }
-  }
-  // Brain RDMs per subject × ROI.
-  std::vector<RsaRoi> rois;
-  for (const auto& [name, cols] : roi_columns) rois.push_back({name, {}, {}});
-  std::map<std::string, MatrixF> first_fmri;  // episode → samples of the first subject (their row counts)
-  for (const auto& sub : p.subjects) {
-    std::map<std::string, MatrixF> fmri;
-    for (const auto& ep : episodes) {
-      if (!p.fmri.at(sub).count(ep)) throw DataError(fmt::format("--set {}: {} has no fMRI for episode '{}'", c.set, sub, ep));
-      const FmriRef& ref = p.fmri.at(sub).at(ep);
-      fmri[ep] = read_fmri(ref.file, ref.dataset);
-    }
-    const std::vector<MatrixD> patterns = patterns_of(fmri);
-    for (size_t k = 0; k < roi_columns.size(); ++k) {
-      rois[k].subjects.push_back(sub);
-      rois[k].rdms.push_back(rdm_of(patterns, &roi_columns[k].second));
-    }
-    if (first_fmri.empty()) first_fmri = std::move(fmri);
-  }
-  // Model RDMs: one per unit (feature set × grid point), the design rows of the same samples.
+  const RsaDesign d = rsa_design(p, RsaSource{c.sweep, false}, c.events, sets, c.distance, roi_specs, hrf_delays.front());
+  const std::vector<RsaRoi> rois = rsa_brain_rdms(p, d);
   std::vector<NamedRdm> models;
-  for (const auto& u : p.units) {
-    std::map<std::string, MatrixF> design;
-    for (const auto& ep : episodes) design[ep] = episode_design(p, u, ep, first_fmri.at(ep).rows());
-    models.push_back({fmt::format("{}/{} w{} d{}", u.model, fmt::join(u.layers, "+"), u.stimulus_window, u.hrf_delay),
-                      rdm_of(patterns_of(design), nullptr)});
-  }
+  for (const auto& u : p.units) models.push_back({rsa_model_name(u), rsa_model_rdm(p, u, d)});
   report << fmt::format("{} conditions from {} events of {} ({} episodes of set {}; {} events without a trial_type left "
-                        "out), {} subjects, {} models, distance {}{}\n", conditions.size(), labelled, c.events,
-                        episodes.size(), c.set, unlabelled, p.subjects.size(), p.units.size(), c.distance,
-                        crossnobis ? fmt::format(" (leave one of {} runs out)", episodes.size()) : "");
-  compare_and_report(models, rois, comps, c.options, c.ceiling, c.out, report, c.save_rdms, conditions);
+                        "out), {} subjects, {} models, distance {}{}\n", d.conditions.size(), d.labelled, c.events,
+                        d.episodes.size(), c.set, d.unlabelled, p.subjects.size(), p.units.size(), c.distance,
+                        d.distance == "crossnobis" ? fmt::format(" (leave one of {} runs out)", d.episodes.size()) : "");
+  compare_and_report(models, rois, comps, c.options, c.ceiling, c.out, report, c.save_rdms, d.conditions);
 }
 
 }  // namespace brainsweep

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -23,6 +24,7 @@
 #include "brainsweep/gather.hpp"
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/ridge.hpp"
+#include "brainsweep/rsa_sweep.hpp"
 #include "brainsweep/scheduler.hpp"
 #include "brainsweep/scoring.hpp"
 #include "brainsweep/status.hpp"
@@ -325,6 +327,10 @@ bool unit_done(const Plan& p, const Unit& u, const std::string& run_dir) {
 }
 
 void write_results_csv(const Plan& p, const std::string& run_dir) {
+  if (p.rsa) {
+    write_rsa_results(p, run_dir, std::cout);
+    return;
+  }
   std::ostringstream out;
   out << "job_id,model,layers,hrf_delay,stimulus_window,subject,parcel,alpha,cv_r,eval_set,eval_r\n";
   for (const auto& job : p.jobs) {
@@ -477,7 +483,8 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
     auto fit_one = [&](int i) {
       const Unit& u = p.units[static_cast<size_t>(i)];
       try {
-        fit_unit(p, u, *backend, run_dir);
+        if (p.rsa) rsa_unit(p, u, run_dir);
+        else fit_unit(p, u, *backend, run_dir);
         clear_unit_failure(run_dir, u.unit_id);
         ++fitted;
       } catch (const std::exception& e) {
@@ -542,7 +549,8 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
     }
   }
   MPI_Bcast(&global, 1, MPI_INT, 0, comm);
-  if (global == 0 && opt.gather) global = gather_results(run_dir, comm, /*take_lock=*/false);  // rank 0 holds it
+  // An RSA plan's results are its results.csv (the RSA table): there is no results.h5 to gather.
+  if (global == 0 && opt.gather && !p.rsa) global = gather_results(run_dir, comm, /*take_lock=*/false);  // rank 0 holds it
   return global;
 }
 

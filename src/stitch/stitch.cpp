@@ -26,6 +26,9 @@ namespace sfs = std::filesystem;
 
 void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& report) {
   const Plan p = Plan::load(run_dir);
+  if (p.rsa)
+    throw ConfigError(run_dir + ": an RSA plan (its sweep has key 'rsa'): its results are results.csv and "
+                      "rsa_report.txt, not encoding models to stitch");
   if (opt.top_k < 1) throw ConfigError("--top-k: expected >= 1, found " + std::to_string(opt.top_k));
   if (std::isnan(opt.min_score)) throw ConfigError("--min-score: expected a number, found nan");
   for (const auto& sub : p.subjects) {

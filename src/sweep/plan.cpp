@@ -7,6 +7,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "brainsweep/build_config.hpp"
 #include "brainsweep/data.hpp"
@@ -163,6 +164,7 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
   p.alphas = s.alphas;
   p.backend = s.backend;
   p.precision = s.precision;
+  p.rsa = s.rsa;
 
   // Which episodes each subject has (Algonauts sub-02 and sub-05 lack some runs, DATA.md).
   // Evaluation episodes must exist for every subject; training episodes may be missing:
@@ -346,6 +348,20 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
   for (const auto& j : p.jobs)
     if (!ids.insert(j.job_id).second)
       throw ConfigError(s.path + ": key 'features': job " + j.job_id + " appears twice (a feature set is listed twice)");
+  if (p.rsa) {
+    // One model RDM is compared with every subject's, at one hrf_delay (the samples of a condition
+    // depend on it): a unit must hold every subject.
+    std::set<int> delays;
+    for (const auto& u : p.units) delays.insert(u.hrf_delay);
+    if (delays.size() > 1)
+      throw ConfigError(fmt::format("{}: key 'rsa': the grid has {} hrf_delay values; an RSA sweep compares at one (the "
+                                    "samples of a condition depend on it; keep one in grid.hrf_delay)", s.path, delays.size()));
+    for (const auto& u : p.units)
+      if (u.subjects.size() != p.subjects.size())
+        throw ConfigError(fmt::format("{}: key 'rsa': subjects {} lack training episodes the others have, so they would "
+                                      "form their own units; an RSA sweep compares all subjects at once (use "
+                                      "`episodes: common`, or a train list every subject has)", s.path, fmt::join(u.subjects, ", ")));
+  }
   return p;
 }
 
@@ -383,6 +399,13 @@ json Plan::to_json() const {
   for (const auto& b : jobs)
     j["jobs"].push_back({{"job_id", b.job_id}, {"unit_id", b.unit_id}, {"model", b.model}, {"layers", b.layers},
                          {"hrf_delay", b.hrf_delay}, {"stimulus_window", b.stimulus_window}, {"subject", b.subject}});
+  if (rsa) {
+    json rois = json::array();
+    for (const auto& [name, re] : rsa->rois) rois.push_back({name, re});
+    j["rsa"] = {{"events", rsa->events},           {"sets", rsa->sets},       {"distance", rsa->distance},
+                {"comparisons", rsa->comparisons}, {"rois", rois},            {"bootstrap", rsa->bootstrap},
+                {"permutations", rsa->permutations}, {"seed", rsa->seed},     {"ceiling", rsa->ceiling}};
+  }
   return j;
 }
 
@@ -429,6 +452,20 @@ Plan Plan::from_json(const json& j, const std::string& where) {
     for (const auto& b : j.at("jobs"))
       p.jobs.push_back({b.at("job_id"), b.at("unit_id"), b.at("model"), b.at("layers").get<std::vector<std::string>>(),
                         b.at("hrf_delay"), b.at("stimulus_window"), b.at("subject")});
+    if (j.contains("rsa")) {
+      const auto& r = j.at("rsa");
+      RsaSpec spec;
+      spec.events = r.at("events");
+      spec.sets = r.at("sets").get<std::vector<std::string>>();
+      spec.distance = r.at("distance");
+      spec.comparisons = r.at("comparisons").get<std::vector<std::string>>();
+      for (const auto& roi : r.at("rois")) spec.rois.emplace_back(roi.at(0), roi.at(1));
+      spec.bootstrap = r.at("bootstrap");
+      spec.permutations = r.at("permutations");
+      spec.seed = r.at("seed");
+      spec.ceiling = r.at("ceiling");
+      p.rsa = spec;
+    }
     return p;
   } catch (const json::exception& e) {
     throw DataError(where + ": malformed plan: " + e.what());
@@ -444,7 +481,7 @@ void remove_run_outputs(const std::string& run_dir) {
   }
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
     const std::string n = e.path().filename().string();
-    for (const char* base : {"plan.json", "sweep.yaml", "results.csv", "results.h5"})
+    for (const char* base : {"plan.json", "sweep.yaml", "results.csv", "results.h5", "rsa_report.txt"})
       if (n == base || n.rfind(std::string(base) + ".tmp", 0) == 0) {
         std::filesystem::remove(e.path(), ec);
         if (ec) throw Error(e.path().string() + ": cannot remove: " + ec.message());
