@@ -13,9 +13,13 @@ namespace brainsweep {
 
 /// One group of stimulus files: episodes of `stimset`/`group`, found by a glob pattern. The episode
 /// name is the file name without its extension and without a leading `<stimset>_`.
+/// With the `image` modality a group is one episode named after the group, one feature row per
+/// image: the images of `dataset` (an HDF5 array N × H × W × 3 of uint8 RGB in the one file `files`
+/// matches), or every image file `files` matches (PNG, JPEG, …), in file-name order.
 struct StimulusGroup {
   std::string stimset, group;
   std::string files;  ///< glob pattern on file names (`stimuli/movies/friends/s1/*.mkv`); absolute
+  std::string dataset;  ///< image modality: the HDF5 dataset of the images (empty: image files)
 };
 
 /// An extraction, read from EXTRACT.yaml (README "Feature extraction" gives every key).
@@ -30,11 +34,11 @@ struct ExtractConfig {
   Pooling pool;
   bool float16 = true;               ///< dtype of the written datasets (float16 | float32)
   double tr = 1.49;                  ///< chunk length, seconds
-  std::string modality;              ///< video | audio | text
+  std::string modality;              ///< video | audio | text | image
   // video
   int frames_per_chunk = 8;          ///< frames sampled per chunk, at its (j + ½)/frames_per_chunk points
                                      ///< (YAML: frames_per_chunk, or fps → round(fps · tr))
-  long height = 224, width = 224;    ///< model input size, pixels
+  long height = 224, width = 224;    ///< model input size, pixels (video and image)
   std::vector<double> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};  ///< per RGB channel, on [0, 1]
   std::string layout = "BTCHW";      ///< BTCHW | BCTHW (clip models) | frames (image models, pooled over frames)
   // audio
@@ -55,6 +59,8 @@ struct ExtractConfig {
 /// One episode to extract.
 struct StimulusEpisode {
   std::string stimset, group, episode, file;
+  std::string dataset;              ///< image modality: the HDF5 dataset of the images in `file`
+  std::vector<std::string> images;  ///< image modality without `dataset`: the image files, sorted
   /// out/<name>/<stimset>/<group>/<stimset>_<episode>.h5
   std::string output(const ExtractConfig& c) const;
 };

@@ -43,10 +43,16 @@ class VideoSampler {
   /// last frame, seconds. @throw DataError on a decoding error
   double end_time();
 
+ struct Impl;  ///< FFmpeg state, defined in media.cpp only
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// The first frame of an image file (PNG, JPEG, … through FFmpeg's image demuxers), converted to
+/// RGB24 at its native size as VideoSampler converts frames.
+/// @throw DataError  if the file is missing or holds no decodable image
+DecodedFrames decode_image(const std::string& path);
 
 /// The first audio stream, down-mixed to mono and resampled to `sample_rate` Hz with
 /// libswresample (default options, as `ffmpeg -ac 1 -ar RATE -f f32le`), float32 samples in [-1, 1].

@@ -139,6 +139,12 @@ struct RsaCommand {
   std::vector<std::string> brain;    ///< ROI groups: each child is a subject (a dataset, or a group of
                                      ///< session datasets, averaged: the subject's RDM)
   std::vector<std::string> models;   ///< datasets, or groups whose datasets are models
+  /// Stimulus-level feature files (one row per condition, in the RDMs' order; e.g. the 92 images
+  /// through `brainsweep extract` with `image:`): `FILE.h5` (every 2-D dataset a layer) or
+  /// `FILE.h5:LAYER`; each layer one model RDM by `distance`, named `<name>/<layer>` (the file's
+  /// attribute `name`, written by extract, else the file's stem)
+  std::vector<std::string> features;
+  std::string distance = "correlation";  ///< of the feature RDMs: correlation | euclidean
   std::vector<std::string> comparisons{"corr"};
   RsaOptions options;
   bool ceiling = true;               ///< the noise ceiling (needs 2 subjects per ROI); false: empty columns

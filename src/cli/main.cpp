@@ -323,11 +323,13 @@ int main(int argc, char** argv) {
   rs->add_option("--brain", rsa.brain, "with --rdms: a group of subjects (each a dataset, or a group of session "
                                        "datasets); repeatable");
   rs->add_option("--model", rsa.models, "with --rdms: a model RDM dataset, or a group of them; repeatable");
+  rs->add_option("--features", rsa.features, "with --rdms: a stimulus-level feature file (one row per condition, e.g. "
+                 "from `extract` with image:), FILE.h5 (every 2-D dataset) or FILE.h5:LAYER; repeatable");
   rs->add_option("--sweep", rsw.sweep, "instead of --rdms: a sweep whose subjects (fMRI) and feature sets give the RDMs");
   rs->add_option("--events", rsw.events, "with --sweep: BIDS events file of each episode, a template with {episode}");
   rs->add_option("--set", rsw.set, "with --sweep: the episodes (an eval set of the sweep, or train)");
-  rs->add_option("--distance", rsw.distance, "with --sweep: correlation, euclidean or crossnobis (cross-validated "
-                 "over the set's runs, leave one run out)")->capture_default_str();
+  rs->add_option("--distance", rsw.distance, "of the RDMs computed from patterns: correlation, euclidean or "
+                 "(--sweep) crossnobis, cross-validated over the set's runs")->capture_default_str();
   rs->add_option("--roi", rsw.rois, "with --sweep: NAME=REGEX, the parcels whose names match (repeatable; default: all "
                                     "parcels of the atlas)");
   rs->add_option("--comparison", rsa_comparisons, "comma-separated: corr, spearman, tau-a, cosine")->capture_default_str();
@@ -451,7 +453,9 @@ int main(int argc, char** argv) {
         throw bs::ConfigError("rsa: give either --rdms FILE.h5 (with --brain and --model) or --sweep SWEEP.yaml (with "
                               "--events and --set)");
       if (!rsa.rdms.empty()) {
-        if (rsa.brain.empty() || rsa.models.empty()) throw bs::ConfigError("rsa --rdms: --brain and --model are required");
+        if (rsa.brain.empty() || (rsa.models.empty() && rsa.features.empty()))
+          throw bs::ConfigError("rsa --rdms: --brain and --model (or --features) are required");
+        rsa.distance = rsw.distance;
         if (rsa.out.empty()) throw bs::ConfigError("rsa --rdms: --out is required (the CSV of the comparisons)");
         bs::run_rsa_command(rsa, std::cout);
       } else {

@@ -2,6 +2,7 @@
 #include "brainsweep/extract.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@ struct LayerRows {
   std::vector<std::vector<float>> data;  // per layer, row-major n_chunks × width
   std::vector<long> width;               // per layer, -1 until the first batch
   double model_s = 0;                    // seconds in the model's forward calls
+  std::vector<std::string> stimulus_names;  // image modality: one per row
   explicit LayerRows(size_t n_layers) : data(n_layers), width(n_layers, -1) {}
   void append(const std::vector<MatrixF>& pooled, const ExtractConfig& c) {
     for (size_t l = 0; l < pooled.size(); ++l) {
@@ -210,6 +212,52 @@ long extract_text(const ExtractConfig& c, const TorchModel& model, const Tokeniz
   return static_cast<long>(words.size());
 }
 
+/// Images: one row per image, `batch_size` images per forward call, preprocessed as video frames.
+long extract_image(const ExtractConfig& c, const TorchModel& model, const StimulusEpisode& e, LayerRows& rows,
+                   Dump& dump) {
+  std::vector<std::uint8_t> rgb;
+  long n = 0, h = 0, w = 0;
+  if (!e.dataset.empty()) {
+    const h5::File f(e.file);
+    if (!f.has(e.dataset)) throw DataError(e.file + ": no dataset '" + e.dataset + "' (the images of " + e.stimset + "/" + e.group + ")");
+    const auto dims = f.shape(e.dataset);
+    if (dims.size() != 4 || dims[3] != 3)
+      throw DataError(fmt::format("{}: dataset '{}': expected images N × height × width × 3 (RGB), found {}-D {}", e.file,
+                                  e.dataset, dims.size(), fmt::join(dims, "×")));
+    n = static_cast<long>(dims[0]), h = static_cast<long>(dims[1]), w = static_cast<long>(dims[2]);
+    const std::vector<double> v = f.read_f64(e.dataset);
+    rgb.resize(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!(v[i] >= 0 && v[i] <= 255 && v[i] == std::floor(v[i])))
+        throw DataError(fmt::format("{}: dataset '{}': value {} at flat index {} (expected uint8 RGB, 0–255)", e.file,
+                                    e.dataset, v[i], i));
+      rgb[i] = static_cast<std::uint8_t>(v[i]);
+    }
+    for (long i = 0; i < n; ++i) rows.stimulus_names.push_back(fmt::format("{}[{}]", e.dataset, i));
+  } else {
+    for (const auto& file : e.images) {
+      const DecodedFrames fr = decode_image(file);
+      if (n == 0) h = fr.height, w = fr.width;
+      if (fr.height != h || fr.width != w)
+        throw DataError(fmt::format("{}: {}×{} pixels, {} is {}×{} (the images of one group must have one size)", file,
+                                    fr.height, fr.width, e.images.front(), h, w));
+      rgb.insert(rgb.end(), fr.rgb.begin(), fr.rgb.end());
+      rows.stimulus_names.push_back(std::filesystem::path(file).filename().string());
+      ++n;
+    }
+  }
+  const size_t per_image = static_cast<size_t>(h * w * 3);
+  for (long i0 = 0; i0 < n; i0 += c.batch_size) {
+    const long b = std::min<long>(c.batch_size, n - i0);
+    const std::vector<std::uint8_t> part(rgb.begin() + static_cast<std::ptrdiff_t>(i0 * per_image),
+                                         rgb.begin() + static_cast<std::ptrdiff_t>((i0 + b) * per_image));
+    const HostTensor x = preprocess_frames(part, b, h, w, c.height, c.width, c.mean, c.std);
+    dump.add_input(x);
+    rows.append(timed(rows.model_s, [&] { return model.run(x, c.pool); }), c);
+  }
+  return n;
+}
+
 void write_features(const ExtractConfig& c, const StimulusEpisode& e, const LayerRows& rows, long n_chunks) {
   const auto out = e.output(c);
   std::filesystem::create_directories(std::filesystem::path(out).parent_path());
@@ -228,6 +276,8 @@ void write_features(const ExtractConfig& c, const StimulusEpisode& e, const Laye
       f.write_string_attr1("stimulus", e.file);
       f.write_string_attr1("pool", c.pool.mode);
       f.write_string_attr1("tr_seconds", std::to_string(c.tr));
+      f.write_string_attr1("name", c.name);
+      if (!rows.stimulus_names.empty()) f.write_string_attr("stimulus_names", rows.stimulus_names);
       f.save_atomic(out);
     }
   }
@@ -301,6 +351,8 @@ int run_extract(const ExtractConfig& c, const ExtractOptions& opt, MPI_Comm comm
           n_chunks = extract_video(c, *model, e, rows, dump);
         else if (c.modality == "audio")
           n_chunks = extract_audio(c, *model, e, rows, dump);
+        else if (c.modality == "image")
+          n_chunks = extract_image(c, *model, e, rows, dump);
         else
           n_chunks = extract_text(c, *model, *tok, e, rows, dump);
         if (dump.on)
@@ -308,8 +360,9 @@ int run_extract(const ExtractConfig& c, const ExtractOptions& opt, MPI_Comm comm
         write_features(c, e, rows, n_chunks);
         ++done;
         const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
-        spdlog::info("{}/{}/{}: {} chunks in {:.2f} s (model {:.2f} s, decoding and the rest {:.2f} s) → {}",
-                     e.stimset, e.group, e.episode, n_chunks, total, rows.model_s, total - rows.model_s, e.output(c));
+        spdlog::info("{}/{}/{}: {} {} in {:.2f} s (model {:.2f} s, decoding and the rest {:.2f} s) → {}",
+                     e.stimset, e.group, e.episode, n_chunks, c.modality == "image" ? "images" : "chunks", total,
+                     rows.model_s, total - rows.model_s, e.output(c));
       } catch (const std::exception& err) {  // the other episodes go on; this one has no file
         ++failed;
         const auto* be = dynamic_cast<const Error*>(&err);

@@ -17,7 +17,7 @@ ExtractConfig ExtractConfig::load(const std::string& path) {
   const YAML::Node doc = load_file(path);
   ExtractConfig c;
   c.path = fs::absolute(path);
-  check_keys(path, doc, "", {"name", "model", "layers", "pool", "dtype", "tr", "video", "audio", "text", "stimuli", "out"});
+  check_keys(path, doc, "", {"name", "model", "layers", "pool", "dtype", "tr", "video", "audio", "text", "image", "stimuli", "out"});
   c.name = required<std::string>(path, doc, "name", "a feature model name");
   if (c.name.empty() || c.name.find('/') != std::string::npos)
     throw ConfigError(at(path, doc["name"], "name") + ": expected a name without '/', found '" + c.name + "'");
@@ -58,10 +58,30 @@ ExtractConfig ExtractConfig::load(const std::string& path) {
   if (doc["tr"]) c.tr = scalar<double>(path, doc["tr"], "tr", "seconds > 0");
   if (!(c.tr > 0)) throw ConfigError(at(path, doc["tr"], "tr") + ": expected seconds > 0");
 
-  const int n_modalities = (doc["video"] ? 1 : 0) + (doc["audio"] ? 1 : 0) + (doc["text"] ? 1 : 0);
+  const int n_modalities = (doc["video"] ? 1 : 0) + (doc["audio"] ? 1 : 0) + (doc["text"] ? 1 : 0) + (doc["image"] ? 1 : 0);
   if (n_modalities != 1)
-    throw ConfigError(at(path, doc, "video") + ": expected exactly one of the keys video, audio, text; found " +
+    throw ConfigError(at(path, doc, "video") + ": expected exactly one of the keys video, audio, text, image; found " +
                       std::to_string(n_modalities));
+  // size, mean and std of video: and image: (the same preprocessing)
+  auto pixels = [&](const YAML::Node& v, const std::string& section) {
+    if (v["size"]) {
+      const auto s = list<long>(path, v["size"], section + ".size", "[height, width] in pixels");
+      if (s.size() != 2 || s[0] < 1 || s[1] < 1)
+        throw ConfigError(at(path, v["size"], section + ".size") + ": expected [height, width], two integers >= 1");
+      c.height = s[0];
+      c.width = s[1];
+    }
+    for (const char* k : {"mean", "std"}) {
+      if (!v[k]) continue;
+      auto vals = list<double>(path, v[k], section + "." + k, "three numbers (R, G, B)");
+      if (vals.size() != 3)
+        throw ConfigError(at(path, v[k], section + "." + k) + ": expected three numbers (R, G, B), found " +
+                          std::to_string(vals.size()));
+      if (std::string(k) == "std" && std::any_of(vals.begin(), vals.end(), [](double x) { return !(x > 0); }))
+        throw ConfigError(at(path, v[k], section + ".std") + ": expected numbers > 0");
+      (std::string(k) == "mean" ? c.mean : c.std) = vals;
+    }
+  };
   if (const auto v = doc["video"]) {
     c.modality = "video";
     check_keys(path, v, "video", {"frames_per_chunk", "fps", "size", "mean", "std", "layout"});
@@ -75,27 +95,16 @@ ExtractConfig ExtractConfig::load(const std::string& path) {
       c.frames_per_chunk = std::max(1, static_cast<int>(std::lround(fps * c.tr)));
     }
     if (c.frames_per_chunk < 1) throw ConfigError(at(path, v, "video.frames_per_chunk") + ": expected >= 1");
-    if (v["size"]) {
-      const auto s = list<long>(path, v["size"], "video.size", "[height, width] in pixels");
-      if (s.size() != 2 || s[0] < 1 || s[1] < 1)
-        throw ConfigError(at(path, v["size"], "video.size") + ": expected [height, width], two integers >= 1");
-      c.height = s[0];
-      c.width = s[1];
-    }
-    for (const char* k : {"mean", "std"}) {
-      if (!v[k]) continue;
-      auto vals = list<double>(path, v[k], std::string("video.") + k, "three numbers (R, G, B)");
-      if (vals.size() != 3)
-        throw ConfigError(at(path, v[k], std::string("video.") + k) + ": expected three numbers (R, G, B), found " +
-                          std::to_string(vals.size()));
-      if (std::string(k) == "std" && std::any_of(vals.begin(), vals.end(), [](double x) { return !(x > 0); }))
-        throw ConfigError(at(path, v[k], "video.std") + ": expected numbers > 0");
-      (std::string(k) == "mean" ? c.mean : c.std) = vals;
-    }
+    pixels(v, "video");
     if (v["layout"]) c.layout = scalar<std::string>(path, v["layout"], "video.layout", "BTCHW, BCTHW or frames");
     if (c.layout != "BTCHW" && c.layout != "BCTHW" && c.layout != "frames")
       throw ConfigError(at(path, v["layout"], "video.layout") + ": expected BTCHW, BCTHW or frames, found '" +
                         c.layout + "'");
+  } else if (const auto im = doc["image"]) {
+    c.modality = "image";
+    if (!im.IsMap()) throw ConfigError(at(path, im, "image") + ": expected a mapping {size, mean, std} (may be {})");
+    check_keys(path, im, "image", {"size", "mean", "std"});
+    pixels(im, "image");
   } else if (const auto a = doc["audio"]) {
     c.modality = "audio";
     check_keys(path, a, "audio", {"sample_rate", "context"});
@@ -120,8 +129,13 @@ ExtractConfig ExtractConfig::load(const std::string& path) {
   for (size_t i = 0; i < doc["stimuli"].size(); ++i) {
     const auto s = doc["stimuli"][i];
     const std::string key = "stimuli[" + std::to_string(i) + "]";
-    check_keys(path, s, key, {"stimset", "group", "files"});
+    check_keys(path, s, key, {"stimset", "group", "files", "dataset"});
     StimulusGroup g;
+    if (s["dataset"]) {
+      if (c.modality != "image")
+        throw ConfigError(at(path, s["dataset"], key + ".dataset") + ": only for the image modality (an HDF5 array of images)");
+      g.dataset = scalar<std::string>(path, s["dataset"], key + ".dataset", "an HDF5 dataset of N × H × W × 3 uint8 images");
+    }
     g.stimset = required<std::string>(path, s, "stimset", "a stimulus set name (friends, movie10, ood, ...)");
     g.group = required<std::string>(path, s, "group", "a group name (s1, bourne, ...)");
     g.files = fs::absolute(required<std::string>(path, s, "files", "a glob pattern of stimulus files"));
@@ -148,8 +162,24 @@ std::vector<StimulusEpisode> list_episodes(const ExtractConfig& c) {
     globfree(&gl);
     if (files.empty())
       throw DataError(c.path + ": stimuli pattern '" + g.files + "' (" + g.stimset + "/" + g.group + ") matches no file");
+    if (c.modality == "image") {  // the group is one episode: its images
+      StimulusEpisode e{g.stimset, g.group, g.group, g.dataset.empty() ? g.files : files.front(), g.dataset, {}};
+      if (!g.dataset.empty() && files.size() != 1)
+        throw DataError(c.path + ": stimuli pattern '" + g.files + "' (" + g.stimset + "/" + g.group + ") matches " +
+                        std::to_string(files.size()) + " files; with 'dataset' it must name one HDF5 file");
+      if (g.dataset.empty()) {
+        e.images = files;
+        std::sort(e.images.begin(), e.images.end());
+      }
+      const auto out = e.output(c);
+      if (seen.count(out))
+        throw DataError(c.path + ": two stimulus groups are both " + g.stimset + "/" + g.group + " (one episode each)");
+      seen[out] = g.files;
+      eps.push_back(e);
+      continue;
+    }
     for (const auto& f : files) {
-      StimulusEpisode e{g.stimset, g.group, std::filesystem::path(f).stem().string(), f};
+      StimulusEpisode e{g.stimset, g.group, std::filesystem::path(f).stem().string(), f, {}, {}};
       const std::string prefix = g.stimset + "_";
       if (e.episode.rfind(prefix, 0) == 0 && e.episode.size() > prefix.size()) e.episode = e.episode.substr(prefix.size());
       const auto out = e.output(c);

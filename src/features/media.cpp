@@ -149,8 +149,8 @@ double duration_of(const AVFormatContext* fmt, const std::string& path) {
 double media_duration(const std::string& path) { return duration_of(open_input(path).get(), path); }
 
 struct VideoSampler::Impl {
-  explicit Impl(const std::string& p) : path(p), dec(p, AVMEDIA_TYPE_VIDEO) {
-    duration = duration_of(dec.format(), path);
+  explicit Impl(const std::string& p, bool still_image = false) : path(p), dec(p, AVMEDIA_TYPE_VIDEO) {
+    if (!still_image) duration = duration_of(dec.format(), path);  // an image file has none
     tb = av_q2d(dec.stream()->time_base);
     start = dec.stream()->start_time != AV_NOPTS_VALUE ? dec.stream()->start_time : 0;
     cur.reset(av_frame_alloc());
@@ -200,6 +200,16 @@ struct VideoSampler::Impl {
 };
 
 VideoSampler::VideoSampler(const std::string& path) : impl_(std::make_unique<Impl>(path)) {}
+
+DecodedFrames decode_image(const std::string& path) {
+  VideoSampler::Impl s(path, /*still_image=*/true);
+  DecodedFrames out;
+  out.rgb = s.current_rgb();
+  out.width = s.width;
+  out.height = s.height;
+  out.frame_time.push_back(0.0);
+  return out;
+}
 VideoSampler::~VideoSampler() = default;
 
 double VideoSampler::duration() const { return impl_->duration; }

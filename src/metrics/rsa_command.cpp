@@ -131,9 +131,47 @@ void run_rsa_command(const RsaCommand& c, std::ostream& report) {
   std::vector<Comparison> comps;
   for (const auto& name : c.comparisons) comps.push_back(parse_comparison(name));
   if (c.brain.empty()) throw ConfigError("--brain: give at least one group of subject RDMs");
-  if (c.models.empty()) throw ConfigError("--model: give at least one model RDM (a dataset or a group of them)");
+  if (c.models.empty() && c.features.empty())
+    throw ConfigError("--model: give at least one model RDM (a dataset or a group of them), or --features");
+  if (c.distance != "correlation" && c.distance != "euclidean")
+    throw ConfigError("--distance: expected correlation or euclidean for --features (crossnobis needs runs: rsa --sweep), "
+                      "found '" + c.distance + "'");
   const h5::File f(c.rdms);
   std::vector<NamedRdm> models;
+  for (const auto& spec : c.features) {
+    // FILE.h5 or FILE.h5:LAYER (the last ':' after the file name's extension)
+    std::string file = spec, layer;
+    if (const auto colon = spec.rfind(':'); colon != std::string::npos && spec.find(".h5", 0) < colon &&
+                                            !std::filesystem::exists(spec)) {
+      file = spec.substr(0, colon);
+      layer = spec.substr(colon + 1);
+    }
+    if (!std::filesystem::exists(file)) throw DataError(fmt::format("--features {}: {}: no such file", spec, file));
+    const h5::File ff(file);
+    std::vector<std::string> layers;
+    if (!layer.empty()) {
+      if (!ff.has(layer) || ff.is_group(layer))
+        throw DataError(fmt::format("--features {}: {} has no dataset '{}' (datasets: {})", spec, file, layer, fmt::join(ff.list("/"), ", ")));
+      layers.push_back(layer);
+    } else {
+      for (const auto& name : ff.list("/"))
+        if (!ff.is_group(name) && ff.shape(name).size() == 2) layers.push_back(name);
+      if (layers.empty()) throw DataError(fmt::format("--features {}: no 2-D dataset (stimuli × features) in {}", spec, file));
+    }
+    std::string name = ff.read_string_attr1("name");
+    if (name.empty()) name = std::filesystem::path(file).stem().string();
+    for (const auto& l : layers) {
+      const std::string where = fmt::format("--features {}: {}: dataset '{}'", spec, file, l);
+      if (ff.shape(l).size() != 2)
+        throw DataError(fmt::format("{}: expected stimuli × features (2-D), found {}-D", where, ff.shape(l).size()));
+      const MatrixD x = ff.read_f32(l).cast<double>();
+      for (long i = 0; i < x.rows(); ++i)
+        for (long j = 0; j < x.cols(); ++j)
+          if (!std::isfinite(x(i, j))) throw DataError(fmt::format("{}: non-finite value at row {}, column {}", where, i, j));
+      if (x.rows() < 3) throw DataError(fmt::format("{}: {} stimuli (expected at least 3 conditions)", where, x.rows()));
+      models.push_back({name + "/" + l, rdm_from_patterns(x, c.distance)});
+    }
+  }
   for (const auto& m : c.models) {
     if (!f.has(m)) throw DataError(fmt::format("{}: --model '{}' not found", c.rdms, m));
     if (f.is_group(m)) {
