@@ -76,6 +76,11 @@ OddOneOutResult odd_one_out(const MatrixF& embedding, const Triplets& triplets, 
 /// @throw DataError  naming the file (and dataset)
 MatrixF read_embedding(const std::string& spec);
 
+/// `FILE.h5` alone (a feature file, e.g. written by `extract` with `image:`: one row per item)
+/// stands for every 2-D dataset at its root, `FILE.h5:/<layer>` in HDF5 name order; other specs are
+/// kept. @throw DataError  for an HDF5 file without a 2-D dataset, or one that does not exist
+std::vector<std::string> expand_embeddings(const std::vector<std::string>& specs);
+
 /// `brainsweep odd-one-out`: read each embedding and the triplets, compute, write one CSV row per embedding.
 struct OddOneOutCommand {
   std::vector<std::string> embeddings;  ///< one CSV row each (e.g. the layers of a model, or several models)

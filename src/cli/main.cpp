@@ -348,7 +348,8 @@ int main(int argc, char** argv) {
   std::string oo_similarity = "dot", oo_rule = "odd-one-out";
   auto* ooc = app.add_subcommand("odd-one-out", "Accuracy of an embedding on odd-one-out triplets (THINGS), with a "
                                                 "bootstrap and the human noise ceiling (METRICS.md §3)");
-  ooc->add_option("--embedding", oo.embeddings, "items × dimensions: FILE.npy or FILE.h5:/dataset (a feature layer); "
+  ooc->add_option("--embedding", oo.embeddings, "items × dimensions: FILE.npy, FILE.h5:/dataset (a feature layer) or "
+                  "FILE.h5 (each of its 2-D datasets, e.g. the layers `extract` wrote); "
                                                "repeatable, one CSV row each")->required();
   ooc->add_option("--triplets", oo.triplets, "TSV with item_a, item_b, item_c (1-based rows) and odd_one_out (1-3)")
       ->required();
@@ -477,6 +478,7 @@ int main(int argc, char** argv) {
       oo.options.similarity = bs::parse_similarity(oo_similarity);
       oo.options.rule = bs::parse_odd_rule(oo_rule);
       double read_s = 0, compute_s = 0;
+      oo.embeddings = bs::expand_embeddings(oo.embeddings);
       const auto results = bs::run_odd_one_out_command(oo, &read_s, &compute_s);
       for (size_t k = 0; k < results.size(); ++k) {
         const auto& r = results[k];

@@ -112,6 +112,24 @@ MatrixF read_embedding(const std::string& spec) {
   return e;
 }
 
+std::vector<std::string> expand_embeddings(const std::vector<std::string>& specs) {
+  std::vector<std::string> out;
+  for (const auto& spec : specs) {
+    if (spec.size() < 3 || spec.substr(spec.size() - 3) != ".h5") {
+      out.push_back(spec);
+      continue;
+    }
+    if (!std::filesystem::exists(spec)) throw DataError("--embedding " + spec + ": no such file");
+    const h5::File f(spec);
+    const size_t before = out.size();
+    for (const auto& name : f.list("/"))
+      if (!f.is_group(name) && f.shape(name).size() == 2) out.push_back(spec + ":/" + name);
+    if (out.size() == before)
+      throw DataError("--embedding " + spec + ": no 2-D dataset (items × dimensions) at the file's root; name one as FILE.h5:/dataset");
+  }
+  return out;
+}
+
 OddOneOutResult odd_one_out(const MatrixF& e, const Triplets& t, const OddOneOutOptions& o) {
   if (o.bootstrap < 0) throw ConfigError("--bootstrap: expected >= 0 resamples, found " + std::to_string(o.bootstrap));
   check_finite(e, "embedding");

@@ -116,6 +116,22 @@ class OddOneOut(unittest.TestCase):
             want = ref.odd_one_out(E, self.items, self.choice, bootstrap=1000, seed=0)
             self.check(rows[k], want)
         self.assertEqual([row["n_dimensions"] for row in rows], ["10", "32", "42"])
+        # the whole feature file: one row per layer, in HDF5 name order, equal to naming them
+        whole = os.path.join(self.d, "whole.csv")
+        r = run("--embedding", h5, "--triplets", self.tsv, "--out", whole)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(whole, newline="") as f:
+            rows2 = list(csv.DictReader(f))
+        self.assertEqual([row["embedding"] for row in rows2], [h5 + ":/layer.1", h5 + ":/layer.2"])
+        for k in range(2):
+            for key in ("n_correct", "accuracy", "bootstrap_sd", "n_dimensions"):
+                self.assertEqual(rows2[k][key], rows[k][key], (k, key))
+        empty = os.path.join(self.d, "empty.h5")
+        with h5py.File(empty, "w") as f:
+            f["v"] = np.zeros(5)
+        r = run("--embedding", empty, "--triplets", self.tsv, "--out", os.path.join(self.d, "never.csv"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("empty.h5: no 2-D dataset (items × dimensions)", r.stderr)
         bad = os.path.join(self.d, "bad.csv")
         r = run("--embedding", self.emb, "--embedding", h5 + ":missing", "--triplets", self.tsv, "--out", bad)
         self.assertEqual(r.returncode, 2)
