@@ -3,7 +3,9 @@
 /// rank 0 then writes results.csv (docs/plan-format.md).
 #include <mpi.h>
 
+#include <map>
 #include <string>
+#include <vector>
 
 #include "brainsweep/backend.hpp"
 #include "brainsweep/hdf5_io.hpp"
@@ -38,8 +40,13 @@ std::string job_file_problem(const Plan& plan, const Job& job, const std::string
 h5::File open_job_file(const Plan& plan, const Job& job, const std::string& run_dir);
 
 /// Write RUN_DIR/results.csv from the job files: one row per job × parcel × eval set, in plan order.
+/// With `ceiling` (subject → parcel → ceiling on eval set `ceiling_set`), two more columns:
+/// `ceiling` and `r_normalized` = eval_r / ceiling, filled on the rows of that set whose ceiling is at
+/// least `min_ceiling` (`ceiling` alone where it is below; both empty on other sets' rows).
 /// @throw DataError  if a job file is missing
-void write_results_csv(const Plan& plan, const std::string& run_dir);
+void write_results_csv(const Plan& plan, const std::string& run_dir,
+                       const std::map<std::string, std::vector<double>>* ceiling = nullptr,
+                       const std::string& ceiling_set = "", double min_ceiling = 0.1);
 
 /// Options of `brainsweep run`.
 struct RunOptions {

@@ -207,6 +207,11 @@ int main(int argc, char** argv) {
   auto* gat = app.add_subcommand("gather", "Merge the job files of a finished run into RUN_DIR/results.h5 "
                                            "(parallel HDF5; launch with mpirun/srun)");
   gat->add_option("RUN_DIR", run_dir, "a finished run directory")->required();
+  bs::GatherCeiling gather_ceiling;
+  gat->add_option("--ceiling", gather_ceiling.file, "a ceiling CSV of `brainsweep ceiling` on one eval set: results.csv "
+                  "and results.h5 also give r / ceiling");
+  gat->add_option("--min-ceiling", gather_ceiling.min_ceiling, "parcels with a lower ceiling are not normalised")
+      ->capture_default_str();
 
   auto* stat = app.add_subcommand("status", "Units done, failed (with their error) and pending of a run");
   stat->add_option("RUN_DIR", run_dir, "run directory")->required();
@@ -385,7 +390,7 @@ int main(int argc, char** argv) {
       run_opts.gather = !no_gather;
       return with_mpi([&](MPI_Comm comm) { return bs::run_plan(run_dir, comm, run_opts); });
     }
-    if (*gat) return with_mpi([&](MPI_Comm comm) { return bs::gather_results(run_dir, comm); });
+    if (*gat) return with_mpi([&](MPI_Comm comm) { return bs::gather_results(run_dir, comm, true, gather_ceiling); });
     if (*stat) return bs::print_run_status(run_dir, std::cout);
     if (*ext) {
 #if BRAINSWEEP_WITH_TORCH

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -15,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "brainsweep/build_config.hpp"
+#include "brainsweep/ceiling.hpp"
 #include "brainsweep/data.hpp"
 #include "brainsweep/errors.hpp"
 #include "brainsweep/fs.hpp"
@@ -136,7 +138,7 @@ struct SubjectLayout {
 
 }  // namespace
 
-int gather_results(const std::string& run_dir, MPI_Comm comm, bool take_lock) {
+int gather_results(const std::string& run_dir, MPI_Comm comm, bool take_lock, const GatherCeiling& gc) {
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
@@ -168,6 +170,8 @@ int gather_results(const std::string& run_dir, MPI_Comm comm, bool take_lock) {
     int code = 0;
     if (rank == 0) {
       try {
+        if (!gc.file.empty())
+          throw ConfigError("--ceiling " + gc.file + ": " + run_dir + " is an RSA plan (its noise ceiling is in results.csv)");
         write_rsa_results(p, run_dir, std::cout);
         spdlog::info("wrote {} and {} (an RSA plan has no results.h5)", (sfs::path(run_dir) / "results.csv").string(),
                      (sfs::path(run_dir) / "rsa_report.txt").string());
@@ -181,6 +185,44 @@ int gather_results(const std::string& run_dir, MPI_Comm comm, bool take_lock) {
   }
   const std::string final_path = (sfs::path(run_dir) / "results.h5").string();
   const std::string tmp_path = final_path + ".tmp";
+  // The noise ceiling (gather --ceiling): read and matched to the plan's subjects and parcels on
+  // every rank before anything is written.
+  CeilingTable ceiling_table;
+  std::map<std::string, std::vector<double>> ceiling;  // subject → per parcel, in parcel order
+  size_t ceiling_eval = 0;                              // index of its eval set
+  if (!gc.file.empty()) {
+    int bad_ceiling = 0;
+    try {
+      if (std::isnan(gc.min_ceiling)) throw ConfigError("--min-ceiling: expected a number, found nan");
+      ceiling_table = read_ceiling_csv(gc.file);
+      const auto it = std::find_if(p.eval.begin(), p.eval.end(), [&](const EvalSet& e) { return e.name == ceiling_table.set; });
+      if (it == p.eval.end()) {
+        std::string sets;
+        for (const auto& e : p.eval) sets += (sets.empty() ? "" : ", ") + e.name;
+        throw ConfigError(fmt::format("--ceiling {}: computed on set '{}', which is not an eval set of {} (eval sets: {})",
+                                      gc.file, ceiling_table.set, run_dir, sets.empty() ? "none" : sets));
+      }
+      ceiling_eval = static_cast<size_t>(it - p.eval.begin());
+      for (const auto& sub : p.subjects) {
+        const auto names = open_job_file(p, p.jobs[static_cast<size_t>(std::find_if(p.jobs.begin(), p.jobs.end(), [&](const Job& j) {
+                                                 return j.subject == sub;
+                                               }) - p.jobs.begin())], run_dir).read_string_attr("/", "parcel_names");
+        for (const auto& name : names) {
+          const auto c = ceiling_table.ceiling.find({sub, name});
+          if (c == ceiling_table.ceiling.end())
+            throw DataError(fmt::format("--ceiling {}: no ceiling for {} parcel {} (expected every subject and parcel of "
+                                        "the run)", gc.file, sub, name));
+          ceiling[sub].push_back(c->second);
+        }
+      }
+    } catch (const Error& e) {
+      if (rank == 0) fmt::print(stderr, "[rank 0/{}] gather: {}\n", size, e.what());
+      bad_ceiling = e.exit_code();
+    }
+    int bad_any = 0;
+    MPI_Allreduce(&bad_ceiling, &bad_any, 1, MPI_INT, MPI_MAX, comm);
+    if (bad_any != 0) return bad_any;
+  }
 
   const std::vector<std::string> eval_eps = p.eval_episodes();
   std::map<std::string, SubjectLayout> layout;
@@ -273,6 +315,12 @@ int gather_results(const std::string& run_dir, MPI_Comm comm, bool take_lock) {
     write_small(file, "alphas", H5T_NATIVE_DOUBLE, p.alphas, rank);
     write_strings(file, "eval_sets", set_names, rank);
     write_strings(file, "subject_names", p.subjects, rank);
+    if (!gc.file.empty()) {
+      string_attr(root, "ceiling_file", gc.file);
+      string_attr(root, "ceiling_method", ceiling_table.method);
+      string_attr(root, "ceiling_set", ceiling_table.set);
+      string_attr(root, "min_ceiling", fmt::format("{:.9g}", gc.min_ceiling));
+    }
 
     for (const auto& sub : p.subjects) {
       const auto& L = layout[sub];
@@ -300,6 +348,12 @@ int gather_results(const std::string& run_dir, MPI_Comm comm, bool take_lock) {
       } c1{eval_r}, c2{preds};
       for (hid_t d : eval_r) check(d, "create eval dataset");
       for (hid_t d : preds) check(d, "create predictions dataset");
+      std::unique_ptr<Id> r_norm;  // eval/<ceiling set>/r_normalized
+      if (!gc.file.empty()) {
+        write_small(file, g + "ceiling/" + ceiling_table.set, H5T_NATIVE_DOUBLE, ceiling.at(sub), rank);
+        const std::string name = g + "eval/" + ceiling_table.set + "/r_normalized";
+        r_norm = std::make_unique<Id>(create(file, name, H5T_IEEE_F64LE, {J, P}), H5Dclose, name);
+      }
 
       // Rounds of at most `per_round` jobs per rank, so that predictions stay within ~256 MiB.
       hsize_t pred_bytes = 0;
@@ -333,6 +387,14 @@ int gather_results(const std::string& run_dir, MPI_Comm comm, bool take_lock) {
         write_rows(cv_r, H5T_NATIVE_DOUBLE, r0, rows, cr.data(), dxpl);
         write_rows(cv_scores, H5T_NATIVE_DOUBLE, r0, rows, cs.data(), dxpl);
         for (size_t e = 0; e < p.eval.size(); ++e) write_rows(eval_r[e], H5T_NATIVE_DOUBLE, r0, rows, er[e].data(), dxpl);
+        if (r_norm) {
+          const auto& c = ceiling.at(sub);
+          std::vector<double> rn(rows * P);
+          for (hsize_t k = 0; k < rows; ++k)
+            for (hsize_t q = 0; q < P; ++q)
+              rn[k * P + q] = c[q] >= gc.min_ceiling ? er[ceiling_eval][k * P + q] / c[q] : std::nan("");
+          write_rows(*r_norm, H5T_NATIVE_DOUBLE, r0, rows, rn.data(), dxpl);
+        }
         for (size_t e = 0; e < eval_eps.size(); ++e) write_rows(preds[e], H5T_NATIVE_FLOAT, r0, rows, pr[e].data(), dxpl);
       }
     }
@@ -367,6 +429,20 @@ int gather_results(const std::string& run_dir, MPI_Comm comm, bool take_lock) {
       code = 1;
     } else {
       spdlog::info("wrote {} ({} jobs, gathered on {} ranks)", final_path, p.jobs.size(), size);
+    }
+    if (code == 0 && !gc.file.empty()) {
+      try {
+        write_results_csv(p, run_dir, &ceiling, ceiling_table.set, gc.min_ceiling);
+        long below = 0, total = 0;
+        for (const auto& [sub, v] : ceiling)
+          for (double c : v) below += c < gc.min_ceiling, ++total;
+        spdlog::info("with the {} ceiling on set {} ({}): results.csv and results.h5 give r / ceiling; {} of {} subject × "
+                     "parcel pairs have a ceiling below {} and are not normalised", ceiling_table.method,
+                     ceiling_table.set, gc.file, below, total, gc.min_ceiling);
+      } catch (const Error& e) {
+        fmt::print(stderr, "[rank 0/{}] gather: {}\n", size, e.what());
+        code = e.exit_code();
+      }
     }
   }
   MPI_Bcast(&code, 1, MPI_INT, 0, comm);

@@ -326,13 +326,15 @@ bool unit_done(const Plan& p, const Unit& u, const std::string& run_dir) {
   return sfs::exists(marker_path(run_dir, u.unit_id), ec) && unit_record_problem(p, u, run_dir).empty();
 }
 
-void write_results_csv(const Plan& p, const std::string& run_dir) {
+void write_results_csv(const Plan& p, const std::string& run_dir, const std::map<std::string, std::vector<double>>* ceiling,
+                       const std::string& ceiling_set, double min_ceiling) {
   if (p.rsa) {
     write_rsa_results(p, run_dir, std::cout);
     return;
   }
   std::ostringstream out;
-  out << "job_id,model,layers,hrf_delay,stimulus_window,subject,parcel,alpha,cv_r,eval_set,eval_r\n";
+  out << "job_id,model,layers,hrf_delay,stimulus_window,subject,parcel,alpha,cv_r,eval_set,eval_r"
+      << (ceiling ? ",ceiling,r_normalized\n" : "\n");
   for (const auto& job : p.jobs) {
     const h5::File f = open_job_file(p, job, run_dir);
     const auto alpha = f.read_f64("alpha");
@@ -342,11 +344,19 @@ void write_results_csv(const Plan& p, const std::string& run_dir) {
     for (const auto& e : p.eval) eval_r.push_back(f.read_f64("eval/" + e.name + "/r"));
     const std::string prefix = fmt::format("{},{},{},{},{},{},", job.job_id, job.model, fmt::join(job.layers, "+"),
                                            job.hrf_delay, job.stimulus_window, job.subject);
+    const std::vector<double>* ceil = ceiling ? &ceiling->at(job.subject) : nullptr;
+    auto ceiling_cells = [&](size_t e, size_t j) -> std::string {
+      if (!ceil) return "";
+      if (p.eval[e].name != ceiling_set) return ",,";
+      const double c = (*ceil)[j];
+      return c >= min_ceiling ? fmt::format(",{:.9g},{:.9g}", c, eval_r[e][j] / c) : fmt::format(",{:.9g},", c);
+    };
     for (size_t j = 0; j < alpha.size(); ++j) {
       if (p.eval.empty()) out << prefix << fmt::format("{},{:.9g},{:.9g},,\n", names.at(j), alpha[j], cv_r[j]);
       for (size_t e = 0; e < p.eval.size(); ++e)
         out << prefix
-            << fmt::format("{},{:.9g},{:.9g},{},{:.9g}\n", names.at(j), alpha[j], cv_r[j], p.eval[e].name, eval_r[e][j]);
+            << fmt::format("{},{:.9g},{:.9g},{},{:.9g}{}\n", names.at(j), alpha[j], cv_r[j], p.eval[e].name, eval_r[e][j],
+                           ceiling_cells(e, j));
     }
   }
   fs::write_text_atomic((sfs::path(run_dir) / "results.csv").string(), out.str());

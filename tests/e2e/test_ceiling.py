@@ -126,6 +126,47 @@ class Ceiling(unittest.TestCase):
         self.assertEqual(len(scores), 48)  # nothing dropped
         self.assertIn(f"{48 - len(low)} of 48 subject × parcel pairs", r.stdout)
         self.assertIn(f"not normalised (ceiling below {thr}): {len(low)} pairs", r.stdout)
+        # gather --ceiling: results.csv and results.h5 give r / ceiling beside r on the ceiling's set
+        for threshold in ("0.1", str(thr)):
+            r = bs("gather", run, "--ceiling", ceil, "--min-ceiling", threshold)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            rows = read_csv(os.path.join(run, "results.csv"))
+            self.assertEqual(len(rows), 10 * 8 * 6)
+            n_low = 0
+            for row in rows:
+                c = ceilings[(row["subject"], row["parcel"])]
+                self.assertAlmostEqual(float(row["ceiling"]), c, places=8)
+                if c >= float(threshold):
+                    self.assertAlmostEqual(float(row["r_normalized"]), float(row["eval_r"]) / c, delta=1e-7)
+                else:
+                    self.assertEqual(row["r_normalized"], "")
+                    n_low += 1
+            self.assertEqual(n_low, 10 * sum(1 for c in ceilings.values() if c < float(threshold)))
+            with h5py.File(os.path.join(run, "results.h5")) as f:
+                self.assertEqual(f.attrs["ceiling_set"], b"test" if isinstance(f.attrs["ceiling_set"], bytes) else "test")
+                for sub in [f"sub-0{i}" for i in range(1, 9)]:
+                    g = f[f"subjects/{sub}"]
+                    names = [n.decode() for n in g["parcel_names"][()]]
+                    c = np.array([ceilings[(sub, n)] for n in names])
+                    np.testing.assert_allclose(g["ceiling/test"][()], c, rtol=1e-8)
+                    want = np.where(c >= float(threshold), g["eval/test/r"][()] / c, np.nan)
+                    np.testing.assert_allclose(g["eval/test/r_normalized"][()], want, rtol=1e-12, equal_nan=True)
+        for path, pattern in ((os.path.join(self.d, "isc_train_g.csv"), r"computed on set 'train', which is not an eval set of"),
+                              (None, r"no ceiling for sub-03 parcel ddmn_mpfc")):
+            with self.subTest(gather=pattern):
+                if path:
+                    self.assertEqual(bs("ceiling", sweep, "--method", "isc", "--set", "train", "--out", path).returncode, 0)
+                else:
+                    path = os.path.join(self.d, "partial_g.csv")
+                    with open(ceil) as f, open(path, "w") as g:
+                        g.writelines(line for line in f if "ddmn_mpfc" not in line or "sub-03" not in line)
+                with open(os.path.join(run, "results.csv")) as f:
+                    csv_before = f.read()
+                r = bs("gather", run, "--ceiling", path)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertRegex(r.stderr, pattern)
+                with open(os.path.join(run, "results.csv")) as f:
+                    self.assertEqual(f.read(), csv_before)
         # refusals: nothing in stitched/ changes
         with open(os.path.join(run, "stitched", "scores.csv")) as f:
             before = f.read()
