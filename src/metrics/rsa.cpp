@@ -1,6 +1,8 @@
 // Representational similarity analysis (rsa.hpp, METRICS.md §2).
 #include "brainsweep/rsa.hpp"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -199,6 +201,136 @@ double tau_in_order(const std::vector<std::uint32_t>& order, const std::vector<s
   }
   return tau_a_sorted(t);
 }
+
+/// τa of permuted models against one subject (the permutation test): the entries in the subject's
+/// order, fixed, so that a permutation only gathers the permuted model ids in that order and counts
+/// their inversions (discordant pairs) with a merge sort of 4-byte ids; the ties of the model (the
+/// same multiset of values under any permutation) and of the subject are counted once. Exact
+/// integer counts, equal to tau_in_order's.
+class TauPermutations {
+ public:
+  TauPermutations(const Sorted& model, const Sorted& subject, long n_conditions) : n_(n_conditions) {
+    using u64 = unsigned long long;
+    const size_t m = subject.order.size();
+    std::vector<std::uint32_t> row(m), col(m);
+    size_t q = 0;
+    for (long i = 0; i < n_; ++i)
+      for (long j = i + 1; j < n_; ++j, ++q) {
+        row[q] = static_cast<std::uint32_t>(i);
+        col[q] = static_cast<std::uint32_t>(j);
+      }
+    pi_.resize(m);
+    pj_.resize(m);
+    for (size_t k = 0; k < m; ++k) {
+      pi_[k] = row[subject.order[k]];
+      pj_[k] = col[subject.order[k]];
+    }
+    auto tied = [](const std::vector<std::uint32_t>& ids_in_order, auto&& on_group) {
+      u64 tot = 0;
+      for (size_t g = 0; g < ids_in_order.size();) {
+        size_t e = g;
+        while (e < ids_in_order.size() && ids_in_order[e] == ids_in_order[g]) ++e;
+        const u64 a = e - g;
+        tot += a * a - a;
+        if (a > 1) on_group(g, e);
+        g = e;
+      }
+      return tot;
+    };
+    std::vector<std::uint32_t> y_sorted(m), x_sorted(m);
+    for (size_t k = 0; k < m; ++k) y_sorted[k] = subject.dense[subject.order[k]];
+    for (size_t k = 0; k < m; ++k) x_sorted[k] = model.dense[model.order[k]];
+    n2_ = tied(y_sorted, [&](size_t g, size_t e) { groups_.emplace_back(g, e); });
+    n1_ = tied(x_sorted, [](size_t, size_t) {});
+    n0_ = static_cast<u64>(m) * m - m;
+    xs_.resize(m);
+    buf_.resize(m);
+  }
+  /// τa of the model permuted by `perm` (condition i of the permuted model is condition perm[i]);
+  /// `full_id`: the model's dense ids as a full n × n matrix.
+  double tau(const std::vector<long>& perm, const std::vector<std::uint32_t>& full_id) {
+    using u64 = unsigned long long;
+    const size_t m = xs_.size();
+    for (size_t k = 0; k < m; ++k)
+      xs_[k] = full_id[static_cast<size_t>(perm[pi_[k]]) * static_cast<size_t>(n_) + static_cast<size_t>(perm[pj_[k]])];
+    u64 n3 = 0;
+    for (const auto& [g, e] : groups_) {  // subject ties: ordered by the model's id, counting both-tied pairs
+      std::sort(xs_.begin() + static_cast<long>(g), xs_.begin() + static_cast<long>(e));
+      for (size_t a = g; a < e;) {
+        size_t b = a;
+        while (b < e && xs_[b] == xs_[a]) ++b;
+        n3 += static_cast<u64>(b - a) * (b - a) - (b - a);
+        a = b;
+      }
+    }
+    u64 swaps = 0;
+    constexpr size_t kRun = 16;
+    for (size_t lo = 0; lo < m; lo += kRun) {
+      const size_t hi = std::min(lo + kRun, m);
+      for (size_t i = lo + 1; i < hi; ++i) {
+        const std::uint32_t v = xs_[i];
+        size_t j = i;
+        while (j > lo && xs_[j - 1] > v) {
+          xs_[j] = xs_[j - 1];
+          --j;
+        }
+        swaps += i - j;
+        xs_[j] = v;
+      }
+    }
+    for (size_t width = kRun; width < m; width *= 2) {
+      for (size_t lo = 0; lo < m; lo += 2 * width) {
+        const size_t mid = std::min(lo + width, m), hi = std::min(lo + 2 * width, m);
+        const std::uint32_t* a = xs_.data();
+        std::uint32_t* out = buf_.data();
+        if (hi - lo == 2 * width) {
+          // Two independent chains (one is latency-bound): the front places the `width` smallest
+          // entries, the back the `width` largest, both stable; neither run runs out before its
+          // chain ends. Each right entry adds the left entries greater than it: at the front those
+          // still waiting (mid − i), at the back those already placed after it (mid − 1 − ib).
+          size_t i = lo, j = mid, ib = mid - 1, jb = hi - 1;
+          for (size_t k = 0; k < width; ++k) {
+            const std::uint32_t li = a[i], rj = a[j];
+            const size_t right = rj < li;
+            out[lo + k] = right ? rj : li;
+            swaps += right ? mid - i : 0;
+            i += 1 - right;
+            j += right;
+            const std::uint32_t la = a[ib], rb = a[jb];
+            const size_t right_b = rb >= la;
+            out[hi - 1 - k] = right_b ? rb : la;
+            swaps += right_b ? mid - 1 - ib : 0;
+            ib -= 1 - right_b;
+            jb -= right_b;
+          }
+          continue;
+        }
+        size_t i = lo, j = mid, o = lo;
+        while (i < mid && j < hi) {
+          const std::uint32_t li = a[i], rj = a[j];
+          const size_t right = rj < li;
+          out[o++] = right ? rj : li;
+          swaps += right ? mid - i : 0;
+          i += 1 - right;
+          j += right;
+        }
+        while (i < mid) out[o++] = a[i++];
+        while (j < hi) out[o++] = a[j++];
+      }
+      std::swap(xs_, buf_);
+    }
+    const double cd = (static_cast<double>(n0_) - static_cast<double>(n1_) - static_cast<double>(n2_) +
+                       static_cast<double>(n3)) / 2.0 - 2.0 * static_cast<double>(swaps);
+    const double pairs = static_cast<double>(m);
+    return m < 2 ? 0.0 : cd / (pairs * (pairs - 1) / 2.0);
+  }
+
+ private:
+  long n_;
+  std::vector<std::uint32_t> pi_, pj_, xs_, buf_;
+  std::vector<std::pair<size_t, size_t>> groups_;
+  unsigned long long n0_ = 0, n1_ = 0, n2_ = 0;
+};
 
 /// Order of the entries by (x id, y id): counting sort by y (via y's prepared order) then a stable
 /// counting sort by x id. O(N + distinct values).
@@ -435,8 +567,7 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
     }
   }
   const std::vector<double>* draw_counts = nullptr;  // set during the bootstrap
-  // corr / cosine under a resample, in one pass over the rows of the triangle with weights
-  // c_i·c_j taken from the draw counts (rows of undrawn conditions skipped), on vectors centred
+  // corr / cosine under a resample: quadratic forms of the draw counts (below), on vectors centred
   // beforehand by their plain means (corr; Pearson r does not change, and the sums cancel less).
   std::vector<double> mc, sc_flat;
   if ((c == Comparison::corr || c == Comparison::cosine) && o.bootstrap > 0) {
@@ -456,61 +587,8 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
       sc_flat.insert(sc_flat.end(), v.begin(), v.end());
     }
   }
-  auto weighted_rows = [&](const std::vector<double>& cnt, std::vector<double>& out) {
-    const long nn = model.n;
-    double sw = 0, sx = 0, sxx = 0;
-    std::vector<double> sy(ns, 0.0), syy(ns, 0.0), sxy(ns, 0.0);
-    size_t q0 = 0;
-    for (long i = 0; i < nn; ++i) {
-      const size_t len = static_cast<size_t>(nn - i - 1);
-      const double ci = cnt[i];
-      if (ci > 0) {
-        const double* cj = cnt.data() + i + 1;
-        const double* x = mc.data() + q0;
-        double a = 0, b = 0, d = 0;
-        for (size_t k = 0; k < len; ++k) {
-          const double w = cj[k];
-          a += w;
-          b += w * x[k];
-          d += w * x[k] * x[k];
-        }
-        sw += ci * a;
-        sx += ci * b;
-        sxx += ci * d;
-        for (size_t t = 0; t < ns; ++t) {
-          const double* y = sc_flat.data() + t * m + q0;
-          double e = 0, f = 0, g = 0;
-          for (size_t k = 0; k < len; ++k) {
-            const double w = cj[k];
-            e += w * y[k];
-            f += w * y[k] * y[k];
-            g += w * x[k] * y[k];
-          }
-          sy[t] += ci * e;
-          syy[t] += ci * f;
-          sxy[t] += ci * g;
-        }
-      }
-      q0 += len;
-    }
-    out.assign(ns + 1, 0.0);
-    for (size_t t = 0; t < ns; ++t) {
-      double vx = sxx, vy = syy[t], cxy = sxy[t];
-      if (c == Comparison::corr && sw > 0) {
-        vx -= sx * sx / sw;
-        vy -= sy[t] * sy[t] / sw;
-        cxy -= sx * sy[t] / sw;
-      }
-      out[t] = vx > 0 && vy > 0 ? cxy / std::sqrt(vx * vy) : 0.0;
-      out[ns] += out[t] / static_cast<double>(ns);
-    }
-  };
   auto all_subjects = [&](const std::vector<double>* w) {
     std::vector<double> out(ns + 1, 0.0);
-    if (w && draw_counts && (c == Comparison::corr || c == Comparison::cosine)) {
-      weighted_rows(*draw_counts, out);
-      return out;
-    }
     if (c == Comparison::spearman) ranks_sorted(pm, w, rx);
     for (size_t s = 0; s < ns; ++s) {
       switch (c) {
@@ -545,22 +623,94 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
   if (o.bootstrap > 0) {
     std::vector<std::vector<double>> samples(ns + 1);
     std::vector<double> w(m), cnt(model.n);
-    for (long b = 0; b < o.bootstrap; ++b) {
-      std::fill(cnt.begin(), cnt.end(), 0.0);
-      for (std::uint64_t i = 0; i < n; ++i) ++cnt[index_from_draw(splitmix64_at(o.seed, b * n + i), n)];
-      long distinct = 0;
-      for (double x : cnt) distinct += x > 0;
-      if (distinct < 2) continue;
-      if (c == Comparison::spearman) {
-        size_t k = 0;
-        for (long i = 0; i < model.n; ++i)
-          for (long j = i + 1; j < model.n; ++j) w[k++] = cnt[i] * cnt[j];
+    // corr / cosine: every weighted sum of a resample is a quadratic form ½ cᵀ A c of its draw
+    // counts c with a symmetric matrix A (zero diagonal) of the pairs' values, so a block of
+    // resamples is one GEMM per term (counts × A), then a row-wise dot with the counts.
+    // (Up to 4000 conditions: one n × n term matrix, 128 MB; beyond, the weighted vectors below.)
+    const bool quadratic = (c == Comparison::corr || c == Comparison::cosine) && model.n <= 4000;
+    const long nn = model.n;
+    const long block = quadratic ? std::min<long>(o.bootstrap, std::max<long>(1, (64L << 20) / (8 * nn))) : 0;
+    std::vector<double> counts, q_terms, full, prod;  // block × n, block × terms, n × n, block × n
+    const size_t n_terms = 3 + 3 * ns;  // 1, x, x², then per subject y, y², x·y
+    auto term_matrix = [&](size_t term) {
+      full.assign(static_cast<size_t>(nn * nn), 0.0);
+      size_t q = 0;
+      for (long i = 0; i < nn; ++i)
+        for (long j = i + 1; j < nn; ++j, ++q) {
+          const double x = mc[q];
+          double v = 1.0;
+          if (term == 1) v = x;
+          else if (term == 2) v = x * x;
+          else if (term >= 3) {
+            const size_t t = (term - 3) / 3;
+            const double y = sc_flat[t * m + q];
+            v = (term - 3) % 3 == 0 ? y : (term - 3) % 3 == 1 ? y * y : x * y;
+          }
+          full[static_cast<size_t>(i * nn + j)] = full[static_cast<size_t>(j * nn + i)] = v;
+        }
+    };
+    for (long b0 = 0; b0 < o.bootstrap; b0 += std::max<long>(block, 1)) {
+      const long b1 = quadratic ? std::min<long>(o.bootstrap, b0 + block) : b0 + 1;
+      if (quadratic) {
+        const long rows = b1 - b0;
+        counts.assign(static_cast<size_t>(rows * nn), 0.0);
+        for (long b = b0; b < b1; ++b)
+          for (std::uint64_t i = 0; i < n; ++i)
+            ++counts[static_cast<size_t>((b - b0) * nn) + index_from_draw(splitmix64_at(o.seed, b * n + i), n)];
+        q_terms.assign(static_cast<size_t>(rows) * n_terms, 0.0);
+        prod.resize(static_cast<size_t>(rows * nn));
+        for (size_t term = 0; term < n_terms; ++term) {
+          term_matrix(term);
+          cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(nn),
+                      static_cast<int>(nn), 1.0, counts.data(), static_cast<int>(nn), full.data(), static_cast<int>(nn),
+                      0.0, prod.data(), static_cast<int>(nn));
+          for (long r0 = 0; r0 < rows; ++r0) {
+            double acc = 0;
+            for (long j = 0; j < nn; ++j) acc += prod[static_cast<size_t>(r0 * nn + j)] * counts[static_cast<size_t>(r0 * nn + j)];
+            q_terms[static_cast<size_t>(r0) * n_terms + term] = 0.5 * acc;
+          }
+        }
       }
-      draw_counts = &cnt;
-      const auto s = all_subjects(&w);
-      draw_counts = nullptr;
-      for (size_t q = 0; q <= ns; ++q) samples[q].push_back(s[q]);
-      ++r.bootstrap_valid;
+      for (long b = b0; b < b1; ++b) {
+        if (quadratic) {
+          std::copy_n(counts.begin() + (b - b0) * nn, nn, cnt.begin());
+        } else {
+          std::fill(cnt.begin(), cnt.end(), 0.0);
+          for (std::uint64_t i = 0; i < n; ++i) ++cnt[index_from_draw(splitmix64_at(o.seed, b * n + i), n)];
+        }
+        long distinct = 0;
+        for (double x : cnt) distinct += x > 0;
+        if (distinct < 2) continue;
+        if (quadratic) {
+          const double* qt = q_terms.data() + static_cast<size_t>(b - b0) * n_terms;
+          const double sw = qt[0], sx = qt[1], sxx = qt[2];
+          std::vector<double> s(ns + 1, 0.0);
+          for (size_t t = 0; t < ns; ++t) {
+            double vx = sxx, vy = qt[3 + 3 * t + 1], cxy = qt[3 + 3 * t + 2];
+            const double sy = qt[3 + 3 * t];
+            if (c == Comparison::corr && sw > 0) {
+              vx -= sx * sx / sw;
+              vy -= sy * sy / sw;
+              cxy -= sx * sy / sw;
+            }
+            s[t] = vx > 0 && vy > 0 ? cxy / std::sqrt(vx * vy) : 0.0;
+            s[ns] += s[t] / static_cast<double>(ns);
+          }
+          for (size_t q = 0; q <= ns; ++q) samples[q].push_back(s[q]);
+          ++r.bootstrap_valid;
+          continue;
+        }
+        if (c != Comparison::tau_a) {  // spearman, or corr / cosine beyond 4000 conditions
+          size_t k = 0;
+          for (long i = 0; i < model.n; ++i)
+            for (long j = i + 1; j < model.n; ++j) w[k++] = cnt[i] * cnt[j];
+        }
+        draw_counts = &cnt;
+        const auto s = all_subjects(&w);
+        draw_counts = nullptr;
+        for (size_t q = 0; q <= ns; ++q) samples[q].push_back(s[q]);
+        ++r.bootstrap_valid;
+      }
     }
     if (r.bootstrap_valid > 1)
       for (size_t q = 0; q <= ns; ++q) {
@@ -599,31 +749,40 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
         }
         fixed_norm[t] = std::sqrt(ss);
       }
-    auto against_fixed = [&](const std::vector<double>& x, size_t t) {
-      double sx = 0, sxx = 0, sxy = 0;
-      const double* y = fixed[t].data();
-      for (size_t q = 0; q < x.size(); ++q) {
-        sx += x[q];
-        sxx += x[q] * x[q];
-        sxy += x[q] * y[q];
-      }
-      const double var = c == Comparison::cosine ? sxx : sxx - sx * sx / static_cast<double>(x.size());
-      return var > 0 && fixed_norm[t] > 0 ? sxy / (std::sqrt(var) * fixed_norm[t]) : 0.0;
+    // The model's values (or ranks) whatever their order: their sum and sum of squares.
+    double fixed_x_var = 0;
+    if (c != Comparison::tau_a) {
+      const std::vector<double>& x = c == Comparison::spearman ? base_ranks : model.v;
+      double sx = 0, sxx = 0;
+      for (double v : x) sx += v, sxx += v * v;
+      fixed_x_var = c == Comparison::cosine ? sxx : sxx - sx * sx / static_cast<double>(x.size());
+    }
+    auto from_sums = [&](double sxy, size_t t) {
+      return fixed_x_var > 0 && fixed_norm[t] > 0 ? sxy / (std::sqrt(fixed_x_var) * fixed_norm[t]) : 0.0;
     };
-    // The observed values as the permutations compute them (an unchanged permuted vector ties exactly).
+    // The observed values as the permutations compute them (an unchanged permuted vector ties exactly:
+    // the same row-by-row sums).
     std::vector<double> observed = r.similarity;
     if (c != Comparison::tau_a) {
       const std::vector<double>& x = c == Comparison::spearman ? base_ranks : model.v;
       observed[ns] = 0;
       for (size_t t = 0; t < ns; ++t) {
-        observed[t] = against_fixed(x, t);
+        double sxy = 0;
+        size_t q = 0;
+        for (long i = 0; i < model.n; ++i) {
+          const long len = model.n - i - 1;
+          double acc = 0;
+          for (long j = 0; j < len; ++j) acc += x[q + static_cast<size_t>(j)] * fixed[t][q + static_cast<size_t>(j)];
+          sxy += acc;
+          q += static_cast<size_t>(len);
+        }
+        observed[t] = from_sums(sxy, t);
         observed[ns] += observed[t] / static_cast<double>(ns);
       }
     }
     std::vector<long> ge(ns + 1, 0);
     std::vector<long> perm(model.n);
     std::vector<double> permuted(m);
-    std::vector<std::uint32_t> permuted_id(m), order;
     // The model as a full symmetric matrix of what a permutation gathers (values, ranks or dense
     // ids), so that row i of the permuted triangle reads one row of it (cache-friendly).
     std::vector<double> full_v;
@@ -639,6 +798,9 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
           else full_v[i * model.n + j] = full_v[j * model.n + i] = src[q];
         }
     }
+    std::vector<TauPermutations> tau_perm;
+    if (c == Comparison::tau_a)
+      for (size_t t = 0; t < ns; ++t) tau_perm.emplace_back(pm, ps[t], model.n);
     for (long k = 0; k < o.permutations; ++k) {
       std::iota(perm.begin(), perm.end(), 0L);
       for (long i = model.n - 1; i >= 1; --i) {
@@ -646,27 +808,31 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
             index_from_draw(splitmix64_at(o.seed ^ 0x5DEECE66DULL, static_cast<std::uint64_t>(k) * n + i), i + 1));
         std::swap(perm[i], perm[j]);
       }
-      size_t q = 0;
-      for (long i = 0; i < model.n; ++i) {
-        const size_t row = static_cast<size_t>(perm[i]) * model.n;
-        if (c == Comparison::tau_a)
-          for (long j = i + 1; j < model.n; ++j) permuted_id[q++] = full_id[row + perm[j]];
-        else
-          for (long j = i + 1; j < model.n; ++j) permuted[q++] = full_v[row + perm[j]];
-      }
       std::vector<double> sim(ns + 1, 0.0);
-      for (size_t t = 0; t < ns; ++t) {
-        switch (c) {
-          case Comparison::corr:
-          case Comparison::cosine:
-          case Comparison::spearman: sim[t] = against_fixed(permuted, t); break;
-          case Comparison::tau_a:
-            order_by_xy(permuted_id, pm.distinct, ps[t], order, count);
-            sim[t] = tau_in_order(order, permuted_id, ps[t].dense, nullptr, tw);
-            break;
+      size_t q = 0;
+      if (c == Comparison::tau_a) {
+        for (size_t t = 0; t < ns; ++t) sim[t] = tau_perm[t].tau(perm, full_id);
+      } else {
+        // corr, spearman (Pearson of ranks), cosine: the permuted vector has the model's values, so
+        // its sum and sum of squares are those of the model (fixed_x); only Σ x_π·y changes. One
+        // pass gathers the permuted values and accumulates that sum for every subject.
+        std::vector<double> sxy(ns, 0.0);
+        for (long i = 0; i < model.n; ++i) {
+          const double* row = full_v.data() + static_cast<size_t>(perm[i]) * model.n;
+          const long len = model.n - i - 1;
+          double* buf = permuted.data();
+          for (long j = 0; j < len; ++j) buf[j] = row[perm[i + 1 + j]];
+          for (size_t t = 0; t < ns; ++t) {
+            const double* y = fixed[t].data() + q;
+            double acc = 0;
+            for (long j = 0; j < len; ++j) acc += buf[j] * y[j];
+            sxy[t] += acc;
+          }
+          q += static_cast<size_t>(len);
         }
-        sim[ns] += sim[t] / static_cast<double>(ns);
+        for (size_t t = 0; t < ns; ++t) sim[t] = from_sums(sxy[t], t);
       }
+      for (size_t t = 0; t < ns; ++t) sim[ns] += sim[t] / static_cast<double>(ns);
       for (size_t t = 0; t <= ns; ++t) ge[t] += sim[t] >= observed[t];
     }
     for (size_t t = 0; t <= ns; ++t)
