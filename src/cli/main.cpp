@@ -244,8 +244,17 @@ int main(int argc, char** argv) {
   auto* st = app.add_subcommand("stitch", "Per subject and parcel, average the top-k jobs and score them");
   st->add_option("RUN_DIR", run_dir, "a finished run directory")->required();
   st->add_option("--select", so.select, "selection score: cv or the name of an eval set")->capture_default_str();
-  st->add_option("--top-k", so.top_k, "jobs averaged per subject and parcel")->capture_default_str();
-  st->add_option("--eval", so.eval, "eval set to report the stitched score on (not the selection set)")->required();
+  st->add_option("--top-k", so.top_k, "candidates per subject and parcel, best first (default: 1 for topk weights, "
+                 "every job for softmax)");
+  st->add_option("--weights", so.weights, "topk (equal weights over the top-k) or softmax (weights ∝ exp(score / T))")
+      ->capture_default_str();
+  st->add_option("--temperature", so.temperature, "softmax temperature T > 0, in units of the selection score (TRIBE: 0.3)");
+  std::vector<std::string> stitch_overrides;
+  st->add_option("--override", stitch_overrides, "GLOB=REGEX or GLOB!=REGEX: for the episodes matching GLOB, keep (=) or "
+                 "drop (!=) the feature sets model/layers matching REGEX (e.g. 'chaplin*!=.*llama.*'); repeatable, the "
+                 "first match applies");
+  st->add_option("--eval", so.eval, "eval set to report the stitched score on (not the selection set); without it the "
+                 "report gives the selection score (optimistic)");
   st->add_option("--min-score", so.min_score,
                  "a parcel whose best selection score is below this uses the best single job, not the top-k mean");
   st->add_option("--ceiling", so.ceiling, "ceiling CSV of `brainsweep ceiling` on the --eval set: also report r / ceiling");
@@ -421,6 +430,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*st) {
+      for (const auto& spec : stitch_overrides) so.overrides.push_back(bs::parse_stitch_override(spec));
       bs::stitch(run_dir, so, std::cout);
       return 0;
     }

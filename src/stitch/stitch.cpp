@@ -1,11 +1,15 @@
 #include "brainsweep/stitch.hpp"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <numeric>
+#include <regex>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -24,29 +28,76 @@
 namespace brainsweep {
 namespace sfs = std::filesystem;
 
+StitchOverride parse_stitch_override(const std::string& spec) {
+  StitchOverride o;
+  o.spec = spec;
+  const auto ne = spec.find("!=");
+  const auto eq = spec.find('=');
+  if (ne != std::string::npos && ne < eq) {
+    o.episodes = spec.substr(0, ne);
+    o.regex = spec.substr(ne + 2);
+    o.keep = false;
+  } else if (eq != std::string::npos) {
+    o.episodes = spec.substr(0, eq);
+    o.regex = spec.substr(eq + 1);
+  }
+  if (o.episodes.empty() || o.regex.empty())
+    throw ConfigError("--override '" + spec + "': expected GLOB=REGEX (keep the feature sets model/layers matching REGEX "
+                      "for the episodes matching GLOB) or GLOB!=REGEX (drop them)");
+  try {
+    (void)std::regex(o.regex);
+  } catch (const std::regex_error& e) {
+    throw ConfigError("--override '" + spec + "': '" + o.regex + "' is not a regular expression (" + e.what() + ")");
+  }
+  return o;
+}
+
 void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& report) {
   const Plan p = Plan::load(run_dir);
   if (p.rsa)
     throw ConfigError(run_dir + ": an RSA plan (its sweep has key 'rsa'): its results are results.csv and "
                       "rsa_report.txt, not encoding models to stitch");
-  if (opt.top_k < 1) throw ConfigError("--top-k: expected >= 1, found " + std::to_string(opt.top_k));
+  if (opt.top_k < 0) throw ConfigError("--top-k: expected >= 1, found " + std::to_string(opt.top_k));
   if (std::isnan(opt.min_score)) throw ConfigError("--min-score: expected a number, found nan");
+  const bool softmax = opt.weights == "softmax";
+  if (opt.weights != "topk" && !softmax)
+    throw ConfigError("--weights: expected topk or softmax, found '" + opt.weights + "'");
+  if (softmax && !(opt.temperature > 0))
+    throw ConfigError(std::isnan(opt.temperature) ? std::string("--weights softmax: needs --temperature T (> 0; TRIBE used 0.3)")
+                                                  : fmt::format("--temperature: expected > 0, found {}", opt.temperature));
+  if (!softmax && !std::isnan(opt.temperature))
+    throw ConfigError("--temperature: only with --weights softmax (topk weights are equal)");
   for (const auto& sub : p.subjects) {
     const long n = std::count_if(p.jobs.begin(), p.jobs.end(), [&](const Job& j) { return j.subject == sub; });
     if (opt.top_k > n)
       throw ConfigError(fmt::format("--top-k {}: {} has only {} jobs in {} (expected --top-k <= {})", opt.top_k, sub, n,
                                     run_dir, n));
   }
-  const EvalSet& eval = p.eval_set(opt.eval);
+  const bool with_eval = !opt.eval.empty();
+  const EvalSet* eval = with_eval ? &p.eval_set(opt.eval) : nullptr;
   if (opt.select != "cv") p.eval_set(opt.select);
-  if (opt.select == opt.eval)
+  if (with_eval && opt.select == opt.eval)
     throw ConfigError("--select " + opt.select + " --eval " + opt.eval +
                       ": the set used for selection must not be the set used to report the score (ENCODING.md §6)");
+  if (!with_eval && !opt.ceiling.empty())
+    throw ConfigError("--ceiling: needs --eval (the ceiling normalises the held-out score, not the selection score)");
   const std::string score_name = opt.select == "cv" ? "cv_r" : "eval/" + opt.select + "/r";
   for (const auto& j : p.jobs)  // every job file present, and the file of its job in this plan
     if (const std::string problem = job_file_problem(p, j, run_dir); !problem.empty())
       throw DataError(problem + "; the run is not complete (`brainsweep run " + run_dir +
                       "` fits the units whose job files are missing or wrong)");
+  // Rules: 0 the default, 1 + k override k; an episode takes the first override whose glob matches.
+  std::vector<std::regex> override_re;
+  for (const auto& o : opt.overrides) override_re.emplace_back(o.regex);
+  auto rule_of = [&](const std::string& episode) -> size_t {
+    for (size_t k = 0; k < opt.overrides.size(); ++k)
+      if (fnmatch(opt.overrides[k].episodes.c_str(), episode.c_str(), 0) == 0) return k + 1;
+    return 0;
+  };
+  std::vector<std::string> override_specs;
+  for (const auto& o : opt.overrides) override_specs.push_back(o.spec);
+  const int top_k = opt.top_k > 0 ? opt.top_k : softmax ? std::numeric_limits<int>::max() : 1;
+  const std::string temperature_text = softmax ? fmt::format("{:.9g}", opt.temperature) : "";
 
   CeilingTable ceiling;
   if (!opt.ceiling.empty()) {
@@ -61,8 +112,8 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
   std::vector<std::string> not_normalised;
 
   const sfs::path out_dir = sfs::path(run_dir) / "stitched";
-  sfs::create_directories(out_dir);
   const std::string pred_path = (out_dir / "predictions.h5").string();
+  const std::string score_set = with_eval ? opt.eval : "selection:" + opt.select;
   std::ostringstream csv;
   csv << (opt.ceiling.empty() ? "subject,parcel,eval_set,r,job_ids\n"
                                : "subject,parcel,eval_set,r,job_ids,ceiling,r_normalized\n");
@@ -75,18 +126,23 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
   std::vector<std::unique_ptr<h5::File>> test_out;
   WinnerReport winner_rows;
   std::vector<std::string> report_names;  // --parcel-names: for the network of each parcel
+  auto record_options = [&](h5::File& f) {
+    f.write_string_attr1("select", opt.select);
+    f.write_string_attr1("eval_set", opt.eval);
+    f.write_int_attr("top_k", opt.top_k > 0 ? opt.top_k : softmax ? 0 : 1);
+    f.write_string_attr1("weights", opt.weights);
+    f.write_string_attr1("temperature", temperature_text);
+    if (!override_specs.empty()) f.write_string_attr("overrides", override_specs);
+  };
   try {
     for (const auto& t : p.test) {
       test_paths.push_back((out_dir / ("test_" + t.name + ".h5")).string());
       test_out.push_back(std::make_unique<h5::File>(test_paths.back(), h5::File::Mode::in_memory));
-      test_out.back()->write_string_attr1("select", opt.select);
       test_out.back()->write_string_attr1("test_set", t.name);
-      test_out.back()->write_int_attr("top_k", opt.top_k);
+      record_options(*test_out.back());
     }
     h5::File out(pred_path, h5::File::Mode::in_memory);  // written by save_atomic, every step checked
-    out.write_string_attr1("select", opt.select);
-    out.write_string_attr1("eval_set", opt.eval);
-    out.write_int_attr("top_k", opt.top_k);
+    record_options(out);
     for (const auto& sub : p.subjects) {
       std::vector<const Job*> jobs;
       for (const auto& j : p.jobs)
@@ -102,50 +158,101 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
       const size_t n_parcels = score.front().size();
       if (!opt.parcel_names.empty() && report_names.empty())
         report_names = read_parcel_names(opt.parcel_names, n_parcels);
-      const size_t k = std::min<size_t>(static_cast<size_t>(opt.top_k), jobs.size());
-      // Ranking per parcel: score descending, ties to the lower job id.
-      std::vector<std::vector<size_t>> top(n_parcels);
-      for (size_t c = 0; c < n_parcels; ++c) {
-        std::vector<size_t> idx(jobs.size());
-        std::iota(idx.begin(), idx.end(), 0);
-        std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
-          if (score[a][c] != score[b][c]) return score[a][c] > score[b][c];
-          return jobs[a]->job_id < jobs[b]->job_id;
-        });
-        // Below the minimum selection score, the parcel falls back to the best single job.
-        const size_t kc = score[idx.front()][c] < opt.min_score ? 1 : k;
-        top[c].assign(idx.begin(), idx.begin() + static_cast<long>(kc));
-      }
-      for (size_t c = 0; c < n_parcels; ++c)
-        for (size_t rank = 0; rank < top[c].size(); ++rank) {
-          const size_t ji = top[c][rank];
-          const std::string& label = report_names.empty() ? names.at(c) : report_names.at(c);
-          winner_rows.push_back({sub, names.at(c), rank + 1, schaefer_network(label), jobs[ji], alpha[ji][c],
-                                 score[ji][c]});
+      // Candidates and weights per rule and parcel.
+      const size_t n_rules = 1 + opt.overrides.size();
+      std::vector<std::vector<std::vector<size_t>>> top(n_rules, std::vector<std::vector<size_t>>(n_parcels));
+      std::vector<std::vector<std::vector<double>>> weight(n_rules, std::vector<std::vector<double>>(n_parcels));
+      for (size_t rule = 0; rule < n_rules; ++rule) {
+        std::vector<size_t> allowed;
+        for (size_t ji = 0; ji < jobs.size(); ++ji) {
+          if (rule == 0) {
+            allowed.push_back(ji);
+            continue;
+          }
+          const std::string label = fmt::format("{}/{}", jobs[ji]->model, fmt::join(jobs[ji]->layers, "+"));
+          if (std::regex_match(label, override_re[rule - 1]) == opt.overrides[rule - 1].keep) allowed.push_back(ji);
         }
+        if (allowed.empty())
+          throw ConfigError(fmt::format("--override '{}': no job of {} is left (feature sets of the run: {}), so its "
+                                        "episodes' parcels would have no candidate", opt.overrides[rule - 1].spec, sub,
+                                        [&] {
+                                          std::set<std::string> sets;
+                                          for (const Job* j : jobs) sets.insert(fmt::format("{}/{}", j->model, fmt::join(j->layers, "+")));
+                                          return fmt::format("{}", fmt::join(sets, ", "));
+                                        }()));
+        const size_t k = std::min<size_t>(static_cast<size_t>(top_k), allowed.size());
+        for (size_t c = 0; c < n_parcels; ++c) {
+          std::vector<size_t> idx = allowed;
+          std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
+            if (score[a][c] != score[b][c]) return score[a][c] > score[b][c];
+            return jobs[a]->job_id < jobs[b]->job_id;
+          });
+          // Below the minimum selection score, the parcel falls back to the best single job.
+          const size_t kc = score[idx.front()][c] < opt.min_score ? 1 : k;
+          top[rule][c].assign(idx.begin(), idx.begin() + static_cast<long>(kc));
+          auto& w = weight[rule][c];
+          if (softmax) {  // exp((s − s_max) / T), normalised: the same weights, without overflow
+            const double best = score[idx.front()][c];
+            double sum = 0;
+            for (size_t ji : top[rule][c]) sum += w.emplace_back(std::exp((score[ji][c] - best) / opt.temperature));
+            for (double& x : w) x /= sum;
+          } else {
+            w.assign(kc, 1.0 / static_cast<double>(kc));
+          }
+        }
+      }
+      for (size_t rule = 0; rule < n_rules; ++rule)
+        for (size_t c = 0; c < n_parcels; ++c)
+          for (size_t rank = 0; rank < top[rule][c].size(); ++rank) {
+            const size_t ji = top[rule][c][rank];
+            const std::string& label = report_names.empty() ? names.at(c) : report_names.at(c);
+            winner_rows.push_back({sub, names.at(c), rank + 1, schaefer_network(label), jobs[ji], alpha[ji][c],
+                                   score[ji][c], weight[rule][c][rank], rule == 0 ? "*" : opt.overrides[rule - 1].episodes});
+          }
+      // Where job ji enters, per rule: the parcels and its weight in each.
+      // (topk: w = 1 and the sum divided by k, as the equal-weight mean always was; softmax: w, divided by 1)
+      struct Use {
+        long c;
+        float w, div;
+      };
+      auto columns_of = [&](size_t rule, size_t ji) {
+        std::vector<Use> cols;
+        for (size_t c = 0; c < n_parcels; ++c)
+          for (size_t q = 0; q < top[rule][c].size(); ++q)
+            if (top[rule][c][q] == ji)
+              cols.push_back(softmax ? Use{static_cast<long>(c), static_cast<float>(weight[rule][c][q]), 1.0f}
+                                     : Use{static_cast<long>(c), 1.0f, static_cast<float>(top[rule][c].size())});
+        return cols;
+      };
       std::vector<std::map<std::string, MatrixF>> test_acc(p.test.size());
       for (size_t t = 0; t < p.test.size(); ++t)
         for (const auto& [ep, n] : p.test[t].n_samples.at(sub))
           test_acc[t][ep] = MatrixF::Zero(n, static_cast<long>(n_parcels));
       // Accumulate the selected jobs' predictions, one job file at a time.
       std::map<std::string, MatrixF> acc, truth;
-      for (const auto& ep : eval.episodes) {
-        const auto& ref = p.fmri.at(sub).at(ep);
-        acc[ep] = MatrixF::Zero(ref.n_tr, static_cast<long>(n_parcels));
-        truth[ep] = read_fmri(ref.file, ref.dataset);
-      }
-      for (size_t ji = 0; ji < jobs.size(); ++ji) {
-        std::vector<long> cols;
-        for (size_t c = 0; c < n_parcels; ++c)
-          if (std::find(top[c].begin(), top[c].end(), ji) != top[c].end()) cols.push_back(static_cast<long>(c));
-        if (cols.empty()) continue;
-        const h5::File f((sfs::path(run_dir) / "jobs" / (jobs[ji]->job_id + ".h5")).string());
-        for (const auto& ep : eval.episodes) {
-          const MatrixF m = f.read_f32("predictions/" + ep);
-          for (long c : cols) acc[ep].col(c) += m.col(c) / static_cast<float>(top[c].size());
+      if (with_eval)
+        for (const auto& ep : eval->episodes) {
+          const auto& ref = p.fmri.at(sub).at(ep);
+          acc[ep] = MatrixF::Zero(ref.n_tr, static_cast<long>(n_parcels));
+          truth[ep] = read_fmri(ref.file, ref.dataset);
         }
+      for (size_t ji = 0; ji < jobs.size(); ++ji) {
+        std::vector<std::vector<Use>> cols(n_rules);
+        bool used = false;
+        for (size_t rule = 0; rule < n_rules; ++rule) used |= !(cols[rule] = columns_of(rule, ji)).empty();
+        if (!used) continue;
+        const h5::File f((sfs::path(run_dir) / "jobs" / (jobs[ji]->job_id + ".h5")).string());
+        if (with_eval)
+          for (const auto& ep : eval->episodes) {
+            const auto& mine = cols[rule_of(ep)];
+            if (mine.empty()) continue;
+            const MatrixF m = f.read_f32("predictions/" + ep);
+            for (const Use& u : mine) acc[ep].col(u.c) += u.w * m.col(u.c) / u.div;
+          }
         for (size_t t = 0; t < p.test.size(); ++t)
           for (auto& [ep, a] : test_acc[t]) {
+            const auto& mine = cols[rule_of(ep)];
+            if (mine.empty()) continue;
             const std::string name = "test/" + p.test[t].name + "/" + ep;
             if (!f.has(name))
               throw DataError(f.path() + ": no dataset '" + name + "' (the run predates test set '" +
@@ -154,21 +261,29 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
             if (m.rows() != a.rows() || m.cols() != a.cols())
               throw DataError(fmt::format("{}: dataset '{}' is {}×{}, expected {}×{}", f.path(), name, m.rows(),
                                           m.cols(), a.rows(), a.cols()));
-            for (long c : cols) a.col(c) += m.col(c) / static_cast<float>(top[c].size());
+            for (const Use& u : mine) a.col(u.c) += u.w * m.col(u.c) / u.div;
           }
       }
       for (size_t t = 0; t < p.test.size(); ++t)
         for (const auto& [ep, a] : test_acc[t]) test_out[t]->write_f32(sub + "/" + ep, a.data(), a.rows(), a.cols());
-      const auto r = score_eval_set(eval, acc, truth, p.exclude_start, p.exclude_end);
-      for (const auto& ep : eval.episodes) out.write_f32(sub + "/" + ep, acc[ep].data(), acc[ep].rows(), n_parcels);
+      // The held-out score, or without --eval the ensemble's selection score: the weighted mean of its
+      // candidates' selection scores (optimistic: they chose the candidates).
+      std::vector<double> r(n_parcels, 0.0);
+      if (with_eval) {
+        r = score_eval_set(*eval, acc, truth, p.exclude_start, p.exclude_end);
+        for (const auto& ep : eval->episodes) out.write_f32(sub + "/" + ep, acc[ep].data(), acc[ep].rows(), n_parcels);
+      } else {
+        for (size_t c = 0; c < n_parcels; ++c)
+          for (size_t q = 0; q < top[0][c].size(); ++q) r[c] += weight[0][c][q] * score[top[0][c][q]][c];
+      }
       if (parcels.empty()) {
         parcels = names;
         winners.resize(n_parcels);
       }
       for (size_t c = 0; c < n_parcels; ++c) {
         std::string ids;
-        for (size_t ji : top[c]) ids += (ids.empty() ? "" : "+") + jobs[ji]->job_id;
-        csv << fmt::format("{},{},{},{:.9g},{}", sub, names.at(c), opt.eval, r[c], ids);
+        for (size_t ji : top[0][c]) ids += (ids.empty() ? "" : "+") + jobs[ji]->job_id;
+        csv << fmt::format("{},{},{},{:.9g},{}", sub, names.at(c), score_set, r[c], ids);
         if (!opt.ceiling.empty()) {
           const auto it = ceiling.ceiling.find({sub, names.at(c)});
           if (it == ceiling.ceiling.end())
@@ -184,15 +299,21 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
         } else {
           csv << "\n";
         }
-        const Job& best = *jobs[top[c].front()];
+        const Job& best = *jobs[top[0][c].front()];
         const std::string label = fmt::format("{}/{} w{} d{}", best.model, fmt::join(best.layers, "+"),
                                               best.stimulus_window, best.hrf_delay);
         if (c < winners.size()) ++winners[c][label];
       }
       r_by_subject.push_back(r);
     }
+    sfs::create_directories(out_dir);
     for (size_t t = 0; t < test_paths.size(); ++t) test_out[t]->save_atomic(test_paths[t]);
-    out.save_atomic(pred_path);
+    if (with_eval) {
+      out.save_atomic(pred_path);
+    } else {
+      std::error_code ec;
+      sfs::remove(pred_path, ec);  // an earlier stitch's eval predictions would not be this one's
+    }
   } catch (...) {
     test_out.clear();
     throw;
@@ -206,8 +327,16 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
   std::vector<double> mean_r(n_parcels, 0.0);
   for (const auto& r : r_by_subject)
     for (size_t c = 0; c < n_parcels && c < r.size(); ++c) mean_r[c] += r[c] / static_cast<double>(r_by_subject.size());
-  report << fmt::format("stitched: select {} top-k {} eval {} ({} subjects, {} jobs per subject)\n", opt.select,
-                        opt.top_k, opt.eval, p.subjects.size(), p.jobs.size() / p.subjects.size());
+  report << fmt::format("stitched: select {} {} {}{} ({} subjects, {} jobs per subject)\n", opt.select,
+                        softmax ? fmt::format("weights softmax (temperature {}) over {}", temperature_text,
+                                              opt.top_k > 0 ? fmt::format("the top {}", opt.top_k) : std::string("every job"))
+                                : fmt::format("top-k {}", top_k),
+                        with_eval ? "eval " + opt.eval : "no eval set",
+                        override_specs.empty() ? "" : fmt::format(", overrides {}", fmt::join(override_specs, " ")),
+                        p.subjects.size(), p.jobs.size() / p.subjects.size());
+  if (!with_eval)
+    report << fmt::format("no --eval: the scores below are the ensemble's selection score ({}), optimistic: the "
+                          "same data chose the candidates\n", opt.select);
   std::vector<size_t> order(n_parcels);
   std::iota(order.begin(), order.end(), 0);
   if (n_parcels > 40)  // many parcels: the best and worst 10
@@ -258,7 +387,7 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
       report << fmt::format("not normalised (ceiling below {}): {} pairs: {}\n", opt.min_ceiling, not_normalised.size(), list);
     }
   }
-  report << fmt::format("wrote {} and {}\n", (out_dir / "scores.csv").string(), pred_path);
+  report << fmt::format("wrote {}{}\n", (out_dir / "scores.csv").string(), with_eval ? " and " + pred_path : "");
   for (const auto& tp : test_paths) report << fmt::format("wrote {}\n", tp);
 }
 

@@ -52,7 +52,7 @@ void write_winner_reports(const Plan& plan, const WinnerReport& rows, const std:
                           std::ostream& report) {
   (void)plan;
   std::ostringstream w;
-  w << "subject,parcel,network,rank,job_id,model,layers,hrf_delay,stimulus_window,alpha,select_score\n";
+  w << "subject,parcel,network,rank,job_id,model,layers,hrf_delay,stimulus_window,alpha,select_score,weight,episodes\n";
   struct Tally {
     long won = 0;
     double depth_sum = 0, window_sum = 0;
@@ -64,9 +64,10 @@ void write_winner_reports(const Plan& plan, const WinnerReport& rows, const std:
     std::string layers;
     for (const auto& l : r.job->layers) layers += (layers.empty() ? "" : "+") + l;
     std::string net = r.network;
-    w << fmt::format("{},{},{},{},{},{},{},{},{},{:.9g},{:.9g}\n", r.subject, r.parcel, net, r.rank, r.job->job_id,
-                     r.job->model, layers, r.job->hrf_delay, r.job->stimulus_window, r.alpha, r.select_score);
-    if (r.rank != 1) continue;
+    w << fmt::format("{},{},{},{},{},{},{},{},{},{:.9g},{:.9g},{:.9g},{}\n", r.subject, r.parcel, net, r.rank,
+                     r.job->job_id, r.job->model, layers, r.job->hrf_delay, r.job->stimulus_window, r.alpha,
+                     r.select_score, r.weight, r.episodes);
+    if (r.rank != 1 || r.episodes != "*") continue;
     if (net.empty()) net = "all";
     Tally& t = by_net[net][r.job->model + "/" + layers];
     ++t.won;

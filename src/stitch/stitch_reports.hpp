@@ -16,6 +16,8 @@ struct WinnerRow {
   std::string network;  ///< Schaefer network, empty when unknown
   const Job* job = nullptr;
   double alpha = 0, select_score = 0;
+  double weight = 1;              ///< the job's weight in its rule's ensemble of this parcel
+  std::string episodes = "*";     ///< the episodes its rule applies to: `*` (default) or an override's glob
 };
 using WinnerReport = std::vector<WinnerRow>;
 
@@ -33,8 +35,8 @@ std::vector<std::string> read_parcel_names(const std::string& path, size_t n_par
 int layer_index(const std::string& layer);
 
 /// Write OUT_DIR/winners.csv (`subject,parcel,network,rank,job_id,model,layers,hrf_delay,
-/// stimulus_window,alpha,select_score`, every selected job) and OUT_DIR/networks.csv
-/// (`network,feature_set,parcels_won,share,mean_layer_index,mean_stimulus_window`, rank-1 winners
+/// stimulus_window,alpha,select_score,weight,episodes`, every selected job of every rule) and OUT_DIR/networks.csv
+/// (`network,feature_set,parcels_won,share,mean_layer_index,mean_stimulus_window`, rank-1 winners of the default rule
 /// counted over subjects × parcels of each network; network `all` when names carry none), each
 /// atomically, and print the network table to `report`.
 void write_winner_reports(const Plan& plan, const WinnerReport& rows, const std::string& out_dir, std::ostream& report);

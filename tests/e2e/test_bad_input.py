@@ -346,7 +346,7 @@ class TestCommandLine(BrainsweepCase):
                  (["generate", "--out", "run"], "SWEEP"),
                  (["generate", "sweep.yaml"], "--out"),
                  (["run"], "RUN_DIR"),
-                 (["stitch", "run"], "--eval"),
+                 (["submit", "run"], "--test-set"),  # stitch --eval is optional (issue #14)
                  (["stitch", "--eval", "test"], "RUN_DIR"),
                  (["demo-data"], "--out")]
         for args, missing in cases:
