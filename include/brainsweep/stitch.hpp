@@ -34,6 +34,10 @@ struct StitchOptions {
   /// score; scores.csv and the summary give the ensemble's selection score (optimistic).
   std::string eval;
   std::vector<StitchOverride> overrides;  ///< the first one whose glob matches an episode applies to it
+  /// VIBE: each candidate's predictions z-scored per parcel with the mean and SD of its own training
+  /// predictions (job datasets train_pred_mean, train_pred_sd; the same for eval and test episodes)
+  /// before the weighted sum; the sum is then rescaled to the weighted mean of those means and SDs.
+  bool zscore = false;
   /// A parcel whose best selection score is below this uses the best single job, not the top-k mean.
   double min_score = -std::numeric_limits<double>::infinity();
   /// Optional text file of parcel names (one per line, or a Schaefer `*_order.txt`), for the

@@ -249,6 +249,8 @@ int main(int argc, char** argv) {
   st->add_option("--weights", so.weights, "topk (equal weights over the top-k) or softmax (weights ∝ exp(score / T))")
       ->capture_default_str();
   st->add_option("--temperature", so.temperature, "softmax temperature T > 0, in units of the selection score (TRIBE: 0.3)");
+  st->add_flag("--zscore", so.zscore, "z-score each candidate's predictions per parcel with its training predictions' "
+               "mean and SD before averaging (VIBE); the ensemble rescaled to their weighted mean and SD");
   std::vector<std::string> stitch_overrides;
   st->add_option("--override", stitch_overrides, "GLOB=REGEX or GLOB!=REGEX: for the episodes matching GLOB, keep (=) or "
                  "drop (!=) the feature sets model/layers matching REGEX (e.g. 'chaplin*!=.*llama.*'); repeatable, the "

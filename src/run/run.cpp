@@ -172,6 +172,31 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   lap();
 
+  // The training rows' own predictions, per parcel: mean and SD (ddof 0), for `stitch --zscore`
+  // (ENCODING.md §6: predictions z-scored with the statistics of the data each job was fitted on).
+  // In blocks of rows, so that no n × t matrix is held.
+  std::vector<double> train_mean(static_cast<size_t>(y.cols()), 0.0), train_sd(static_cast<size_t>(y.cols()), 0.0);
+  {
+    std::vector<double> sum(train_mean.size(), 0.0), sum2(train_mean.size(), 0.0);
+    constexpr long kBlock = 4096;
+    for (long r0 = 0; r0 < x.rows(); r0 += kBlock) {
+      const long rows = std::min(kBlock, x.rows() - r0);
+      const MatrixF block = predict(be, x.middleRows(r0, rows), fit.weights);
+      for (long c = 0; c < block.cols(); ++c)
+        for (long r = 0; r < rows; ++r) {
+          const double v = block(r, c);
+          sum[static_cast<size_t>(c)] += v;
+          sum2[static_cast<size_t>(c)] += v * v;
+        }
+    }
+    const double nn = static_cast<double>(x.rows());
+    for (size_t c = 0; c < sum.size(); ++c) {
+      const double m = sum[c] / nn;
+      train_mean[c] = m + y_mean[static_cast<long>(c)];
+      train_sd[c] = std::sqrt(std::max(0.0, sum2[c] / nn - m * m));
+    }
+  }
+
   // Predictions of the first n_samples samples of an episode, intercept added back.
   auto predict_episode = [&](const std::string& ep, long n_samples) {
     MatrixF xe_ep = episode_design(p, u, ep, n_samples);
@@ -212,6 +237,8 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       f.write_f64("cv_r", cv_r.data(), np);
       const MatrixD scores = fit.cv_scores.middleCols(c0, np);
       f.write_f64("cv_scores", scores.data(), n_alphas, np);
+      f.write_f64("train_pred_mean", train_mean.data() + c0, np);
+      f.write_f64("train_pred_sd", train_sd.data() + c0, np);
       std::map<std::string, MatrixF> sub_pred;
       ph_write += lap();
       for (const auto& [ep, m] : pred) {

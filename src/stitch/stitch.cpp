@@ -132,6 +132,7 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
     f.write_int_attr("top_k", opt.top_k > 0 ? opt.top_k : softmax ? 0 : 1);
     f.write_string_attr1("weights", opt.weights);
     f.write_string_attr1("temperature", temperature_text);
+    f.write_int_attr("zscore", opt.zscore ? 1 : 0);
     if (!override_specs.empty()) f.write_string_attr("overrides", override_specs);
   };
   try {
@@ -147,13 +148,21 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
       std::vector<const Job*> jobs;
       for (const auto& j : p.jobs)
         if (j.subject == sub) jobs.push_back(&j);
-      std::vector<std::vector<double>> score, alpha;
+      std::vector<std::vector<double>> score, alpha, train_mean, train_sd;
       std::vector<std::string> names;
       for (const Job* j : jobs) {
         const h5::File f((sfs::path(run_dir) / "jobs" / (j->job_id + ".h5")).string());
         score.push_back(f.read_f64(score_name));
         alpha.push_back(f.read_f64("alpha"));
         if (names.empty()) names = f.read_string_attr("/", "parcel_names");
+        if (opt.zscore) {
+          if (!f.has("train_pred_sd") || !f.has("train_pred_mean"))
+            throw DataError(f.path() + ": no dataset 'train_pred_sd' (the statistics --zscore needs; this job was "
+                            "fitted by an earlier brainsweep: `brainsweep generate SWEEP --out " + run_dir +
+                            " --start-over` and `run` again)");
+          train_mean.push_back(f.read_f64("train_pred_mean"));
+          train_sd.push_back(f.read_f64("train_pred_sd"));
+        }
       }
       const size_t n_parcels = score.front().size();
       if (!opt.parcel_names.empty() && report_names.empty())
@@ -210,19 +219,42 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
                                    score[ji][c], weight[rule][c][rank], rule == 0 ? "*" : opt.overrides[rule - 1].episodes});
           }
       // Where job ji enters, per rule: the parcels and its weight in each.
-      // (topk: w = 1 and the sum divided by k, as the equal-weight mean always was; softmax: w, divided by 1)
+      // (topk: w = 1 and the sum divided by k, as the equal-weight mean always was; softmax: w, divided by 1;
+      // --zscore: minus the job's training mean, over its training SD, first)
       struct Use {
         long c;
-        float w, div;
+        float w, div, mean = 0, inv_sd = 1;
       };
       auto columns_of = [&](size_t rule, size_t ji) {
         std::vector<Use> cols;
         for (size_t c = 0; c < n_parcels; ++c)
           for (size_t q = 0; q < top[rule][c].size(); ++q)
-            if (top[rule][c][q] == ji)
-              cols.push_back(softmax ? Use{static_cast<long>(c), static_cast<float>(weight[rule][c][q]), 1.0f}
-                                     : Use{static_cast<long>(c), 1.0f, static_cast<float>(top[rule][c].size())});
+            if (top[rule][c][q] == ji) {
+              Use u = softmax ? Use{static_cast<long>(c), static_cast<float>(weight[rule][c][q]), 1.0f}
+                              : Use{static_cast<long>(c), 1.0f, static_cast<float>(top[rule][c].size())};
+              if (opt.zscore) {  // a job with constant predictions (SD 0) adds nothing
+                u.mean = static_cast<float>(train_mean[ji][c]);
+                u.inv_sd = train_sd[ji][c] > 0 ? static_cast<float>(1.0 / train_sd[ji][c]) : 0.0f;
+              }
+              cols.push_back(u);
+            }
         return cols;
+      };
+      auto add = [&](const Use& u, const auto& col) -> Eigen::VectorXf {
+        if (!opt.zscore) return u.w * col / u.div;
+        return u.w * ((col.array() - u.mean) * u.inv_sd).matrix() / u.div;
+      };
+      // --zscore: the weighted sum of z-scores back on the scale of the candidates' predictions
+      auto rescale = [&](size_t rule, MatrixF& a) {
+        if (!opt.zscore) return;
+        for (size_t c = 0; c < n_parcels; ++c) {
+          double m = 0, sd = 0;
+          for (size_t q = 0; q < top[rule][c].size(); ++q) {
+            m += weight[rule][c][q] * train_mean[top[rule][c][q]][c];
+            sd += weight[rule][c][q] * train_sd[top[rule][c][q]][c];
+          }
+          a.col(static_cast<long>(c)) = (a.col(static_cast<long>(c)).array() * static_cast<float>(sd) + static_cast<float>(m)).matrix();
+        }
       };
       std::vector<std::map<std::string, MatrixF>> test_acc(p.test.size());
       for (size_t t = 0; t < p.test.size(); ++t)
@@ -247,7 +279,7 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
             const auto& mine = cols[rule_of(ep)];
             if (mine.empty()) continue;
             const MatrixF m = f.read_f32("predictions/" + ep);
-            for (const Use& u : mine) acc[ep].col(u.c) += u.w * m.col(u.c) / u.div;
+            for (const Use& u : mine) acc[ep].col(u.c) += add(u, m.col(u.c));
           }
         for (size_t t = 0; t < p.test.size(); ++t)
           for (auto& [ep, a] : test_acc[t]) {
@@ -261,11 +293,16 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
             if (m.rows() != a.rows() || m.cols() != a.cols())
               throw DataError(fmt::format("{}: dataset '{}' is {}×{}, expected {}×{}", f.path(), name, m.rows(),
                                           m.cols(), a.rows(), a.cols()));
-            for (const Use& u : mine) a.col(u.c) += u.w * m.col(u.c) / u.div;
+            for (const Use& u : mine) a.col(u.c) += add(u, m.col(u.c));
           }
       }
       for (size_t t = 0; t < p.test.size(); ++t)
-        for (const auto& [ep, a] : test_acc[t]) test_out[t]->write_f32(sub + "/" + ep, a.data(), a.rows(), a.cols());
+        for (auto& [ep, a] : test_acc[t]) {
+          rescale(rule_of(ep), a);
+          test_out[t]->write_f32(sub + "/" + ep, a.data(), a.rows(), a.cols());
+        }
+      if (with_eval)
+        for (auto& [ep, a] : acc) rescale(rule_of(ep), a);
       // The held-out score, or without --eval the ensemble's selection score: the weighted mean of its
       // candidates' selection scores (optimistic: they chose the candidates).
       std::vector<double> r(n_parcels, 0.0);
@@ -332,7 +369,8 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
                                               opt.top_k > 0 ? fmt::format("the top {}", opt.top_k) : std::string("every job"))
                                 : fmt::format("top-k {}", top_k),
                         with_eval ? "eval " + opt.eval : "no eval set",
-                        override_specs.empty() ? "" : fmt::format(", overrides {}", fmt::join(override_specs, " ")),
+                        (opt.zscore ? ", z-scored" : "") +
+                            (override_specs.empty() ? std::string() : fmt::format(", overrides {}", fmt::join(override_specs, " "))),
                         p.subjects.size(), p.jobs.size() / p.subjects.size());
   if (!with_eval)
     report << fmt::format("no --eval: the scores below are the ensemble's selection score ({}), optimistic: the "

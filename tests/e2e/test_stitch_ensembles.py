@@ -168,6 +168,42 @@ class StitchEnsembles(unittest.TestCase):
         winners = read_csv(os.path.join(self.run_dir, "stitched", "winners.csv"))
         self.assertEqual({w["model"] for w in winners if w["episodes"] == "sherlock02"}, {"description_lsa"})
 
+    def test_zscore(self):
+        """--zscore (VIBE): each candidate z-scored with its training predictions' mean and SD (checked
+        against the ENCODING.md reference's refit for three jobs), the weighted sum rescaled."""
+        sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+        import json
+        import encoding_reference as enc
+        with open(os.path.join(self.run_dir, "plan.json")) as f:
+            plan = json.load(f)
+        stats = {}
+        for s in self.subjects:
+            m, sd = [], []
+            for j in self.jobs[s]:
+                with h5py.File(os.path.join(self.run_dir, "jobs", j["job_id"] + ".h5")) as f:
+                    m.append(f["train_pred_mean"][()])
+                    sd.append(f["train_pred_sd"][()])
+            stats[s] = (np.array(m), np.array(sd))
+        for j in self.jobs["sub-01"][:3]:
+            want = {}
+            enc.run_job(plan, j, train_stats=want)
+            k = self.jobs["sub-01"].index(j)
+            np.testing.assert_allclose(stats["sub-01"][0][k], want["mean"], rtol=1e-5, atol=1e-4)
+            np.testing.assert_allclose(stats["sub-01"][1][k], want["sd"], rtol=2e-4, atol=1e-5)
+        self.stitch("--zscore", "--top-k", "3", "--weights", "softmax", "--temperature", "0.05", "--eval", "test")
+        scores = {(row["subject"], row["parcel"]): float(row["r"]) for row in read_csv(os.path.join(self.run_dir, "stitched", "scores.csv"))}
+        with h5py.File(os.path.join(self.run_dir, "stitched", "predictions.h5")) as f:
+            self.assertEqual(int(f.attrs["zscore"]), 1)
+            for s in self.subjects:
+                w, _ = self.ensemble(s, temperature=0.05, top_k=3)
+                m, sd = stats[s]
+                z = (self.pred[s] - m[:, None, :]) / sd[:, None, :]
+                want = np.einsum("jp,jtp->tp", w, z) * (w * sd).sum(0) + (w * m).sum(0)
+                np.testing.assert_allclose(f[f"{s}/sherlock02"][()], want, atol=5e-5, rtol=1e-4, err_msg=s)
+                r = pearson_columns(want, self.truth[s])
+                for c, parcel in enumerate(self.parcels):
+                    self.assertAlmostEqual(scores[(s, parcel)], r[c], delta=2e-5)
+
     def test_without_eval(self):
         r = self.stitch("--weights", "softmax", "--temperature", "0.1")
         self.assertIn("no --eval: the scores below are the ensemble's selection score (cv), optimistic", r.stdout)
@@ -205,6 +241,16 @@ class StitchEnsembles(unittest.TestCase):
                 self.assertEqual(sorted(os.listdir(os.path.join(self.run_dir, "stitched"))), files)
                 with open(os.path.join(self.run_dir, "stitched", "scores.csv")) as f:
                     self.assertEqual(f.read(), before)
+        # --zscore on job files without the training statistics (an earlier brainsweep's)
+        import shutil
+        old = os.path.join(self.tmp.name, "old_run")
+        shutil.copytree(self.run_dir, old)
+        job = self.jobs["sub-01"][0]["job_id"]
+        with h5py.File(os.path.join(old, "jobs", job + ".h5"), "a") as f:
+            del f["train_pred_sd"]
+        r = bs("stitch", old, "--select", "cv", "--zscore", "--eval", "test")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(f"{job}.h5: no dataset 'train_pred_sd'", r.stderr)
 
 
 if __name__ == "__main__":

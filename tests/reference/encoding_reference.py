@@ -95,9 +95,11 @@ def choose_alpha(scores):
 
 
 # ---------------------------------------------------------------- one job
-def run_job(plan, job, test_predictions=None):
+def run_job(plan, job, test_predictions=None, train_stats=None):
     """Fit one job. When `test_predictions` is a dict, it receives the predictions of every test set
-    (issue #5): {set: {episode: n_samples x P}}, n_samples from the plan's counts for the subject."""
+    (issue #5): {set: {episode: n_samples x P}}, n_samples from the plan's counts for the subject.
+    When `train_stats` is a dict, it receives the mean and SD (ddof 0) per target of the training
+    rows' own predictions ({"mean": P, "sd": P}; what `stitch --zscore` scales by)."""
     ds = plan["dataset"]
     ex0, ex1 = int(ds.get("exclude_start", 0)), int(ds.get("exclude_end", 0))
     subj, model, layers = job["subject"], job["model"], job["layers"]
@@ -144,6 +146,10 @@ def run_job(plan, job, test_predictions=None):
     W = np.zeros((Xs.shape[1], Yc.shape[1]))
     for i in np.unique(best):
         W[:, best == i] = Wfun(alphas[i])[:, best == i]
+
+    if train_stats is not None:
+        fitted = Xs @ W + ymu
+        train_stats["mean"], train_stats["sd"] = fitted.mean(0), fitted.std(0)
 
     # §5 eval sets: per movie, concatenate kept rows of its episodes, r per target, mean over movies
     eval_r = {}
