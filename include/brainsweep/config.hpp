@@ -75,11 +75,34 @@ struct DatasetDescriptor {
   const StimulusRule& stimulus_rule(const std::string& episode, std::smatch& m) const;
 };
 
-/// One feature set: a model and its layers, concatenated column-wise in this order.
+/// One band of a banded feature set (issue #14): a model and its layers.
+struct FeatureBand {
+  std::string model;
+  std::vector<std::string> layers;
+  bool operator==(const FeatureBand&) const = default;
+};
+
+/// One feature set: a model and its layers, concatenated column-wise in this order. A banded one
+/// (`bands:` in the sweep, one entry per scaling) has `bands` and `gamma` (one weight per band on the
+/// simplex, himalaya's kernel weights): its design is the bands' columns side by side, each band's
+/// standardised columns multiplied by √γ_k (ENCODING.md §2 then himalaya's GroupRidgeCV scaling);
+/// `model` is then `banded` and `layers` one label per band, `<model>/<layer+layer>@<γ>`.
 struct FeatureSet {
   std::string model;
   std::vector<std::string> layers;
+  std::vector<FeatureBand> bands;
+  std::vector<double> gamma;
 };
+
+/// `n` points of the simplex in `b` dimensions, himalaya's generate_dirichlet_samples order: sample
+/// i from Dirichlet(concentrations[i mod len] · 1), drawn with our own counter-based stream (seed):
+/// Gamma variates by Marsaglia & Tsang (2000) (α < 1: Gamma(α + 1) · U^{1/α}), normals by
+/// Box–Muller, uniforms from splitmix64_at. The same on every platform. concentrations > 0.
+std::vector<std::vector<double>> dirichlet_samples(size_t n, size_t b, const std::vector<double>& concentrations,
+                                                   std::uint64_t seed);
+
+/// The label of a band in a banded feature set's layers: `<model>/<layer+layer>@<γ, 6 significant digits>`.
+std::string band_label(const FeatureBand& band, double gamma);
 
 /// The `rsa:` section of a sweep (docs/metrics.md, "RSA through the MPI driver"): with it, `run`
 /// compares every feature set's RDM with every subject × ROI instead of fitting ridge encoders.

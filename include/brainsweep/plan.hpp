@@ -44,6 +44,8 @@ struct Job {
   std::vector<std::string> layers;
   int hrf_delay = 0, stimulus_window = 1;
   std::string subject;
+  std::vector<FeatureBand> bands;  ///< a banded feature set's bands (FeatureSet), else empty
+  std::vector<double> gamma;       ///< their weights on the simplex
 };
 
 /// Jobs that share one design matrix and one set of training rows: fitted together.
@@ -56,6 +58,8 @@ struct Unit {
   /// Training episodes of this unit when they differ from the plan's (`episodes: per_subject` and a
   /// subject that lacks some runs); empty means `Plan::train`.
   std::vector<std::string> train;
+  std::vector<FeatureBand> bands;  ///< a banded feature set's bands (FeatureSet), else empty
+  std::vector<double> gamma;       ///< their weights on the simplex: band k's columns scaled by √γ_k
 };
 
 struct Plan {

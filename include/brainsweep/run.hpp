@@ -70,6 +70,9 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& option
 /// Design matrix of one episode for a unit (ENCODING.md §1): every layer of the unit's model aligned
 /// with `n_tr` fMRI samples (hrf_delay, stimulus_window), then concatenated column-wise in order.
 /// @throw DataError  naming the feature file and layer when it is missing or too short
-MatrixF episode_design(const Plan& p, const Unit& u, const std::string& episode, long n_tr);
+/// A banded unit's design is its bands' layers side by side, in band order; `band_columns`, when
+/// given, receives each band's number of columns (the layer widths × stimulus_window).
+MatrixF episode_design(const Plan& p, const Unit& u, const std::string& episode, long n_tr,
+                       std::vector<long>* band_columns = nullptr);
 
 }  // namespace brainsweep

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -7,6 +8,7 @@
 
 #include "brainsweep/config.hpp"
 #include "brainsweep/fs.hpp"
+#include "brainsweep/random.hpp"
 #include "yaml_util.hpp"
 
 namespace brainsweep {
@@ -15,6 +17,43 @@ std::vector<double> default_alphas() {
   std::vector<double> a;
   for (int i = 0; i < 17; ++i) a.push_back(std::pow(10.0, -1.0 + 0.5 * i));
   return a;
+}
+
+std::string band_label(const FeatureBand& band, double gamma) {
+  return fmt::format("{}/{}@{:.6g}", band.model, fmt::join(band.layers, "+"), gamma);
+}
+
+std::vector<std::vector<double>> dirichlet_samples(size_t n, size_t b, const std::vector<double>& concentrations,
+                                                   std::uint64_t seed) {
+  std::uint64_t k = 0;
+  auto uniform = [&] {  // in (0, 1)
+    return (static_cast<double>(splitmix64_at(seed, k++) >> 11) + 0.5) * 0x1.0p-53;
+  };
+  auto normal = [&] { return std::sqrt(-2.0 * std::log(uniform())) * std::cos(2.0 * M_PI * uniform()); };
+  std::function<double(double)> gamma = [&](double a) -> double {
+    if (a < 1.0) return gamma(a + 1.0) * std::pow(uniform(), 1.0 / a);
+    const double d = a - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
+    for (;;) {
+      const double x = normal(), v0 = 1.0 + c * x;
+      if (v0 <= 0) continue;
+      const double v = v0 * v0 * v0, u = uniform();
+      if (std::log(u) < 0.5 * x * x + d - d * v + d * std::log(v)) return d * v;
+    }
+  };
+  std::vector<std::vector<double>> out;
+  for (size_t i = 0; i < n; ++i) {
+    const double a = concentrations[i % concentrations.size()];
+    std::vector<double> g(b);
+    double sum = 0;
+    for (double& x : g) sum += x = gamma(a);
+    if (!(sum > 0)) {  // every variate underflowed (tiny concentrations): the uniform point
+      std::fill(g.begin(), g.end(), 1.0 / static_cast<double>(b));
+      sum = 1;
+    }
+    for (double& x : g) x /= sum;
+    out.push_back(std::move(g));
+  }
+  return out;
 }
 
 Sweep Sweep::load(const std::string& path) {
@@ -51,6 +90,62 @@ Sweep Sweep::load(const std::string& path) {
     throw ConfigError(yaml::at(path, feats, "features") + ": expected a non-empty list of {model, layers}");
   for (size_t i = 0; feats && i < feats.size(); ++i) {
     const std::string key = "features[" + std::to_string(i) + "]";
+    if (feats[i].IsMap() && feats[i]["bands"]) {  // banded: one feature set per scaling
+      yaml::check_keys(path, feats[i], key, {"bands", "scalings"});
+      const auto bn = feats[i]["bands"];
+      if (!bn.IsSequence() || bn.size() < 2)
+        throw ConfigError(yaml::at(path, bn, key + ".bands") + ": expected a list of at least 2 bands {model, layers}");
+      std::vector<FeatureBand> bands;
+      for (size_t k = 0; k < bn.size(); ++k) {
+        const std::string bk = key + ".bands[" + std::to_string(k) + "]";
+        yaml::check_keys(path, bn[k], bk, {"model", "layers"});
+        FeatureBand band{yaml::required<std::string>(path, bn[k], "model", "a model name"),
+                         nonempty(bn[k]["layers"], bk + ".layers", "layer names")};
+        for (size_t q = 0; q < bands.size(); ++q)
+          for (const auto& layer : band.layers)
+            if (bands[q].model == band.model &&
+                std::find(bands[q].layers.begin(), bands[q].layers.end(), layer) != bands[q].layers.end())
+              throw ConfigError(yaml::at(path, bn[k], bk) + ": layer '" + band.model + "/" + layer + "' is also in " + key +
+                                ".bands[" + std::to_string(q) + "] (a layer belongs to one band)");
+        bands.push_back(std::move(band));
+      }
+      size_t n_samples = 20;
+      std::vector<double> conc{0.1, 1.0};
+      std::uint64_t seed = 0;
+      if (const auto sc = feats[i]["scalings"]) {
+        yaml::check_keys(path, sc, key + ".scalings", {"samples", "concentrations", "seed"});
+        if (sc["samples"]) {
+          const long v = yaml::scalar<long>(path, sc["samples"], key + ".scalings.samples", "a count >= 0");
+          if (v < 0) throw ConfigError(yaml::at(path, sc["samples"], key + ".scalings.samples") + ": expected a count >= 0, found " + std::to_string(v));
+          n_samples = static_cast<size_t>(v);
+        }
+        if (sc["concentrations"]) {
+          conc = yaml::list<double>(path, sc["concentrations"], key + ".scalings.concentrations", "numbers > 0");
+          if (conc.empty() || std::any_of(conc.begin(), conc.end(), [](double c) { return !(c > 0) || std::isinf(c); }))
+            throw ConfigError(yaml::at(path, sc["concentrations"], key + ".scalings.concentrations") +
+                              ": expected finite numbers > 0 (Dirichlet concentrations)");
+        }
+        if (sc["seed"]) seed = yaml::scalar<std::uint64_t>(path, sc["seed"], key + ".scalings.seed", "a non-negative integer");
+      }
+      // The uniform point, the b one-hot corners, then the Dirichlet samples (himalaya's random search).
+      const size_t b = bands.size();
+      std::vector<std::vector<double>> gammas{std::vector<double>(b, 1.0 / static_cast<double>(b))};
+      for (size_t k = 0; k < b; ++k) {
+        std::vector<double> corner(b, 0.0);
+        corner[k] = 1.0;
+        gammas.push_back(corner);
+      }
+      for (auto& g : dirichlet_samples(n_samples, b, conc, seed)) gammas.push_back(std::move(g));
+      for (const auto& g : gammas) {
+        FeatureSet f;
+        f.model = "banded";
+        f.bands = bands;
+        f.gamma = g;
+        for (size_t k = 0; k < b; ++k) f.layers.push_back(band_label(bands[k], g[k]));
+        s.features.push_back(std::move(f));
+      }
+      continue;
+    }
     yaml::check_keys(path, feats[i], key, {"model", "layers"});
     FeatureSet f;
     f.model = yaml::required<std::string>(path, feats[i], "model", "a model name");

@@ -91,17 +91,21 @@ std::vector<UnitShape> unit_shapes(const Plan& plan) {
       s.n += runs.at(ep).n_tr - plan.exclude_start - plan.exclude_end;
     for (const auto& ep : eval_eps) s.n_eval += runs.at(ep).n_tr;
     for (const auto& sub : u.subjects) s.t += plan.fmri.at(sub).at(plan.train_of(u).front()).n_parcels;
-    const std::string& file = plan.features.at(u.model).at(plan.train_of(u).front());
+    std::vector<FeatureBand> sources = u.bands;  // a banded set's bands, or the set itself
+    if (sources.empty()) sources.push_back({u.model, u.layers});
     long c = 0;
-    for (const auto& layer : u.layers) {
-      auto key = std::make_pair(file, layer);
-      auto it = cols.find(key);
-      if (it == cols.end()) {
-        const h5::File f(file);
-        const auto dims = f.shape(layer);
-        it = cols.emplace(key, dims.size() == 2 ? static_cast<long>(dims[1]) : 1L).first;
+    for (const auto& band : sources) {
+      const std::string& file = plan.features.at(band.model).at(plan.train_of(u).front());
+      for (const auto& layer : band.layers) {
+        auto key = std::make_pair(file, layer);
+        auto it = cols.find(key);
+        if (it == cols.end()) {
+          const h5::File f(file);
+          const auto dims = f.shape(layer);
+          it = cols.emplace(key, dims.size() == 2 ? static_cast<long>(dims[1]) : 1L).first;
+        }
+        c += it->second;
       }
-      c += it->second;
     }
     s.p = c * u.stimulus_window;
     out.push_back(s);

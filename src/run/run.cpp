@@ -86,17 +86,26 @@ FmriCache::Run read_run(const FmriRef& r) {
 
 }  // namespace
 
-MatrixF episode_design(const Plan& p, const Unit& u, const std::string& episode, long n_tr) {
-  const std::string& file = p.features.at(u.model).at(episode);
+MatrixF episode_design(const Plan& p, const Unit& u, const std::string& episode, long n_tr,
+                       std::vector<long>* band_columns) {
   std::vector<MatrixF> parts;
   long cols = 0;
-  for (const auto& layer : u.layers) {
-    const MatrixF f = read_feature_layer(file, layer);
-    if (f.rows() < n_tr - p.max_missing_feature_rows)
-      throw DataError(file + ": dataset '" + layer + "' has " + std::to_string(f.rows()) + " rows, fMRI has " +
-                      std::to_string(n_tr));
-    parts.push_back(align_features(f, n_tr, u.hrf_delay, u.stimulus_window));
-    cols += parts.back().cols();
+  std::vector<FeatureBand> sources = u.bands;  // a banded set's bands, or the set itself
+  if (sources.empty()) sources.push_back({u.model, u.layers});
+  if (band_columns) band_columns->clear();
+  for (const auto& band : sources) {
+    const std::string& file = p.features.at(band.model).at(episode);
+    long band_cols = 0;
+    for (const auto& layer : band.layers) {
+      const MatrixF f = read_feature_layer(file, layer);
+      if (f.rows() < n_tr - p.max_missing_feature_rows)
+        throw DataError(file + ": dataset '" + layer + "' has " + std::to_string(f.rows()) + " rows, fMRI has " +
+                        std::to_string(n_tr));
+      parts.push_back(align_features(f, n_tr, u.hrf_delay, u.stimulus_window));
+      band_cols += parts.back().cols();
+    }
+    cols += band_cols;
+    if (band_columns) band_columns->push_back(band_cols);
   }
   MatrixF x(n_tr, cols);
   long at = 0;
@@ -136,7 +145,18 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   for (long i = 0, at = 0; i < static_cast<long>(train_parts.size()); at += run_lengths[i], ++i)
     x.middleRows(at, run_lengths[i]) = train_parts[i];
   train_parts.clear();
-  const ColumnStats stats = column_stats(x);
+  ColumnStats stats = column_stats(x);
+  if (!u.bands.empty()) {
+    // Banded ridge (himalaya's GroupRidgeCV scaling): band k's standardised columns times √γ_k, folded
+    // into the statistics so that every design standardised with them (eval, test) is scaled alike.
+    std::vector<long> widths;
+    (void)episode_design(p, u, train.front(), 1, &widths);
+    long at = 0;
+    for (size_t k = 0; k < widths.size(); ++k) {
+      stats.inv_std.segment(at, widths[k]) *= std::sqrt(u.gamma.at(k));
+      at += widths[k];
+    }
+  }
   standardize(x, stats);
   ph_design = lap();
 
@@ -268,6 +288,12 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       f.write_string_attr1("solver", fit.solver);
       f.write_int_attr("hrf_delay", u.hrf_delay);
       f.write_int_attr("stimulus_window", u.stimulus_window);
+      if (!u.bands.empty()) {
+        std::vector<std::string> band_names;
+        for (const auto& b : u.bands) band_names.push_back(fmt::format("{}/{}", b.model, fmt::join(b.layers, "+")));
+        f.write_string_attr("bands", band_names);
+        f.write_f64("gamma", u.gamma.data(), u.gamma.size());
+      }
       ph_write += lap();
       f.save_atomic(path);
     }
@@ -341,7 +367,7 @@ std::string unit_record_problem(const Plan& p, const Unit& u, const std::string&
   std::error_code ec;
   if (!sfs::exists(marker_path(run_dir, u.unit_id), ec)) return "";
   for (size_t k = 0; k < u.job_ids.size(); ++k) {  // job k of a unit is the job of its subject k
-    const Job job{u.job_ids[k], u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, u.subjects[k]};
+    const Job job{u.job_ids[k], u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, u.subjects[k], u.bands, u.gamma};
     const std::string problem = job_file_problem(p, job, run_dir);
     if (!problem.empty()) return problem;
   }

@@ -126,6 +126,12 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
   std::vector<std::unique_ptr<h5::File>> test_out;
   WinnerReport winner_rows;
   std::vector<std::string> report_names;  // --parcel-names: for the network of each parcel
+  // Banded winners (issue #14 §2): the scalings of each subject × parcel's best job, per band.
+  std::ostringstream scalings;
+  scalings << "subject,parcel,job_id,band,gamma\n";
+  bool any_banded = false;
+  std::map<std::string, std::vector<double>> gamma_sum;  // band → per parcel, Σ over subjects with a banded winner
+  std::vector<long> banded_winners;                     // per parcel
   auto record_options = [&](h5::File& f) {
     f.write_string_attr1("select", opt.select);
     f.write_string_attr1("eval_set", opt.eval);
@@ -339,6 +345,18 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
         const Job& best = *jobs[top[0][c].front()];
         const std::string label = fmt::format("{}/{} w{} d{}", best.model, fmt::join(best.layers, "+"),
                                               best.stimulus_window, best.hrf_delay);
+        if (!best.bands.empty()) {
+          any_banded = true;
+          if (banded_winners.size() < n_parcels) banded_winners.resize(n_parcels, 0);
+          ++banded_winners[c];
+          for (size_t k = 0; k < best.bands.size(); ++k) {
+            const std::string band = fmt::format("{}/{}", best.bands[k].model, fmt::join(best.bands[k].layers, "+"));
+            scalings << fmt::format("{},{},{},{},{:.9g}\n", sub, names.at(c), best.job_id, band, best.gamma[k]);
+            auto& v = gamma_sum[band];
+            if (v.size() < n_parcels) v.resize(n_parcels, 0.0);
+            v[c] += best.gamma[k];
+          }
+        }
         if (c < winners.size()) ++winners[c][label];
       }
       r_by_subject.push_back(r);
@@ -357,6 +375,11 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
   }
   test_out.clear();
   fs::write_text_atomic((out_dir / "scores.csv").string(), csv.str());
+  {
+    std::error_code ec;
+    if (any_banded) fs::write_text_atomic((out_dir / "scalings.csv").string(), scalings.str());
+    else sfs::remove(out_dir / "scalings.csv", ec);  // an earlier stitch's would not be this one's
+  }
   write_winner_reports(p, winner_rows, out_dir.string(), report);
 
   // Per-parcel summary: mean r over subjects and the winning feature sets (top-1 per subject).
@@ -403,6 +426,18 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
     std::string ws;
     for (const auto& [label, count] : w) ws += (ws.empty() ? "" : ", ") + fmt::format("{} ({})", label, count);
     report << fmt::format("{:<24} {:>8.4f}{}  {}\n", parcels[c], mean_r[c], norm_text(c), ws);
+  }
+  if (any_banded) {  // which band drives which parcel: mean γ over the subjects whose winner is banded
+    report << fmt::format("banded winners: mean scaling γ per band over the subjects whose best job is banded "
+                          "(stitched/scalings.csv)\n{:<24} {:>8}", "parcel", "subjects");
+    for (const auto& [band, v] : gamma_sum) report << fmt::format(" {:>20}", band.substr(0, 20));
+    report << "\n";
+    for (size_t c = 0; c < n_parcels; ++c) {
+      if (c >= banded_winners.size() || banded_winners[c] == 0) continue;
+      report << fmt::format("{:<24} {:>8}", parcels[c], banded_winners[c]);
+      for (const auto& [band, v] : gamma_sum) report << fmt::format(" {:>20.3f}", v[c] / static_cast<double>(banded_winners[c]));
+      report << "\n";
+    }
   }
   const double overall = n_parcels ? std::accumulate(mean_r.begin(), mean_r.end(), 0.0) / n_parcels : 0.0;
   report << fmt::format("mean r over parcels and subjects: {:.4f}\n", overall);

@@ -26,6 +26,19 @@ std::string stable_id(const std::string& text) {
 }
 
 namespace {
+/// A banded feature set's bands in plan.json: [{model, layers, gamma}, …].
+json bands_json(const std::vector<FeatureBand>& bands, const std::vector<double>& gamma) {
+  json out = json::array();
+  for (size_t k = 0; k < bands.size(); ++k)
+    out.push_back({{"model", bands[k].model}, {"layers", bands[k].layers}, {"gamma", gamma.at(k)}});
+  return out;
+}
+void bands_from_json(const json& j, std::vector<FeatureBand>& bands, std::vector<double>& gamma) {
+  for (const auto& b : j) {
+    bands.push_back({b.at("model"), b.at("layers").get<std::vector<std::string>>()});
+    gamma.push_back(b.at("gamma"));
+  }
+}
 
 /// Everything that defines the numbers of a job, except the subject and where the data live.
 json numeric_identity(const Plan& p) {
@@ -252,8 +265,16 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
                       " has " + std::to_string(it->second.first) + " (a layer must have the same width in every episode)");
   };
 
+  // The (model, layers) that feature files are read for: the feature set, or each of its bands.
+  std::vector<FeatureBand> sources;
+  for (const auto& f : s.features) {
+    std::vector<FeatureBand> parts = f.bands;
+    if (parts.empty()) parts.push_back({f.model, f.layers});
+    for (auto& b : parts)
+      if (std::find(sources.begin(), sources.end(), b) == sources.end()) sources.push_back(std::move(b));
+  }
   // Feature files: every layer of every feature set, for every episode, against the fMRI length.
-  for (const auto& fs : s.features) {
+  for (const auto& fs : sources) {
     for (const auto& ep : episodes) {
       const std::string file = d.feature_file_of(fs.model, ep);
       p.features[fs.model][ep] = file;
@@ -277,7 +298,7 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
   }
 
   // Test-set feature files: rows against the largest sample count (clamped, ENCODING.md §1).
-  for (const auto& fs : s.features) {
+  for (const auto& fs : sources) {
     for (const auto& t : p.test) {
       for (const auto& ep : t.episodes) {
         const std::string file = d.feature_file_of(fs.model, ep);
@@ -322,20 +343,21 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
           groups[sig].push_back(sub);
         }
         for (const auto& sig : order) {
-          Unit u{"", fs.model, fs.layers, hrf, win, groups[sig], {}, {}};
+          Unit u{"", fs.model, fs.layers, hrf, win, groups[sig], {}, {}, fs.bands, fs.gamma};
           json base = ident;
           if (sig.first != p.train) {
             u.train = sig.first;
             base["train"] = u.train;  // the numbers depend on the training episodes
           }
           base.update({{"model", fs.model}, {"layers", fs.layers}, {"hrf_delay", hrf}, {"stimulus_window", win}});
+          if (!fs.bands.empty()) base["bands"] = bands_json(fs.bands, fs.gamma);
           json uj = base;
           uj["subjects"] = u.subjects;
           u.unit_id = stable_id(uj.dump());
           for (const auto& sub : u.subjects) {
             json jj = base;
             jj["subject"] = sub;
-            Job job{stable_id(jj.dump()), u.unit_id, fs.model, fs.layers, hrf, win, sub};
+            Job job{stable_id(jj.dump()), u.unit_id, fs.model, fs.layers, hrf, win, sub, fs.bands, fs.gamma};
             u.job_ids.push_back(job.job_id);
             p.jobs.push_back(std::move(job));
           }
@@ -349,6 +371,10 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
     if (!ids.insert(j.job_id).second)
       throw ConfigError(s.path + ": key 'features': job " + j.job_id + " appears twice (a feature set is listed twice)");
   if (p.rsa) {
+    for (const auto& f : s.features)
+      if (!f.bands.empty())
+        throw ConfigError(s.path + ": key 'rsa': banded feature sets (bands:) scale bands for ridge; an RSA sweep "
+                          "compares each feature set's own RDM (list the bands as plain feature sets)");
     // One model RDM is compared with every subject's, at one hrf_delay (the samples of a condition
     // depend on it): a unit must hold every subject.
     std::set<int> delays;
@@ -394,11 +420,14 @@ json Plan::to_json() const {
     j["units"].push_back({{"unit_id", u.unit_id}, {"model", u.model}, {"layers", u.layers}, {"hrf_delay", u.hrf_delay},
                           {"stimulus_window", u.stimulus_window}, {"subjects", u.subjects}, {"jobs", u.job_ids}});
     if (!u.train.empty()) j["units"].back()["train"] = u.train;
+    if (!u.bands.empty()) j["units"].back()["bands"] = bands_json(u.bands, u.gamma);
   }
   j["jobs"] = json::array();
-  for (const auto& b : jobs)
+  for (const auto& b : jobs) {
     j["jobs"].push_back({{"job_id", b.job_id}, {"unit_id", b.unit_id}, {"model", b.model}, {"layers", b.layers},
                          {"hrf_delay", b.hrf_delay}, {"stimulus_window", b.stimulus_window}, {"subject", b.subject}});
+    if (!b.bands.empty()) j["jobs"].back()["bands"] = bands_json(b.bands, b.gamma);
+  }
   if (rsa) {
     json rois = json::array();
     for (const auto& [name, re] : rsa->rois) rois.push_back({name, re});
@@ -444,14 +473,18 @@ Plan Plan::from_json(const json& j, const std::string& where) {
       for (const auto& [ep, r] : eps.items())
         p.fmri[sub][ep] = {r.at("file"), r.at("dataset"), r.at("n_tr"), r.at("n_parcels")};
     p.features = j.at("features").get<std::map<std::string, std::map<std::string, std::string>>>();
-    for (const auto& u : j.at("units"))
+    for (const auto& u : j.at("units")) {
       p.units.push_back({u.at("unit_id"), u.at("model"), u.at("layers").get<std::vector<std::string>>(),
                          u.at("hrf_delay"), u.at("stimulus_window"), u.at("subjects").get<std::vector<std::string>>(),
                          u.at("jobs").get<std::vector<std::string>>(),
-                         u.value("train", std::vector<std::string>{})});
-    for (const auto& b : j.at("jobs"))
+                         u.value("train", std::vector<std::string>{}), {}, {}});
+      if (u.contains("bands")) bands_from_json(u.at("bands"), p.units.back().bands, p.units.back().gamma);
+    }
+    for (const auto& b : j.at("jobs")) {
       p.jobs.push_back({b.at("job_id"), b.at("unit_id"), b.at("model"), b.at("layers").get<std::vector<std::string>>(),
-                        b.at("hrf_delay"), b.at("stimulus_window"), b.at("subject")});
+                        b.at("hrf_delay"), b.at("stimulus_window"), b.at("subject"), {}, {}});
+      if (b.contains("bands")) bands_from_json(b.at("bands"), p.jobs.back().bands, p.jobs.back().gamma);
+    }
     if (j.contains("rsa")) {
       const auto& r = j.at("rsa");
       RsaSpec spec;
