@@ -108,9 +108,17 @@ def run_job(plan, job, test_predictions=None, train_stats=None):
     K = int(plan["ridge"]["folds"])
     fmri = plan["fmri"][subj]
 
+    # a banded job (issue #14): its bands side by side, band k's standardised columns times sqrt(gamma_k)
+    bands = [(b["model"], b["layers"], float(b["gamma"])) for b in job.get("bands", [])]
+
+    def full_design(ep, T):
+        if not bands:
+            return design(plan, model, layers, ep, T, hrf, win)
+        return np.hstack([design(plan, m, ls, ep, T, hrf, win) for m, ls, _ in bands])
+
     def episode(ep):  # full design matrix and fMRI of one episode, and the kept rows
         Y = load_dataset(fmri[ep]["file"], fmri[ep]["dataset"])
-        X = design(plan, model, layers, ep, len(Y), hrf, win)
+        X = full_design(ep, len(Y))
         return X, Y, slice(ex0, len(Y) - ex1)
 
     # training rows (after exclusion), runs in listed order
@@ -123,8 +131,13 @@ def run_job(plan, job, test_predictions=None, train_stats=None):
     mu, sd = Xtr.mean(0), Xtr.std(0)
     dead = sd < 1e-8
 
+    scale = np.ones(Xtr.shape[1])
+    if bands:
+        widths = [design(plan, m, ls, plan["train"][0], 1, hrf, win).shape[1] for m, ls, _ in bands]
+        scale = np.concatenate([np.full(w, np.sqrt(g)) for w, (_, _, g) in zip(widths, bands)])
+
     def zscore(X):
-        Z = (X - mu) / np.where(dead, 1.0, sd)
+        Z = (X - mu) / np.where(dead, 1.0, sd) * scale
         Z[:, dead] = 0.0
         return Z
     ymu = Ytr.mean(0)
@@ -170,7 +183,7 @@ def run_job(plan, job, test_predictions=None, train_stats=None):
     if test_predictions is not None:
         for ts in plan.get("test", []):
             for ep, n in ts["n_samples"][subj]:
-                X = design(plan, model, layers, ep, int(n), hrf, win)
+                X = full_design(ep, int(n))
                 test_predictions.setdefault(ts["name"], {})[ep] = zscore(X) @ W + ymu
 
     first = plan["train"][0] if plan["train"][0] in fmri else next(iter(fmri))

@@ -1,0 +1,235 @@
+#!/usr/bin/python3
+"""Banded ridge (issue #14 §2): a feature set of bands, one grid point per scaling (the uniform
+point, the one-hot corners, Dirichlet samples), against the independent numpy implementation of
+ENCODING.md in tests/reference/encoding_reference.py (its run_job scales each band's standardised
+columns by √γ and runs the same CV ridge), on Sherlock (annotation and LSA bands) and on a planted
+synthetic where a narrow band drives three parcels and three columns of a 300-wide band drive three
+others: the random search must beat plain concatenation (the uniform point) on held-out r and
+recover which band drives which parcel. Bad bands are refused by name.
+
+Usage: test_banded.py BRAINSWEEP SHERLOCK_DIR
+"""
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import h5py
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+import encoding_reference as enc  # noqa: E402
+
+BIN = None
+SHERLOCK = None
+
+
+def bs(*args):
+    return subprocess.run([BIN, *args], capture_output=True, text=True, cwd=SOURCE)
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class Banded(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.d = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def run_sweep(self, text, name):
+        sweep = os.path.join(self.d, f"{name}.yaml")
+        with open(sweep, "w") as f:
+            f.write(text)
+        run = os.path.join(self.d, name)
+        for cmd in (["generate", sweep, "--out", run], ["run", run]):
+            r = bs(*cmd)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(run, "plan.json")) as f:
+            return run, json.load(f)
+
+    def check_against_numpy(self, run, plan):
+        """Every banded job's alpha, CV r and eval r against the reference; returns {job_id: cv_r}."""
+        rows = read_csv(os.path.join(run, "results.csv"))
+        cv = {}
+        for job in plan["jobs"]:
+            if job["model"] != "banded":
+                continue
+            names, alpha, cv_r, ev = enc.run_job(plan, job)
+            got = [r for r in rows if r["job_id"] == job["job_id"]]
+            self.assertEqual([r["parcel"] for r in got], list(names))
+            np.testing.assert_allclose([float(r["cv_r"]) for r in got], cv_r, atol=2e-5, err_msg=job["layers"])
+            # (1e-4: a parcel without signal in a band, fitted with the largest alpha, has near-constant
+            # float32 predictions whose r is ill-conditioned)
+            np.testing.assert_allclose([float(r["eval_r"]) for r in got], ev["test"], atol=1e-4, err_msg=job["layers"])
+            np.testing.assert_allclose([float(r["alpha"]) for r in got], alpha, rtol=1e-8)
+            cv[job["job_id"]] = np.array([float(r["cv_r"]) for r in got])  # the engine's, checked above
+        return cv, rows
+
+    def check_scalings(self, run, plan, cv):
+        """stitch --top-k 1: the γ of each subject × parcel's best banded job (the argmax of its CV r,
+        ties to the lower job id) in stitched/scalings.csv."""
+        r = bs("stitch", run, "--select", "cv", "--eval", "test")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("banded winners: mean scaling γ per band", r.stdout)
+        got = read_csv(os.path.join(run, "stitched", "scalings.csv"))
+        jobs = {j["job_id"]: j for j in plan["jobs"]}
+        for sub in plan["subjects"]:
+            ids = sorted(j for j in cv if jobs[j]["subject"] == sub)
+            scores = np.array([cv[j] for j in ids])
+            parcels = sorted({g["parcel"] for g in got})
+            for c in range(scores.shape[1]):
+                best = ids[max(range(len(ids)), key=lambda k: (scores[k, c], -k))]
+                parcel_rows = [g for g in got if g["subject"] == sub and g["job_id"] == best]
+                self.assertTrue(parcel_rows, (sub, c, best))
+                want = {f"{b['model']}/{'+'.join(b['layers'])}": b["gamma"] for b in jobs[best]["bands"]}
+                for g in parcel_rows:
+                    self.assertAlmostEqual(float(g["gamma"]), want[g["band"]], delta=1e-8)
+            self.assertTrue(parcels)
+        return got, r.stdout
+
+    def test_sherlock_annotation_and_lsa_bands(self):
+        run, plan = self.run_sweep(f"""dataset: {SOURCE}/configs/datasets/sherlock.yaml
+dataset_root: {SHERLOCK}
+atlas: roi6
+subjects: [sub-01, sub-02, sub-03]
+features:
+  - bands:
+      - {{model: annotations, layers: [all]}}
+      - {{model: description_lsa, layers: [lsa64]}}
+    scalings: {{samples: 5, concentrations: [0.1, 1.0], seed: 1}}
+grid: {{hrf_delay: [0], stimulus_window: [1, 3]}}
+train: [sherlock01]
+eval: {{test: [sherlock02]}}
+""", "sherlock")
+        gammas = [[b["gamma"] for b in u["bands"]] for u in plan["units"] if u["stimulus_window"] == 1]
+        self.assertEqual(len(plan["units"]), 2 * (1 + 2 + 5))
+        self.assertEqual(len(gammas), 1 + 2 + 5)
+        self.assertEqual(gammas[0], [0.5, 0.5])
+        self.assertEqual(gammas[1:3], [[1.0, 0.0], [0.0, 1.0]])
+        for g in gammas:
+            self.assertAlmostEqual(sum(g), 1.0, delta=1e-12)
+        cv, _ = self.check_against_numpy(run, plan)
+        self.check_scalings(run, plan, cv)
+
+    def planted(self):
+        root = os.path.join(self.d, "planted")
+        rng = np.random.default_rng(7)
+        episodes = [f"run{k}" for k in range(1, 6)]  # run1-4 train, run5 test
+        T = 200
+        feats = {ep: {"narrow": rng.standard_normal((T, 3)), "wide": rng.standard_normal((T, 300))} for ep in episodes}
+        a = rng.standard_normal((3, 3))
+        b = rng.standard_normal((3, 3))
+        for s in ("sub-01", "sub-02"):
+            os.makedirs(os.path.join(root, "fmri", s))
+            with h5py.File(os.path.join(root, "fmri", s, f"{s}_bold.h5"), "w") as f:
+                for ep in episodes:
+                    y = np.hstack([feats[ep]["narrow"] @ a, feats[ep]["wide"][:, :3] @ b])
+                    y += 2.0 * rng.standard_normal(y.shape)
+                    f[f"ses-001_task-{ep}"] = y.astype("f4")
+                f.attrs["parcel_names"] = np.array([b"n0", b"n1", b"n2", b"w0", b"w1", b"w2"])
+        for model in ("narrow", "wide"):
+            d = os.path.join(root, "features", model, "s", "g")
+            os.makedirs(d)
+            for ep in episodes:
+                with h5py.File(os.path.join(d, f"s_{ep}.h5"), "w") as f:
+                    f["x"] = feats[ep][model].astype("f4")
+        desc = os.path.join(root, "planted.yaml")
+        with open(desc, "w") as f:
+            f.write(f"""name: planted
+root: {root}
+tr: 1.0
+fmri:
+  - file: "fmri/{{subject}}/{{subject}}_bold.h5"
+    episodes: '.*'
+features: "features/{{model}}/{{stimset}}/{{group}}/{{stimset}}_{{episode}}.h5"
+stimuli:
+  - episodes: '(.*)'
+    stimset: s
+    group: g
+    movie: '{{1}}'
+""")
+        return desc
+
+    def test_planted_bands(self):
+        desc = self.planted()
+        run, plan = self.run_sweep(f"""dataset: {desc}
+atlas: none
+subjects: [sub-01, sub-02]
+features:
+  - bands:
+      - {{model: narrow, layers: [x]}}
+      - {{model: wide, layers: [x]}}
+    scalings: {{samples: 12, concentrations: [0.1, 1.0], seed: 0}}
+grid: {{hrf_delay: [0], stimulus_window: [1]}}
+ridge: {{folds: 4}}
+train: [run1, run2, run3, run4]
+eval: {{test: [run5]}}
+""", "planted_run")
+        cv, rows = self.check_against_numpy(run, plan)
+        got, report = self.check_scalings(run, plan, cv)
+        # recovery: the narrow band drives n0-n2, the wide one w0-w2
+        for g in got:
+            if g["band"] == "narrow/x":
+                if g["parcel"].startswith("n"):
+                    self.assertGreater(float(g["gamma"]), 0.5, g)
+                else:
+                    self.assertLess(float(g["gamma"]), 0.5, g)
+        # held-out r: the stitched random search against plain concatenation (the uniform point)
+        scores = read_csv(os.path.join(run, "stitched", "scores.csv"))
+        uniform = [j["job_id"] for j in plan["jobs"] if [b["gamma"] for b in j["bands"]] == [0.5, 0.5]]
+        concat = [r for r in rows if r["job_id"] in uniform]
+        banded_r = np.mean([float(r["r"]) for r in scores])
+        concat_r = np.mean([float(r["eval_r"]) for r in concat])
+        narrow_gain = np.mean([float(r["r"]) for r in scores if r["parcel"].startswith("n")]) - np.mean(
+            [float(r["eval_r"]) for r in concat if r["parcel"].startswith("n")])
+        print(f"planted: held-out r, banded random search {banded_r:.4f} vs concatenation {concat_r:.4f} "
+              f"(narrow-band parcels +{narrow_gain:.4f})")
+        self.assertGreater(banded_r, concat_r)
+        self.assertGreater(narrow_gain, 0.0)
+
+    def test_bad_bands(self):
+        desc = self.planted()
+        base = f"""dataset: {desc}
+atlas: none
+subjects: [sub-01]
+grid: {{hrf_delay: [0], stimulus_window: [1]}}
+train: [run1, run2, run3, run4]
+eval: {{test: [run5]}}
+"""
+        cases = [
+            ("features: [{bands: [{model: narrow, layers: [x]}, {model: narrow, layers: [x]}]}]",
+             r"features\[0\].bands\[1\]': layer 'narrow/x' is also in features\[0\].bands\[0\]"),
+            ("features: [{bands: [{model: narrow, layers: [x]}]}]", r"features\[0\].bands': expected a list of at least 2 bands"),
+            ("features: [{bands: [{model: narrow, layers: [x]}, {model: wide, layers: [x]}], scalings: {concentrations: [0]}}]",
+             r"features\[0\].scalings.concentrations': expected finite numbers > 0"),
+            ("features: [{bands: [{model: narrow, layers: [x]}, {model: wide, layers: [x]}], scalings: {n: 3}}]",
+             r"features\[0\].scalings.n': unknown key"),
+            ("features: [{bands: [{model: narrow, layers: [x]}, {model: wide, layers: [x]}], scalings: {samples: -1}}]",
+             r"features\[0\].scalings.samples': expected a count >= 0, found -1"),
+        ]
+        for features, pattern in cases:
+            with self.subTest(pattern=pattern):
+                sweep = os.path.join(self.d, "bad.yaml")
+                with open(sweep, "w") as f:
+                    f.write(base + features + "\n")
+                out = os.path.join(self.d, "bad_run")
+                r = bs("generate", sweep, "--out", out)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertRegex(r.stderr, pattern)
+                self.assertFalse(os.path.exists(out))
+
+
+if __name__ == "__main__":
+    BIN = os.path.abspath(sys.argv.pop(1))
+    SHERLOCK = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
