@@ -135,6 +135,7 @@ struct Sweep {
   std::vector<double> alphas;           ///< ascending; default 10^-1 … 10^7, 17 steps
   std::string backend = "cpu";
   std::string precision = "mixed";      ///< mixed | float64 | float32 (RidgeOptions)
+  std::string prediction_dtype = "float32";  ///< float32 | float16: how job files store predictions
   std::string episodes = "per_subject";  ///< per_subject | common: subjects that lack training episodes
   std::vector<std::string> train;
   std::vector<std::pair<std::string, std::vector<std::string>>> eval;  ///< named eval sets, in file order

@@ -3,12 +3,19 @@
 /// Every error is a DataError naming the file and the dataset.
 #include <hdf5.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "brainsweep/matrix.hpp"
 
 namespace brainsweep::h5 {
+
+/// IEEE binary16 → float32, exactly (subnormals, ±inf and NaN included).
+float half_to_float(std::uint16_t h);
+/// float32 → IEEE binary16, rounded to nearest, ties to even (numpy's astype(float16)); beyond
+/// the largest half, ±inf; NaN stays NaN.
+std::uint16_t float_to_half(float f);
 
 /// An open HDF5 file. Not collective: opened with the default (serial) driver.
 class File {
@@ -45,7 +52,8 @@ class File {
   std::string unavailable_filter(const std::string& name) const;
 
   /// Read a 1-D or 2-D dataset of any floating type as float32 (row-major, rows × cols;
-  /// a 1-D dataset is one column). float16 is converted by HDF5.
+  /// a 1-D dataset is one column). IEEE float16 (little-endian) is read raw and converted by
+  /// half_to_float; other types by HDF5.
   MatrixF read_f32(const std::string& name) const;
   /// Read a 1-D or 2-D floating dataset as float64, flattened.
   std::vector<double> read_f64(const std::string& name) const;
@@ -55,7 +63,8 @@ class File {
   std::string read_string_attr1(const std::string& attr) const;
 
   /// Write a rows × cols dataset from float32 data (intermediate groups are created), stored as
-  /// IEEE float32, or as IEEE float16 (what numpy's float16 reads) when `as_float16`.
+  /// IEEE float32, or as IEEE float16 (what numpy's float16 reads) when `as_float16`, converted by
+  /// float_to_half (HDF5's own software conversion of float16 is about 10× slower than the I/O).
   void write_f32(const std::string& name, const float* data, hsize_t rows, hsize_t cols, bool as_float16 = false);
   /// Write a 1-D (cols = 0) or 2-D float64 dataset.
   void write_f64(const std::string& name, const double* data, hsize_t rows, hsize_t cols = 0);

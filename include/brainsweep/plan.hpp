@@ -74,6 +74,7 @@ struct Plan {
   std::vector<double> alphas;
   std::string backend;
   std::string precision = "mixed";
+  std::string prediction_dtype = "float32";  ///< of the predictions in job files (ridge.prediction_dtype)
   /// "per_subject" (each subject trains on the listed episodes it has; subjects that lack some form
   /// their own units, whose `train` lists them) or "common" (`train` holds the listed episodes all
   /// subjects have).

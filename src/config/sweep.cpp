@@ -219,7 +219,13 @@ Sweep Sweep::load(const std::string& path) {
 
   s.alphas = default_alphas();
   if (const auto ridge = doc["ridge"]) {
-    yaml::check_keys(path, ridge, "ridge", {"folds", "alphas", "backend", "precision"});
+    yaml::check_keys(path, ridge, "ridge", {"folds", "alphas", "backend", "precision", "prediction_dtype"});
+    if (ridge["prediction_dtype"]) {
+      s.prediction_dtype = yaml::scalar<std::string>(path, ridge["prediction_dtype"], "ridge.prediction_dtype", "float32 or float16");
+      if (s.prediction_dtype != "float32" && s.prediction_dtype != "float16")
+        throw ConfigError(yaml::at(path, ridge["prediction_dtype"], "ridge.prediction_dtype") +
+                          ": expected float32 or float16, found '" + s.prediction_dtype + "'");
+    }
     if (ridge["folds"]) {
       s.folds = yaml::scalar<int>(path, ridge["folds"], "ridge.folds", "an integer");
       if (s.folds < 2)

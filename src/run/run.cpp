@@ -264,7 +264,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       for (const auto& [ep, m] : pred) {
         sub_pred[ep] = m.middleCols(c0, np);
         ph_slice += lap();
-        f.write_f32("predictions/" + ep, sub_pred[ep].data(), sub_pred[ep].rows(), np);
+        f.write_f32("predictions/" + ep, sub_pred[ep].data(), sub_pred[ep].rows(), np, p.prediction_dtype == "float16");
         ph_write += lap();
       }
       for (const auto& e : p.eval) {
@@ -275,7 +275,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       for (const auto& t : p.test)
         for (const auto& [ep, n_samples] : t.n_samples.at(sub)) {
           const MatrixF m = test_pred.at(t.name).at(ep).block(0, c0, n_samples, np);
-          f.write_f32("test/" + t.name + "/" + ep, m.data(), n_samples, np);
+          f.write_f32("test/" + t.name + "/" + ep, m.data(), n_samples, np, p.prediction_dtype == "float16");
         }
       const auto& ref = p.fmri.at(sub).at(train.front());
       f.write_string_attr("parcel_names", parcel_names(ref.file, ref.n_parcels));

@@ -48,6 +48,7 @@ json numeric_identity(const Plan& p) {
              {"exclude", {p.exclude_start, p.exclude_end}},           {"folds", p.folds},
              {"alphas", p.alphas},        {"train", p.train},          {"eval", evals},
              {"precision", p.precision}};
+  if (p.prediction_dtype != "float32") id["prediction_dtype"] = p.prediction_dtype;  // float32 keeps earlier ids
   // Test sets change what a job file holds; plans without them keep their ids.
   if (!p.test.empty()) {
     json tests = json::array();
@@ -177,6 +178,7 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
   p.alphas = s.alphas;
   p.backend = s.backend;
   p.precision = s.precision;
+  p.prediction_dtype = s.prediction_dtype;
   p.rsa = s.rsa;
 
   // Which episodes each subject has (Algonauts sub-02 and sub-05 lack some runs, DATA.md).
@@ -410,6 +412,7 @@ json Plan::to_json() const {
                            {"movies", t.movies}, {"n_samples", t.n_samples}});
   }
   j["ridge"] = {{"folds", folds}, {"alphas", alphas}, {"backend", backend}, {"precision", precision}};
+  if (prediction_dtype != "float32") j["ridge"]["prediction_dtype"] = prediction_dtype;
   j["episodes"] = episodes;
   for (const auto& [sub, eps] : fmri)
     for (const auto& [ep, r] : eps)
@@ -468,6 +471,7 @@ Plan Plan::from_json(const json& j, const std::string& where) {
     p.alphas = j.at("ridge").at("alphas").get<std::vector<double>>();
     p.backend = j.at("ridge").at("backend");
     p.precision = j.at("ridge").value("precision", "mixed");
+    p.prediction_dtype = j.at("ridge").value("prediction_dtype", "float32");
     p.episodes = j.value("episodes", std::string("per_subject"));
     for (const auto& [sub, eps] : j.at("fmri").items())
       for (const auto& [ep, r] : eps.items())

@@ -36,6 +36,24 @@ const SilenceErrors silence_errors;
 /// (H5Zregister refuses ids below 256), hence this path. Returns false for any other layout, filter
 /// pipeline or type, for unallocated chunks (fill values) and for chunks that do not inflate to
 /// their size; the caller then reads the whole dataset with H5Dread, over anything filled so far.
+/// The IEEE binary16 type of the files brainsweep and numpy write (little-endian).
+hid_t half_type() {
+  hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+  H5Tset_fields(t, 15, 10, 5, 0, 10);  // sign bit 15, exponent 10..14 (bias 15), mantissa 0..9
+  H5Tset_size(t, 2);
+  H5Tset_precision(t, 16);
+  H5Tset_ebias(t, 15);
+  return t;
+}
+
+/// True if `t` is IEEE binary16, little-endian (numpy's '<f2').
+bool is_half(hid_t t) {
+  if (H5Tget_class(t) != H5T_FLOAT || H5Tget_size(t) != 2 || H5Tget_order(t) != H5T_ORDER_LE) return false;
+  size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
+  if (H5Tget_fields(t, &spos, &epos, &esize, &mpos, &msize) < 0) return false;
+  return spos == 15 && epos == 10 && esize == 5 && mpos == 0 && msize == 10 && H5Tget_ebias(t) == 15;
+}
+
 bool read_deflate_chunks(hid_t ds, MatrixF& m) {
   Handle type{H5Dget_type(ds), H5Tclose};
   Handle space{H5Dget_space(ds), H5Sclose};
@@ -189,6 +207,65 @@ std::string File::unavailable_filter(const std::string& name) const {
   return "";
 }
 
+float half_to_float(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  std::uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits = 0;
+  if (exp == 0) {
+    if (man == 0) {
+      bits = sign;
+    } else {  // subnormal: man · 2^-24, normalised
+      int e = -1;
+      do {
+        ++e;
+        man <<= 1;
+      } while (!(man & 0x400u));
+      bits = sign | (static_cast<std::uint32_t>(127 - 15 - e) << 23) | ((man & 0x3ffu) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (man << 13);
+  } else {
+    bits = sign | ((exp + 112) << 23) | (man << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+std::uint16_t float_to_half(float f) {
+  std::uint32_t x;
+  std::memcpy(&x, &f, sizeof x);
+  const std::uint32_t sign = (x >> 16) & 0x8000u, man = x & 0x7fffffu;
+  const int exp = static_cast<int>((x >> 23) & 0xffu);
+  if (exp == 255) return static_cast<std::uint16_t>(sign | 0x7c00u | (man ? 0x200u : 0u));  // inf, NaN
+  const int e = exp - 127 + 15;
+  if (e >= 31) return static_cast<std::uint16_t>(sign | 0x7c00u);  // overflow: inf
+  if (e <= 0) {  // a half subnormal (or zero): (1.m · 2^23) >> (14 − e), rounded
+    if (e < -10) return static_cast<std::uint16_t>(sign);
+    const std::uint32_t full = man | 0x800000u;
+    const int shift = 14 - e;
+    std::uint32_t h = full >> shift;
+    const std::uint32_t rem = full & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+    if (rem > halfway || (rem == halfway && (h & 1u))) ++h;
+    return static_cast<std::uint16_t>(sign | h);
+  }
+  std::uint32_t h = sign | (static_cast<std::uint32_t>(e) << 10) | (man >> 13);
+  const std::uint32_t rem = man & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // a carry into the exponent is right (up to inf)
+  return static_cast<std::uint16_t>(h);
+}
+
+namespace {
+/// Read a float16 dataset raw (no HDF5 conversion) and convert it.
+bool read_half(hid_t ds, hid_t file_type, MatrixF& m) {
+  if (!is_half(file_type)) return false;
+  std::vector<std::uint16_t> raw(static_cast<size_t>(m.size()));
+  if (H5Dread(ds, file_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) < 0) return false;
+  float* out = m.data();
+  for (size_t i = 0; i < raw.size(); ++i) out[i] = half_to_float(raw[i]);
+  return true;
+}
+}  // namespace
+
 MatrixF File::read_f32(const std::string& name) const {
   auto dims = shape(name);
   if (dims.empty() || dims.size() > 2)
@@ -198,7 +275,7 @@ MatrixF File::read_f32(const std::string& name) const {
   if (H5Tget_class(type.id) != H5T_FLOAT && H5Tget_class(type.id) != H5T_INTEGER)
     throw DataError(where(name) + ": expected a numeric (float16/float32) array");
   MatrixF m(static_cast<Eigen::Index>(dims[0]), static_cast<Eigen::Index>(dims.size() == 2 ? dims[1] : 1));
-  if (m.size() > 0 && !(dims.size() == 2 && read_deflate_chunks(ds.id, m)) &&
+  if (m.size() > 0 && !(dims.size() == 2 && read_deflate_chunks(ds.id, m)) && !read_half(ds.id, type.id, m) &&
       H5Dread(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.data()) < 0) {
     const std::string filter = unavailable_filter(name);
     throw DataError(where(name) + ": read failed" +
@@ -260,16 +337,17 @@ void File::write_f32(const std::string& name, const float* data, hsize_t rows, h
   hsize_t dims[2] = {rows, cols};
   Handle space{H5Screate_simple(2, dims, nullptr), H5Sclose};
   Handle lcpl{link_create_plist(), H5Pclose};
-  Handle type{H5Tcopy(H5T_IEEE_F32LE), H5Tclose};
-  if (as_float16) {  // IEEE binary16: sign bit 15, exponent 10..14 (bias 15), mantissa 0..9
-    H5Tset_fields(type.id, 15, 10, 5, 0, 10);
-    H5Tset_size(type.id, 2);
-    H5Tset_precision(type.id, 16);
-    H5Tset_ebias(type.id, 15);
-  }
+  Handle type{as_float16 ? half_type() : H5Tcopy(H5T_IEEE_F32LE), H5Tclose};
   Handle ds{H5Dcreate2(id_, name.c_str(), type.id, space.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
-  if (ds.id < 0 || H5Dwrite(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-    throw Error(where(name) + ": write failed" + (errno ? std::string(": ") + std::strerror(errno) : ""));
+  bool ok = ds.id >= 0;
+  if (ok && as_float16) {  // converted here, written raw
+    std::vector<std::uint16_t> half(static_cast<size_t>(rows * std::max<hsize_t>(cols, 1)));
+    for (size_t i = 0; i < half.size(); ++i) half[i] = float_to_half(data[i]);
+    ok = H5Dwrite(ds.id, type.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, half.data()) >= 0;
+  } else if (ok) {
+    ok = H5Dwrite(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0;
+  }
+  if (!ok) throw Error(where(name) + ": write failed" + (errno ? std::string(": ") + std::strerror(errno) : ""));
 }
 
 void File::write_f64(const std::string& name, const double* data, hsize_t rows, hsize_t cols) {

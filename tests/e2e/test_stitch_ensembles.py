@@ -204,6 +204,40 @@ class StitchEnsembles(unittest.TestCase):
                 for c, parcel in enumerate(self.parcels):
                     self.assertAlmostEqual(scores[(s, parcel)], r[c], delta=2e-5)
 
+    def test_float16_predictions(self):
+        """ridge.prediction_dtype: float16: the job files hold float16 predictions equal to numpy's
+        rounding of the float32 run's (brainsweep's own float_to_half: round to nearest even), and
+        stitch scores them within 1e-3 of the float32 run."""
+        run16 = os.path.join(self.tmp.name, "run16")
+        sweep = os.path.join(self.tmp.name, "sweep16.yaml")
+        with open(os.path.join(self.tmp.name, "sweep.yaml")) as f:
+            text = f.read().replace("ridge: {folds: 5}", "ridge: {folds: 5, prediction_dtype: float16}")
+        self.assertIn("prediction_dtype: float16", text)
+        with open(sweep, "w") as f:
+            f.write(text)
+        for cmd in (["generate", sweep, "--out", run16], ["run", run16]):
+            r = bs(*cmd)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(run16, "plan.json")) as f:
+            import json
+            plan16 = json.load(f)
+        jobs16 = sorted((j for j in plan16["jobs"] if j["subject"] == "sub-01"), key=lambda j: (j["model"], j["layers"], j["stimulus_window"]))
+        jobs32 = sorted(self.jobs["sub-01"], key=lambda j: (j["model"], j["layers"], j["stimulus_window"]))
+        for j16, j32 in zip(jobs16, jobs32):
+            with h5py.File(os.path.join(run16, "jobs", j16["job_id"] + ".h5")) as f16, \
+                    h5py.File(os.path.join(self.run_dir, "jobs", j32["job_id"] + ".h5")) as f32:
+                p16, p32 = f16["predictions/sherlock02"], f32["predictions/sherlock02"][()]
+                self.assertEqual(p16.dtype, np.float16)
+                np.testing.assert_array_equal(p16[()], p32.astype(np.float16))
+        r = bs("stitch", run16, "--select", "cv", "--top-k", "3", "--eval", "test")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.stitch("--top-k", "3", "--eval", "test")
+        a = read_csv(os.path.join(run16, "stitched", "scores.csv"))
+        b = read_csv(os.path.join(self.run_dir, "stitched", "scores.csv"))
+        self.assertEqual([x["job_ids"] == y["job_ids"] for x, y in zip(a, b)].count(False), len(a))  # other job ids
+        for x, y in zip(a, b):
+            self.assertAlmostEqual(float(x["r"]), float(y["r"]), delta=1e-3)
+
     def test_without_eval(self):
         r = self.stitch("--weights", "softmax", "--temperature", "0.1")
         self.assertIn("no --eval: the scores below are the ensemble's selection score (cv), optimistic", r.stdout)
