@@ -289,6 +289,45 @@ test: {{friends-s7: auto, ood: auto, dryrun: [{", ".join(DRYRUN)}]}}
         self.assertTrue(0 < fallback.sum() < 1000, f"{fallback.sum()} parcels below --min-score: not a real test")
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-5)
 
+    def test_override_reaches_the_submission(self):
+        """stitch --override for some test episodes (issue #14): their candidates are only the matching
+        feature set, recorded in test_ood.h5, and `submit` packs exactly those predictions; the other
+        episodes keep the default choice. The class's stitch is restored afterwards."""
+        override = [self.run_dir, "--select", "cv", "--top-k", "1", "--eval", "val", "--override",
+                    r"wot*=vjepa2/blocks\.4"]
+        self.assertOk(self.cli("stitch", *override))
+        try:
+            jobs = {j["job_id"]: j for j in self.plan["jobs"] if j["subject"] == "sub-02"}
+            low = next(i for i, j in jobs.items() if j["layers"] == ["blocks.4"])
+            cv = {i: h5py.File(self.run_dir / "jobs" / f"{i}.h5", "r")["cv_r"][...] for i in jobs}
+            ids = sorted(cv)
+            best = np.argmax(np.vstack([cv[i] for i in ids]), axis=0)
+            with h5py.File(self.run_dir / "stitched" / "test_ood.h5", "r") as f:
+                self.assertEqual([x.decode() if isinstance(x, bytes) else x for x in f.attrs["overrides"]],
+                                 [r"wot*=vjepa2/blocks\.4"])
+                eps = [e for e in f["sub-02"]]
+                wot = [e for e in eps if e.startswith("wot")]
+                other = next(e for e in eps if not e.startswith("wot"))
+                self.assertTrue(wot)
+                with h5py.File(self.run_dir / "jobs" / f"{low}.h5", "r") as j:
+                    for e in wot:
+                        np.testing.assert_array_equal(f[f"sub-02/{e}"][...], j[f"test/ood/{e}"][...])
+                chosen = {}
+                for i in ids:
+                    with h5py.File(self.run_dir / "jobs" / f"{i}.h5", "r") as j:
+                        chosen[i] = j[f"test/ood/{other}"][...]
+                want = np.stack([chosen[i] for i in ids])[best, :, np.arange(best.size)].T
+                np.testing.assert_array_equal(f[f"sub-02/{other}"][...], want)
+                stitched_wot = f[f"sub-02/{wot[0]}"][...]
+            out = self.tmp / "override_submission"
+            self.assertOk(self.cli("submit", self.run_dir, "--test-set", "ood", "--out", out))
+            with zipfile.ZipFile(out / "fmri_predictions_ood.zip") as z:
+                d = np.load(io.BytesIO(z.read("fmri_predictions_ood.npy")), allow_pickle=True).item()
+            np.testing.assert_array_equal(d["sub-02"][wot[0]], stitched_wot)
+        finally:
+            self.assertOk(self.cli("stitch", self.run_dir, "--select", "cv", "--top-k", "2", "--min-score", "0.2",
+                                   "--eval", "val"))
+
     def test_reports_show_the_planted_hierarchy(self):
         import csv
         with open(self.run_dir / "stitched" / "networks.csv") as f:
