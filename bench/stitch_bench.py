@@ -7,8 +7,10 @@ peak resident memory (getrusage of each command alone). Prints the job files' si
 figures extrapolated to 500 jobs per subject: stitch reads every job file once per subject and holds
 one subject's stitched predictions, so its time grows with the jobs and its memory does not.
 
-Usage: bench/stitch_bench.py [--build build] [--hrf 2,3,4] [--windows 1,2] [--ranks 2] [--keep DIR]
-(3 feature sets × hrf × windows jobs per subject; the defaults give 18, about 8 GB of job files.)
+Usage: bench/stitch_bench.py [--build build] [--hrf 2,3,4] [--windows 1,2] [--jobs N] [--ranks 2]
+       [--prediction-dtype float32|float16] [--keep DIR]
+(3 feature sets × hrf × windows jobs per subject; the defaults give 18, about 8 GB of job files;
+--jobs 500 needs 230 GB of disk in float32, 115 GB in float16.)
 """
 import argparse
 import json
@@ -51,10 +53,15 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--hrf", default="2,3,4")
     ap.add_argument("--windows", default="1,2")
+    ap.add_argument("--jobs", type=int, help="about this many jobs per subject instead of --hrf/--windows: hrf 0…7 "
+                    "and windows 1…W (--jobs 500: 504 jobs, 230 GB of float32 job files)")
     ap.add_argument("--ranks", type=int, default=2)
     ap.add_argument("--prediction-dtype", default="float32", help="ridge.prediction_dtype of the sweep (float32, float16)")
     ap.add_argument("--keep", help="write the run here and keep it (default: a temporary directory)")
     a = ap.parse_args()
+    if a.jobs:
+        a.hrf = ",".join(str(h) for h in range(8))
+        a.windows = ",".join(str(w) for w in range(1, max(1, -(-a.jobs // 24)) + 1))
     binary = Path(a.build).resolve() / "brainsweep"
     counts = json.loads(ts.COUNTS_JSON.read_text())
     root = Path(a.keep).resolve() if a.keep else Path(tempfile.mkdtemp(prefix="brainsweep-stitch-bench-"))

@@ -105,3 +105,30 @@ TEST(Descriptor, AlgonautsLayoutResolvesFriendsMovie10AndOod) {
             "1000Par7Net_bold.h5");
   EXPECT_THROW(d.fmri_file("sub-02", atlas, "sherlock01"), bs::DataError);
 }
+
+// Banded ridge's scalings (issue #14): Dirichlet samples on the simplex, from our own stream. For
+// two bands, component 1 of Dirichlet(α, α) is Beta(α, α): mean 1/2, variance 1/(4(2α + 1)); for
+// three bands the mean of each component is 1/3. Reproducible from the seed, different across seeds.
+TEST(Scalings, DirichletSamplesHaveTheBetaMomentsAndAreSeeded) {
+  for (double alpha : {0.1, 1.0, 5.0}) {
+    const auto g = bs::dirichlet_samples(40000, 2, {alpha}, 7);
+    double mean = 0, var = 0;
+    for (const auto& x : g) {
+      ASSERT_EQ(x.size(), 2u);
+      EXPECT_NEAR(x[0] + x[1], 1.0, 1e-12);
+      EXPECT_GE(x[0], 0.0);
+      mean += x[0] / static_cast<double>(g.size());
+    }
+    for (const auto& x : g) var += (x[0] - mean) * (x[0] - mean) / static_cast<double>(g.size() - 1);
+    const double want_var = 1.0 / (4.0 * (2.0 * alpha + 1.0));
+    EXPECT_NEAR(mean, 0.5, 4.0 * std::sqrt(want_var / 40000.0)) << alpha;
+    EXPECT_NEAR(var, want_var, 0.03 * want_var) << alpha;
+  }
+  const auto three = bs::dirichlet_samples(30000, 3, {0.1, 1.0}, 3);  // concentrations alternate
+  double m[3] = {0, 0, 0};
+  for (const auto& x : three)
+    for (int k = 0; k < 3; ++k) m[k] += x[k] / 30000.0;
+  for (double v : m) EXPECT_NEAR(v, 1.0 / 3.0, 0.01);
+  EXPECT_EQ(bs::dirichlet_samples(5, 3, {1.0}, 11), bs::dirichlet_samples(5, 3, {1.0}, 11));
+  EXPECT_NE(bs::dirichlet_samples(5, 3, {1.0}, 11), bs::dirichlet_samples(5, 3, {1.0}, 12));
+}
