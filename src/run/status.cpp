@@ -102,8 +102,12 @@ int print_run_status(const std::string& run_dir, std::ostream& out, int max_list
     fmt::print(out, "pending unit {} ({})\n", id, describe(id));
   }
   for (const auto& [id, why] : s.invalid) fmt::print(out, "unit {} ({}): {}\n", id, describe(id), why);
-  fmt::print(out, "results.csv: {}; results.h5: {}\n", s.results_csv ? "written" : "not written",
-             s.results_h5 ? "written" : "not written");
+  if (p.rsa)  // an RSA plan's results are its RSA table; it has no results.h5
+    fmt::print(out, "results.csv (the RSA table): {}; rsa_report.txt: {}\n", s.results_csv ? "written" : "not written",
+               sfs::exists(sfs::path(run_dir) / "rsa_report.txt") ? "written" : "not written");
+  else
+    fmt::print(out, "results.csv: {}; results.h5: {}\n", s.results_csv ? "written" : "not written",
+               s.results_h5 ? "written" : "not written");
   if (s.failed > 0) return 1;
   if (s.pending > 0) return 3;
   return 0;

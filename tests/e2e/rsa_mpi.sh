@@ -44,6 +44,10 @@ for path in glob.glob(f"{run}/jobs/*.h5"):
             assert abs(float(row["ceiling_lower"]) - f["rsa/ceiling"][k, 0]) < 1e-8
 print("job files match results.csv")
 PY
+# status counts RSA units like ridge units and names the RSA outputs
+"$BRAINSWEEP" status "$WORK/run1" > "$WORK/status.txt" || fail "status of a finished RSA run exited non-zero"
+grep -Eq "done +10 units \(80 jobs\)" "$WORK/status.txt" || { cat "$WORK/status.txt"; fail "status does not count 10 done units"; }
+grep -q "results.csv (the RSA table): written; rsa_report.txt: written" "$WORK/status.txt" || fail "status does not name the RSA outputs"
 # a rerun skips every unit and leaves the outputs as they were
 mpirun -n 2 "$BRAINSWEEP" run "$WORK/run2" > "$WORK/rerun.log" 2>&1 || { cat "$WORK/rerun.log"; fail "rerun failed"; }
 grep -q "10 units already done, 0 to fit" "$WORK/rerun.log" || { cat "$WORK/rerun.log"; fail "the rerun did not skip the done units"; }
