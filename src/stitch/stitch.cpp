@@ -95,7 +95,18 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
     return 0;
   };
   std::vector<std::string> override_specs;
-  for (const auto& o : opt.overrides) override_specs.push_back(o.spec);
+  for (const auto& o : opt.overrides) {
+    override_specs.push_back(o.spec);
+    bool used = false;  // a glob that matches no stitched episode may be a typo: say so (not an error: the
+                        // same overrides serve stitches of several eval sets)
+    std::vector<std::string> stitched_eps = with_eval ? eval->episodes : std::vector<std::string>{};
+    for (const auto& t : p.test) stitched_eps.insert(stitched_eps.end(), t.episodes.begin(), t.episodes.end());
+    for (const auto& ep : stitched_eps) used |= fnmatch(o.episodes.c_str(), ep.c_str(), 0) == 0;
+    if (!used)
+      fmt::print(stderr, "warning: --override '{}': '{}' matches no episode stitched here (the --eval set's and the "
+                         "test sets'; e.g. {}); it changes nothing\n", o.spec, o.episodes,
+                 stitched_eps.empty() ? std::string("none") : stitched_eps.front());
+  }
   const int top_k = opt.top_k > 0 ? opt.top_k : softmax ? std::numeric_limits<int>::max() : 1;
   const std::string temperature_text = softmax ? fmt::format("{:.9g}", opt.temperature) : "";
 

@@ -163,6 +163,12 @@ class StitchEnsembles(unittest.TestCase):
             ids = [j["job_id"] for j in self.jobs[s]]
             for (parcel, jid), wt in got.items():
                 self.assertAlmostEqual(wt, default[s][0][ids.index(jid), self.parcels.index(parcel)], delta=1e-9)
+        # a glob that matches nothing: a warning, and the default choice
+        r = self.stitch("--top-k", "2", "--override", "chaplin*=annotations/.*", "--eval", "test")
+        self.assertIn("warning: --override 'chaplin*=annotations/.*': 'chaplin*' matches no episode stitched here", r.stderr)
+        with h5py.File(os.path.join(self.run_dir, "stitched", "predictions.h5")) as f:
+            for s in self.subjects:
+                np.testing.assert_allclose(f[f"{s}/sherlock02"][()], default[s][1], atol=2e-5, rtol=1e-5)
         # keep-form: only the LSA feature set
         self.stitch("--override", "sherlock02=description_lsa/lsa64", "--eval", "test")
         winners = read_csv(os.path.join(self.run_dir, "stitched", "winners.csv"))
