@@ -221,10 +221,7 @@ Sweep Sweep::load(const std::string& path) {
   if (const auto ridge = doc["ridge"]) {
     yaml::check_keys(path, ridge, "ridge", {"folds", "alphas", "backend", "precision", "prediction_dtype"});
     if (ridge["prediction_dtype"]) {
-      s.prediction_dtype = yaml::scalar<std::string>(path, ridge["prediction_dtype"], "ridge.prediction_dtype", "float32 or float16");
-      if (s.prediction_dtype != "float32" && s.prediction_dtype != "float16")
-        throw ConfigError(yaml::at(path, ridge["prediction_dtype"], "ridge.prediction_dtype") +
-                          ": expected float32 or float16, found '" + s.prediction_dtype + "'");
+      s.prediction_dtype = yaml::choice(path, ridge["prediction_dtype"], "ridge.prediction_dtype", {"float32", "float16"});
     }
     if (ridge["folds"]) {
       s.folds = yaml::scalar<int>(path, ridge["folds"], "ridge.folds", "an integer");
@@ -243,24 +240,15 @@ Sweep Sweep::load(const std::string& path) {
       s.alphas.erase(std::unique(s.alphas.begin(), s.alphas.end()), s.alphas.end());
     }
     if (ridge["precision"]) {
-      s.precision = yaml::scalar<std::string>(path, ridge["precision"], "ridge.precision", "mixed, float64 or float32");
-      if (s.precision != "mixed" && s.precision != "float64" && s.precision != "float32")
-        throw ConfigError(yaml::at(path, ridge["precision"], "ridge.precision") +
-                          ": expected mixed, float64 or float32, found '" + s.precision + "'");
+      s.precision = yaml::choice(path, ridge["precision"], "ridge.precision", {"mixed", "float64", "float32"});
     }
     if (ridge["backend"]) {
-      s.backend = yaml::scalar<std::string>(path, ridge["backend"], "ridge.backend", "cpu or cuda");
-      if (s.backend != "cpu" && s.backend != "cuda")
-        throw ConfigError(yaml::at(path, ridge["backend"], "ridge.backend") + ": expected cpu or cuda, found '" +
-                          s.backend + "'");
+      s.backend = yaml::choice(path, ridge["backend"], "ridge.backend", {"cpu", "cuda"});
     }
   }
 
   if (doc["episodes"]) {
-    s.episodes = yaml::scalar<std::string>(path, doc["episodes"], "episodes", "per_subject or common");
-    if (s.episodes != "per_subject" && s.episodes != "common")
-      throw ConfigError(yaml::at(path, doc["episodes"], "episodes") + ": expected per_subject or common, found '" +
-                        s.episodes + "'");
+    s.episodes = yaml::choice(path, doc["episodes"], "episodes", {"per_subject", "common"});
   }
 
   if (const auto ev = doc["eval"]) {
@@ -305,17 +293,12 @@ Sweep Sweep::load(const std::string& path) {
       if (name != "train" && std::none_of(s.eval.begin(), s.eval.end(), [&](const auto& e) { return e.first == name; }))
         throw ConfigError(yaml::at(path, rn["set"], "rsa.set") + ": '" + name + "' is not a set of this sweep (train or a key of eval)");
     if (rn["distance"]) {
-      r.distance = yaml::scalar<std::string>(path, rn["distance"], "rsa.distance", "correlation, euclidean or crossnobis");
-      if (r.distance != "correlation" && r.distance != "euclidean" && r.distance != "crossnobis")
-        throw ConfigError(yaml::at(path, rn["distance"], "rsa.distance") +
-                          ": expected correlation, euclidean or crossnobis, found '" + r.distance + "'");
+      r.distance = yaml::choice(path, rn["distance"], "rsa.distance", {"correlation", "euclidean", "crossnobis"});
     }
     if (rn["comparisons"]) {
       r.comparisons = nonempty(rn["comparisons"], "rsa.comparisons", "corr, spearman, tau-a or cosine");
       for (const auto& c : r.comparisons)
-        if (c != "corr" && c != "spearman" && c != "tau-a" && c != "cosine")
-          throw ConfigError(yaml::at(path, rn["comparisons"], "rsa.comparisons") +
-                            ": expected corr, spearman, tau-a or cosine, found '" + c + "'");
+        yaml::check_choice(path, rn["comparisons"], "rsa.comparisons", c, {"corr", "spearman", "tau-a", "cosine"});
     }
     if (const auto ro = rn["rois"]) {
       if (!ro.IsMap() || ro.size() == 0)

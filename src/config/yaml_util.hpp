@@ -56,6 +56,31 @@ std::vector<T> list(const std::string& file, const YAML::Node& node, const std::
   return out;
 }
 
+/// "a, b or c": the choices of a key, for messages.
+inline std::string choice_list(const std::vector<std::string>& choices) {
+  std::string out;
+  for (size_t i = 0; i < choices.size(); ++i) out += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + choices[i];
+  return out;
+}
+
+/// `value` (read from `node` at key `path`) must be one of `choices`.
+/// @throw ConfigError  "<file>:<line>: key '<path>': expected a, b or c, found '<value>'"
+inline void check_choice(const std::string& file, const YAML::Node& node, const std::string& path, const std::string& value,
+                         const std::vector<std::string>& choices) {
+  for (const auto& c : choices)
+    if (value == c) return;
+  throw ConfigError(at(file, node, path) + ": expected " + choice_list(choices) + ", found '" + value + "'");
+}
+
+/// A scalar string that must be one of `choices` (check_choice).
+inline std::string choice(const std::string& file, const YAML::Node& node, const std::string& path,
+                          const std::vector<std::string>& choices) {
+  const std::string list = choice_list(choices);
+  auto v = scalar<std::string>(file, node, path, list.c_str());
+  check_choice(file, node, path, v, choices);
+  return v;
+}
+
 template <class T>
 T required(const std::string& file, const YAML::Node& map, const std::string& key, const char* expected) {
   if (!map[key]) throw ConfigError(at(file, map, key) + ": missing (expected " + expected + ")");
