@@ -35,6 +35,12 @@ std::string job_file_path(const std::string& run_dir, const std::string& job_id)
 /// Not collective; never throws.
 std::string job_file_problem(const Plan& plan, const Job& job, const std::string& run_dir);
 
+/// Write the attributes that identify a job file, for ridge and RSA units alike: `job_id`, `unit_id`,
+/// `subject`, `plan_checksum` (what job_file_problem checks), `model`, `layers` (joined by '+'),
+/// `hrf_delay`, `stimulus_window`.
+void write_job_identity(h5::File& f, const Plan& plan, const Unit& unit, const std::string& job_id,
+                        const std::string& subject);
+
 /// Open the job file of `job` after checking it (job_file_problem).
 /// @throw DataError  naming the file and the problem
 h5::File open_job_file(const Plan& plan, const Job& job, const std::string& run_dir);

@@ -253,14 +253,7 @@ void rsa_unit(const Plan& p, const Unit& u, const std::string& run_dir) {
     f.write_string_attr1("metric", "rsa");
     f.write_string_attr1("model_name", rsa_model_name(u));
     f.write_string_attr1("distance", p.rsa->distance);
-    f.write_string_attr1("job_id", u.job_ids[j]);
-    f.write_string_attr1("unit_id", u.unit_id);
-    f.write_string_attr1("subject", sub);
-    f.write_string_attr1("plan_checksum", p.checksum);
-    f.write_string_attr1("model", u.model);
-    f.write_string_attr1("layers", fmt::format("{}", fmt::join(u.layers, "+")));
-    f.write_int_attr("hrf_delay", u.hrf_delay);
-    f.write_int_attr("stimulus_window", u.stimulus_window);
+    write_job_identity(f, p, u, u.job_ids[j], sub);
     f.write_int_attr("n_bootstrap_valid", results.empty() ? 0 : results.front().bootstrap_valid);
     f.save_atomic(path);
   }

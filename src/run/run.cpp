@@ -136,8 +136,10 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   std::vector<MatrixF> train_parts;
   long n = 0;
   const auto& train = p.train_of(u);
+  std::vector<long> band_widths;  // columns per band (a banded unit), from the first episode's design
   for (const auto& ep : train) {
-    train_parts.push_back(kept_rows(episode_design(p, u, ep, first.at(ep).n_tr), xs, xe));
+    train_parts.push_back(
+        kept_rows(episode_design(p, u, ep, first.at(ep).n_tr, train_parts.empty() ? &band_widths : nullptr), xs, xe));
     run_lengths.push_back(train_parts.back().rows());
     n += run_lengths.back();
   }
@@ -149,12 +151,10 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   if (!u.bands.empty()) {
     // Banded ridge (himalaya's GroupRidgeCV scaling): band k's standardised columns times √γ_k, folded
     // into the statistics so that every design standardised with them (eval, test) is scaled alike.
-    std::vector<long> widths;
-    (void)episode_design(p, u, train.front(), 1, &widths);
     long at = 0;
-    for (size_t k = 0; k < widths.size(); ++k) {
-      stats.inv_std.segment(at, widths[k]) *= std::sqrt(u.gamma.at(k));
-      at += widths[k];
+    for (size_t k = 0; k < band_widths.size(); ++k) {
+      stats.inv_std.segment(at, band_widths[k]) *= std::sqrt(u.gamma.at(k));
+      at += band_widths[k];
     }
   }
   standardize(x, stats);
@@ -279,15 +279,8 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
         }
       const auto& ref = p.fmri.at(sub).at(train.front());
       f.write_string_attr("parcel_names", parcel_names(ref.file, ref.n_parcels));
-      f.write_string_attr1("job_id", u.job_ids[s]);
-      f.write_string_attr1("unit_id", u.unit_id);
-      f.write_string_attr1("subject", sub);
-      f.write_string_attr1("plan_checksum", p.checksum);
-      f.write_string_attr1("model", u.model);
-      f.write_string_attr1("layers", fmt::format("{}", fmt::join(u.layers, "+")));
+      write_job_identity(f, p, u, u.job_ids[s], sub);
       f.write_string_attr1("solver", fit.solver);
-      f.write_int_attr("hrf_delay", u.hrf_delay);
-      f.write_int_attr("stimulus_window", u.stimulus_window);
       if (!u.bands.empty()) {
         std::vector<std::string> band_names;
         for (const auto& b : u.bands) band_names.push_back(fmt::format("{}/{}", b.model, fmt::join(b.layers, "+")));
@@ -312,6 +305,17 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
                y.cols(), fit.solver, seconds,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t_unit).count());
   fs::write_text_atomic(marker_path(run_dir, u.unit_id), u.unit_id + "\n");
+}
+
+void write_job_identity(h5::File& f, const Plan& p, const Unit& u, const std::string& job_id, const std::string& subject) {
+  f.write_string_attr1("job_id", job_id);
+  f.write_string_attr1("unit_id", u.unit_id);
+  f.write_string_attr1("subject", subject);
+  f.write_string_attr1("plan_checksum", p.checksum);
+  f.write_string_attr1("model", u.model);
+  f.write_string_attr1("layers", fmt::format("{}", fmt::join(u.layers, "+")));
+  f.write_int_attr("hrf_delay", u.hrf_delay);
+  f.write_int_attr("stimulus_window", u.stimulus_window);
 }
 
 std::string job_file_path(const std::string& run_dir, const std::string& job_id) {
