@@ -9,7 +9,6 @@ recover which band drives which parcel. Bad bands are refused by name.
 
 Usage: test_banded.py BRAINSWEEP SHERLOCK_DIR
 """
-import csv
 import json
 import os
 import subprocess
@@ -24,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 import encoding_reference as enc  # noqa: E402
+import e2e_util as e2e  # noqa: E402
 
 BIN = None
 SHERLOCK = None
@@ -33,9 +33,7 @@ def bs(*args):
     return subprocess.run([BIN, *args], capture_output=True, text=True, cwd=SOURCE)
 
 
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+read_csv = e2e.read_csv
 
 
 class Banded(unittest.TestCase):
@@ -143,22 +141,7 @@ eval: {{test: [sherlock02]}}
             for ep in episodes:
                 with h5py.File(os.path.join(d, f"s_{ep}.h5"), "w") as f:
                     f["x"] = feats[ep][model].astype("f4")
-        desc = os.path.join(root, "planted.yaml")
-        with open(desc, "w") as f:
-            f.write(f"""name: planted
-root: {root}
-tr: 1.0
-fmri:
-  - file: "fmri/{{subject}}/{{subject}}_bold.h5"
-    episodes: '.*'
-features: "features/{{model}}/{{stimset}}/{{group}}/{{stimset}}_{{episode}}.h5"
-stimuli:
-  - episodes: '(.*)'
-    stimset: s
-    group: g
-    movie: '{{1}}'
-""")
-        return desc
+        return e2e.flat_descriptor(root, "planted", 1.0)
 
     def test_planted_bands(self):
         desc = self.planted()

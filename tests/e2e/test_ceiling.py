@@ -7,7 +7,6 @@ voxels over its 12 runs against numpy, and bad input (exit 2, nothing written).
 
 Usage: test_ceiling.py BRAINSWEEP_BINARY [SHERLOCK_DIR]
 """
-import csv
 import os
 import subprocess
 import sys
@@ -21,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 import metrics_reference as ref  # noqa: E402
+import e2e_util as e2e  # noqa: E402
 
 BIN = None
 SHERLOCK = os.path.join(SOURCE, "..", "shared", "data", "sherlock")
@@ -35,9 +35,7 @@ def haxby_dir():
     return os.path.join(os.path.dirname(os.path.abspath(SHERLOCK)), "haxby2001")
 
 
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+read_csv = e2e.read_csv
 
 
 def sherlock_sweep(d, atlas="roi6", subjects=SUBJECTS):
@@ -215,23 +213,7 @@ class Ceiling(unittest.TestCase):
         for ep in episodes:
             with h5py.File(os.path.join(feat, f"s_{ep}.h5"), "w") as f:
                 f["l"] = rng.standard_normal((lengths[ep.split("_run-")[0]], 4)).astype("f4")
-        desc = os.path.join(root, "rep.yaml")
-        with open(desc, "w") as f:
-            f.write(f"""name: rep
-root: {root}
-tr: 1.49
-exclude_start: 2
-exclude_end: 1
-fmri:
-  - file: "fmri/{{subject}}/{{subject}}_bold.h5"
-    episodes: '.*'
-features: "features/{{model}}/{{stimset}}/{{group}}/{{stimset}}_{{episode}}.h5"
-stimuli:
-  - episodes: '(.*)'
-    stimset: s
-    group: g
-    movie: '{{1}}'
-""")
+        desc = e2e.flat_descriptor(root, "rep", 1.49, exclude_start=2, exclude_end=1)
         sweep = os.path.join(root, "sweep.yaml")
         with open(sweep, "w") as f:
             f.write(f"""dataset: {desc}

@@ -21,6 +21,8 @@ import unittest
 import h5py
 import numpy as np
 
+import e2e_util as e2e  # noqa: E402  (the directory of this script is on sys.path)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
 BIN = None
@@ -60,21 +62,7 @@ def make_dataset(root):
         with h5py.File(os.path.join(d, f"s_{ep}.h5"), "w") as f:
             for layer, x in feats[ep].items():
                 f[layer] = x.astype("f4")
-    desc = os.path.join(root, "films.yaml")
-    with open(desc, "w") as f:
-        f.write(f"""name: films
-root: {root}
-tr: 1.49
-fmri:
-  - file: "fmri/{{subject}}/{{subject}}_bold.h5"
-    episodes: '.*'
-features: "features/{{model}}/{{stimset}}/{{group}}/{{stimset}}_{{episode}}.h5"
-stimuli:
-  - episodes: '(.*)'
-    stimset: s
-    group: g
-    movie: '{{1}}'
-""")
+    desc = e2e.flat_descriptor(root, "films", 1.49)
     sweep = os.path.join(root, "sweep.yaml")
     with open(sweep, "w") as f:
         f.write(f"""dataset: {desc}

@@ -7,7 +7,6 @@ tests/reference/metrics_reference.py; the 16 behavioural RDMs as a 16-subject RO
 
 Usage: test_rsa.py BRAINSWEEP_BINARY [RSA92_H5]
 """
-import csv
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 import metrics_reference as ref  # noqa: E402
+import e2e_util as e2e  # noqa: E402
 
 BIN = None
 RSA92 = os.path.join(HERE, "..", "..", "..", "shared", "data", "rsa92", "rsa92.h5")
@@ -29,9 +29,7 @@ def run(*args):
     return subprocess.run([BIN, "rsa", *args], capture_output=True, text=True)
 
 
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+read_csv = e2e.read_csv
 
 
 class Rsa(unittest.TestCase):
@@ -116,19 +114,12 @@ class Rsa(unittest.TestCase):
         sys.path.insert(0, os.path.join(HERE, "..", "reference"))
         import encoding_reference as enc  # the ENCODING.md reference's alignment (design rows)
         sherlock = os.path.join(os.path.dirname(RSA92), "..", "sherlock")
-        source = os.path.abspath(os.path.join(HERE, "..", ".."))
         events = {ep: ref.read_events(os.path.join(sherlock, "events", f"{ep}_events.tsv")) for ep in ("sherlock01", "sherlock02")}
         conditions = list(dict.fromkeys(e[2] for ep in ("sherlock01", "sherlock02") for e in events[ep]))
         self.assertEqual(len(conditions), 50)
         for atlas in ("roi6", "pmc481"):
             with self.subTest(atlas=atlas):
-                sweep = os.path.join(self.d, f"sherlock_{atlas}.yaml")
-                with open(os.path.join(source, "sweeps", "sherlock.yaml")) as f:
-                    text = f.read().replace("atlas: roi6", f"atlas: {atlas}").replace(
-                        "dataset: configs", f"dataset: {source}/configs").replace("dataset_root: ../shared/data/sherlock",
-                                                                                  f"dataset_root: {sherlock}")
-                with open(sweep, "w") as f:
-                    f.write(text)
+                sweep = e2e.sherlock_sweep(os.path.join(self.d, f"sherlock_{atlas}.yaml"), sherlock, atlas)
                 out = self.out()
                 r = run("--sweep", sweep, "--events", os.path.join(sherlock, "events", "{episode}_events.tsv"), "--set",
                         "train,test", "--comparison", "corr,spearman", "--bootstrap", "0", "--permutations", "0", "--out", out)
@@ -167,13 +158,7 @@ class Rsa(unittest.TestCase):
     def test_sherlock_rois_by_regex(self):
         """--roi NAME=REGEX: two halves of the 481 PMC voxels (pmc_vox000-199, 200-480) against numpy."""
         sherlock = os.path.join(os.path.dirname(RSA92), "..", "sherlock")
-        source = os.path.abspath(os.path.join(HERE, "..", ".."))
-        sweep = os.path.join(self.d, "pmc.yaml")
-        with open(os.path.join(source, "sweeps", "sherlock.yaml")) as f:
-            text = f.read().replace("atlas: roi6", "atlas: pmc481").replace("dataset: configs", f"dataset: {source}/configs")
-            text = text.replace("dataset_root: ../shared/data/sherlock", f"dataset_root: {sherlock}")
-        with open(sweep, "w") as f:
-            f.write(text)
+        sweep = e2e.sherlock_sweep(os.path.join(self.d, "pmc.yaml"), sherlock, "pmc481")
         out = self.out()
         r = run("--sweep", sweep, "--events", os.path.join(sherlock, "events", "{episode}_events.tsv"), "--set", "test",
                 "--roi", "low=pmc_vox[01][0-9][0-9]", "--roi", "high=pmc_vox[2-4][0-9][0-9]", "--bootstrap", "0",
@@ -277,13 +262,7 @@ train: [{", ".join(f"run-{r:02d}" for r in runs)}]
         self.assertIn("has no features: rsa --sweep can only write its brain RDMs; give --save-rdms", r.stderr)
         # Sherlock's two scans show different scenes: no run holds every condition
         sherlock = os.path.join(os.path.dirname(RSA92), "..", "sherlock")
-        source = os.path.abspath(os.path.join(HERE, "..", ".."))
-        sweep = os.path.join(self.d, "s.yaml")
-        with open(os.path.join(source, "sweeps", "sherlock.yaml")) as f:
-            text = f.read().replace("dataset: configs", f"dataset: {source}/configs").replace(
-                "dataset_root: ../shared/data/sherlock", f"dataset_root: {sherlock}")
-        with open(sweep, "w") as f:
-            f.write(text)
+        sweep = e2e.sherlock_sweep(os.path.join(self.d, "s.yaml"), sherlock)
         out = os.path.join(self.d, "o.csv")
         r = run("--sweep", sweep, "--events", os.path.join(sherlock, "events", "{episode}_events.tsv"), "--set", "train,test",
                 "--distance", "crossnobis", "--out", out)
@@ -294,13 +273,7 @@ train: [{", ".join(f"run-{r:02d}" for r in runs)}]
 
     def test_events_bad_input(self):
         sherlock = os.path.join(os.path.dirname(RSA92), "..", "sherlock")
-        source = os.path.abspath(os.path.join(HERE, "..", ".."))
-        sweep = os.path.join(self.d, "s.yaml")
-        with open(os.path.join(source, "sweeps", "sherlock.yaml")) as f:
-            text = f.read().replace("dataset: configs", f"dataset: {source}/configs").replace(
-                "dataset_root: ../shared/data/sherlock", f"dataset_root: {sherlock}")
-        with open(sweep, "w") as f:
-            f.write(text)
+        sweep = e2e.sherlock_sweep(os.path.join(self.d, "s.yaml"), sherlock)
         ev = os.path.join(self.d, "ev")
         os.makedirs(ev)
         def write(rows):

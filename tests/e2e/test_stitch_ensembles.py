@@ -7,7 +7,6 @@ no --eval (the selection score, optimistic); every refusal, with nothing written
 
 Usage: test_stitch_ensembles.py BRAINSWEEP SHERLOCK_DIR
 """
-import csv
 import os
 import subprocess
 import sys
@@ -16,6 +15,8 @@ import unittest
 
 import h5py
 import numpy as np
+
+import e2e_util as e2e  # noqa: E402  (the directory of this script is on sys.path)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -27,9 +28,7 @@ def bs(*args):
     return subprocess.run([BIN, *args], capture_output=True, text=True, cwd=SOURCE)
 
 
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+read_csv = e2e.read_csv
 
 
 def pearson_columns(a, b):
@@ -43,12 +42,7 @@ class StitchEnsembles(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.run_dir = os.path.join(cls.tmp.name, "run")
-        sweep = os.path.join(cls.tmp.name, "sweep.yaml")
-        with open(os.path.join(SOURCE, "sweeps", "sherlock.yaml")) as f:
-            text = f.read().replace("dataset: configs", f"dataset: {SOURCE}/configs").replace(
-                "dataset_root: ../shared/data/sherlock", f"dataset_root: {SHERLOCK}")
-        with open(sweep, "w") as f:
-            f.write(text)
+        sweep = e2e.sherlock_sweep(os.path.join(cls.tmp.name, "sweep.yaml"), SHERLOCK)
         for cmd in (["generate", sweep, "--out", cls.run_dir], ["run", cls.run_dir]):
             r = bs(*cmd)
             assert r.returncode == 0, r.stderr
