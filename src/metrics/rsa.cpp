@@ -4,6 +4,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -96,43 +97,144 @@ std::vector<double> ranks(const std::vector<double>& x, const std::vector<double
   return r;
 }
 
-/// τa from integer ranks: entries listed in (x, y) order as (x id, y id, integer weight), zero
-/// weights left out. Knight's counts in exact integer arithmetic: runs of 16 sorted by insertion, then
-/// a bottom-up branch-free merge sort of (y id, weight) that adds w_right · (weight of the left run's
-/// remaining entries) whenever a right entry goes first (the work arrays are reused).
-struct TauWork {
-  struct Entry {
-    std::uint32_t y, w;
-  };
-  std::vector<std::uint32_t> xs;
-  std::vector<Entry> e, buf;
-  void clear() {
-    xs.clear();
-    e.clear();
+/// Bits that ids 0 … distinct − 1 need.
+int id_bits(std::uint32_t distinct) {
+  int b = 0;
+  while ((1ULL << b) < distinct) ++b;
+  return b;
+}
+
+/// Weighted inversion count Σ over i < j with x_i > x_j of w_i·w_j, for ids x < 2^bits and integer
+/// weights (Σw < 2^32), in exact integer arithmetic; reorders x and w. Most-significant-digit radix:
+/// one pass counts the inversions between different top digits (up to 10 bits) with running sums of
+/// the weight already seen above each digit, held as 32 × 32 suffix sums so that an update is two
+/// fixed-length masked adds (vectorised, no data-dependent branch); a stable counting sort then
+/// groups the entries by that digit and each group goes on with the next digit (the last digit is
+/// counted, not sorted); groups of ≤ 32 entries by insertion sort. For 1000 conditions (499 500
+/// ids, 19 bits) that is three streaming passes where a merge sort makes fifteen over 4 MB, and 4×
+/// faster.
+class InversionCounter {
+ public:
+  template <bool Weighted>
+  unsigned long long count(std::uint32_t* x, std::uint32_t* w, size_t n, int bits) {
+    if (n < 2 || bits <= 0) return 0;
+    if (n <= 32) return insertion<Weighted>(x, w, n);
+    if (bits <= kDigit) return digit_pass<Weighted, false>(x, w, n, 0, bits);
+    const int shift = bits - kDigit;
+    unsigned long long inv = digit_pass<Weighted, true>(x, w, n, shift, kDigit);
+    constexpr std::uint32_t nb = 1u << kDigit;
+    std::vector<std::uint32_t> start(nb + 1, 0);
+    for (std::uint32_t b = 0; b < nb; ++b) start[b + 1] = start[b] + hist_[b];
+    if (xb_.size() < n) xb_.resize(n);
+    if (Weighted && wb_.size() < n) wb_.resize(n);
+    std::copy(start.begin(), start.end() - 1, hist_.begin());  // the next free slot of each digit
+    for (size_t q = 0; q < n; ++q) {
+      const std::uint32_t p = hist_[(x[q] >> shift) & (nb - 1)]++;
+      xb_[p] = x[q];
+      if constexpr (Weighted) wb_[p] = w[q];
+    }
+    std::copy(xb_.begin(), xb_.begin() + static_cast<long>(n), x);
+    if constexpr (Weighted) std::copy(wb_.begin(), wb_.begin() + static_cast<long>(n), w);
+    for (std::uint32_t b = 0; b < nb; ++b)
+      inv += count<Weighted>(x + start[b], Weighted ? w + start[b] : nullptr, start[b + 1] - start[b], shift);
+    return inv;
   }
+
+ private:
+  static constexpr int kDigit = 10;
+
+  template <bool Weighted>
+  static unsigned long long insertion(std::uint32_t* x, std::uint32_t* w, size_t n) {
+    unsigned long long inv = 0;
+    for (size_t i = 1; i < n; ++i) {
+      const std::uint32_t v = x[i], wv = Weighted ? w[i] : 1;
+      size_t j = i;
+      unsigned long long passed = 0;
+      while (j > 0 && x[j - 1] > v) {
+        passed += Weighted ? w[j - 1] : 1;
+        x[j] = x[j - 1];
+        if constexpr (Weighted) w[j] = w[j - 1];
+        --j;
+      }
+      x[j] = v;
+      if constexpr (Weighted) w[j] = wv;
+      inv += passed * wv;
+    }
+    return inv;
+  }
+
+  /// Inversions between different digits (x >> shift) mod 2^k, k ≤ 10; with `Histogram`, the
+  /// number of entries of each digit in hist_.
+  template <bool Weighted, bool Histogram>
+  unsigned long long digit_pass(const std::uint32_t* x, const std::uint32_t* w, size_t n, int shift, int k) {
+    const int lo_bits = std::min(k, 5);
+    const std::uint32_t rows = 1u << (k - lo_bits), mask = (1u << k) - 1;
+    std::fill(above_hi_.begin(), above_hi_.end(), 0u);
+    std::fill(above_lo_.begin(), above_lo_.begin() + rows * 32, 0u);
+    if constexpr (Histogram) std::fill(hist_.begin(), hist_.end(), 0u);
+    unsigned long long inv = 0;
+    for (size_t q = 0; q < n; ++q) {
+      const std::uint32_t d = (x[q] >> shift) & mask, hi = d >> 5, lo = d & 31, wq = Weighted ? w[q] : 1;
+      std::uint32_t* row = above_lo_.data() + hi * 32;
+      inv += static_cast<unsigned long long>(wq) * (above_hi_[hi] + row[lo]);
+      for (std::uint32_t t = 0; t < 32; ++t) above_hi_[t] += t < hi ? wq : 0;  // seen above rows 0 … hi − 1
+      for (std::uint32_t t = 0; t < 32; ++t) row[t] += t < lo ? wq : 0;        // above digits of row hi
+      if constexpr (Histogram) ++hist_[d];
+    }
+    return inv;
+  }
+
+  std::array<std::uint32_t, 32> above_hi_{};
+  std::array<std::uint32_t, 32 * 32> above_lo_{};
+  std::array<std::uint32_t, 1u << kDigit> hist_{};
+  std::vector<std::uint32_t> xb_, wb_;
+};
+
+/// τa's entries: x id, y id and integer weight (a draw-count product) of each, in (x id, y id)
+/// order, no weight 0; the work arrays are reused.
+struct TauWork {
+  std::vector<std::uint32_t> xs, ys, ws;
+  size_t n = 0;
+  InversionCounter inversions;
+  void reset(size_t capacity) {
+    if (xs.size() < capacity) {
+      xs.resize(capacity);
+      ys.resize(capacity);
+      ws.resize(capacity);
+    }
+    n = 0;
+  }
+  /// Adds the entry; one of weight 0 is written and then overwritten (no branch).
   void add(std::uint32_t x, std::uint32_t y, std::uint32_t w) {
-    xs.push_back(x);
-    e.push_back({y, w});
+    xs[n] = x;
+    ys[n] = y;
+    ws[n] = w;
+    n += w != 0;
   }
 };
-double tau_a_sorted(TauWork& t) {
+
+/// τa of TauWork's entries (Knight's counts, exact): `n2` is Σ over groups of equal y id of
+/// (Σw)² − Σw² (the y-tied pairs of copies, doubled), y ids < 2^y_bits. Discordant pairs are the
+/// weighted inversions of the y ids in (x, y) order (InversionCounter; y-sorted within tied x).
+double tau_a_counts(TauWork& t, unsigned long long n2, int y_bits) {
   using u64 = unsigned long long;
-  using Entry = TauWork::Entry;
-  const size_t n = t.e.size();
+  const size_t n = t.n;
   u64 W = 0, W2 = 0;
-  for (const auto& x : t.e) {
-    W += x.w;
-    W2 += static_cast<u64>(x.w) * x.w;
+  for (size_t k = 0; k < n; ++k) {
+    W += t.ws[k];
+    W2 += static_cast<u64>(t.ws[k]) * t.ws[k];
   }
   if (W < 2) return 0;
-  auto tied = [&](auto same) {  // Σ over groups of (Σw)² − Σw², halved later
+  if (W >> 32)
+    throw DataError(fmt::format("tau-a: a total weight of {} (2^32 or more) overflows the exact pair counts", W));
+  auto tied = [&](auto same) {  // Σ over runs of equal keys of (Σw)² − Σw² (twice the tied pairs)
     u64 tot = 0;
     for (size_t g = 0; g < n;) {
       size_t k = g;
       u64 a = 0, a2 = 0;
       while (k < n && same(g, k)) {
-        a += t.e[k].w;
-        a2 += static_cast<u64>(t.e[k].w) * t.e[k].w;
+        a += t.ws[k];
+        a2 += static_cast<u64>(t.ws[k]) * t.ws[k];
         ++k;
       }
       tot += a * a - a2;
@@ -142,74 +244,44 @@ double tau_a_sorted(TauWork& t) {
   };
   const u64 n0 = W * W - W2;  // all twice the pair counts
   const u64 n1 = tied([&](size_t g, size_t k) { return t.xs[k] == t.xs[g]; });
-  const u64 n3 = tied([&](size_t g, size_t k) { return t.xs[k] == t.xs[g] && t.e[k].y == t.e[g].y; });
-  u64 swaps = 0;
-  constexpr size_t kRun = 16;
-  for (size_t lo = 0; lo < n; lo += kRun) {  // insertion sort of each run, counting what an entry passes
-    const size_t hi = std::min(lo + kRun, n);
-    for (size_t i = lo + 1; i < hi; ++i) {
-      const Entry v = t.e[i];
-      size_t j = i;
-      u64 passed = 0;
-      while (j > lo && t.e[j - 1].y > v.y) {
-        passed += t.e[j - 1].w;
-        t.e[j] = t.e[j - 1];
-        --j;
-      }
-      t.e[j] = v;
-      swaps += passed * v.w;
-    }
-  }
-  t.buf.resize(n);
-  for (size_t width = kRun; width < n; width *= 2) {
-    for (size_t lo = 0; lo < n; lo += 2 * width) {
-      const size_t mid = std::min(lo + width, n), hi = std::min(lo + 2 * width, n);
-      u64 left = 0;
-      for (size_t k = lo; k < mid; ++k) left += t.e[k].w;
-      const Entry* a = t.e.data();
-      Entry* out = t.buf.data();
-      size_t i = lo, j = mid, o = lo;
-      while (i < mid && j < hi) {
-        const Entry li = a[i], rj = a[j];
-        const bool take_left = li.y <= rj.y;
-        out[o++] = take_left ? li : rj;
-        swaps += take_left ? 0 : static_cast<u64>(rj.w) * left;
-        left -= take_left ? li.w : 0;
-        i += take_left;
-        j += !take_left;
-      }
-      while (i < mid) out[o++] = a[i++];
-      while (j < hi) out[o++] = a[j++];
-    }
-    std::swap(t.e, t.buf);
-  }
-  const u64 n2 = tied([&](size_t g, size_t k) { return t.e[k].y == t.e[g].y; });
+  const u64 n3 = tied([&](size_t g, size_t k) { return t.xs[k] == t.xs[g] && t.ys[k] == t.ys[g]; });
+  const u64 swaps = t.inversions.count<true>(t.ys.data(), t.ws.data(), n, y_bits);
   // C − D = n0 − n1 − n2 + n3 − 2·swaps (the first four are stored doubled)
   const double cd = (static_cast<double>(n0) - static_cast<double>(n1) - static_cast<double>(n2) +
                      static_cast<double>(n3)) / 2.0 - 2.0 * static_cast<double>(swaps);
   return cd / (static_cast<double>(W) * static_cast<double>(W - 1) / 2.0);
 }
 
-/// τa of the entries in `order` (by (x id, y id)) with their x and y ids, entries of weight 0 left out
-/// (weights are integers: draw-count products).
-double tau_in_order(const std::vector<std::uint32_t>& order, const std::vector<std::uint32_t>& xid,
-                    const std::vector<std::uint32_t>& yid, const std::vector<double>* w, TauWork& t) {
-  t.clear();
-  for (std::uint32_t e : order) {
-    const double we = weight(w, e);
-    if (we > 0) t.add(xid[e], yid[e], static_cast<std::uint32_t>(we));
+/// τa of the entries in `order` (by (x id, y id)) with their x ids and y's prepared order and ids,
+/// entries of weight 0 left out (weights are integers: draw-count products).
+double tau_in_order(const std::vector<std::uint32_t>& order, const std::vector<std::uint32_t>& xid, const Sorted& y,
+                    const std::vector<double>* w, TauWork& t) {
+  t.reset(order.size());
+  for (std::uint32_t e : order) t.add(xid[e], y.dense[e], static_cast<std::uint32_t>(weight(w, e)));
+  unsigned long long n2 = 0;
+  for (size_t g = 0; g < y.order.size();) {  // y's ties, in y's order
+    size_t k = g;
+    unsigned long long a = 0, a2 = 0;
+    for (; k < y.order.size() && y.dense[y.order[k]] == y.dense[y.order[g]]; ++k) {
+      const auto wk = static_cast<unsigned long long>(weight(w, y.order[k]));
+      a += wk;
+      a2 += wk * wk;
+    }
+    n2 += a * a - a2;
+    g = k;
   }
-  return tau_a_sorted(t);
+  return tau_a_counts(t, n2, id_bits(y.distinct));
 }
 
 /// τa of permuted models against one subject (the permutation test): the entries in the subject's
 /// order, fixed, so that a permutation only gathers the permuted model ids in that order and counts
-/// their inversions (discordant pairs) with a merge sort of 4-byte ids; the ties of the model (the
-/// same multiset of values under any permutation) and of the subject are counted once. Exact
-/// integer counts, equal to tau_in_order's.
+/// their inversions (discordant pairs, InversionCounter); the ties of the model (the same multiset
+/// of values under any permutation) and of the subject are counted once. Exact integer counts,
+/// equal to tau_in_order's.
 class TauPermutations {
  public:
-  TauPermutations(const Sorted& model, const Sorted& subject, long n_conditions) : n_(n_conditions) {
+  TauPermutations(const Sorted& model, const Sorted& subject, long n_conditions)
+      : n_(n_conditions), x_bits_(id_bits(model.distinct)) {
     using u64 = unsigned long long;
     const size_t m = subject.order.size();
     std::vector<std::uint32_t> row(m), col(m);
@@ -244,7 +316,6 @@ class TauPermutations {
     n1_ = tied(x_sorted, [](size_t, size_t) {});
     n0_ = static_cast<u64>(m) * m - m;
     xs_.resize(m);
-    buf_.resize(m);
   }
   /// τa of the model permuted by `perm` (condition i of the permuted model is condition perm[i]);
   /// `full_id`: the model's dense ids as a full n × n matrix.
@@ -263,62 +334,7 @@ class TauPermutations {
         a = b;
       }
     }
-    u64 swaps = 0;
-    constexpr size_t kRun = 16;
-    for (size_t lo = 0; lo < m; lo += kRun) {
-      const size_t hi = std::min(lo + kRun, m);
-      for (size_t i = lo + 1; i < hi; ++i) {
-        const std::uint32_t v = xs_[i];
-        size_t j = i;
-        while (j > lo && xs_[j - 1] > v) {
-          xs_[j] = xs_[j - 1];
-          --j;
-        }
-        swaps += i - j;
-        xs_[j] = v;
-      }
-    }
-    for (size_t width = kRun; width < m; width *= 2) {
-      for (size_t lo = 0; lo < m; lo += 2 * width) {
-        const size_t mid = std::min(lo + width, m), hi = std::min(lo + 2 * width, m);
-        const std::uint32_t* a = xs_.data();
-        std::uint32_t* out = buf_.data();
-        if (hi - lo == 2 * width) {
-          // Two independent chains (one is latency-bound): the front places the `width` smallest
-          // entries, the back the `width` largest, both stable; neither run runs out before its
-          // chain ends. Each right entry adds the left entries greater than it: at the front those
-          // still waiting (mid − i), at the back those already placed after it (mid − 1 − ib).
-          size_t i = lo, j = mid, ib = mid - 1, jb = hi - 1;
-          for (size_t k = 0; k < width; ++k) {
-            const std::uint32_t li = a[i], rj = a[j];
-            const size_t right = rj < li;
-            out[lo + k] = right ? rj : li;
-            swaps += right ? mid - i : 0;
-            i += 1 - right;
-            j += right;
-            const std::uint32_t la = a[ib], rb = a[jb];
-            const size_t right_b = rb >= la;
-            out[hi - 1 - k] = right_b ? rb : la;
-            swaps += right_b ? mid - 1 - ib : 0;
-            ib -= 1 - right_b;
-            jb -= right_b;
-          }
-          continue;
-        }
-        size_t i = lo, j = mid, o = lo;
-        while (i < mid && j < hi) {
-          const std::uint32_t li = a[i], rj = a[j];
-          const size_t right = rj < li;
-          out[o++] = right ? rj : li;
-          swaps += right ? mid - i : 0;
-          i += 1 - right;
-          j += right;
-        }
-        while (i < mid) out[o++] = a[i++];
-        while (j < hi) out[o++] = a[j++];
-      }
-      std::swap(xs_, buf_);
-    }
+    const u64 swaps = inversions_.count<false>(xs_.data(), nullptr, m, x_bits_);
     const double cd = (static_cast<double>(n0_) - static_cast<double>(n1_) - static_cast<double>(n2_) +
                        static_cast<double>(n3)) / 2.0 - 2.0 * static_cast<double>(swaps);
     const double pairs = static_cast<double>(m);
@@ -327,8 +343,10 @@ class TauPermutations {
 
  private:
   long n_;
-  std::vector<std::uint32_t> pi_, pj_, xs_, buf_;
+  int x_bits_;
+  std::vector<std::uint32_t> pi_, pj_, xs_;
   std::vector<std::pair<size_t, size_t>> groups_;
+  InversionCounter inversions_;
   unsigned long long n0_ = 0, n1_ = 0, n2_ = 0;
 };
 
@@ -470,7 +488,7 @@ double compare_rdms(const std::vector<double>& x, const std::vector<double>& y, 
       std::vector<std::uint32_t> order, count;
       order_by_xy(px.dense, px.distinct, py, order, count);
       TauWork t;
-      return tau_in_order(order, px.dense, py.dense, w, t);
+      return tau_in_order(order, px.dense, py, w, t);
     }
   }
   return 0;
@@ -553,6 +571,14 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
     std::uint32_t x, y, i, j;
   };
   std::vector<std::vector<XyEntry>> xy_entries(ns);
+  // … and the subject's ties: the conditions (i, j) of each group of entries with an equal subject
+  // value (groups of one left out; none for continuous data), for the y-tied pairs of a resample.
+  struct Ties {
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> pairs;
+    std::vector<size_t> start{0};  // group g: pairs[start[g] … start[g + 1])
+  };
+  std::vector<Ties> y_ties(ns);
+  std::vector<std::uint32_t> cnt32(static_cast<size_t>(model.n));
   if (c == Comparison::tau_a && o.bootstrap > 0) {
     std::vector<std::uint32_t> pi(m), pj(m);
     size_t q = 0;
@@ -564,6 +590,16 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
     for (size_t t = 0; t < ns; ++t) {
       xy_entries[t].reserve(m);
       for (std::uint32_t e : xy_order[t]) xy_entries[t].push_back({pm.dense[e], ps[t].dense[e], pi[e], pj[e]});
+      const auto& order = ps[t].order;
+      for (size_t g = 0; g < order.size();) {
+        size_t k = g;
+        while (k < order.size() && ps[t].dense[order[k]] == ps[t].dense[order[g]]) ++k;
+        if (k - g > 1) {
+          for (size_t e = g; e < k; ++e) y_ties[t].pairs.emplace_back(pi[order[e]], pj[order[e]]);
+          y_ties[t].start.push_back(y_ties[t].pairs.size());
+        }
+        g = k;
+      }
     }
   }
   const std::vector<double>* draw_counts = nullptr;  // set during the bootstrap
@@ -600,15 +636,23 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
           break;
         case Comparison::tau_a:
           if (w && draw_counts) {
-            tw.clear();
-            const auto& cnt = *draw_counts;
-            for (const XyEntry& x : xy_entries[s]) {
-              const auto we = static_cast<std::uint32_t>(cnt[x.i] * cnt[x.j]);
-              if (we) tw.add(x.x, x.y, we);
+            for (size_t i = 0; i < cnt32.size(); ++i) cnt32[i] = static_cast<std::uint32_t>((*draw_counts)[i]);
+            tw.reset(xy_entries[s].size());
+            for (const XyEntry& x : xy_entries[s]) tw.add(x.x, x.y, cnt32[x.i] * cnt32[x.j]);
+            unsigned long long n2 = 0;
+            const Ties& ties = y_ties[s];
+            for (size_t g = 0; g + 1 < ties.start.size(); ++g) {
+              unsigned long long a = 0, a2 = 0;
+              for (size_t e = ties.start[g]; e < ties.start[g + 1]; ++e) {
+                const unsigned long long we = cnt32[ties.pairs[e].first] * cnt32[ties.pairs[e].second];
+                a += we;
+                a2 += we * we;
+              }
+              n2 += a * a - a2;
             }
-            out[s] = tau_a_sorted(tw);
+            out[s] = tau_a_counts(tw, n2, id_bits(ps[s].distinct));
           } else {
-            out[s] = tau_in_order(xy_order[s], pm.dense, ps[s].dense, w, tw);
+            out[s] = tau_in_order(xy_order[s], pm.dense, ps[s], w, tw);
           }
           break;
       }

@@ -108,6 +108,42 @@ class Rsa(unittest.TestCase):
                     self.assertAlmostEqual(float(g["similarity"]), want, delta=1e-9)
             self.assertLess(lower, upper)
 
+    def test_tau_a_1500_conditions_against_scipy(self):
+        """τa beyond 2^20 distinct values (1500 conditions, 1 124 250 pairs: the inversion count's
+        three radix levels), a continuous model against a continuous subject and a subject with
+        ties (rounded), with bootstrap and permutations, against scipy's Knight algorithm."""
+        n, B, P, seed = 1500, 3, 3, 11
+        rng = np.random.default_rng(5)
+        base = rng.standard_normal((n, 40))
+
+        def rdm(x):
+            z = x - x.mean(1, keepdims=True)
+            z /= np.linalg.norm(z, axis=1, keepdims=True)
+            d = 1 - z @ z.T
+            d = (d + d.T) / 2
+            np.fill_diagonal(d, 0)
+            return d
+
+        model = rdm(base + rng.standard_normal((n, 40)))
+        subjects = [rdm(base + 2 * rng.standard_normal((n, 40))), np.round(rdm(base + 3 * rng.standard_normal((n, 40))), 2)]
+        self.assertGreater(len(np.unique(ref.upper(model))), 2 ** 20)
+        self.assertLess(len(np.unique(ref.upper(subjects[1]))), 500)
+        path = os.path.join(self.d, "r1500.h5")
+        with h5py.File(path, "w") as f:
+            f["model"] = model
+            f["brain/a"], f["brain/b"] = subjects
+        out = self.out()
+        r = run("--rdms", path, "--brain", "brain", "--model", "model", "--comparison", "tau-a", "--bootstrap", str(B),
+                "--permutations", str(P), "--seed", str(seed), "--no-ceiling", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = read_csv(out)
+        want = ref.rsa(model, subjects, "tau-a", bootstrap=B, permutations=P, seed=seed)
+        self.assertEqual([g["subject"] for g in got], ["a", "b", "mean"])
+        for k, g in enumerate(got):
+            with self.subTest(subject=g["subject"]):
+                for key in ("similarity", "bootstrap_sd", "ci_low", "ci_high", "p_permutation"):
+                    self.assertAlmostEqual(float(g[key]), want[key][k], delta=1e-9, msg=key)
+
     def test_sherlock_scenes_against_numpy(self):
         """The 50 scenes of both scans: brain RDMs of the 8 subjects (roi6 and the 481 pmc voxels),
         model RDMs of the annotation, LSA and topic feature sets (windows 1 and 3), against numpy."""
