@@ -111,8 +111,7 @@ int id_bits(std::uint32_t distinct) {
 /// fixed-length masked adds (vectorised, no data-dependent branch); a stable counting sort then
 /// groups the entries by that digit and each group goes on with the next digit (the last digit is
 /// counted, not sorted); groups of ≤ 32 entries by insertion sort. For 1000 conditions (499 500
-/// ids, 19 bits) that is three streaming passes where a merge sort makes fifteen over 4 MB, and 4×
-/// faster.
+/// ids, 19 bits) that is three streaming passes where a merge sort makes fifteen over 4 MB.
 class InversionCounter {
  public:
   template <bool Weighted>
