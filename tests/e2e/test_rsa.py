@@ -108,6 +108,40 @@ class Rsa(unittest.TestCase):
                     self.assertAlmostEqual(float(g["similarity"]), want, delta=1e-9)
             self.assertLess(lower, upper)
 
+    def test_corr_cosine_4001_conditions_against_numpy(self):
+        """corr and cosine beyond 4000 conditions (8 002 000 pairs), where a bootstrap resample is a
+        weighted vector instead of quadratic forms of the draw counts, against numpy."""
+        n, B, P, seed = 4001, 2, 2, 4
+        rng = np.random.default_rng(9)
+        base = rng.standard_normal((n, 8))
+
+        def rdm(x):
+            sq = (x * x).sum(1)
+            d = (sq[:, None] + sq[None, :] - 2 * x @ x.T) / x.shape[1]  # squared euclidean
+            d = (d + d.T) / 2
+            np.fill_diagonal(d, 0)
+            return d
+
+        model = rdm(base + rng.standard_normal((n, 8)))
+        subjects = [rdm(base + 2 * rng.standard_normal((n, 8))) for _ in range(2)]
+        path = os.path.join(self.d, "r4001.h5")
+        with h5py.File(path, "w") as f:
+            f["model"] = model
+            f["brain/a"], f["brain/b"] = subjects
+        out = self.out()
+        r = run("--rdms", path, "--brain", "brain", "--model", "model", "--comparison", "corr,cosine", "--bootstrap",
+                str(B), "--permutations", str(P), "--seed", str(seed), "--no-ceiling", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = read_csv(out)
+        for method in ("corr", "cosine"):
+            want = ref.rsa(model, subjects, method, bootstrap=B, permutations=P, seed=seed)
+            got = [row for row in rows if row["comparison"] == method]
+            self.assertEqual([g["subject"] for g in got], ["a", "b", "mean"])
+            for k, g in enumerate(got):
+                with self.subTest(method=method, subject=g["subject"]):
+                    for key in ("similarity", "bootstrap_sd", "ci_low", "ci_high", "p_permutation"):
+                        self.assertAlmostEqual(float(g[key]), want[key][k], delta=1e-9, msg=key)
+
     def test_tau_a_1500_conditions_against_scipy(self):
         """τa beyond 2^20 distinct values (1500 conditions, 1 124 250 pairs: the inversion count's
         three radix levels), a continuous model against a continuous subject and a subject with
