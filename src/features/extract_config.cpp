@@ -26,9 +26,7 @@ ExtractConfig ExtractConfig::load(const std::string& path) {
   const auto m = doc["model"];
   check_keys(path, m, "model", {"path", "device", "threads", "batch_size"});
   c.model = fs::absolute(required<std::string>(path, m, "path", "a TorchScript file"));
-  if (m["device"]) c.device = scalar<std::string>(path, m["device"], "model.device", "cpu or cuda");
-  if (c.device != "cpu" && c.device != "cuda")
-    throw ConfigError(at(path, m["device"], "model.device") + ": expected cpu or cuda, found '" + c.device + "'");
+  if (m["device"]) c.device = choice(path, m["device"], "model.device", {"cpu", "cuda"});
   if (m["threads"]) c.threads = scalar<int>(path, m["threads"], "model.threads", "an integer >= 0");
   if (m["batch_size"]) c.batch_size = scalar<int>(path, m["batch_size"], "model.batch_size", "an integer >= 1");
   if (c.threads < 0 || c.batch_size < 1)
@@ -43,18 +41,10 @@ ExtractConfig ExtractConfig::load(const std::string& path) {
 
   if (const auto p = doc["pool"]) {
     check_keys(path, p, "pool", {"mode", "channel_dim"});
-    if (p["mode"]) c.pool.mode = scalar<std::string>(path, p["mode"], "pool.mode", "mean, cls, last or flatten");
+    if (p["mode"]) c.pool.mode = choice(path, p["mode"], "pool.mode", {"mean", "cls", "last", "flatten"});
     if (p["channel_dim"]) c.pool.channel_dim = scalar<int>(path, p["channel_dim"], "pool.channel_dim", "an integer");
-    if (c.pool.mode != "mean" && c.pool.mode != "cls" && c.pool.mode != "last" && c.pool.mode != "flatten")
-      throw ConfigError(at(path, p["mode"], "pool.mode") + ": expected mean, cls, last or flatten, found '" +
-                        c.pool.mode + "'");
   }
-  if (doc["dtype"]) {
-    const auto d = scalar<std::string>(path, doc["dtype"], "dtype", "float16 or float32");
-    if (d != "float16" && d != "float32")
-      throw ConfigError(at(path, doc["dtype"], "dtype") + ": expected float16 or float32, found '" + d + "'");
-    c.float16 = d == "float16";
-  }
+  if (doc["dtype"]) c.float16 = choice(path, doc["dtype"], "dtype", {"float16", "float32"}) == "float16";
   if (doc["tr"]) c.tr = scalar<double>(path, doc["tr"], "tr", "seconds > 0");
   if (!(c.tr > 0)) throw ConfigError(at(path, doc["tr"], "tr") + ": expected seconds > 0");
 
@@ -96,10 +86,7 @@ ExtractConfig ExtractConfig::load(const std::string& path) {
     }
     if (c.frames_per_chunk < 1) throw ConfigError(at(path, v, "video.frames_per_chunk") + ": expected >= 1");
     pixels(v, "video");
-    if (v["layout"]) c.layout = scalar<std::string>(path, v["layout"], "video.layout", "BTCHW, BCTHW or frames");
-    if (c.layout != "BTCHW" && c.layout != "BCTHW" && c.layout != "frames")
-      throw ConfigError(at(path, v["layout"], "video.layout") + ": expected BTCHW, BCTHW or frames, found '" +
-                        c.layout + "'");
+    if (v["layout"]) c.layout = choice(path, v["layout"], "video.layout", {"BTCHW", "BCTHW", "frames"});
   } else if (const auto im = doc["image"]) {
     c.modality = "image";
     if (!im.IsMap()) throw ConfigError(at(path, im, "image") + ": expected a mapping {size, mean, std} (may be {})");

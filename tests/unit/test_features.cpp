@@ -102,7 +102,12 @@ TEST(ExtractConfig, ReadsEveryKeyAndRefusesBadOnes) {
     return bs::ExtractConfig::load((d / "fps.yaml").string()).frames_per_chunk;
   }(), 6);  // round(4 · 1.49)
   EXPECT_NE(refused("frames_per_chunk: 2", "frames_per_chunk: 2, fps: 4").find("not both"), std::string::npos);
-  EXPECT_NE(refused("layout: BCTHW", "layout: TCHW").find("video.layout"), std::string::npos);
+  EXPECT_NE(refused("layout: BCTHW", "layout: TCHW").find("key 'video.layout': expected BTCHW, BCTHW or frames, found 'TCHW'"),
+            std::string::npos);
+  EXPECT_NE(refused("batch_size: 4", "batch_size: 4, device: gpu").find("key 'model.device': expected cpu or cuda, found 'gpu'"),
+            std::string::npos);
+  EXPECT_NE(refused("tr: 1.49\n", "tr: 1.49\ndtype: float64\n").find("key 'dtype': expected float16 or float32, found 'float64'"),
+            std::string::npos);
   EXPECT_NE(refused("pool: {mode: cls}", "pool: {mode: max}").find("expected mean, cls, last or flatten"),
             std::string::npos);
   EXPECT_NE(refused("tr: 1.49\n", "tr: 1.49\naudio: {sample_rate: 16000}\n").find("exactly one of"),
