@@ -100,6 +100,11 @@ struct Plan {
   ///        after `generate` (the stored checksum differs from the content's)
   static Plan load(const std::string& run_dir);
   const EvalSet& eval_set(const std::string& name) const;
+  /// Episodes of the set `name`: "train" (the training episodes) or an eval set; nullptr if neither
+  /// (the caller names its option in the message; set_names lists the choices).
+  const std::vector<std::string>* set_episodes(const std::string& name) const;
+  /// "train, NAME, …": the sets set_episodes knows, for messages.
+  std::string set_names() const;
   /// Episodes of all eval sets, each once, in the order the sets list them.
   std::vector<std::string> eval_episodes() const;
   const Job& job(const std::string& job_id) const;

@@ -44,10 +44,7 @@ RsaDesign rsa_design(const Plan& p, const RsaSource& src, const std::string& eve
   d.hrf_delay = hrf_delay;
   const std::string set_names = fmt::format("{}", fmt::join(sets, ","));
   for (const auto& name : sets) {
-    const std::vector<std::string>* eps = nullptr;
-    if (name == "train") eps = &p.train;
-    for (const auto& e : p.eval)
-      if (e.name == name) eps = &e.episodes;
+    const std::vector<std::string>* eps = p.set_episodes(name);
     if (!eps) throw ConfigError(fmt::format("{} {}: '{}' is not a set of {} (train or an eval set)", src.set_label(), set_names, name, src.sweep));
     for (const auto& ep : *eps)
       if (std::find(d.episodes.begin(), d.episodes.end(), ep) == d.episodes.end()) d.episodes.push_back(ep);

@@ -111,21 +111,9 @@ void run_ceiling_command(const CeilingOptions& o, std::ostream& report) {
   fs::check_output_parent(o.out, "--out");
   const Sweep sweep = Sweep::load(o.sweep);
   const Plan p = make_plan(sweep, PlanScope::fmri);
-  std::vector<std::string> episodes;
-  if (o.set == "train") {
-    episodes = p.train;
-  } else {
-    bool found = false;
-    std::string names = "train";
-    for (const auto& e : p.eval) {
-      names += ", " + e.name;
-      if (e.name == o.set) {
-        episodes = e.episodes;
-        found = true;
-      }
-    }
-    if (!found) throw ConfigError(fmt::format("--set {}: not a set of {} (sets: {})", o.set, o.sweep, names));
-  }
+  const std::vector<std::string>* set = p.set_episodes(o.set);
+  if (!set) throw ConfigError(fmt::format("--set {}: not a set of {} (sets: {})", o.set, o.sweep, p.set_names()));
+  const std::vector<std::string> episodes = *set;
   for (const auto& sub : p.subjects)
     for (const auto& ep : episodes)
       if (!p.fmri.at(sub).count(ep))

@@ -586,6 +586,19 @@ const EvalSet& Plan::eval_set(const std::string& name) const {
   throw ConfigError("eval set '" + name + "' is not in the plan (eval sets: " + (known.empty() ? "none" : known) + ")");
 }
 
+const std::vector<std::string>* Plan::set_episodes(const std::string& name) const {
+  if (name == "train") return &train;
+  for (const auto& e : eval)
+    if (e.name == name) return &e.episodes;
+  return nullptr;
+}
+
+std::string Plan::set_names() const {
+  std::string names = "train";
+  for (const auto& e : eval) names += ", " + e.name;
+  return names;
+}
+
 const Job& Plan::job(const std::string& job_id) const {
   for (const auto& j : jobs)
     if (j.job_id == job_id) return j;
