@@ -47,7 +47,8 @@ std::string to_string(Comparison c);
 
 /// Compare two RDM vectors (METRICS.md §2): `corr` Pearson r; `spearman` Pearson r of the ranks
 /// (ties averaged); `tau-a` Kendall's τa, (concordant − discordant) / (M(M − 1)/2) with ties
-/// counting as neither, in O(M log M) (Knight 1966: a sort and a merge sort that counts inversions);
+/// counting as neither, in O(M log M) (Knight 1966: the entries sorted by (x, y), the discordant
+/// pairs counted as the inversions of y, here by a most-significant-digit radix over y's ranks);
 /// `cosine`. With `weights` (one non-negative integer per entry, e.g. the bootstrap's c_i·c_j), the
 /// comparison is that of the vectors with entry k repeated weights[k] times (M = Σ weights), computed
 /// without expanding them. A constant vector gives 0.
