@@ -5,7 +5,10 @@ sessions averaged), every comparison, with bootstrap and permutation test, and t
 leave-one-subject-out noise ceiling, against the independent numpy implementation in
 tests/reference/metrics_reference.py; the 16 behavioural RDMs as a 16-subject ROI; bad input.
 
-Usage: test_rsa.py BRAINSWEEP_BINARY [RSA92_H5]
+RsaManyConditions: τa at 1500 and corr/cosine at 4001 synthetic conditions (the paths only large RDMs
+take) against scipy/numpy.
+
+Usage: test_rsa.py BRAINSWEEP_BINARY [RSA92_H5] [Rsa | RsaManyConditions]
 """
 import os
 import subprocess
@@ -107,76 +110,6 @@ class Rsa(unittest.TestCase):
                     want = ref.compare(ref.upper(self.models[g["model"]]), ref.upper(self.behaviour[g["subject"]]), method)
                     self.assertAlmostEqual(float(g["similarity"]), want, delta=1e-9)
             self.assertLess(lower, upper)
-
-    def test_corr_cosine_4001_conditions_against_numpy(self):
-        """corr and cosine beyond 4000 conditions (8 002 000 pairs), where a bootstrap resample is a
-        weighted vector instead of quadratic forms of the draw counts, against numpy."""
-        n, B, P, seed = 4001, 2, 2, 4
-        rng = np.random.default_rng(9)
-        base = rng.standard_normal((n, 8))
-
-        def rdm(x):
-            sq = (x * x).sum(1)
-            d = (sq[:, None] + sq[None, :] - 2 * x @ x.T) / x.shape[1]  # squared euclidean
-            d = (d + d.T) / 2
-            np.fill_diagonal(d, 0)
-            return d
-
-        model = rdm(base + rng.standard_normal((n, 8)))
-        subjects = [rdm(base + 2 * rng.standard_normal((n, 8))) for _ in range(2)]
-        path = os.path.join(self.d, "r4001.h5")
-        with h5py.File(path, "w") as f:
-            f["model"] = model
-            f["brain/a"], f["brain/b"] = subjects
-        out = self.out()
-        r = run("--rdms", path, "--brain", "brain", "--model", "model", "--comparison", "corr,cosine", "--bootstrap",
-                str(B), "--permutations", str(P), "--seed", str(seed), "--no-ceiling", "--out", out)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        rows = read_csv(out)
-        for method in ("corr", "cosine"):
-            want = ref.rsa(model, subjects, method, bootstrap=B, permutations=P, seed=seed)
-            got = [row for row in rows if row["comparison"] == method]
-            self.assertEqual([g["subject"] for g in got], ["a", "b", "mean"])
-            for k, g in enumerate(got):
-                with self.subTest(method=method, subject=g["subject"]):
-                    for key in ("similarity", "bootstrap_sd", "ci_low", "ci_high", "p_permutation"):
-                        self.assertAlmostEqual(float(g[key]), want[key][k], delta=1e-9, msg=key)
-
-    def test_tau_a_1500_conditions_against_scipy(self):
-        """τa beyond 2^20 distinct values (1500 conditions, 1 124 250 pairs: the inversion count's
-        three radix levels), a continuous model against a continuous subject and a subject with
-        ties (rounded), with bootstrap and permutations, against scipy's Knight algorithm."""
-        n, B, P, seed = 1500, 3, 3, 11
-        rng = np.random.default_rng(5)
-        base = rng.standard_normal((n, 40))
-
-        def rdm(x):
-            z = x - x.mean(1, keepdims=True)
-            z /= np.linalg.norm(z, axis=1, keepdims=True)
-            d = 1 - z @ z.T
-            d = (d + d.T) / 2
-            np.fill_diagonal(d, 0)
-            return d
-
-        model = rdm(base + rng.standard_normal((n, 40)))
-        subjects = [rdm(base + 2 * rng.standard_normal((n, 40))), np.round(rdm(base + 3 * rng.standard_normal((n, 40))), 2)]
-        self.assertGreater(len(np.unique(ref.upper(model))), 2 ** 20)
-        self.assertLess(len(np.unique(ref.upper(subjects[1]))), 500)
-        path = os.path.join(self.d, "r1500.h5")
-        with h5py.File(path, "w") as f:
-            f["model"] = model
-            f["brain/a"], f["brain/b"] = subjects
-        out = self.out()
-        r = run("--rdms", path, "--brain", "brain", "--model", "model", "--comparison", "tau-a", "--bootstrap", str(B),
-                "--permutations", str(P), "--seed", str(seed), "--no-ceiling", "--out", out)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        got = read_csv(out)
-        want = ref.rsa(model, subjects, "tau-a", bootstrap=B, permutations=P, seed=seed)
-        self.assertEqual([g["subject"] for g in got], ["a", "b", "mean"])
-        for k, g in enumerate(got):
-            with self.subTest(subject=g["subject"]):
-                for key in ("similarity", "bootstrap_sd", "ci_low", "ci_high", "p_permutation"):
-                    self.assertAlmostEqual(float(g[key]), want[key][k], delta=1e-9, msg=key)
 
     def test_sherlock_scenes_against_numpy(self):
         """The 50 scenes of both scans: brain RDMs of the 8 subjects (roi6 and the 481 pmc voxels),
@@ -428,6 +361,90 @@ train: [{", ".join(f"run-{r:02d}" for r in runs)}]
         self.assertEqual(r.returncode, 2)
         with open(keep) as f:
             self.assertEqual(f.read(), "earlier\n")
+
+
+class RsaManyConditions(unittest.TestCase):
+    """RDMs of thousands of conditions, synthetic (their own ctest entry, e2e.rsa_many_conditions)."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.d = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def out(self):
+        return os.path.join(self.d, f"o{len(os.listdir(self.d))}.csv")
+
+    def test_corr_cosine_4001_conditions_against_numpy(self):
+        """corr and cosine beyond 4000 conditions (8 002 000 pairs), where a bootstrap resample is a
+        weighted vector instead of quadratic forms of the draw counts, against numpy."""
+        n, B, P, seed = 4001, 2, 2, 4
+        rng = np.random.default_rng(9)
+        base = rng.standard_normal((n, 8))
+
+        def rdm(x):
+            sq = (x * x).sum(1)
+            d = (sq[:, None] + sq[None, :] - 2 * x @ x.T) / x.shape[1]  # squared euclidean
+            d = (d + d.T) / 2
+            np.fill_diagonal(d, 0)
+            return d
+
+        model = rdm(base + rng.standard_normal((n, 8)))
+        subjects = [rdm(base + 2 * rng.standard_normal((n, 8))) for _ in range(2)]
+        path = os.path.join(self.d, "r4001.h5")
+        with h5py.File(path, "w") as f:
+            f["model"] = model
+            f["brain/a"], f["brain/b"] = subjects
+        out = self.out()
+        r = run("--rdms", path, "--brain", "brain", "--model", "model", "--comparison", "corr,cosine", "--bootstrap",
+                str(B), "--permutations", str(P), "--seed", str(seed), "--no-ceiling", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = read_csv(out)
+        for method in ("corr", "cosine"):
+            want = ref.rsa(model, subjects, method, bootstrap=B, permutations=P, seed=seed)
+            got = [row for row in rows if row["comparison"] == method]
+            self.assertEqual([g["subject"] for g in got], ["a", "b", "mean"])
+            for k, g in enumerate(got):
+                with self.subTest(method=method, subject=g["subject"]):
+                    for key in ("similarity", "bootstrap_sd", "ci_low", "ci_high", "p_permutation"):
+                        self.assertAlmostEqual(float(g[key]), want[key][k], delta=1e-9, msg=key)
+
+    def test_tau_a_1500_conditions_against_scipy(self):
+        """τa beyond 2^20 distinct values (1500 conditions, 1 124 250 pairs: the inversion count's
+        three radix levels), a continuous model against a continuous subject and a subject with
+        ties (rounded), with bootstrap and permutations, against scipy's Knight algorithm."""
+        n, B, P, seed = 1500, 3, 3, 11
+        rng = np.random.default_rng(5)
+        base = rng.standard_normal((n, 40))
+
+        def rdm(x):
+            z = x - x.mean(1, keepdims=True)
+            z /= np.linalg.norm(z, axis=1, keepdims=True)
+            d = 1 - z @ z.T
+            d = (d + d.T) / 2
+            np.fill_diagonal(d, 0)
+            return d
+
+        model = rdm(base + rng.standard_normal((n, 40)))
+        subjects = [rdm(base + 2 * rng.standard_normal((n, 40))), np.round(rdm(base + 3 * rng.standard_normal((n, 40))), 2)]
+        self.assertGreater(len(np.unique(ref.upper(model))), 2 ** 20)
+        self.assertLess(len(np.unique(ref.upper(subjects[1]))), 500)
+        path = os.path.join(self.d, "r1500.h5")
+        with h5py.File(path, "w") as f:
+            f["model"] = model
+            f["brain/a"], f["brain/b"] = subjects
+        out = self.out()
+        r = run("--rdms", path, "--brain", "brain", "--model", "model", "--comparison", "tau-a", "--bootstrap", str(B),
+                "--permutations", str(P), "--seed", str(seed), "--no-ceiling", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = read_csv(out)
+        want = ref.rsa(model, subjects, "tau-a", bootstrap=B, permutations=P, seed=seed)
+        self.assertEqual([g["subject"] for g in got], ["a", "b", "mean"])
+        for k, g in enumerate(got):
+            with self.subTest(subject=g["subject"]):
+                for key in ("similarity", "bootstrap_sd", "ci_low", "ci_high", "p_permutation"):
+                    self.assertAlmostEqual(float(g[key]), want[key][k], delta=1e-9, msg=key)
 
 
 if __name__ == "__main__":
