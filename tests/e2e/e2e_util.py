@@ -1,10 +1,28 @@
 """Helpers shared by the end-to-end tests (Python): CSV rows, the sweeps/sherlock.yaml copy with
 absolute paths, and the descriptor of a small synthetic dataset in the flat layout the tests write
-(fmri/<subject>/<subject>_bold.h5, features/<model>/s/g/s_<episode>.h5, one movie per episode)."""
+(fmri/<subject>/<subject>_bold.h5, features/<model>/s/g/s_<episode>.h5, one movie per episode), and a
+test case with a temporary directory per test."""
 import csv
 import os
+import tempfile
+import unittest
 
 SOURCE = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
+class TempDirTest(unittest.TestCase):
+    """A test case whose every test gets a fresh temporary directory, self.d, removed after it."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.d = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def out(self):
+        """A new CSV path in self.d (o0.csv, o1.csv, … by what the directory holds)."""
+        return os.path.join(self.d, f"o{len(os.listdir(self.d))}.csv")
 
 
 def read_csv(path):

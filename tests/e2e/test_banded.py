@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import unittest
 
 import h5py
@@ -36,14 +35,7 @@ def bs(*args):
 read_csv = e2e.read_csv
 
 
-class Banded(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.d = self.tmp.name
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
+class Banded(e2e.TempDirTest):
     def run_sweep(self, text, name):
         sweep = os.path.join(self.d, f"{name}.yaml")
         with open(sweep, "w") as f:

@@ -10,7 +10,6 @@ Usage: test_ceiling.py BRAINSWEEP_BINARY [SHERLOCK_DIR]
 import os
 import subprocess
 import sys
-import tempfile
 import unittest
 
 import h5py
@@ -54,14 +53,7 @@ eval: {{test: [sherlock02]}}
     return path
 
 
-class Ceiling(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.d = self.tmp.name
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
+class Ceiling(e2e.TempDirTest):
     def test_sherlock_isc_against_numpy(self):
         for atlas in ("roi6", "pmc481"):
             for set_name, episode in (("test", "sherlock02"), ("train", "sherlock01")):

@@ -9,7 +9,6 @@ import csv
 import os
 import subprocess
 import sys
-import tempfile
 import unittest
 
 import h5py
@@ -18,6 +17,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 import metrics_reference as ref  # noqa: E402
+import e2e_util as e2e  # noqa: E402
 
 BIN = None
 THINGS = os.path.join(HERE, "..", "..", "..", "shared", "data", "things_triplets")
@@ -27,20 +27,13 @@ def run(*args):
     return subprocess.run([BIN, "odd-one-out", *args], capture_output=True, text=True)
 
 
-class OddOneOut(unittest.TestCase):
+class OddOneOut(e2e.TempDirTest):
     @classmethod
     def setUpClass(cls):
         cls.emb = os.path.join(THINGS, "embedding_vice42.npy")
         cls.tsv = os.path.join(THINGS, "triplets.tsv")
         cls.E = np.load(cls.emb)
         cls.items, cls.choice = ref.read_triplets(cls.tsv)
-
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.d = self.tmp.name
-
-    def tearDown(self):
-        self.tmp.cleanup()
 
     def cli(self, emb, tsv, *extra):
         out = os.path.join(self.d, f"out{len(os.listdir(self.d))}.csv")

@@ -6,7 +6,6 @@ Usage: test_ridge_command.py BRAINSWEEP_BINARY
 import os
 import subprocess
 import sys
-import tempfile
 import unittest
 
 import h5py
@@ -14,6 +13,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
 import encoding_reference as ref  # noqa: E402
+import e2e_util as e2e  # noqa: E402
 
 BIN = None
 
@@ -37,14 +37,7 @@ def reference(X, Y, Xt, alphas, K):
     return np.asarray(alphas)[best], scores, pred
 
 
-class RidgeCommand(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.d = self.tmp.name
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
+class RidgeCommand(e2e.TempDirTest):
     def data(self, n, p, t, m, seed):
         rng = np.random.default_rng(seed)
         X = (rng.standard_normal((n, p)) * np.arange(1, p + 1) ** -0.5).astype("f4")

@@ -13,7 +13,6 @@ Usage: test_rsa.py BRAINSWEEP_BINARY [RSA92_H5] [Rsa | RsaManyConditions]
 import os
 import subprocess
 import sys
-import tempfile
 import unittest
 
 import h5py
@@ -35,7 +34,7 @@ def run(*args):
 read_csv = e2e.read_csv
 
 
-class Rsa(unittest.TestCase):
+class Rsa(e2e.TempDirTest):
     @classmethod
     def setUpClass(cls):
         with h5py.File(RSA92) as f:
@@ -44,16 +43,6 @@ class Rsa(unittest.TestCase):
             cls.models = {f"models/{m}": f[f"models/{m}"][()] for m in f["models"]}
             cls.models["mIT"] = f["mIT"][()]
             cls.behaviour = {s: f[f"behaviour/{s}"][()] for s in f["behaviour"]}
-
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.d = self.tmp.name
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
-    def out(self):
-        return os.path.join(self.d, f"o{len(os.listdir(self.d))}.csv")
 
     def test_92_images_against_numpy(self):
         B, P, seed = 25, 25, 3
@@ -363,18 +352,8 @@ train: [{", ".join(f"run-{r:02d}" for r in runs)}]
             self.assertEqual(f.read(), "earlier\n")
 
 
-class RsaManyConditions(unittest.TestCase):
+class RsaManyConditions(e2e.TempDirTest):
     """RDMs of thousands of conditions, synthetic (their own ctest entry, e2e.rsa_many_conditions)."""
-
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.d = self.tmp.name
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
-    def out(self):
-        return os.path.join(self.d, f"o{len(os.listdir(self.d))}.csv")
 
     def test_corr_cosine_4001_conditions_against_numpy(self):
         """corr and cosine beyond 4000 conditions (8 002 000 pairs), where a bootstrap resample is a
