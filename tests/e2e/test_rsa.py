@@ -355,10 +355,34 @@ train: [{", ".join(f"run-{r:02d}" for r in runs)}]
 class RsaManyConditions(e2e.TempDirTest):
     """RDMs of thousands of conditions, synthetic (their own ctest entry, e2e.rsa_many_conditions)."""
 
+    def against_reference(self, model, subjects, methods, B, P, seed):
+        """`rsa` on the model and the subjects a, b, … (written to one HDF5 file) with B resamples and
+        P permutations: every method's similarity, bootstrap SD and interval and permutation p per
+        subject and their mean against metrics_reference.rsa within 1e-9."""
+        names = [chr(ord("a") + k) for k in range(len(subjects))]
+        path = os.path.join(self.d, "rdms.h5")
+        with h5py.File(path, "w") as f:
+            f["model"] = model
+            for name, s in zip(names, subjects):
+                f[f"brain/{name}"] = s
+        out = self.out()
+        r = run("--rdms", path, "--brain", "brain", "--model", "model", "--comparison", ",".join(methods), "--bootstrap",
+                str(B), "--permutations", str(P), "--seed", str(seed), "--no-ceiling", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = read_csv(out)
+        for method in methods:
+            want = ref.rsa(model, subjects, method, bootstrap=B, permutations=P, seed=seed)
+            got = [row for row in rows if row["comparison"] == method]
+            self.assertEqual([g["subject"] for g in got], names + ["mean"])
+            for k, g in enumerate(got):
+                with self.subTest(method=method, subject=g["subject"]):
+                    for key in ("similarity", "bootstrap_sd", "ci_low", "ci_high", "p_permutation"):
+                        self.assertAlmostEqual(float(g[key]), want[key][k], delta=1e-9, msg=key)
+
     def test_corr_cosine_4001_conditions_against_numpy(self):
         """corr and cosine beyond 4000 conditions (8 002 000 pairs), where a bootstrap resample is a
         weighted vector instead of quadratic forms of the draw counts, against numpy."""
-        n, B, P, seed = 4001, 2, 2, 4
+        n = 4001
         rng = np.random.default_rng(9)
         base = rng.standard_normal((n, 8))
 
@@ -371,29 +395,13 @@ class RsaManyConditions(e2e.TempDirTest):
 
         model = rdm(base + rng.standard_normal((n, 8)))
         subjects = [rdm(base + 2 * rng.standard_normal((n, 8))) for _ in range(2)]
-        path = os.path.join(self.d, "r4001.h5")
-        with h5py.File(path, "w") as f:
-            f["model"] = model
-            f["brain/a"], f["brain/b"] = subjects
-        out = self.out()
-        r = run("--rdms", path, "--brain", "brain", "--model", "model", "--comparison", "corr,cosine", "--bootstrap",
-                str(B), "--permutations", str(P), "--seed", str(seed), "--no-ceiling", "--out", out)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        rows = read_csv(out)
-        for method in ("corr", "cosine"):
-            want = ref.rsa(model, subjects, method, bootstrap=B, permutations=P, seed=seed)
-            got = [row for row in rows if row["comparison"] == method]
-            self.assertEqual([g["subject"] for g in got], ["a", "b", "mean"])
-            for k, g in enumerate(got):
-                with self.subTest(method=method, subject=g["subject"]):
-                    for key in ("similarity", "bootstrap_sd", "ci_low", "ci_high", "p_permutation"):
-                        self.assertAlmostEqual(float(g[key]), want[key][k], delta=1e-9, msg=key)
+        self.against_reference(model, subjects, ["corr", "cosine"], B=2, P=2, seed=4)
 
     def test_tau_a_1500_conditions_against_scipy(self):
         """τa beyond 2^20 distinct values (1500 conditions, 1 124 250 pairs: the inversion count's
         three radix levels), a continuous model against a continuous subject and a subject with
         ties (rounded), with bootstrap and permutations, against scipy's Knight algorithm."""
-        n, B, P, seed = 1500, 3, 3, 11
+        n = 1500
         rng = np.random.default_rng(5)
         base = rng.standard_normal((n, 40))
 
@@ -409,21 +417,7 @@ class RsaManyConditions(e2e.TempDirTest):
         subjects = [rdm(base + 2 * rng.standard_normal((n, 40))), np.round(rdm(base + 3 * rng.standard_normal((n, 40))), 2)]
         self.assertGreater(len(np.unique(ref.upper(model))), 2 ** 20)
         self.assertLess(len(np.unique(ref.upper(subjects[1]))), 500)
-        path = os.path.join(self.d, "r1500.h5")
-        with h5py.File(path, "w") as f:
-            f["model"] = model
-            f["brain/a"], f["brain/b"] = subjects
-        out = self.out()
-        r = run("--rdms", path, "--brain", "brain", "--model", "model", "--comparison", "tau-a", "--bootstrap", str(B),
-                "--permutations", str(P), "--seed", str(seed), "--no-ceiling", "--out", out)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        got = read_csv(out)
-        want = ref.rsa(model, subjects, "tau-a", bootstrap=B, permutations=P, seed=seed)
-        self.assertEqual([g["subject"] for g in got], ["a", "b", "mean"])
-        for k, g in enumerate(got):
-            with self.subTest(subject=g["subject"]):
-                for key in ("similarity", "bootstrap_sd", "ci_low", "ci_high", "p_permutation"):
-                    self.assertAlmostEqual(float(g[key]), want[key][k], delta=1e-9, msg=key)
+        self.against_reference(model, subjects, ["tau-a"], B=3, P=3, seed=11)
 
 
 if __name__ == "__main__":
