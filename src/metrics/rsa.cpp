@@ -97,6 +97,48 @@ std::vector<double> ranks(const std::vector<double>& x, const std::vector<double
   return r;
 }
 
+/// Twice the pairs tied within runs (Knight's tie counts): Σ over the maximal runs g … k − 1 of
+/// positions 0 … n − 1 with same(g, k) of (Σw)² − Σw², w = weight(k) an integer weight.
+template <class Same, class Weight>
+unsigned long long tied_pairs(size_t n, Same same, Weight weight) {
+  unsigned long long tot = 0;
+  for (size_t g = 0; g < n;) {
+    size_t k = g;
+    unsigned long long a = 0, a2 = 0;
+    for (; k < n && same(g, k); ++k) {
+      const unsigned long long wk = weight(k);
+      a += wk;
+      a2 += wk * wk;
+    }
+    tot += a * a - a2;
+    g = k;
+  }
+  return tot;
+}
+
+/// The runs [g, e) of positions in s.order whose entries hold one value, of two entries or more.
+std::vector<std::pair<size_t, size_t>> tie_runs(const Sorted& s) {
+  std::vector<std::pair<size_t, size_t>> runs;
+  for (size_t g = 0; g < s.order.size();) {
+    size_t e = g;
+    while (e < s.order.size() && s.dense[s.order[e]] == s.dense[s.order[g]]) ++e;
+    if (e - g > 1) runs.emplace_back(g, e);
+    g = e;
+  }
+  return runs;
+}
+
+/// The conditions i < j of each entry of an RDM's upper triangle (n conditions, row by row).
+void pair_conditions(long n, std::vector<std::uint32_t>& row, std::vector<std::uint32_t>& col) {
+  row.clear();
+  col.clear();
+  for (long i = 0; i < n; ++i)
+    for (long j = i + 1; j < n; ++j) {
+      row.push_back(static_cast<std::uint32_t>(i));
+      col.push_back(static_cast<std::uint32_t>(j));
+    }
+}
+
 /// Bits that ids 0 … distinct − 1 need.
 int id_bits(std::uint32_t distinct) {
   int b = 0;
@@ -226,24 +268,10 @@ double tau_a_counts(TauWork& t, unsigned long long n2, int y_bits) {
   if (W < 2) return 0;
   if (W >> 32)
     throw DataError(fmt::format("tau-a: a total weight of {} (2^32 or more) overflows the exact pair counts", W));
-  auto tied = [&](auto same) {  // Σ over runs of equal keys of (Σw)² − Σw² (twice the tied pairs)
-    u64 tot = 0;
-    for (size_t g = 0; g < n;) {
-      size_t k = g;
-      u64 a = 0, a2 = 0;
-      while (k < n && same(g, k)) {
-        a += t.ws[k];
-        a2 += static_cast<u64>(t.ws[k]) * t.ws[k];
-        ++k;
-      }
-      tot += a * a - a2;
-      g = k;
-    }
-    return tot;
-  };
+  auto w = [&](size_t k) { return t.ws[k]; };
   const u64 n0 = W * W - W2;  // all twice the pair counts
-  const u64 n1 = tied([&](size_t g, size_t k) { return t.xs[k] == t.xs[g]; });
-  const u64 n3 = tied([&](size_t g, size_t k) { return t.xs[k] == t.xs[g] && t.ys[k] == t.ys[g]; });
+  const u64 n1 = tied_pairs(n, [&](size_t g, size_t k) { return t.xs[k] == t.xs[g]; }, w);
+  const u64 n3 = tied_pairs(n, [&](size_t g, size_t k) { return t.xs[k] == t.xs[g] && t.ys[k] == t.ys[g]; }, w);
   const u64 swaps = t.inversions.count<true>(t.ys.data(), t.ws.data(), n, y_bits);
   // C − D = n0 − n1 − n2 + n3 − 2·swaps (the first four are stored doubled)
   const double cd = (static_cast<double>(n0) - static_cast<double>(n1) - static_cast<double>(n2) +
@@ -257,18 +285,9 @@ double tau_in_order(const std::vector<std::uint32_t>& order, const std::vector<s
                     const std::vector<double>* w, TauWork& t) {
   t.reset(order.size());
   for (std::uint32_t e : order) t.add(xid[e], y.dense[e], static_cast<std::uint32_t>(weight(w, e)));
-  unsigned long long n2 = 0;
-  for (size_t g = 0; g < y.order.size();) {  // y's ties, in y's order
-    size_t k = g;
-    unsigned long long a = 0, a2 = 0;
-    for (; k < y.order.size() && y.dense[y.order[k]] == y.dense[y.order[g]]; ++k) {
-      const auto wk = static_cast<unsigned long long>(weight(w, y.order[k]));
-      a += wk;
-      a2 += wk * wk;
-    }
-    n2 += a * a - a2;
-    g = k;
-  }
+  const unsigned long long n2 = tied_pairs(  // y's ties, in y's order
+      y.order.size(), [&](size_t g, size_t k) { return y.dense[y.order[k]] == y.dense[y.order[g]]; },
+      [&](size_t k) { return static_cast<unsigned long long>(weight(w, y.order[k])); });
   return tau_a_counts(t, n2, id_bits(y.distinct));
 }
 
@@ -283,36 +302,17 @@ class TauPermutations {
       : n_(n_conditions), x_bits_(id_bits(model.distinct)) {
     using u64 = unsigned long long;
     const size_t m = subject.order.size();
-    std::vector<std::uint32_t> row(m), col(m);
-    size_t q = 0;
-    for (long i = 0; i < n_; ++i)
-      for (long j = i + 1; j < n_; ++j, ++q) {
-        row[q] = static_cast<std::uint32_t>(i);
-        col[q] = static_cast<std::uint32_t>(j);
-      }
+    std::vector<std::uint32_t> row, col;
+    pair_conditions(n_, row, col);
     pi_.resize(m);
     pj_.resize(m);
     for (size_t k = 0; k < m; ++k) {
       pi_[k] = row[subject.order[k]];
       pj_[k] = col[subject.order[k]];
     }
-    auto tied = [](const std::vector<std::uint32_t>& ids_in_order, auto&& on_group) {
-      u64 tot = 0;
-      for (size_t g = 0; g < ids_in_order.size();) {
-        size_t e = g;
-        while (e < ids_in_order.size() && ids_in_order[e] == ids_in_order[g]) ++e;
-        const u64 a = e - g;
-        tot += a * a - a;
-        if (a > 1) on_group(g, e);
-        g = e;
-      }
-      return tot;
-    };
-    std::vector<std::uint32_t> y_sorted(m), x_sorted(m);
-    for (size_t k = 0; k < m; ++k) y_sorted[k] = subject.dense[subject.order[k]];
-    for (size_t k = 0; k < m; ++k) x_sorted[k] = model.dense[model.order[k]];
-    n2_ = tied(y_sorted, [&](size_t g, size_t e) { groups_.emplace_back(g, e); });
-    n1_ = tied(x_sorted, [](size_t, size_t) {});
+    groups_ = tie_runs(subject);
+    for (const auto& [g, e] : groups_) n2_ += static_cast<u64>(e - g) * (e - g) - (e - g);
+    for (const auto& [g, e] : tie_runs(model)) n1_ += static_cast<u64>(e - g) * (e - g) - (e - g);
     n0_ = static_cast<u64>(m) * m - m;
     xs_.resize(m);
   }
@@ -326,12 +326,8 @@ class TauPermutations {
     u64 n3 = 0;
     for (const auto& [g, e] : groups_) {  // subject ties: ordered by the model's id, counting both-tied pairs
       std::sort(xs_.begin() + static_cast<long>(g), xs_.begin() + static_cast<long>(e));
-      for (size_t a = g; a < e;) {
-        size_t b = a;
-        while (b < e && xs_[b] == xs_[a]) ++b;
-        n3 += static_cast<u64>(b - a) * (b - a) - (b - a);
-        a = b;
-      }
+      const std::uint32_t* run = xs_.data() + g;
+      n3 += tied_pairs(e - g, [&](size_t a, size_t b) { return run[b] == run[a]; }, [](size_t) { return 1ULL; });
     }
     const u64 swaps = inversions_.count<false>(xs_.data(), nullptr, m, x_bits_);
     const double cd = (static_cast<double>(n0_) - static_cast<double>(n1_) - static_cast<double>(n2_) +
@@ -579,25 +575,14 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
   std::vector<Ties> y_ties(ns);
   std::vector<std::uint32_t> cnt32(static_cast<size_t>(model.n));
   if (c == Comparison::tau_a && o.bootstrap > 0) {
-    std::vector<std::uint32_t> pi(m), pj(m);
-    size_t q = 0;
-    for (long i = 0; i < model.n; ++i)
-      for (long j = i + 1; j < model.n; ++j, ++q) {
-        pi[q] = static_cast<std::uint32_t>(i);
-        pj[q] = static_cast<std::uint32_t>(j);
-      }
+    std::vector<std::uint32_t> pi, pj;
+    pair_conditions(model.n, pi, pj);
     for (size_t t = 0; t < ns; ++t) {
       xy_entries[t].reserve(m);
       for (std::uint32_t e : xy_order[t]) xy_entries[t].push_back({pm.dense[e], ps[t].dense[e], pi[e], pj[e]});
-      const auto& order = ps[t].order;
-      for (size_t g = 0; g < order.size();) {
-        size_t k = g;
-        while (k < order.size() && ps[t].dense[order[k]] == ps[t].dense[order[g]]) ++k;
-        if (k - g > 1) {
-          for (size_t e = g; e < k; ++e) y_ties[t].pairs.emplace_back(pi[order[e]], pj[order[e]]);
-          y_ties[t].start.push_back(y_ties[t].pairs.size());
-        }
-        g = k;
+      for (const auto& [g, e] : tie_runs(ps[t])) {
+        for (size_t k = g; k < e; ++k) y_ties[t].pairs.emplace_back(pi[ps[t].order[k]], pj[ps[t].order[k]]);
+        y_ties[t].start.push_back(y_ties[t].pairs.size());
       }
     }
   }
