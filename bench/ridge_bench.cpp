@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
       make_data({"S", share_n, 8, p, 4 * share_t}, x, y, xt, yt);
       bs::RidgeOptions o;
       o.alphas = grid;
-      o.precision = bs::parse_precision(precision);
+      o.precision = bs::parse_precision(precision, true);
       o.concurrent_decompositions = decompositions;
       const bs::MatrixF y1 = y.leftCols(share_t);
       // Alternating fits (1, 4, 1, 4, ...), so that a change of machine load hits both alike.
@@ -192,7 +192,7 @@ int main(int argc, char** argv) {
     fmt::print("{}: n_train {}, n_test {}, p {}, t {}\n", w.name, w.n_train, w.n_test, w.p, w.t);
     bs::RidgeOptions o;
     o.alphas = alphas;
-    o.precision = bs::parse_precision(precision);
+    o.precision = bs::parse_precision(precision, true);
     o.concurrent_decompositions = decompositions;
     double med = 0;
     const auto res = timed_fit(*be, x, y, o, w.name == "W3" ? 1 : repeats, med);
@@ -211,7 +211,7 @@ int main(int argc, char** argv) {
       for (size_t j = 0; j < r.size(); ++j) dr = std::max(dr, std::abs(r[j] - r64[j]));
       fmt::print("  agreement with float64: alphas identical on {:.2f} % of targets, max |test r diff| {:.2e}\n",
                  100.0 * same / res.alpha.size(), dr);
-      o.precision = bs::parse_precision(precision);
+      o.precision = bs::parse_precision(precision, true);
     }
     if (w.name == "W2" && primal_too) {
       o.solver = "primal";

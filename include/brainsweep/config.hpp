@@ -11,6 +11,14 @@
 
 namespace brainsweep {
 
+/// Why `precision: float32` is refused (issue #25, measured on Sherlock pmc481 against float64).
+inline constexpr const char* kFloat32Refused =
+    "refused: a float32 Gram matrix has eigenvalue errors of order 1e-7 of its largest eigenvalue, which exceed the "
+    "smallest alphas on ill-conditioned feature sets (Sherlock's topic_model: CV r off by 0.13, alphas differing on "
+    "45 % of targets), and float32 moments cancel where a fold's held-out predictions have a large mean (binary "
+    "annotations: CV r off by 8e-3); use mixed (the default: float32 products with the targets, float64 Gram "
+    "matrices and decompositions, as fast where the Gram matrix is not the bulk of the work) or float64";
+
 /// A rule matches a grid point when every key it gives equals the point's value.
 struct GridRule {
   std::optional<std::string> model;
@@ -134,7 +142,7 @@ struct Sweep {
   int folds = 5;
   std::vector<double> alphas;           ///< ascending; default 10^-1 … 10^7, 17 steps
   std::string backend = "cpu";
-  std::string precision = "mixed";      ///< mixed | float64 | float32 (RidgeOptions)
+  std::string precision = "mixed";      ///< mixed | float64 (RidgeOptions; float32 is refused)
   std::string prediction_dtype = "float32";  ///< float32 | float16: how job files store predictions
   std::string episodes = "per_subject";  ///< per_subject | common: subjects that lack training episodes
   std::vector<std::string> train;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "brainsweep/backend.hpp"
+#include "brainsweep/config.hpp"
 #include "brainsweep/matrix.hpp"
 
 namespace brainsweep {
@@ -60,9 +61,13 @@ std::vector<int> fold_assignment(const std::vector<long>& run_lengths, int k);
 ///   split of Σŷ² cancels, hence C·B in float64 (B converted exactly). Float32 products leave
 ///   round-off in B on the null space, which is left out of the scores and the refit.
 /// - float64: everything in float64 (reference runs).
-/// - float32: everything in float32, eigenvalues clamped at 0 (guard against negative ones).
+/// - float32: everything in float32, eigenvalues clamped at 0 (guard against negative ones). Not
+///   offered for results (parse_precision refuses it, kFloat32Refused in config.hpp says why); brainsweep_bench
+///   still times it.
 enum class Precision { mixed, float64, float32 };
-Precision parse_precision(const std::string& name);
+/// "mixed" or "float64" (or "float32" only with allow_float32: brainsweep_bench's timed variant).
+/// @throw ConfigError  for float32 (kFloat32Refused) or another name
+Precision parse_precision(const std::string& name, bool allow_float32 = false);
 std::string to_string(Precision p);
 
 struct RidgeOptions {

@@ -87,8 +87,9 @@ class RidgeCV:
         Number of contiguous folds, 2 <= cv <= n_samples.
     backend : {"cpu", "cuda"}, default "cpu"
         "cuda" needs a build with BRAINSWEEP_WITH_CUDA and a visible GPU (else RuntimeError).
-    precision : {"mixed", "float64", "float32"}, default "mixed"
+    precision : {"mixed", "float64"}, default "mixed"
         Arithmetic of the fit (ENCODING.md §7; "mixed": Gram matrices and decompositions in float64).
+        "float32" raises ValueError: its CV scores differ from float64 on real data (docs/ridge-engine.md).
     solver : {"auto", "primal", "dual"}, default "auto"
         "auto": primal (eigendecomposition of XᵀX) when n_features <= training rows of every fold.
     target_batch : int, default 4096
@@ -165,7 +166,9 @@ class RidgeCV:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, _np.integer)):
                 raise ValueError(f"{name}: expected an integer, found {v!r}")
-        for name, allowed in (("backend", ("cpu", "cuda")), ("precision", ("mixed", "float64", "float32")),
+        if self.precision == "float32":
+            raise ValueError("precision: 'float32' is " + _engine.FLOAT32_REFUSED)
+        for name, allowed in (("backend", ("cpu", "cuda")), ("precision", ("mixed", "float64")),
                               ("solver", ("auto", "primal", "dual"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}: expected one of {', '.join(allowed)}, found {getattr(self, name)!r}")

@@ -311,7 +311,7 @@ int main(int argc, char** argv) {
   rc->add_option("--backend", ro.backend, "cpu or cuda")->capture_default_str();
   rc->add_option("--threads", ro.threads, "BLAS threads of the cpu backend (0: OpenBLAS default)")->capture_default_str()
       ->check(CLI::Range(0, 4096));
-  rc->add_option("--precision", ro.precision, "mixed, float64 or float32")->capture_default_str();
+  rc->add_option("--precision", ro.precision, "mixed or float64 (float32 is refused: docs/ridge-engine.md)")->capture_default_str();
   rc->add_option("--solver", ro.solver, "auto, primal or dual")->capture_default_str();
   rc->add_option("--target-batch", ro.target_batch, "targets solved together")->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -508,7 +508,10 @@ int main(int argc, char** argv) {
         fmt::print("\n");
       }
       const auto& r = results.front();
-      if (r.n_repeated > 0)
+      if (oo.options.rule == bs::OddRule::anchor)
+        fmt::print("no human noise ceiling for the anchor rule (the repeated triplets' ceiling is the odd-one-out "
+                   "task's; {} repeated triplets)\n", r.n_repeated);
+      else if (r.n_repeated > 0)
         fmt::print("human noise ceiling {:.4f} over {} repeated triplets ({} distinct)\n", r.human_ceiling, r.n_repeated,
                    r.n_distinct);
       else

@@ -240,7 +240,9 @@ Sweep Sweep::load(const std::string& path) {
       s.alphas.erase(std::unique(s.alphas.begin(), s.alphas.end()), s.alphas.end());
     }
     if (ridge["precision"]) {
-      s.precision = yaml::choice(path, ridge["precision"], "ridge.precision", {"mixed", "float64", "float32"});
+      if (ridge["precision"].IsScalar() && ridge["precision"].as<std::string>() == "float32")
+        throw ConfigError(yaml::at(path, ridge["precision"], "ridge.precision") + ": float32 " + kFloat32Refused);
+      s.precision = yaml::choice(path, ridge["precision"], "ridge.precision", {"mixed", "float64"});
     }
     if (ridge["backend"]) {
       s.backend = yaml::choice(path, ridge["backend"], "ridge.backend", {"cpu", "cuda"});

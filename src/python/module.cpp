@@ -118,6 +118,7 @@ py::array_t<float> predict(const Fitted& f, const py::handle& x_obj) {
 PYBIND11_MODULE(_engine, m) {
   m.doc() = "brainsweep's ridge engine (ENCODING.md); use the estimator brainsweep.RidgeCV.";
   m.attr("__version__") = BRAINSWEEP_VERSION;
+  m.attr("FLOAT32_REFUSED") = bs::kFloat32Refused;
 
   // Input and option errors are ValueError (they name the argument); the rest RuntimeError.
   py::register_exception_translator([](std::exception_ptr p) {
