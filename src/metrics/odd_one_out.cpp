@@ -232,7 +232,10 @@ OddOneOutResult odd_one_out(const MatrixF& e, const Triplets& t, const OddOneOut
     }
     i = j;
   }
-  r.human_ceiling = r.n_repeated > 0 ? sum / static_cast<double>(r.n_repeated) : nan;
+  // The ceiling is the agreement of people's odd-one-out choices: a bound for the odd-one-out rule only.
+  // The anchor rule scores another task (is the anchor closer to the positive?), which the choices do
+  // not bound the same way, so it gets none (issue #27).
+  r.human_ceiling = r.n_repeated > 0 && o.rule == OddRule::odd_one_out ? sum / static_cast<double>(r.n_repeated) : nan;
   return r;
 }
 

@@ -106,6 +106,15 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
       fmt::print(stderr, "warning: --override '{}': '{}' matches no episode stitched here (the --eval set's and the "
                          "test sets'; e.g. {}); it changes nothing\n", o.spec, o.episodes,
                  stitched_eps.empty() ? std::string("none") : stitched_eps.front());
+    // A REGEX that matches no feature set of the run keeps or drops nothing (often a case slip:
+    // '.*llama.*' against 'Llama-3.2-1B'); the regex is case-sensitive, as std::regex_match is.
+    std::set<std::string> labels;
+    for (const auto& j : p.jobs) labels.insert(fmt::format("{}/{}", j.model, fmt::join(j.layers, "+")));
+    const std::regex re(o.regex);
+    if (std::none_of(labels.begin(), labels.end(), [&](const std::string& l) { return std::regex_match(l, re); }))
+      fmt::print(stderr, "warning: --override '{}': '{}' matches no feature set of the run (case-sensitive, the whole "
+                         "model/layers; the run has {}); it {} nothing\n", o.spec, o.regex, fmt::join(labels, ", "),
+                 o.keep ? "keeps" : "drops");
   }
   const int top_k = opt.top_k > 0 ? opt.top_k : softmax ? std::numeric_limits<int>::max() : 1;
   const std::string temperature_text = softmax ? fmt::format("{:.9g}", opt.temperature) : "";
@@ -441,12 +450,13 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
   if (any_banded) {  // which band drives which parcel: mean γ over the subjects whose winner is banded
     report << fmt::format("banded winners: mean scaling γ per band over the subjects whose best job is banded "
                           "(stitched/scalings.csv)\n{:<24} {:>8}", "parcel", "subjects");
-    for (const auto& [band, v] : gamma_sum) report << fmt::format(" {:>20}", band.substr(0, 20));
+    for (const auto& [band, v] : gamma_sum) report << fmt::format(" {:>{}}", band, std::max<size_t>(8, band.size()));
     report << "\n";
     for (size_t c = 0; c < n_parcels; ++c) {
       if (c >= banded_winners.size() || banded_winners[c] == 0) continue;
       report << fmt::format("{:<24} {:>8}", parcels[c], banded_winners[c]);
-      for (const auto& [band, v] : gamma_sum) report << fmt::format(" {:>20.3f}", v[c] / static_cast<double>(banded_winners[c]));
+      for (const auto& [band, v] : gamma_sum)
+        report << fmt::format(" {:>{}.3f}", v[c] / static_cast<double>(banded_winners[c]), std::max<size_t>(8, band.size()));
       report << "\n";
     }
   }

@@ -73,7 +73,8 @@ void write_winner_reports(const Plan& plan, const WinnerReport& rows, const std:
     ++t.won;
     ++net_total[net];
     t.window_sum += r.job->stimulus_window;
-    const int depth = layer_index(r.job->layers.back());
+    // A banded set has no layer depth (its "layers" are band labels with γ, whose digits are not one).
+    const int depth = r.job->bands.empty() ? layer_index(r.job->layers.back()) : -1;
     if (depth >= 0) {
       t.depth_sum += depth;
       ++t.depth_n;
@@ -83,8 +84,13 @@ void write_winner_reports(const Plan& plan, const WinnerReport& rows, const std:
   fs::write_text_atomic((dir / "winners.csv").string(), w.str());
   std::ostringstream n;
   n << "network,feature_set,parcels_won,share,mean_layer_index,mean_stimulus_window\n";
-  report << fmt::format("{:<12} {:<40} {:>7} {:>6} {:>6}\n", "network", "winning feature set (top-1)", "won", "share",
-                        "layer");
+  size_t net_w = 12, set_w = 40;  // columns as wide as the longest name (banded sets' names are long)
+  for (const auto& [net, sets] : by_net) {
+    net_w = std::max(net_w, net.size());
+    for (const auto& s : sets) set_w = std::max(set_w, s.first.size());
+  }
+  report << fmt::format("{:<{}} {:<{}} {:>7} {:>6} {:>6}\n", "network", net_w, "winning feature set (top-1)", set_w,
+                        "won", "share", "layer");
   for (const auto& [net, sets] : by_net) {
     std::vector<std::pair<std::string, Tally>> v(sets.begin(), sets.end());
     std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second.won > b.second.won; });
@@ -93,7 +99,8 @@ void write_winner_reports(const Plan& plan, const WinnerReport& rows, const std:
       const double depth = t.depth_n ? t.depth_sum / static_cast<double>(t.depth_n) : -1.0;
       n << fmt::format("{},{},{},{:.6f},{:.3f},{:.3f}\n", net, fs_name, t.won, share, depth,
                        t.window_sum / static_cast<double>(t.won));
-      report << fmt::format("{:<12} {:<40} {:>7} {:>5.1f}% {:>6.1f}\n", net, fs_name, t.won, 100 * share, depth);
+      report << fmt::format("{:<{}} {:<{}} {:>7} {:>5.1f}% {:>6}\n", net, net_w, fs_name, set_w, t.won, 100 * share,
+                            depth < 0 ? std::string("none") : fmt::format("{:.1f}", depth));
     }
   }
   fs::write_text_atomic((dir / "networks.csv").string(), n.str());

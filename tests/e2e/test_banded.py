@@ -11,6 +11,7 @@ Usage: test_banded.py BRAINSWEEP SHERLOCK_DIR
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import unittest
@@ -73,6 +74,14 @@ class Banded(e2e.TempDirTest):
         self.assertIn("banded winners: mean scaling γ per band", r.stdout)
         got = read_csv(os.path.join(run, "stitched", "scalings.csv"))
         jobs = {j["job_id"]: j for j in plan["jobs"]}
+        # banded sets have no layer depth (-1 in networks.csv, "none" in the summary), and the summary
+        # names every band in full
+        for n in read_csv(os.path.join(run, "stitched", "networks.csv")):
+            if n["feature_set"].startswith("banded/"):
+                self.assertEqual(float(n["mean_layer_index"]), -1.0, n)
+                self.assertRegex(r.stdout, re.escape(n["feature_set"]) + r" +\d+ +[\d.]+% +none\n")
+        for band in {g["band"] for g in got}:
+            self.assertIn(" " + band, r.stdout.split("banded winners")[1].splitlines()[1])
         for sub in plan["subjects"]:
             ids = sorted(j for j in cv if jobs[j]["subject"] == sub)
             scores = np.array([cv[j] for j in ids])

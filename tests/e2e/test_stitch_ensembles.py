@@ -163,6 +163,17 @@ class StitchEnsembles(unittest.TestCase):
         with h5py.File(os.path.join(self.run_dir, "stitched", "predictions.h5")) as f:
             for s in self.subjects:
                 np.testing.assert_allclose(f[f"{s}/sherlock02"][()], default[s][1], atol=2e-5, rtol=1e-5)
+        # a regex that matches no feature set (case: 'Annotations'): a warning naming the run's sets, the default choice
+        r = self.stitch("--top-k", "2", "--override", "sherlock02!=Annotations/.*", "--eval", "test")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("warning: --override 'sherlock02!=Annotations/.*': 'Annotations/.*' matches no feature set of the "
+                      "run (case-sensitive", r.stderr)
+        self.assertIn("annotations/all, annotations/scene", r.stderr)
+        with h5py.File(os.path.join(self.run_dir, "stitched", "predictions.h5")) as f:
+            for s in self.subjects:
+                np.testing.assert_allclose(f[f"{s}/sherlock02"][()], default[s][1], atol=2e-5, rtol=1e-5)
+        r = self.stitch("--top-k", "2", "--override", spec, "--eval", "test")
+        self.assertNotIn("matches no feature set", r.stderr)
         # keep-form: only the LSA feature set
         self.stitch("--override", "sherlock02=description_lsa/lsa64", "--eval", "test")
         winners = read_csv(os.path.join(self.run_dir, "stitched", "winners.csv"))
