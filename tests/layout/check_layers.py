@@ -19,6 +19,7 @@ FLOORS = [
     ("data", ["src/data"], ["data", "npy", "sample_counts", "events"]),
     ("backends", ["src/backends/cpu", "src/backends/cuda"], ["backend", "blas_core"]),
     ("ridge", ["src/ridge"], ["ridge", "ridge_command"]),
+    ("encoder", ["src/encoder", "src/encoder/torch"], ["encoder"]),
     ("metrics", ["src/metrics"], ["odd_one_out", "noise_ceiling", "rsa"]),
     ("sweep", ["src/sweep"], ["plan", "grid", "scoring", "ceiling"]),
     ("run", ["src/run"], ["run", "cost", "scheduler", "status", "gather", "rsa_sweep"]),
