@@ -125,6 +125,41 @@ struct RsaSpec {
   bool ceiling = true;
 };
 
+/// One configuration of a trained encoder (issue #23, TRAINED_ENCODER.md; docs/trained-encoders.md):
+/// its feature streams and hyperparameters, one point of the `encoder:` grid. Defaults are MedARC's.
+struct EncoderConfig {
+  std::vector<FeatureBand> streams;  ///< one stream per entry: the model's layers side by side (T × D_i)
+  int embed_dim = 192, kernel_size = 45;
+  bool causal = false, positive = false, tied = false, shared_head = true, subject_heads = true;
+  double lr = 3e-4, weight_decay = 0.1;
+  int batch_size = 16, sample_length = 64, num_samples = 2000, epochs = 10, patience = 0;
+  bool operator==(const EncoderConfig&) const = default;
+};
+
+/// The `encoder:` section of a sweep: trained encoders beside (or instead of) the ridge jobs.
+struct EncoderSpec {
+  std::vector<std::vector<FeatureBand>> feature_sets;  ///< each a list of streams
+  /// The eval set whose mean r stops training, or empty with `holdout`.
+  std::string early_stopping;
+  /// early_stopping: {holdout: F}: the last fraction F of every training episode is held out of the
+  /// windows and its mean r stops training (for data without a separate validation movie, e.g. Sherlock).
+  double holdout = 0;
+  /// Hyperparameter → its values, in the order of kEncoderGridKeys (booleans as 0/1); a key not given
+  /// has MedARC's default alone.
+  std::vector<std::pair<std::string, std::vector<double>>> grid;
+  std::optional<size_t> sample_n;  ///< sample.n: that many hyperparameter points, each with every feature set
+  std::uint64_t sample_seed = 0;
+  std::string device = "cpu";      ///< cpu | cuda (libtorch)
+  int threads = 0;                 ///< libtorch intra-op threads per rank (0: its default)
+  /// Every feature set × every grid point (or the sample_n points drawn with sample_seed), in that
+  /// order: feature set outermost, then the points in grid order (last key fastest).
+  std::vector<EncoderConfig> configs() const;
+};
+/// The hyperparameter keys of `encoder:`, in grid order.
+inline const std::vector<std::string> kEncoderGridKeys = {
+    "lr", "weight_decay", "kernel_size", "embed_dim", "num_samples", "sample_length", "batch_size", "epochs",
+    "patience", "causal", "positive", "tied", "shared_head", "subject_heads"};
+
 /// A sweep file (`sweeps/*.yaml`), with ENCODING.md defaults filled in.
 struct Sweep {
   std::string path;                     ///< absolute path of the sweep file
@@ -154,6 +189,7 @@ struct Sweep {
   /// descriptor's `sample_counts`.
   std::optional<std::string> sample_counts;
   std::optional<RsaSpec> rsa;  ///< `rsa:`: an RSA sweep (docs/metrics.md)
+  std::optional<EncoderSpec> encoder;  ///< `encoder:`: trained encoders (docs/trained-encoders.md)
 
   /// @throw ConfigError  naming the file, key path and line for unknown keys, wrong types, empty
   ///        grids, alphas <= 0, stimulus_window < 1, hrf_delay < 0, folds < 2, a test set named like

@@ -19,6 +19,10 @@ struct UnitShape {
   int folds = 5;     ///< K
   int n_alphas = 17;
   long n_eval = 0;   ///< samples predicted for evaluation (every eval episode, all samples)
+  /// A trained encoder's unit: the multiply-adds of its training and evaluation ×2 (flops), which
+  /// replace the ridge terms: per step 6·B·L·M (forward 2, backward 4; M = Σ D_i·d + streams·d·k +
+  /// heads·d·P, the model's multiply-adds per TR), per epoch one forward pass over the eval episodes.
+  double encoder_flops = 0;
 };
 
 /// Floating-point work of one unit, split by kind.

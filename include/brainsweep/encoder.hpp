@@ -128,14 +128,20 @@ struct TrainResult {
   std::vector<NamedTensor> best_state;  ///< the weights after best_epoch (also loaded in the model)
 };
 
-/// Trains the model: per epoch the windows of epoch_windows in batches, then the mean Pearson r over
-/// subjects and parcels of whole-episode predictions on `val` (concatenated in time per subject);
-/// stops after `patience` epochs without improvement and keeps the best epoch's weights (MedARC
-/// saved the last epoch's by an aliasing slip, §2.4 and §8.4; brainsweep keeps what it reports).
-/// @param progress  called after each epoch with (epoch, its val r, steps so far)
+/// After each epoch: (epoch, its validation score, steps so far, the epoch's mean training loss).
+using EpochReport = std::function<void(int, double, long, double)>;
+
+/// Trains the model: per epoch the windows of epoch_windows(seed, epoch, …) in batches of
+/// batch_size, then `validate()` (the early-stopping score: higher is better); stops after `patience`
+/// epochs without improvement and keeps the best epoch's weights (MedARC saved the last epoch's by
+/// an aliasing slip, TRAINED_ENCODER.md §2.4 and §8.4; brainsweep keeps the weights it reports).
+/// @throw ConfigError  for sizes < 1; DataError for episodes shorter than sample_length;
+///        NumericalError if the loss or the validation score is not finite
+TrainResult train(ConvEncoder& model, const std::vector<Episode>& train_set, const TrainOptions& options,
+                  std::uint64_t seed, const std::function<double()>& validate, const EpochReport& progress = {});
+/// The same, validated by MedARC's score: score_episodes on `val_set` (§2.4).
 TrainResult train(ConvEncoder& model, const std::vector<Episode>& train_set, const std::vector<Episode>& val_set,
-                  const TrainOptions& options, std::uint64_t seed,
-                  const std::function<void(int, double, long)>& progress = {});
+                  const TrainOptions& options, std::uint64_t seed, const EpochReport& progress = {});
 
 /// Mean over subjects and parcels of medarc_pearson on the episodes concatenated in time per subject.
 /// @return  also, per subject, the r of each parcel (in `per_subject`, when not null)

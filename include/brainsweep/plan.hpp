@@ -46,6 +46,9 @@ struct Job {
   std::string subject;
   std::vector<FeatureBand> bands;  ///< a banded feature set's bands (FeatureSet), else empty
   std::vector<double> gamma;       ///< their weights on the simplex
+  /// A trained encoder's job (its unit's configuration): `model` is then "encoder", `layers` the
+  /// streams' labels (model/layer+layer), hrf_delay 0 and stimulus_window 1 (features start-aligned).
+  std::optional<EncoderConfig> encoder;
 };
 
 /// Jobs that share one design matrix and one set of training rows: fitted together.
@@ -60,6 +63,17 @@ struct Unit {
   std::vector<std::string> train;
   std::vector<FeatureBand> bands;  ///< a banded feature set's bands (FeatureSet), else empty
   std::vector<double> gamma;       ///< their weights on the simplex: band k's columns scaled by √γ_k
+  /// A trained encoder (docs/trained-encoders.md): one model for every subject of the unit, trained on
+  /// `train` (the training episodes every subject has), early-stopped on Plan::encoder's eval set.
+  std::optional<EncoderConfig> encoder;
+};
+
+/// What the trained encoders of a plan share (the sweep's `encoder:` beyond its grid).
+struct EncoderRun {
+  std::string early_stopping;  ///< eval set, or empty with holdout
+  double holdout = 0;          ///< or the tail fraction of every training episode (EncoderSpec::holdout)
+  std::string device = "cpu";
+  int threads = 0;
 };
 
 struct Plan {
@@ -86,6 +100,8 @@ struct Plan {
   /// An RSA plan (the sweep's `rsa:`): each unit compares its feature set's RDM with every subject
   /// × ROI (rsa_unit, rsa_sweep.hpp) instead of fitting ridge; results.csv holds the RSA table.
   std::optional<RsaSpec> rsa;
+  /// Trained encoders: units with Unit::encoder (docs/trained-encoders.md).
+  std::optional<EncoderRun> encoder;
   /// plan_checksum of RUN_DIR/plan.json (set by `load`; empty for a plan not read from a file).
   /// Every job file carries it (attribute `plan_checksum`), so a file of another plan is never
   /// taken for this one's.
@@ -118,6 +134,12 @@ struct Plan {
 /// subjects and sets (`fmri`: no feature files, grid or units; for `brainsweep ceiling`, which
 /// needs no model and accepts a sweep without `features`).
 enum class PlanScope { full, fmri };
+
+/// An encoder configuration as JSON (plan.json, job ids) and back.
+nlohmann::json encoder_json(const EncoderConfig& c);
+EncoderConfig encoder_from_json(const nlohmann::json& j);
+/// "annotations/all", "llama/layers.11+layers.12": the label of a stream (FeatureBand).
+std::string stream_label(const FeatureBand& s);
 
 /// Expand a sweep into a plan, resolving and checking every fMRI and feature file it needs
 /// (existence, episode keys, layers, feature rows against fMRI rows). Reads metadata only.

@@ -18,6 +18,15 @@ namespace brainsweep {
 /// Not collective. @throw DataError  on missing or non-finite input (names file and dataset)
 void fit_unit(const Plan& plan, const Unit& unit, const Backend& backend, const std::string& run_dir);
 
+/// Train a trained encoder's unit (Unit::encoder; docs/trained-encoders.md) in the module
+/// libbrainsweep_encoder_unit.so, which holds libtorch, and write its job files and marker as fit_unit.
+/// Not collective. @throw NotCompiled  in a build without libtorch; ConfigError / Error with the module's message
+void encoder_unit(const Plan& plan, const Unit& unit, const std::string& run_dir);
+
+/// Run one unit of any kind: an RSA plan's (rsa_unit), a trained encoder's (encoder_unit) or a ridge
+/// unit (fit_unit). What `run` calls for every unit.
+void run_unit(const Plan& plan, const Unit& unit, const Backend& backend, const std::string& run_dir);
+
 /// True if the unit's marker exists and every job file of the unit is usable (job_file_problem
 /// empty): a rerun skips it.
 bool unit_done(const Plan& plan, const Unit& unit, const std::string& run_dir);

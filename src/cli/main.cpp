@@ -82,9 +82,26 @@ int cmd_generate(const std::string& sweep_path, const std::string& out, const st
   for (const auto& f : sweep.features) {
     sets.insert(fmt::format("{}/{}", f.model, fmt::join(f.layers, "+")));
   }
-  fmt::print("plan: {} jobs in {} units = {} feature sets × {} hrf_delay × {} stimulus_window × {} subjects\n",
-             plan.jobs.size(), plan.units.size(), sweep.features.size(), sweep.hrf_delay.size(),
-             sweep.stimulus_window.size(), plan.subjects.size());
+  long encoder_units = 0, encoder_jobs = 0;
+  for (const auto& u : plan.units)
+    if (u.encoder) ++encoder_units, encoder_jobs += static_cast<long>(u.job_ids.size());
+  if (!sweep.features.empty())
+    fmt::print("plan: {} jobs in {} units = {} feature sets × {} hrf_delay × {} stimulus_window × {} subjects\n",
+               plan.jobs.size() - encoder_jobs, plan.units.size() - encoder_units, sweep.features.size(),
+               sweep.hrf_delay.size(), sweep.stimulus_window.size(), plan.subjects.size());
+  if (sweep.encoder) {
+    const auto& e = *sweep.encoder;
+    size_t points = 1;
+    for (const auto& [k, v] : e.grid) points *= v.size();
+    const std::vector<std::string>& train = plan.units.back().train.empty() ? plan.train : plan.units.back().train;
+    fmt::print("plan: {} trained-encoder jobs in {} units = {} feature sets × {} hyperparameter points{} (every "
+               "subject in each unit); trained on the {} training episodes every subject has, early stopping on {}, "
+               "device {}\n", encoder_jobs, encoder_units, e.feature_sets.size(),
+               e.sample_n ? std::min(*e.sample_n, points) : points,
+               e.sample_n ? fmt::format(" (sampled from {}, seed {})", points, e.sample_seed) : std::string(),
+               train.size(), e.holdout > 0 ? fmt::format("the last {:g} % of each training episode", 100 * e.holdout)
+                                           : "'" + e.early_stopping + "'", e.device);
+  }
   if (!sweep.include.empty() || !sweep.exclude.empty() || sweep.sample_n)
     fmt::print("grid: {} of {} points kept by include/exclude rules{}\n", bs::grid_points(sweep).size(),
                sweep.features.size() * sweep.hrf_delay.size() * sweep.stimulus_window.size(),
@@ -95,10 +112,22 @@ int cmd_generate(const std::string& sweep_path, const std::string& out, const st
   fmt::print("dataset: {} ({}), atlas {}, TR {} s, exclude {}/{}\n", plan.dataset_name, plan.dataset_root, plan.atlas,
              plan.tr, plan.exclude_start, plan.exclude_end);
   fmt::print("subjects: {}\n", subs);
-  fmt::print("feature sets: ");
-  bool first = true;
-  for (const auto& s : sets) fmt::print("{}{}", first ? "" : ", ", s), first = false;
-  fmt::print("\ntrain: {} episodes, {}-fold CV, {} alphas; eval sets: {}\n", plan.train.size(), plan.folds,
+  if (!sets.empty()) {
+    fmt::print("feature sets: ");
+    bool first = true;
+    for (const auto& s : sets) fmt::print("{}{}", first ? "" : ", ", s), first = false;
+    fmt::print("\n");
+  }
+  if (sweep.encoder) {
+    std::set<std::string> esets;
+    for (const auto& set : sweep.encoder->feature_sets) {
+      std::vector<std::string> labels;
+      for (const auto& st : set) labels.push_back(bs::stream_label(st));
+      esets.insert(fmt::format("[{}]", fmt::join(labels, ", ")));
+    }
+    fmt::print("encoder feature sets (streams): {}\n", fmt::join(esets, ", "));
+  }
+  fmt::print("train: {} episodes, {}-fold CV, {} alphas; eval sets: {}\n", plan.train.size(), plan.folds,
              plan.alphas.size(), evals.empty() ? "none" : evals);
   if (!plan.test.empty()) {
     std::string tests;
@@ -121,7 +150,7 @@ int cmd_generate(const std::string& sweep_path, const std::string& out, const st
   std::set<std::string> told;
   for (const auto& u : plan.units)
     for (const auto& sub : u.subjects)
-      if (!u.train.empty() && told.insert(sub).second) {
+      if (!u.encoder && !u.train.empty() && told.insert(sub).second) {
         std::string lacks;
         for (const auto& ep : plan.train)
           if (std::find(u.train.begin(), u.train.end(), ep) == u.train.end()) lacks += " " + ep;

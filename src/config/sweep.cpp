@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <numeric>
+#include <set>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -56,11 +58,129 @@ std::vector<std::vector<double>> dirichlet_samples(size_t n, size_t b, const std
   return out;
 }
 
+namespace {
+
+/// The `encoder:` section (docs/sweep-reference.md, "Trained encoders").
+EncoderSpec load_encoder_spec(const std::string& path, const YAML::Node& en, const Sweep& s) {
+  std::set<std::string> allowed(kEncoderGridKeys.begin(), kEncoderGridKeys.end());
+  allowed.insert({"features", "early_stopping", "sample", "device", "threads"});
+  yaml::check_keys(path, en, "encoder", allowed);
+  EncoderSpec e;
+  const auto fsn = en["features"];
+  if (!fsn || !fsn.IsSequence() || fsn.size() == 0)
+    throw ConfigError(yaml::at(path, fsn ? fsn : en, "encoder.features") +
+                      ": expected a non-empty list of feature sets, each a list of streams {model, layers}");
+  for (size_t i = 0; i < fsn.size(); ++i) {
+    const std::string key = "encoder.features[" + std::to_string(i) + "]";
+    const YAML::Node set = fsn[i];
+    if (!set.IsSequence() || set.size() == 0)
+      throw ConfigError(yaml::at(path, set, key) + ": expected a non-empty list of streams {model, layers}");
+    std::vector<FeatureBand> streams;
+    for (size_t k = 0; k < set.size(); ++k) {
+      const std::string sk = key + "[" + std::to_string(k) + "]";
+      yaml::check_keys(path, set[k], sk, {"model", "layers"});
+      FeatureBand b{yaml::required<std::string>(path, set[k], "model", "a model name"),
+                    yaml::list<std::string>(path, set[k]["layers"], sk + ".layers", "layer names")};
+      if (b.layers.empty()) throw ConfigError(yaml::at(path, set[k], sk + ".layers") + ": expected at least one layer");
+      if (std::find(streams.begin(), streams.end(), b) != streams.end())
+        throw ConfigError(yaml::at(path, set[k], sk) + ": the same stream is listed twice in this feature set");
+      streams.push_back(std::move(b));
+    }
+    if (std::find(e.feature_sets.begin(), e.feature_sets.end(), streams) != e.feature_sets.end())
+      throw ConfigError(yaml::at(path, set, key) + ": the same feature set is listed twice");
+    e.feature_sets.push_back(std::move(streams));
+  }
+  const YAML::Node es = en["early_stopping"];
+  if (es && es.IsMap()) {
+    yaml::check_keys(path, es, "encoder.early_stopping", {"holdout"});
+    e.holdout = yaml::required<double>(path, es, "holdout", "a fraction in (0, 0.5]");
+    if (!(e.holdout > 0 && e.holdout <= 0.5))
+      throw ConfigError(yaml::at(path, es["holdout"], "encoder.early_stopping.holdout") + ": expected a fraction in (0, "
+                        "0.5] (the tail of every training episode held out for early stopping), found " +
+                        fmt::format("{}", e.holdout));
+  } else {
+    e.early_stopping = yaml::required<std::string>(path, en, "early_stopping",
+                                                   "the name of an eval set of this sweep, or {holdout: F}");
+  }
+  if (e.holdout == 0 &&
+      std::none_of(s.eval.begin(), s.eval.end(), [&](const auto& ev) { return ev.first == e.early_stopping; }))
+    throw ConfigError(yaml::at(path, en["early_stopping"], "encoder.early_stopping") + ": '" + e.early_stopping +
+                      "' is not an eval set of this sweep (the encoder stops training when its mean r stops rising; "
+                      "add it under eval:)");
+  for (const auto& key : kEncoderGridKeys) {
+    const YAML::Node n = en[key];
+    if (!n) continue;
+    const std::string kp = "encoder." + key;
+    const bool is_bool = key == "causal" || key == "positive" || key == "tied" || key == "shared_head" ||
+                         key == "subject_heads";
+    const bool is_real = key == "lr" || key == "weight_decay";
+    std::vector<double> v;
+    if (is_bool) {
+      for (bool b : yaml::list<bool>(path, n, kp, "true or false")) v.push_back(b ? 1.0 : 0.0);
+    } else if (is_real) {
+      v = yaml::list<double>(path, n, kp, "numbers");
+      for (double x : v)
+        if (!std::isfinite(x) || (key == "lr" ? !(x > 0) : x < 0))
+          throw ConfigError(yaml::at(path, n, kp) + ": expected " + (key == "lr" ? "finite numbers > 0" : "finite numbers >= 0") +
+                            ", found " + fmt::format("{}", x));
+    } else {
+      for (long x : yaml::list<long>(path, n, kp, "integers")) {
+        const long lo = key == "kernel_size" || key == "patience" ? 0 : 1;
+        if (x < lo || x > 1000000)
+          throw ConfigError(fmt::format("{}: expected integers in [{}, 1000000], found {}", yaml::at(path, n, kp), lo, x));
+        v.push_back(static_cast<double>(x));
+      }
+    }
+    if (v.empty()) throw ConfigError(yaml::at(path, n, kp) + ": empty list (expected at least one value)");
+    for (size_t i = 0; i < v.size(); ++i)
+      for (size_t j = 0; j < i; ++j)
+        if (v[i] == v[j]) throw ConfigError(yaml::at(path, n, kp) + ": a value is listed twice");
+    e.grid.emplace_back(key, std::move(v));
+  }
+  size_t points = 1;
+  for (const auto& [k, v] : e.grid) {
+    points *= v.size();
+    if (points > 10000000)
+      throw ConfigError(yaml::at(path, en, "encoder") + ": more than 10^7 hyperparameter points; use encoder.sample");
+  }
+  if (const auto sm = en["sample"]) {
+    yaml::check_keys(path, sm, "encoder.sample", {"n", "seed"});
+    const long n = yaml::required<long>(path, sm, "n", "a count >= 1");
+    if (n < 1) throw ConfigError(yaml::at(path, sm["n"], "encoder.sample.n") + ": expected a count >= 1, found " + std::to_string(n));
+    e.sample_n = static_cast<size_t>(n);
+    if (sm["seed"]) e.sample_seed = yaml::scalar<std::uint64_t>(path, sm["seed"], "encoder.sample.seed", "a non-negative integer");
+  }
+  if (en["device"]) e.device = yaml::choice(path, en["device"], "encoder.device", {"cpu", "cuda"});
+  if (en["threads"]) {
+    const long t = yaml::scalar<long>(path, en["threads"], "encoder.threads", "an integer >= 0");
+    if (t < 0 || t > 4096) throw ConfigError(yaml::at(path, en["threads"], "encoder.threads") + ": expected 0 … 4096");
+    e.threads = static_cast<int>(t);
+  }
+  // Combinations the model refuses (every pair of grid values may meet): refused here, not mid-run.
+  auto values = [&](const std::string& key, double dflt) {
+    for (const auto& [k, v] : e.grid)
+      if (k == key) return v;
+    return std::vector<double>{dflt};
+  };
+  const auto causal = values("causal", 0), kernel = values("kernel_size", 45);
+  if (std::count(causal.begin(), causal.end(), 1.0) > 0)
+    for (double k : kernel)
+      if (k > 1 && static_cast<long>(k) % 2 == 0)
+        throw ConfigError(fmt::format("{}: causal: true with an even kernel_size ({}): MedARC's causal mask needs an odd "
+                                      "one", yaml::at(path, en, "encoder"), k));
+  const auto shared = values("shared_head", 1), subject = values("subject_heads", 1);
+  if (std::count(shared.begin(), shared.end(), 0.0) > 0 && std::count(subject.begin(), subject.end(), 0.0) > 0)
+    throw ConfigError(yaml::at(path, en, "encoder") + ": shared_head: false with subject_heads: false leaves no output head");
+  return e;
+}
+
+}  // namespace
+
 Sweep Sweep::load(const std::string& path) {
   const YAML::Node doc = yaml::load_file(path);
   yaml::check_keys(path, doc, "",
                    {"dataset", "dataset_root", "atlas", "subjects", "features", "grid", "ridge", "train", "eval",
-                    "description", "test", "sample_counts", "episodes", "sample", "rsa"});
+                    "description", "test", "sample_counts", "episodes", "sample", "rsa", "encoder"});
   Sweep s;
   s.path = fs::absolute(path);
   s.dataset = fs::absolute(yaml::required<std::string>(path, doc, "dataset", "a descriptor path"));
@@ -328,7 +448,55 @@ Sweep Sweep::load(const std::string& path) {
     if (rn["ceiling"]) r.ceiling = yaml::scalar<bool>(path, rn["ceiling"], "rsa.ceiling", "true or false");
     s.rsa = r;
   }
+  if (const auto en = doc["encoder"]) s.encoder = load_encoder_spec(path, en, s);
   return s;
+}
+
+std::vector<EncoderConfig> EncoderSpec::configs() const {
+  // The grid's points, last key fastest.
+  std::vector<std::vector<double>> values;
+  for (const auto& key : kEncoderGridKeys) {
+    const auto it = std::find_if(grid.begin(), grid.end(), [&](const auto& kv) { return kv.first == key; });
+    values.push_back(it == grid.end() ? std::vector<double>{} : it->second);
+  }
+  size_t n_points = 1;
+  for (const auto& v : values) n_points *= std::max<size_t>(1, v.size());
+  std::vector<size_t> points(n_points);
+  std::iota(points.begin(), points.end(), size_t{0});
+  if (sample_n && *sample_n < n_points) {  // a partial Fisher–Yates shuffle: the first n of a random order
+    for (size_t i = 0; i < *sample_n; ++i)
+      std::swap(points[i], points[i + index_from_draw(splitmix64_at(sample_seed, i), n_points - i)]);
+    points.resize(*sample_n);
+  }
+  std::vector<EncoderConfig> out;
+  for (const auto& streams : feature_sets)
+    for (size_t point : points) {
+      EncoderConfig c;
+      c.streams = streams;
+      size_t rest = point;
+      for (size_t k = kEncoderGridKeys.size(); k-- > 0;) {
+        if (values[k].empty()) continue;
+        const double v = values[k][rest % values[k].size()];
+        rest /= values[k].size();
+        const std::string& key = kEncoderGridKeys[k];
+        if (key == "lr") c.lr = v;
+        else if (key == "weight_decay") c.weight_decay = v;
+        else if (key == "kernel_size") c.kernel_size = static_cast<int>(v);
+        else if (key == "embed_dim") c.embed_dim = static_cast<int>(v);
+        else if (key == "num_samples") c.num_samples = static_cast<int>(v);
+        else if (key == "sample_length") c.sample_length = static_cast<int>(v);
+        else if (key == "batch_size") c.batch_size = static_cast<int>(v);
+        else if (key == "epochs") c.epochs = static_cast<int>(v);
+        else if (key == "patience") c.patience = static_cast<int>(v);
+        else if (key == "causal") c.causal = v != 0;
+        else if (key == "positive") c.positive = v != 0;
+        else if (key == "tied") c.tied = v != 0;
+        else if (key == "shared_head") c.shared_head = v != 0;
+        else if (key == "subject_heads") c.subject_heads = v != 0;
+      }
+      out.push_back(std::move(c));
+    }
+  return out;
 }
 
 }  // namespace brainsweep

@@ -95,7 +95,12 @@ double score_episodes(const ConvEncoder& model, const std::vector<Episode>& epis
 }
 
 TrainResult train(ConvEncoder& model, const std::vector<Episode>& train_set, const std::vector<Episode>& val_set,
-                  const TrainOptions& o, std::uint64_t seed, const std::function<void(int, double, long)>& progress) {
+                  const TrainOptions& o, std::uint64_t seed, const EpochReport& progress) {
+  return train(model, train_set, o, seed, [&] { return score_episodes(model, val_set); }, progress);
+}
+
+TrainResult train(ConvEncoder& model, const std::vector<Episode>& train_set, const TrainOptions& o, std::uint64_t seed,
+                  const std::function<double()>& validate, const EpochReport& progress) {
   if (o.batch_size < 1 || o.sample_length < 1 || o.num_samples < 1 || o.epochs < 1 || o.patience < 0)
     throw ConfigError(fmt::format("encoder training: batch_size {}, sample_length {}, num_samples {}, epochs {}, "
                                   "patience {}: expected >= 1 (patience >= 0)", o.batch_size, o.sample_length,
@@ -108,14 +113,20 @@ TrainResult train(ConvEncoder& model, const std::vector<Episode>& train_set, con
   int since_best = 0;
   for (int epoch = 0; epoch < o.epochs; ++epoch) {
     const std::vector<Window> windows = epoch_windows(seed, epoch, lengths, o.sample_length, o.num_samples);
+    const size_t first_step = res.loss.size();
     for (size_t b0 = 0; b0 < windows.size(); b0 += static_cast<size_t>(o.batch_size)) {
       const size_t b1 = std::min(windows.size(), b0 + static_cast<size_t>(o.batch_size));
       res.loss.push_back(model.train_step({windows.begin() + static_cast<long>(b0), windows.begin() + static_cast<long>(b1)}));
     }
-    const double r = score_episodes(model, val_set);
+    const double r = validate();
+    if (!std::isfinite(r))
+      throw NumericalError(fmt::format("encoder: the validation score of epoch {} is {} (constant predictions?)", epoch + 1,
+                                       std::isnan(r) ? "NaN" : r > 0 ? "+Inf" : "-Inf"));
     res.val_r.push_back(r);
     res.epochs_run = epoch + 1;
-    if (progress) progress(epoch, r, static_cast<long>(res.loss.size()));
+    const double epoch_loss = std::accumulate(res.loss.begin() + static_cast<long>(first_step), res.loss.end(), 0.0) /
+                              static_cast<double>(res.loss.size() - first_step);
+    if (progress) progress(epoch, r, static_cast<long>(res.loss.size()), epoch_loss);
     if (epoch == 0 || r > best) {
       best = r;
       res.best_epoch = epoch;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <numeric>
 #include <queue>
@@ -21,6 +22,11 @@ UnitWork unit_work(const UnitShape& s) {
   // Counts what ridge_cv.cpp does in precision mixed (per phase: gram, decompose, cv, refit), then
   // the eval predictions; products in float32 count half (`f32`).
   UnitWork w;
+  if (s.encoder_flops > 0) {  // libtorch float32 on small operands: counted at the float64 GEMM rate
+    w.gemm_flops = s.encoder_flops;
+    w.stream = 4.0 * static_cast<double>(s.n + s.n_eval) * static_cast<double>(s.p + s.t);
+    return w;
+  }
   constexpr double f32 = 0.5;
   const double n = static_cast<double>(s.n), p = static_cast<double>(s.p), t = static_cast<double>(s.t);
   const double ne = static_cast<double>(s.n_eval), na = static_cast<double>(s.n_alphas);
@@ -92,6 +98,7 @@ std::vector<UnitShape> unit_shapes(const Plan& plan) {
     for (const auto& ep : eval_eps) s.n_eval += runs.at(ep).n_tr;
     for (const auto& sub : u.subjects) s.t += plan.fmri.at(sub).at(plan.train_of(u).front()).n_parcels;
     std::vector<FeatureBand> sources = u.bands;  // a banded set's bands, or the set itself
+    if (u.encoder) sources = u.encoder->streams;
     if (sources.empty()) sources.push_back({u.model, u.layers});
     long c = 0;
     for (const auto& band : sources) {
@@ -108,6 +115,16 @@ std::vector<UnitShape> unit_shapes(const Plan& plan) {
       }
     }
     s.p = c * u.stimulus_window;
+    if (u.encoder) {
+      const EncoderConfig& e = *u.encoder;
+      const double d = e.embed_dim, k = e.kernel_size > 1 ? e.kernel_size : 0;
+      const double heads = (e.shared_head ? 1.0 : 0.0) + (e.subject_heads ? static_cast<double>(u.subjects.size()) : 0.0);
+      const double per_tr = static_cast<double>(c) * d + static_cast<double>(e.streams.size()) * d * k +
+                            heads * d * static_cast<double>(s.t) / static_cast<double>(u.subjects.size());
+      const double steps = static_cast<double>(e.epochs) * std::ceil(static_cast<double>(e.num_samples) / e.batch_size);
+      s.encoder_flops = 6.0 * steps * e.batch_size * e.sample_length * per_tr +
+                        2.0 * e.epochs * static_cast<double>(s.n_eval) * per_tr;
+    }
     out.push_back(s);
   }
   return out;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -17,6 +18,8 @@
 #include <fmt/ranges.h>
 
 #include "brainsweep/blas_core.hpp"
+#include "brainsweep/build_config.hpp"
+#include "brainsweep/module.hpp"
 #include "brainsweep/data.hpp"
 #include "brainsweep/cost.hpp"
 #include "brainsweep/errors.hpp"
@@ -307,6 +310,35 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   fs::write_text_atomic(marker_path(run_dir, u.unit_id), u.unit_id + "\n");
 }
 
+void encoder_unit(const Plan& p, const Unit& u, const std::string& run_dir) {
+#if BRAINSWEEP_WITH_TORCH
+  // In the module libbrainsweep_encoder_unit.so (src/run/encoder_unit.cpp says why), loaded once.
+  using Entry = int (*)(const char*, int, char*, size_t);
+  static const Entry entry = reinterpret_cast<Entry>(
+      module_symbol({"trained encoders", "BRAINSWEEP_ENCODER_MODULE", BRAINSWEEP_ENCODER_MODULE_NAME,
+                     BRAINSWEEP_ENCODER_MODULE_PATH, "brainsweep_encoder_unit"}));
+  const int index = static_cast<int>(&u - p.units.data());
+  std::string err(8192, '\0');
+  const int code = entry(run_dir.c_str(), index, err.data(), err.size());
+  err.resize(std::strlen(err.c_str()));
+  if (code == 2) throw ConfigError(err);
+  if (code != 0) throw Error(err);
+  std::error_code ec;
+  sfs::remove(sfs::path(run_dir) / "units" / (u.unit_id + ".epoch"), ec);
+  fs::write_text_atomic(marker_path(run_dir, u.unit_id), u.unit_id + "\n");
+#else
+  (void)p, (void)run_dir;
+  throw NotCompiled("unit " + u.unit_id + ": trained encoders need a build with libtorch (install Debian's libtorch-dev; "
+                    "tools/build.sh then builds them)");
+#endif
+}
+
+void run_unit(const Plan& p, const Unit& u, const Backend& backend, const std::string& run_dir) {
+  if (p.rsa) rsa_unit(p, u, run_dir);
+  else if (u.encoder) encoder_unit(p, u, run_dir);
+  else fit_unit(p, u, backend, run_dir);
+}
+
 void write_job_identity(h5::File& f, const Plan& p, const Unit& u, const std::string& job_id, const std::string& subject) {
   f.write_string_attr1("job_id", job_id);
   f.write_string_attr1("unit_id", u.unit_id);
@@ -371,7 +403,7 @@ std::string unit_record_problem(const Plan& p, const Unit& u, const std::string&
   std::error_code ec;
   if (!sfs::exists(marker_path(run_dir, u.unit_id), ec)) return "";
   for (size_t k = 0; k < u.job_ids.size(); ++k) {  // job k of a unit is the job of its subject k
-    const Job job{u.job_ids[k], u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, u.subjects[k], u.bands, u.gamma};
+    const Job job{u.job_ids[k], u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, u.subjects[k], u.bands, u.gamma, u.encoder};
     const std::string problem = job_file_problem(p, job, run_dir);
     if (!problem.empty()) return problem;
   }
@@ -409,11 +441,12 @@ void write_results_csv(const Plan& p, const std::string& run_dir, const std::map
       return c >= min_ceiling ? fmt::format(",{:.9g},{:.9g}", c, eval_r[e][j] / c) : fmt::format(",{:.9g},", c);
     };
     for (size_t j = 0; j < alpha.size(); ++j) {
-      if (p.eval.empty()) out << prefix << fmt::format("{},{:.9g},{:.9g},,\n", names.at(j), alpha[j], cv_r[j]);
+      // A trained encoder has no alpha and no CV score: empty cells (NaN in its job file).
+      const std::string a = job.encoder ? "" : fmt::format("{:.9g}", alpha[j]), cv = job.encoder ? "" : fmt::format("{:.9g}", cv_r[j]);
+      if (p.eval.empty()) out << prefix << fmt::format("{},{},{},,\n", names.at(j), a, cv);
       for (size_t e = 0; e < p.eval.size(); ++e)
         out << prefix
-            << fmt::format("{},{:.9g},{:.9g},{},{:.9g}{}\n", names.at(j), alpha[j], cv_r[j], p.eval[e].name, eval_r[e][j],
-                           ceiling_cells(e, j));
+            << fmt::format("{},{},{},{},{:.9g}{}\n", names.at(j), a, cv, p.eval[e].name, eval_r[e][j], ceiling_cells(e, j));
     }
   }
   fs::write_text_atomic((sfs::path(run_dir) / "results.csv").string(), out.str());
@@ -550,8 +583,7 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
     auto fit_one = [&](int i) {
       const Unit& u = p.units[static_cast<size_t>(i)];
       try {
-        if (p.rsa) rsa_unit(p, u, run_dir);
-        else fit_unit(p, u, *backend, run_dir);
+        run_unit(p, u, *backend, run_dir);
         clear_unit_failure(run_dir, u.unit_id);
         ++fitted;
       } catch (const std::exception& e) {

@@ -83,6 +83,18 @@ int print_run_status(const std::string& run_dir, std::ostream& out, int max_list
         std::string layers, subs;
         for (const auto& l : u.layers) layers += (layers.empty() ? "" : "+") + l;
         for (const auto& x : u.subjects) subs += (subs.empty() ? "" : ",") + x;
+        if (u.encoder) {  // a trained encoder: its last finished epoch while it trains (units/<id>.epoch)
+          std::string epoch;
+          std::error_code ec;
+          const auto path = sfs::path(run_dir) / "units" / (u.unit_id + ".epoch");
+          if (sfs::exists(path, ec)) {
+            epoch = fs::read_text(path.string());
+            while (!epoch.empty() && epoch.back() == '\n') epoch.pop_back();
+            epoch = "; training: " + epoch;
+          }
+          return fmt::format("encoder {} k={} d={} lr={:g} [{}]{}", layers, u.encoder->kernel_size,
+                             u.encoder->embed_dim, u.encoder->lr, subs, epoch);
+        }
         return fmt::format("{} {} hrf_delay={} stimulus_window={} [{}]", u.model, layers, u.hrf_delay,
                            u.stimulus_window, subs);
       }

@@ -81,6 +81,13 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
                       ": the set used for selection must not be the set used to report the score (ENCODING.md §6)");
   if (!with_eval && !opt.ceiling.empty())
     throw ConfigError("--ceiling: needs --eval (the ceiling normalises the held-out score, not the selection score)");
+  if (opt.select == "cv")
+    for (const auto& j : p.jobs)
+      if (j.encoder)
+        throw ConfigError("--select cv: " + run_dir + " holds trained-encoder jobs (e.g. " + j.job_id +
+                          "), which have no cross-validation score (they are early-stopped on an eval set, not "
+                          "cross-validated); select every job by an eval set instead: --select " +
+                          (p.eval.empty() ? std::string("SET") : p.eval.front().name) + " (one the --eval set is not)");
   const std::string score_name = opt.select == "cv" ? "cv_r" : "eval/" + opt.select + "/r";
   for (const auto& j : p.jobs)  // every job file present, and the file of its job in this plan
     if (const std::string problem = job_file_problem(p, j, run_dir); !problem.empty())

@@ -47,7 +47,7 @@ std::vector<GridPoint> grid_points(const Sweep& s) {
         const bool out = std::any_of(s.exclude.begin(), s.exclude.end(), [&](const GridRule& r) { return matches(r, s, p); });
         if (in && !out) all.push_back(p);
       }
-  if (all.empty())
+  if (all.empty() && !s.features.empty())  // no `features`: an encoder-only sweep has no ridge grid
     throw ConfigError(s.path + ": key 'grid': the include/exclude rules leave no grid point");
   if (!s.sample_n) return all;
   std::vector<GridPoint> kept;

@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <set>
 
@@ -148,12 +149,92 @@ void check_grid_against_data(const Sweep& s, const Plan& p,
   }
 }
 
+/// The units of `encoder:` (docs/trained-encoders.md): one per configuration, every subject in it (the
+/// multi-subject heads), trained on the training episodes every subject has, whatever `episodes:`
+/// says (a window needs every subject's fMRI); its episodes' lengths are the shortest subject's.
+void add_encoder_units(const Sweep& s, Plan& p, const std::map<std::string, std::vector<std::string>>& train_of,
+                       const json& ident) {
+  const EncoderSpec& spec = *s.encoder;
+  p.encoder = EncoderRun{spec.early_stopping, spec.holdout, spec.device, spec.threads};
+  std::vector<std::string> common = train_of.at(p.subjects.front());
+  for (const auto& sub : p.subjects) {
+    const auto& has = train_of.at(sub);
+    std::erase_if(common, [&](const std::string& ep) { return std::find(has.begin(), has.end(), ep) == has.end(); });
+  }
+  if (common.empty())
+    throw ConfigError(s.path + ": key 'encoder': no training episode has the fMRI of every subject (" +
+                      fmt::format("{}", fmt::join(p.subjects, ", ")) +
+                      "); a multi-subject encoder trains on windows of all subjects at once");
+  long shortest = std::numeric_limits<long>::max();
+  std::string shortest_ep;
+  for (const auto& ep : common)
+    for (const auto& sub : p.subjects)
+      if (p.fmri.at(sub).at(ep).n_tr < shortest) shortest = p.fmri.at(sub).at(ep).n_tr, shortest_ep = ep;
+  for (const EncoderConfig& c : spec.configs()) {
+    const long usable = shortest - static_cast<long>(std::ceil(spec.holdout * static_cast<double>(shortest)));
+    if (c.sample_length > usable)
+      throw ConfigError(fmt::format("{}: key 'encoder.sample_length' {}: training episode '{}' has only {} TRs{} (a "
+                                    "window must fit in an episode)", s.path, c.sample_length, shortest_ep, usable,
+                                    spec.holdout > 0 ? " before its held-out tail" : ""));
+    Unit u;
+    u.model = "encoder";
+    for (const auto& st : c.streams) u.layers.push_back(stream_label(st));
+    u.hrf_delay = 0;
+    u.stimulus_window = 1;
+    u.subjects = p.subjects;
+    if (common != p.train) u.train = common;
+    u.encoder = c;
+    json base = ident;
+    base.update({{"kind", "encoder"}, {"encoder", encoder_json(c)}, {"early_stopping", spec.early_stopping},
+                 {"train", common}});
+    if (spec.holdout > 0) base["holdout"] = spec.holdout;
+    json uj = base;
+    uj["subjects"] = u.subjects;
+    u.unit_id = stable_id(uj.dump());
+    for (const auto& sub : u.subjects) {
+      json jj = base;
+      jj["subject"] = sub;
+      Job job{stable_id(jj.dump()), u.unit_id, u.model, u.layers, 0, 1, sub, {}, {}, c};
+      u.job_ids.push_back(job.job_id);
+      p.jobs.push_back(std::move(job));
+    }
+    p.units.push_back(std::move(u));
+  }
+}
+
 }  // namespace
 
+std::string stream_label(const FeatureBand& s) { return fmt::format("{}/{}", s.model, fmt::join(s.layers, "+")); }
+
+json encoder_json(const EncoderConfig& c) {
+  json streams = json::array();
+  for (const auto& s : c.streams) streams.push_back({{"model", s.model}, {"layers", s.layers}});
+  return {{"streams", streams},          {"embed_dim", c.embed_dim},       {"kernel_size", c.kernel_size},
+          {"causal", c.causal},          {"positive", c.positive},         {"tied", c.tied},
+          {"shared_head", c.shared_head}, {"subject_heads", c.subject_heads}, {"lr", c.lr},
+          {"weight_decay", c.weight_decay}, {"batch_size", c.batch_size},  {"sample_length", c.sample_length},
+          {"num_samples", c.num_samples}, {"epochs", c.epochs},             {"patience", c.patience}};
+}
+
+EncoderConfig encoder_from_json(const json& j) {
+  EncoderConfig c;
+  for (const auto& s : j.at("streams")) c.streams.push_back({s.at("model"), s.at("layers").get<std::vector<std::string>>()});
+  c.embed_dim = j.at("embed_dim"), c.kernel_size = j.at("kernel_size");
+  c.causal = j.at("causal"), c.positive = j.at("positive"), c.tied = j.at("tied");
+  c.shared_head = j.at("shared_head"), c.subject_heads = j.at("subject_heads");
+  c.lr = j.at("lr"), c.weight_decay = j.at("weight_decay");
+  c.batch_size = j.at("batch_size"), c.sample_length = j.at("sample_length"), c.num_samples = j.at("num_samples");
+  c.epochs = j.at("epochs"), c.patience = j.at("patience");
+  return c;
+}
+
 Plan make_plan(const Sweep& s, PlanScope scope) {
-  if (scope == PlanScope::full && s.features.empty())
-    throw ConfigError(s.path + ": key 'features': missing (expected a non-empty list of {model, layers}; only "
-                      "`brainsweep ceiling` reads a sweep without features)");
+  if (scope == PlanScope::full && s.features.empty() && !s.encoder)
+    throw ConfigError(s.path + ": key 'features': missing (expected a non-empty list of {model, layers}, or an "
+                      "'encoder:' section; only `brainsweep ceiling` reads a sweep without features)");
+  if (s.rsa && s.encoder)
+    throw ConfigError(s.path + ": keys 'rsa' and 'encoder': an RSA sweep compares RDMs and fits no encoder; "
+                      "use two sweeps");
   const auto d = DatasetDescriptor::load(s.dataset, s.dataset_root);
   Plan p;
   p.version = BRAINSWEEP_VERSION;
@@ -275,6 +356,10 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
     for (auto& b : parts)
       if (std::find(sources.begin(), sources.end(), b) == sources.end()) sources.push_back(std::move(b));
   }
+  if (s.encoder)
+    for (const auto& set : s.encoder->feature_sets)
+      for (const auto& b : set)
+        if (std::find(sources.begin(), sources.end(), b) == sources.end()) sources.push_back(b);
   // Feature files: every layer of every feature set, for every episode, against the fMRI length.
   for (const auto& fs : sources) {
     for (const auto& ep : episodes) {
@@ -345,7 +430,7 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
           groups[sig].push_back(sub);
         }
         for (const auto& sig : order) {
-          Unit u{"", fs.model, fs.layers, hrf, win, groups[sig], {}, {}, fs.bands, fs.gamma};
+          Unit u{"", fs.model, fs.layers, hrf, win, groups[sig], {}, {}, fs.bands, fs.gamma, {}};
           json base = ident;
           if (sig.first != p.train) {
             u.train = sig.first;
@@ -359,7 +444,7 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
           for (const auto& sub : u.subjects) {
             json jj = base;
             jj["subject"] = sub;
-            Job job{stable_id(jj.dump()), u.unit_id, fs.model, fs.layers, hrf, win, sub, fs.bands, fs.gamma};
+            Job job{stable_id(jj.dump()), u.unit_id, fs.model, fs.layers, hrf, win, sub, fs.bands, fs.gamma, {}};
             u.job_ids.push_back(job.job_id);
             p.jobs.push_back(std::move(job));
           }
@@ -368,6 +453,7 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
       }
     }
   }
+  if (s.encoder) add_encoder_units(s, p, train_of, ident);
   std::set<std::string> ids;
   for (const auto& j : p.jobs)
     if (!ids.insert(j.job_id).second)
@@ -424,13 +510,18 @@ json Plan::to_json() const {
                           {"stimulus_window", u.stimulus_window}, {"subjects", u.subjects}, {"jobs", u.job_ids}});
     if (!u.train.empty()) j["units"].back()["train"] = u.train;
     if (!u.bands.empty()) j["units"].back()["bands"] = bands_json(u.bands, u.gamma);
+    if (u.encoder) j["units"].back()["encoder"] = encoder_json(*u.encoder);
   }
   j["jobs"] = json::array();
   for (const auto& b : jobs) {
     j["jobs"].push_back({{"job_id", b.job_id}, {"unit_id", b.unit_id}, {"model", b.model}, {"layers", b.layers},
                          {"hrf_delay", b.hrf_delay}, {"stimulus_window", b.stimulus_window}, {"subject", b.subject}});
     if (!b.bands.empty()) j["jobs"].back()["bands"] = bands_json(b.bands, b.gamma);
+    if (b.encoder) j["jobs"].back()["encoder"] = encoder_json(*b.encoder);
   }
+  if (encoder)
+    j["encoder"] = {{"early_stopping", encoder->early_stopping}, {"holdout", encoder->holdout},
+                    {"device", encoder->device}, {"threads", encoder->threads}};
   if (rsa) {
     json rois = json::array();
     for (const auto& [name, re] : rsa->rois) rois.push_back({name, re});
@@ -481,13 +572,19 @@ Plan Plan::from_json(const json& j, const std::string& where) {
       p.units.push_back({u.at("unit_id"), u.at("model"), u.at("layers").get<std::vector<std::string>>(),
                          u.at("hrf_delay"), u.at("stimulus_window"), u.at("subjects").get<std::vector<std::string>>(),
                          u.at("jobs").get<std::vector<std::string>>(),
-                         u.value("train", std::vector<std::string>{}), {}, {}});
+                         u.value("train", std::vector<std::string>{}), {}, {}, {}});
       if (u.contains("bands")) bands_from_json(u.at("bands"), p.units.back().bands, p.units.back().gamma);
+      if (u.contains("encoder")) p.units.back().encoder = encoder_from_json(u.at("encoder"));
     }
     for (const auto& b : j.at("jobs")) {
       p.jobs.push_back({b.at("job_id"), b.at("unit_id"), b.at("model"), b.at("layers").get<std::vector<std::string>>(),
-                        b.at("hrf_delay"), b.at("stimulus_window"), b.at("subject"), {}, {}});
+                        b.at("hrf_delay"), b.at("stimulus_window"), b.at("subject"), {}, {}, {}});
       if (b.contains("bands")) bands_from_json(b.at("bands"), p.jobs.back().bands, p.jobs.back().gamma);
+      if (b.contains("encoder")) p.jobs.back().encoder = encoder_from_json(b.at("encoder"));
+    }
+    if (j.contains("encoder")) {
+      const auto& e = j.at("encoder");
+      p.encoder = EncoderRun{e.at("early_stopping"), e.at("holdout"), e.at("device"), e.at("threads")};
     }
     if (j.contains("rsa")) {
       const auto& r = j.at("rsa");

@@ -313,7 +313,8 @@ double ConvEncoder::train_step(const std::vector<Window>& batch) {
   loss.backward();
   const double value = loss.item<double>();
   if (!std::isfinite(value))
-    throw NumericalError(fmt::format("encoder: the training loss became {} (lr too large for these features?)", value));
+    throw NumericalError(fmt::format("encoder: the training loss became {} (lr too large for these features?)",
+                                     std::isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf"));
   m.optimizer->step();
   return value;
 }
