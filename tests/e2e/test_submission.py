@@ -452,6 +452,70 @@ test: {{friends-s7: auto, ood: auto, dryrun: [{", ".join(DRYRUN)}]}}
                 self.assertFalse(out.exists())
 
 
+class TestEncoderPipeline(Case):
+    """Trained encoders in the Algonauts layout (issue #23): a sweep with ridge and encoder jobs →
+    run on 2 ranks → stitch on the validation episode (both kinds compete per parcel) → submit →
+    validate-submission accepts every file and scores the dry run as the numpy formula does."""
+
+    def test_generate_run_stitch_submit_validate(self):
+        tmp = Path(tempfile.mkdtemp(prefix="brainsweep-encoder-submission-")).resolve()
+        try:
+            counts = json.loads(COUNTS_JSON.read_text())
+            make_dataset(tmp / "data", counts)
+            sweep = tmp / "sweep.yaml"
+            sweep.write_text(f"""dataset: {REPO}/configs/datasets/algonauts2025.yaml
+dataset_root: {tmp}/data
+atlas: {ATLAS}
+subjects: [{", ".join(SUBJECTS)}]
+features:
+  - {{model: vjepa2, layers: [blocks.4]}}
+grid: {{hrf_delay: [{HRF}], stimulus_window: [1]}}
+ridge: {{folds: 3, alphas: [1, 100, 10000]}}
+train: [{", ".join(TRAIN)}]
+eval: {{val: [{", ".join(VAL)}]}}
+test: {{ood: auto, dryrun: [{", ".join(DRYRUN)}]}}
+encoder:
+  features: [[{{model: vjepa2, layers: [blocks.12]}}]]
+  early_stopping: val
+  kernel_size: 9
+  embed_dim: 16
+  lr: 3e-3
+  num_samples: 256
+  epochs: 4
+  threads: 1
+""")
+            run = tmp / "run"
+            self.assertOk(self.cli("generate", sweep, "--out", run))
+            self.assertOk(self.cli("run", run, mpi=2))
+            st = self.cli("stitch", run, "--select", "val", "--top-k", "1")
+            self.assertOk(st)
+            self.assertIn("encoder/vjepa2/blocks.12", st.stdout)  # the encoder wins parcels (blocks.12 carries the signal)
+            for test_set in ("ood", "dryrun"):
+                self.assertOk(self.cli("submit", run, "--test-set", test_set, "--out", tmp / "submissions"))
+            zip_of = lambda t: tmp / "submissions" / f"fmri_predictions_{t}.zip"  # noqa: E731
+            self.assertOk(self.cli("validate-submission", zip_of("ood"), "--test-set", "ood", "--counts", COUNTS_JSON))
+            template = f"{tmp}/data/fmri/{{subject}}/target_sample_number/{{subject}}_{{test_set}}_fmri_samples.npy"
+            proc = self.cli("validate-submission", zip_of("dryrun"), "--test-set", "dryrun", "--counts", template,
+                            "--dataset", REPO / "configs" / "datasets" / "algonauts2025.yaml", "--root", tmp / "data")
+            self.assertOk(proc)
+            score = float(proc.stdout.strip().splitlines()[-1].split()[-1])
+            with zipfile.ZipFile(zip_of("dryrun")) as z:
+                pred = np.load(io.BytesIO(z.read(z.infolist()[0])), allow_pickle=True).item()
+            truth = {}
+            for sub in SUBJECTS:
+                truth[sub] = {}
+                for ep in DRYRUN:
+                    task = "friends" if ep.startswith("s0") else "movie10"
+                    with h5py.File(fmri_path(tmp / "data", sub, task), "r") as f:
+                        truth[sub][ep] = f[f"ses-001_task-{ep}"][...]
+            expected = scorer_formula(pred, truth, MOVIE)
+            print(f"encoder + ridge dry run: validator score {score:.6f}, numpy formula {expected:.6f}")
+            self.assertGreater(expected, 0.1)
+            self.assertAlmostEqual(score, expected, delta=1e-6)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 class TestValidator(Case):
     """Every refusal of validate-submission, on small files that numpy writes (3 parcels)."""
 
