@@ -3,6 +3,7 @@
 // tests/e2e/test_encoder_reference.py can compare them. Not a user tool.
 //
 // Usage: brainsweep_encoder_driver IN.h5 OUT.h5 d k causal positive tied shared subject lr wd S P n_streams L
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -29,6 +30,7 @@ enc::NamedTensor read_tensor(const bs::h5::File& f, const std::string& path, con
 /// group/<episode>/{fmri (S, T, P), stream<i> (T, D_i)} for every episode of the group, by name.
 std::vector<enc::Episode> read_episodes(const bs::h5::File& f, const std::string& group, int n_streams) {
   std::vector<enc::Episode> out;
+  if (!f.has(group)) return out;
   for (const auto& name : f.list(group)) {
     enc::Episode ep;
     ep.name = name;
@@ -84,22 +86,29 @@ int main(int argc, char** argv) {
     const long steps = sched.shape.empty() ? 0 : sched.shape[0], batch = steps ? sched.shape[1] : 0;
     std::vector<double> loss;
     std::vector<enc::NamedTensor> grad0;
+    double first_s = 0, later_s = 0;
     for (long s = 0; s < steps; ++s) {
+      const auto t0 = std::chrono::steady_clock::now();
       std::vector<enc::Window> w;
       for (long b = 0; b < batch; ++b)
         w.push_back({static_cast<int>(sched.data[(s * batch + b) * 2]), static_cast<long>(sched.data[(s * batch + b) * 2 + 1])});
       loss.push_back(model.train_step(w));
+      (s == 0 ? first_s : later_s) += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (s == 0) grad0 = model.gradients();
     }
+    // wall time of the steps (window assembly, forward, backward, AdamW), for bench/encoder_bench.py
+    std::printf("timing: steps %ld, first step %.6f s, later steps %.6f s\n", steps, first_s, later_s);
     bs::h5::File out(argv[2], bs::h5::File::Mode::in_memory);
     if (!loss.empty()) out.write_f64("loss", loss.data(), loss.size());
     write_tensors(out, "final", model.state());
     write_tensors(out, "grad0", grad0);
-    std::vector<std::vector<double>> r;
-    enc::score_episodes(model, eval, &r);
-    std::vector<double> flat;
-    for (const auto& v : r) flat.insert(flat.end(), v.begin(), v.end());
-    out.write_f64("eval_r", flat.data(), r.size(), r.front().size());
+    if (!eval.empty()) {
+      std::vector<std::vector<double>> r;
+      enc::score_episodes(model, eval, &r);
+      std::vector<double> flat;
+      for (const auto& v : r) flat.insert(flat.end(), v.begin(), v.end());
+      out.write_f64("eval_r", flat.data(), r.size(), r.front().size());
+    }
     for (const auto& ep : eval) {
       const auto pred = model.predict(ep.streams);
       std::vector<float> all;

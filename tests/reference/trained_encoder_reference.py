@@ -81,6 +81,8 @@ Self-test (--self-test, no files)
 """
 
 import math
+import os
+import time
 import sys
 import warnings
 
@@ -100,7 +102,8 @@ warnings.filterwarnings("ignore", message=".*padding='same'.*")
 
 def set_deterministic():
     torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)
+    # 1 thread by default; bench/encoder_bench.py sets the thread count it compares at
+    torch.set_num_threads(int(os.environ.get("REFERENCE_THREADS", "1")))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -317,7 +320,9 @@ def run(in_path, out_path):
     steps = schedule.shape[0]
     losses = np.zeros(steps, dtype=np.float64)
     model.train()
+    step_times = []
     for step in range(steps):
+        t_step = time.perf_counter()
         fmri_rows = []
         feat_rows = [[] for _ in range(n_streams)]
         for ep_idx, off in schedule[step]:
@@ -343,6 +348,7 @@ def run(in_path, out_path):
             grad0 = {key: p.grad.detach().numpy().astype(np.float32).copy()
                      for key, p in model.named_parameters()}
         opt.step()
+        step_times.append(time.perf_counter() - t_step)
 
     model.eval()
     preds, targets = {}, []
@@ -374,6 +380,9 @@ def run(in_path, out_path):
             f.create_dataset("eval_r_float32", data=eval_r(targets, plist, np.float32))
     print("steps=%d  first loss=%s  last loss=%s  eval episodes=%d"
           % (steps, losses[0] if steps else None, losses[-1] if steps else None, len(eval_names)))
+    # wall time of the steps (window assembly, forward, backward, AdamW), for bench/encoder_bench.py
+    print("timing: steps %d, first step %.6f s, later steps %.6f s" % (
+        steps, step_times[0] if steps else 0.0, sum(step_times[1:])))
 
 
 # ----------------------------------------------------------------------------------------------------
