@@ -1,6 +1,7 @@
 #pragma once
 // Pieces shared by the metrics commands (odd_one_out.cpp, rsa.cpp, rsa_command.cpp): the summary of
 // bootstrap resamples and the CSV fields they write.
+#include "brainsweep/csv.hpp"
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -35,12 +36,7 @@ inline Spread bootstrap_spread(std::vector<double> samples) {
 /// A number for a CSV cell: 9 significant digits, empty for NaN (not defined).
 inline std::string csv_number(double x) { return std::isnan(x) ? std::string() : fmt::format("{:.9g}", x); }
 
-/// A text CSV cell, quoted (RFC 4180, "" for a quote) when it holds a comma, a quote or a newline.
-inline std::string csv_text(const std::string& x) {
-  if (x.find_first_of(",\"\n") == std::string::npos) return x;
-  std::string q = "\"";
-  for (char ch : x) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-  return q + "\"";
-}
+/// A text CSV cell, quoted (RFC 4180) when it needs it (csv.hpp).
+using brainsweep::csv_text;
 
 }  // namespace brainsweep::metrics

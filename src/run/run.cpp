@@ -22,6 +22,7 @@
 #include "brainsweep/module.hpp"
 #include "brainsweep/data.hpp"
 #include "brainsweep/cost.hpp"
+#include "brainsweep/csv.hpp"
 #include "brainsweep/errors.hpp"
 #include "brainsweep/fs.hpp"
 #include "brainsweep/gather.hpp"
@@ -431,8 +432,9 @@ void write_results_csv(const Plan& p, const std::string& run_dir, const std::map
     const auto names = f.read_string_attr("/", "parcel_names");
     std::vector<std::vector<double>> eval_r;
     for (const auto& e : p.eval) eval_r.push_back(f.read_f64("eval/" + e.name + "/r"));
-    const std::string prefix = fmt::format("{},{},{},{},{},{},", job.job_id, job.model, fmt::join(job.layers, "+"),
-                                           job.hrf_delay, job.stimulus_window, job.subject);
+    const std::string prefix = fmt::format("{},{},{},{},{},{},", job.job_id, csv_text(job.model),
+                                           csv_text(fmt::format("{}", fmt::join(job.layers, "+"))), job.hrf_delay,
+                                           job.stimulus_window, csv_text(job.subject));
     const std::vector<double>* ceil = ceiling ? &ceiling->at(job.subject) : nullptr;
     auto ceiling_cells = [&](size_t e, size_t j) -> std::string {
       if (!ceil) return "";
@@ -443,10 +445,11 @@ void write_results_csv(const Plan& p, const std::string& run_dir, const std::map
     for (size_t j = 0; j < alpha.size(); ++j) {
       // A trained encoder has no alpha and no CV score: empty cells (NaN in its job file).
       const std::string a = job.encoder ? "" : fmt::format("{:.9g}", alpha[j]), cv = job.encoder ? "" : fmt::format("{:.9g}", cv_r[j]);
-      if (p.eval.empty()) out << prefix << fmt::format("{},{},{},,\n", names.at(j), a, cv);
+      if (p.eval.empty()) out << prefix << fmt::format("{},{},{},,\n", csv_text(names.at(j)), a, cv);
       for (size_t e = 0; e < p.eval.size(); ++e)
         out << prefix
-            << fmt::format("{},{},{},{},{:.9g}{}\n", names.at(j), a, cv, p.eval[e].name, eval_r[e][j], ceiling_cells(e, j));
+            << fmt::format("{},{},{},{},{:.9g}{}\n", csv_text(names.at(j)), a, cv, csv_text(p.eval[e].name), eval_r[e][j],
+                           ceiling_cells(e, j));
     }
   }
   fs::write_text_atomic((sfs::path(run_dir) / "results.csv").string(), out.str());

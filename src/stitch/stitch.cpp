@@ -22,6 +22,7 @@
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/plan.hpp"
 #include "brainsweep/run.hpp"
+#include "brainsweep/csv.hpp"
 #include "brainsweep/scoring.hpp"
 #include "stitch_reports.hpp"
 
@@ -353,7 +354,7 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
       for (size_t c = 0; c < n_parcels; ++c) {
         std::string ids;
         for (size_t ji : top[0][c]) ids += (ids.empty() ? "" : "+") + jobs[ji]->job_id;
-        csv << fmt::format("{},{},{},{:.9g},{}", sub, names.at(c), score_set, r[c], ids);
+        csv << fmt::format("{},{},{},{:.9g},{}", csv_text(sub), csv_text(names.at(c)), score_set, r[c], ids);
         if (!opt.ceiling.empty()) {
           const auto it = ceiling.ceiling.find({sub, names.at(c)});
           if (it == ceiling.ceiling.end())
@@ -378,7 +379,8 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
           ++banded_winners[c];
           for (size_t k = 0; k < best.bands.size(); ++k) {
             const std::string band = fmt::format("{}/{}", best.bands[k].model, fmt::join(best.bands[k].layers, "+"));
-            scalings << fmt::format("{},{},{},{},{:.9g}\n", sub, names.at(c), best.job_id, band, best.gamma[k]);
+            scalings << fmt::format("{},{},{},{},{:.9g}\n", csv_text(sub), csv_text(names.at(c)), best.job_id,
+                                    csv_text(band), best.gamma[k]);
             auto& v = gamma_sum[band];
             if (v.size() < n_parcels) v.resize(n_parcels, 0.0);
             v[c] += best.gamma[k];

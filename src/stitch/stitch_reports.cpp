@@ -1,5 +1,7 @@
 #include "stitch_reports.hpp"
 
+#include "brainsweep/csv.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -64,8 +66,8 @@ void write_winner_reports(const Plan& plan, const WinnerReport& rows, const std:
     std::string layers;
     for (const auto& l : r.job->layers) layers += (layers.empty() ? "" : "+") + l;
     std::string net = r.network;
-    w << fmt::format("{},{},{},{},{},{},{},{},{},{:.9g},{:.9g},{:.9g},{}\n", r.subject, r.parcel, net, r.rank,
-                     r.job->job_id, r.job->model, layers, r.job->hrf_delay, r.job->stimulus_window, r.alpha,
+    w << fmt::format("{},{},{},{},{},{},{},{},{},{:.9g},{:.9g},{:.9g},{}\n", csv_text(r.subject), csv_text(r.parcel),
+                     csv_text(net), r.rank, r.job->job_id, csv_text(r.job->model), csv_text(layers), r.job->hrf_delay, r.job->stimulus_window, r.alpha,
                      r.select_score, r.weight, r.episodes);
     if (r.rank != 1 || r.episodes != "*") continue;
     if (net.empty()) net = "all";
@@ -97,7 +99,7 @@ void write_winner_reports(const Plan& plan, const WinnerReport& rows, const std:
     for (const auto& [fs_name, t] : v) {
       const double share = static_cast<double>(t.won) / static_cast<double>(net_total[net]);
       const double depth = t.depth_n ? t.depth_sum / static_cast<double>(t.depth_n) : -1.0;
-      n << fmt::format("{},{},{},{:.6f},{:.3f},{:.3f}\n", net, fs_name, t.won, share, depth,
+      n << fmt::format("{},{},{},{:.6f},{:.3f},{:.3f}\n", csv_text(net), csv_text(fs_name), t.won, share, depth,
                        t.window_sum / static_cast<double>(t.won));
       report << fmt::format("{:<{}} {:<{}} {:>7} {:>5.1f}% {:>6}\n", net, net_w, fs_name, set_w, t.won, 100 * share,
                             depth < 0 ? std::string("none") : fmt::format("{:.1f}", depth));

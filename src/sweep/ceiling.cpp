@@ -17,16 +17,16 @@
 #include "brainsweep/path_template.hpp"
 #include "brainsweep/noise_ceiling.hpp"
 #include "brainsweep/plan.hpp"
+#include "brainsweep/csv.hpp"
 #include "brainsweep/scoring.hpp"
 
 namespace brainsweep {
 namespace {
 
-std::vector<std::string> split_commas(const std::string& line) {
+/// The cells of a CSV line (csv.hpp: quoted names may hold commas). @throw DataError for an open quote
+std::vector<std::string> split_commas(const std::string& line, const std::string& where) {
   std::vector<std::string> out;
-  std::stringstream ss(line);
-  for (std::string f; std::getline(ss, f, ',');) out.push_back(f);
-  if (!line.empty() && line.back() == ',') out.emplace_back();
+  if (!split_csv(line, out)) throw DataError(where + ": a quote is not closed");
   return out;
 }
 
@@ -77,14 +77,14 @@ void condition_level_ceilings(const CeilingOptions& o, const Sweep& sweep, const
     if (o.method == "split_half") {
       const SplitHalf sh = split_half(std::vector<std::vector<MatrixD>>{repeats});
       for (size_t q = 0; q < parcels.size(); ++q) {
-        csv << fmt::format("{},{},split_half,{},{:.9g},{},1,{},{:.9g},,\n", sub, parcels[q], o.set, sh.ceiling[q], c, k,
+        csv << fmt::format("{},{},split_half,{},{:.9g},{},1,{},{:.9g},,\n", csv_text(sub), csv_text(parcels[q]), o.set, sh.ceiling[q], c, k,
                            sh.rho[q]);
         mean[q] += sh.ceiling[q] / static_cast<double>(p.subjects.size());
       }
     } else {
       const Ncsnr nc = ncsnr(repeats);
       for (size_t q = 0; q < parcels.size(); ++q) {
-        csv << fmt::format("{},{},ncsnr,{},{:.9g},{},1,{},,{:.9g},{:.9g}\n", sub, parcels[q], o.set, nc.ceiling[q], c, k,
+        csv << fmt::format("{},{},ncsnr,{},{:.9g},{},1,{},,{:.9g},{:.9g}\n", csv_text(sub), csv_text(parcels[q]), o.set, nc.ceiling[q], c, k,
                            nc.ncsnr[q], nc.nc[q]);
         mean[q] += nc.ceiling[q] / static_cast<double>(p.subjects.size());
       }
@@ -154,7 +154,7 @@ void run_ceiling_command(const CeilingOptions& o, std::ostream& report) {
     const auto isc = isc_leave_one_out(series);
     for (size_t s = 0; s < p.subjects.size(); ++s)
       for (size_t c = 0; c < parcels.size(); ++c) {
-        csv << fmt::format("{},{},isc,{},{:.9g},{},{},,,,\n", p.subjects[s], parcels[c], o.set, isc[s][c],
+        csv << fmt::format("{},{},isc,{},{:.9g},{},{},,,,\n", csv_text(p.subjects[s]), csv_text(parcels[c]), o.set, isc[s][c],
                            series[s].rows(), p.subjects.size());
         mean[c] += isc[s][c] / static_cast<double>(p.subjects.size());
       }
@@ -189,7 +189,7 @@ void run_ceiling_command(const CeilingOptions& o, std::ostream& report) {
         samples += rows;
       }
       for (size_t c = 0; c < parcels.size(); ++c) {
-        csv << fmt::format("{},{},split_half,{},{:.9g},{},1,{},{:.9g},,\n", sub, parcels[c], o.set, sh.ceiling[c],
+        csv << fmt::format("{},{},split_half,{},{:.9g},{},1,{},{:.9g},,\n", csv_text(sub), csv_text(parcels[c]), o.set, sh.ceiling[c],
                            samples, sh.k, sh.rho[c]);
         mean[c] += sh.ceiling[c] / static_cast<double>(p.subjects.size());
       }
@@ -214,7 +214,7 @@ CeilingTable read_ceiling_csv(const std::string& path) {
   t.path = path;
   std::string line;
   if (!std::getline(in, line)) throw DataError(path + ": empty file (expected the CSV of `brainsweep ceiling`)");
-  const auto header = split_commas(line);
+  const auto header = split_commas(line, path + ":1");
   auto col = [&](const char* name) {
     const auto it = std::find(header.begin(), header.end(), name);
     if (it == header.end())
@@ -225,7 +225,7 @@ CeilingTable read_ceiling_csv(const std::string& path) {
   const size_t cs = col("subject"), cp = col("parcel"), cm = col("method"), cset = col("set"), cc = col("ceiling");
   for (long lineno = 2; std::getline(in, line); ++lineno) {
     if (line.empty()) continue;
-    const auto f = split_commas(line);
+    const auto f = split_commas(line, fmt::format("{}:{}", path, lineno));
     if (f.size() != header.size())
       throw DataError(fmt::format("{}:{}: expected {} fields, found {}", path, lineno, header.size(), f.size()));
     if (t.method.empty()) {
@@ -243,6 +243,9 @@ CeilingTable read_ceiling_csv(const std::string& path) {
     } catch (const std::exception&) {
       throw DataError(fmt::format("{}:{}: column ceiling: expected a number, found '{}'", path, lineno, f[cc]));
     }
+    if (!std::isfinite(v) || v < -1 || v > 1)  // a ceiling is a correlation
+      throw DataError(fmt::format("{}:{}: column ceiling: expected a correlation in [-1, 1], found {} ({} {})", path,
+                                  lineno, f[cc], f[cs], f[cp]));
     if (!t.ceiling.emplace(std::make_pair(f[cs], f[cp]), v).second)
       throw DataError(fmt::format("{}:{}: {} {} listed twice", path, lineno, f[cs], f[cp]));
   }

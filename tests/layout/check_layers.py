@@ -14,7 +14,8 @@ from pathlib import Path
 
 # (module, source folders, headers it owns), bottom floor first
 FLOORS = [
-    ("util", ["src/util"], ["errors", "fs", "hdf5_io", "matrix", "module", "build_config", "random", "tsv", "path_template"]),
+    ("util", ["src/util"], ["errors", "fs", "hdf5_io", "matrix", "module", "build_config", "random", "tsv", "path_template",
+                            "csv"]),
     ("config", ["src/config"], ["config"]),
     ("data", ["src/data"], ["data", "npy", "sample_counts", "events"]),
     ("backends", ["src/backends/cpu", "src/backends/cuda"], ["backend", "blas_core"]),
