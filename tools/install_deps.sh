@@ -14,6 +14,7 @@ PACKAGES=(
   python3-matplotlib  # tools/plot_results.py
   slurm-wlm munge bc
   python3-scipy  # bench/fit_cost_rates.py (non-negative least squares)
+  python3-sklearn  # brainsweep.RidgeCV as a scikit-learn regressor, and its estimator checks in the tests
   # feature extraction (issue #6): libtorch (CPU), FFmpeg's libraries, SentencePiece; python3-torch,
   # ffmpeg and python3-sentencepiece make the tests' tiny models, movies and tokenizer
   libtorch-dev python3-torch ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev

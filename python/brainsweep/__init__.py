@@ -18,6 +18,34 @@ import numpy as _np
 
 from . import _engine
 
+try:  # a scikit-learn regressor when scikit-learn is installed (Debian: python3-sklearn)
+    from sklearn.base import BaseEstimator as _BaseEstimator, RegressorMixin as _RegressorMixin
+    from sklearn.utils.validation import check_array as _check_array, check_X_y as _check_X_y
+    from sklearn.utils.validation import check_is_fitted as _check_is_fitted
+    _SKLEARN = True
+except ImportError:  # the same estimator without scikit-learn's base classes and input checks
+    _SKLEARN = False
+
+    class _BaseEstimator:
+        def get_params(self, deep=True):
+            """The constructor parameters as a dict (scikit-learn convention)."""
+            return {k: getattr(self, k) for k in self._PARAMS}
+
+        def set_params(self, **params):
+            """Set constructor parameters; returns self. Raises ValueError for an unknown one."""
+            for k, v in params.items():
+                if k not in self._PARAMS:
+                    raise ValueError(f"Invalid parameter {k!r} for estimator {type(self).__name__} (expected one "
+                                     f"of {', '.join(self._PARAMS)})")
+                setattr(self, k, v)
+            return self
+
+        def __repr__(self):
+            return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in self._PARAMS)})"
+
+    class _RegressorMixin:
+        _estimator_type = "regressor"
+
 __version__ = _engine.__version__
 __all__ = ["RidgeCV", "pearson_r", "read_results", "read_stitched", "Stitched", "default_alphas", "blas_info",
            "rdm", "compare", "noise_ceiling"]
@@ -62,12 +90,26 @@ def noise_ceiling(rdms, method="corr"):
 
 def pearson_r(pred, truth):
     """Pearson r per column of two (n_samples, n_targets) arrays, in float64; a column where either
-    side has zero variance scores 0 (ENCODING.md §4: the engine's column_pearson). Raises ValueError
-    if the shapes differ."""
-    return _engine.pearson_r(pred, truth)
+    side has zero variance scores 0 (ENCODING.md §4: the engine's column_pearson), a column holding
+    NaN or infinity is NaN (as numpy's corrcoef: not defined). Raises ValueError if the shapes differ."""
+    r = _engine.pearson_r(pred, truth)
+    bad = ~(_np.isfinite(_np.asarray(pred, dtype=_np.float64)).all(0) & _np.isfinite(_np.asarray(truth, dtype=_np.float64)).all(0))
+    r[bad] = _np.nan
+    return r
 
 
-class RidgeCV:
+def _check_finite(a, name):
+    """ValueError naming the first NaN or infinite value of `a` (its row and column), with the words
+    "NaN" or "infinity" that scikit-learn's messages use."""
+    bad = ~_np.isfinite(a)
+    if bad.any():
+        where = tuple(int(i) for i in _np.argwhere(bad)[0])
+        kind = "NaN" if _np.isnan(a[where]) else "infinity"
+        place = f"row {where[0]}, column {where[1]}" if len(where) == 2 else f"row {where[0]}"
+        raise ValueError(f"{name}: contains {kind} (non-finite value {a[where]} at {place})")
+
+
+class RidgeCV(_RegressorMixin, _BaseEstimator):
     """Ridge regression with one alpha per target chosen by K-fold cross-validation: brainsweep's
     engine (ENCODING.md §2-4), the one ``brainsweep ridge`` and ``brainsweep run`` use, so the same
     input gives the same bits.
@@ -117,6 +159,12 @@ class RidgeCV:
     your array is never modified); other dtypes and layouts are converted to float32 by numpy first.
     The GIL is released during the fit and the prediction. Bad shapes, values or options raise
     ValueError naming the argument.
+
+    scikit-learn: with scikit-learn installed it is a regressor (``RegressorMixin``, ``BaseEstimator``)
+    whose inputs are checked by ``check_X_y``/``check_array`` (sparse, complex, object, empty, NaN/Inf
+    input refused with scikit-learn's messages), passing ``sklearn.utils.estimator_checks.check_estimator``
+    (tests/python/test_python_module.py); it pickles (and so works with joblib), and the unpickled model
+    predicts the same bits on the backend it was fitted on. ``score`` stays the mean Pearson r, not R².
     """
 
     _PARAMS = ("alphas", "cv", "backend", "precision", "solver", "target_batch", "threads")
@@ -131,22 +179,24 @@ class RidgeCV:
         self.target_batch = target_batch
         self.threads = threads
 
-    # scikit-learn's parameter protocol
-    def get_params(self, deep=True):
-        """The constructor parameters as a dict (scikit-learn convention)."""
-        return {k: getattr(self, k) for k in self._PARAMS}
+    def _more_tags(self):
+        return {"multioutput": True}
 
-    def set_params(self, **params):
-        """Set constructor parameters; returns self. Raises ValueError for an unknown one."""
-        for k, v in params.items():
-            if k not in self._PARAMS:
-                raise ValueError(f"set_params: unknown parameter '{k}' (expected one of {', '.join(self._PARAMS)})")
-            setattr(self, k, v)
-        return self
+    def __getstate__(self):
+        """Pickling (and joblib): the parameters, the fitted attributes and the engine's arrays."""
+        state = {k: v for k, v in self.__dict__.items() if k != "_fitted"}
+        if "_fitted" in self.__dict__:
+            f = self._fitted
+            state["_engine_state"] = dict(backend=f.backend, x_mean=f.x_mean, x_inv_std=f.x_inv_std,
+                                          weights=f.weights, y_mean=f.y_mean, solver=f.solver)
+        return state
 
-    def __repr__(self):
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._PARAMS)
-        return f"RidgeCV({args})"
+    def __setstate__(self, state):
+        engine = state.pop("_engine_state", None)
+        self.__dict__.update(state)
+        if engine is not None:  # the same arrays on the same backend: the same predictions, bit for bit
+            self._fitted = _engine.restore(engine["backend"], int(self.threads), engine["x_mean"], engine["x_inv_std"],
+                                           engine["weights"], engine["y_mean"], engine["solver"])
 
     def _checked_alphas(self):
         if self.alphas is None:
@@ -172,6 +222,11 @@ class RidgeCV:
                               ("solver", ("auto", "primal", "dual"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}: expected one of {', '.join(allowed)}, found {getattr(self, name)!r}")
+        if _SKLEARN:  # shapes, sparse, complex and object input with scikit-learn's messages
+            X, Y = _check_X_y(X, Y, dtype=[_np.float32, _np.float64], multi_output=True, y_numeric=True,
+                              ensure_min_samples=2, force_all_finite=False, estimator=self)
+            _check_finite(X, "X")
+            _check_finite(Y, "Y")
         Y = _np.asarray(Y)
         y_1d = Y.ndim == 1
         if y_1d:
@@ -191,21 +246,33 @@ class RidgeCV:
         return self
 
     def _check_fitted(self):
-        if not hasattr(self, "_fitted"):
+        if _SKLEARN:
+            _check_is_fitted(self, "_fitted")  # NotFittedError, a ValueError
+        elif not hasattr(self, "_fitted"):
             raise ValueError("this RidgeCV is not fitted yet: call fit(X, Y) first")
 
     def predict(self, X):
-        """Predictions for X (n_samples, n_features): float32 (n_samples, n_targets), or (n_samples,)
-        when fitted on a 1-D Y. Raises ValueError if X has not n_features_in_ columns."""
+        """Predictions for X (n_samples, n_features): float64 (n_samples, n_targets), or (n_samples,)
+        when fitted on a 1-D Y, holding the engine's float32 values (scikit-learn's regressors return
+        float64). Raises ValueError if X has not n_features_in_ columns."""
         self._check_fitted()
+        if _SKLEARN:
+            X = _check_array(X, dtype=[_np.float32, _np.float64], force_all_finite=False, estimator=self)
+            _check_finite(X, "X")
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {X.shape[1]} features, but RidgeCV is expecting {self.n_features_in_} "
+                                 "features as input.")
         pred = self._fitted.predict(X)
+        pred = pred.astype(_np.float64)  # scikit-learn expects float64 predictions; the values are float32's
         return pred[:, 0] if self._y_1d else pred
 
     def score(self, X, Y):
         """Mean over targets of the Pearson r between predict(X) and Y (ENCODING.md §4: the field's
         score; not scikit-learn's R²). Per-target values: ``pearson_r(model.predict(X), Y)``."""
         pred = self.predict(X)
-        Y = _np.asarray(Y)
+        Y = (_check_array(Y, ensure_2d=False, dtype=[_np.float64, _np.float32], force_all_finite=False, input_name="Y")
+             if _SKLEARN else _np.asarray(Y, dtype=_np.float64))
+        _check_finite(Y, "Y")  # a Pearson r over NaN or infinity is not defined: refused, never scored 0
         if pred.ndim == 1:
             pred, Y = pred[:, None], Y.reshape(-1, 1)
         if Y.shape != pred.shape:

@@ -167,6 +167,29 @@ PYBIND11_MODULE(_engine, m) {
                              "wall time of the engine's fit (standardisation, CV, refit), seconds")
       .def("predict", &predict, py::arg("X"), "predictions for X (n_samples, n_features): float32 (n_samples, n_targets)");
 
+  m.def(
+      "restore",
+      [](const std::string& backend, int threads, const py::handle& x_mean, const py::handle& x_inv_std,
+         const py::handle& weights, const py::handle& y_mean, const std::string& solver) {
+        // A fitted model from its arrays (unpickling RidgeCV): what predict needs, on `backend`.
+        auto vec = [](const py::handle& h, const char* name) {
+          auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(h);
+          if (!a || a.ndim() != 1) throw py::value_error(std::string(name) + ": expected a 1-D array");
+          return bs::VectorD(Eigen::Map<const bs::VectorD>(a.data(), a.shape(0)));
+        };
+        auto out = std::make_shared<Fitted>();
+        out->model.x_stats = {vec(x_mean, "x_mean"), vec(x_inv_std, "x_inv_std")};
+        out->model.y_mean = vec(y_mean, "y_mean");
+        out->model.fit.weights = to_matrix(weights, "weights");
+        out->model.fit.solver = solver;
+        if (out->model.fit.weights.rows() != out->model.x_stats.mean.size() ||
+            out->model.fit.weights.cols() != out->model.y_mean.size())
+          throw py::value_error("weights: shape does not match x_mean and y_mean");
+        out->backend = bs::make_backend(backend, threads);
+        return out;
+      },
+      py::arg("backend"), py::arg("threads"), py::arg("x_mean"), py::arg("x_inv_std"), py::arg("weights"),
+      py::arg("y_mean"), py::arg("solver"), "A fitted model from its arrays (RidgeCV's unpickling).");
   m.def("fit", &fit, py::arg("X"), py::arg("Y"), py::arg("alphas"), py::arg("cv"), py::arg("backend"),
         py::arg("threads"), py::arg("precision"), py::arg("solver"), py::arg("target_batch"),
         "Fit ridge with one alpha per target chosen by contiguous K-fold CV (ENCODING.md §2-4), as "
