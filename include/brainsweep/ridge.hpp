@@ -9,8 +9,13 @@
 
 namespace brainsweep {
 
+/// A column is constant when its std is at most this fraction of its largest |value| (float32's
+/// resolution; relative, so that features in any unit are kept: ENCODING.md §2 says an absolute 1e-8,
+/// which dropped every column of features scaled by 1e-9; issue #25).
+inline constexpr double kConstantColumn = 1e-7;
+
 /// Training statistics of the design columns (ENCODING.md §2): mean and 1/std (ddof = 0);
-/// the scale of a column whose std is below 1e-8 is 0, which sets the column to 0.
+/// the scale of a constant column (std <= kConstantColumn · max |value|) is 0, which sets it to 0.
 struct ColumnStats {
   VectorD mean;
   VectorD inv_std;

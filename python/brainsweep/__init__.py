@@ -115,7 +115,7 @@ class RidgeCV(_RegressorMixin, _BaseEstimator):
     input gives the same bits.
 
     Conventions: X is z-scored with its training column mean and std (ddof 0; a column with std
-    below 1e-8 is set to 0) and Y centred with its training mean; the folds are contiguous blocks
+    at most 1e-7 of its largest |value| is constant and set to 0) and Y centred with its training mean; the folds are contiguous blocks
     of rows (scikit-learn's KFold without shuffling; no shuffling because fMRI samples are a time
     series); the score of an alpha is the mean over folds of the held-out Pearson r; each target takes
     the alpha with the highest score (ties to the larger alpha); the model is refitted on all rows.

@@ -35,6 +35,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 /// Contiguous fold bounds: fold k holds rows [bounds[k], bounds[k+1]).
+constexpr long kMinHeldOutSamples = 2;  // a Pearson r over one sample is undefined
+
 std::vector<long> fold_bounds(const std::vector<int>& fold_of_row, int k) {
   std::vector<long> b{0};
   const long n = static_cast<long>(fold_of_row.size());
@@ -42,6 +44,13 @@ std::vector<long> fold_bounds(const std::vector<int>& fold_of_row, int k) {
     long end = b.back();
     while (end < n && fold_of_row[static_cast<size_t>(end)] == f) ++end;
     if (end == b.back()) throw DataError("ridge_cv: fold " + std::to_string(f) + " is empty or not contiguous");
+    // A Pearson r over one held-out sample is undefined: every CV score would be 0
+    // and the top alpha would win everywhere (issue #25). Refused.
+    if (end - b.back() < kMinHeldOutSamples)
+      throw DataError("folds: fold " + std::to_string(f) + " holds " + std::to_string(end - b.back()) +
+                      " held-out samples of " + std::to_string(n) + "; a Pearson r needs at least " +
+                      std::to_string(kMinHeldOutSamples) + " (use fewer folds: at most " +
+                      std::to_string(std::max(1L, n / kMinHeldOutSamples)) + " for " + std::to_string(n) + " samples)");
     b.push_back(end);
   }
   if (b.back() != n) throw DataError("ridge_cv: folds are not contiguous blocks of rows in fold order");

@@ -11,12 +11,17 @@ ColumnStats column_stats(const MatrixF& x) {
   if (n == 0) return s;
   for (long i = 0; i < n; ++i) s.mean += x.row(i).cast<double>().transpose();
   s.mean /= static_cast<double>(n);
-  VectorD var = VectorD::Zero(p);
-  for (long i = 0; i < n; ++i) var += (x.row(i).cast<double>().transpose() - s.mean).array().square().matrix();
+  VectorD var = VectorD::Zero(p), peak = VectorD::Zero(p);
+  for (long i = 0; i < n; ++i) {
+    var += (x.row(i).cast<double>().transpose() - s.mean).array().square().matrix();
+    peak = peak.cwiseMax(x.row(i).cast<double>().transpose().cwiseAbs());
+  }
   var /= static_cast<double>(n);
   for (long j = 0; j < p; ++j) {
     const double sd = std::sqrt(var(j));
-    s.inv_std(j) = sd < 1e-8 ? 0.0 : 1.0 / sd;
+    // Constant within float32 resolution of the column's own values (relative, issue #25: features
+    // scaled by 1e-9 are not constant; ENCODING.md §2's absolute 1e-8 dropped every such column).
+    s.inv_std(j) = sd <= kConstantColumn * peak(j) ? 0.0 : 1.0 / sd;
   }
   return s;
 }

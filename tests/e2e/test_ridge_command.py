@@ -20,7 +20,7 @@ BIN = None
 
 def reference(X, Y, Xt, alphas, K):
     mu, sd = X.mean(0), X.std(0)
-    dead = sd < 1e-8
+    dead = sd <= 1e-7 * np.abs(X).max(0)  # constant within float32 resolution (relative)
     z = lambda A: np.where(dead, 0.0, (A - mu) / np.where(dead, 1.0, sd))
     Xs, Xts, ymu = z(X), z(Xt), Y.mean(0)
     Yc = Y - ymu
@@ -82,6 +82,28 @@ class RidgeCommand(e2e.TempDirTest):
 
     def test_primal_float64(self):
         self.check(200, 30, 12, "primal", "float64")
+
+    def test_tiny_units_are_not_constant_and_one_sample_folds_are_refused(self):
+        """Issue #25: features scaled by 1e-9 keep their columns (relative constant-column rule) and give
+        the unscaled fit's alphas and CV scores; folds of one held-out sample are refused, not scored 0."""
+        path, X, Y, Xt, Yt = self.data(80, 6, 3, 20, seed=5)
+        with h5py.File(path, "a") as f:
+            f["Xs"], f["Xts"] = (X * 1e-9).astype(np.float32), (Xt * 1e-9).astype(np.float32)
+        outs = {}
+        for name in ("X", "Xs"):
+            outs[name] = os.path.join(self.d, f"{name}.h5")
+            r = self.run_cmd("--x-train", f"{path}:/{name}", "--y-train", f"{path}:/Y", "--x-test",
+                             f"{path}:/{'Xt' if name == 'X' else 'Xts'}", "--y-test", f"{path}:/Yt", "--out", outs[name])
+            self.assertEqual(r.returncode, 0, r.stderr)
+        with h5py.File(outs["X"]) as a, h5py.File(outs["Xs"]) as b:
+            np.testing.assert_array_equal(a["alphas"][()], b["alphas"][()])
+            self.assertLess(np.abs(a["cv_scores"][()] - b["cv_scores"][()]).max(), 1e-4)
+            self.assertGreater(np.abs(b["test_r"][()]).max(), 0.1)  # not the all-zero fit of dropped columns
+        r = self.run_cmd("--x-train", f"{path}:/X", "--y-train", f"{path}:/Y", "--x-test", f"{path}:/Xt",
+                         "--folds", "80", "--out", os.path.join(self.d, "one.h5"))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("fold 0 holds 1 held-out samples of 80; a Pearson r needs at least 2 (use fewer folds: at most 40", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.d, "one.h5")))
 
     def test_bad_input_exits_2_and_keeps_existing_output(self):
         path = self.data(50, 5, 2, 10, seed=1)[0]

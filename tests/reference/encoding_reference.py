@@ -129,7 +129,7 @@ def run_job(plan, job, test_predictions=None, train_stats=None):
 
     # §2 standardisation from all training rows, used inside CV too
     mu, sd = Xtr.mean(0), Xtr.std(0)
-    dead = sd < 1e-8
+    dead = sd <= 1e-7 * np.abs(Xtr).max(0)  # constant within float32 resolution (relative)
 
     scale = np.ones(Xtr.shape[1])
     if bands:
