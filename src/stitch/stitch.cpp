@@ -225,13 +225,21 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
                                         }()));
         const size_t k = std::min<size_t>(static_cast<size_t>(top_k), allowed.size());
         for (size_t c = 0; c < n_parcels; ++c) {
-          std::vector<size_t> idx = allowed;
+          // A job whose selection score is NaN for this parcel (a fit that failed numerically) is no
+          // candidate: a NaN would make the weights and the prediction NaN, or score 0 (issue #25).
+          std::vector<size_t> idx;
+          for (size_t ji : allowed)
+            if (!std::isnan(score[ji][c])) idx.push_back(ji);
+          if (idx.empty())
+            throw DataError(fmt::format("{} parcel {}: every candidate job's selection score ({}) is NaN (e.g. {}); "
+                                        "nothing to stitch (rerun those jobs, or select by another set)", sub,
+                                        names.at(c), score_name, jobs[allowed.front()]->job_id));
           std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
             if (score[a][c] != score[b][c]) return score[a][c] > score[b][c];
             return jobs[a]->job_id < jobs[b]->job_id;
           });
           // Below the minimum selection score, the parcel falls back to the best single job.
-          const size_t kc = score[idx.front()][c] < opt.min_score ? 1 : k;
+          const size_t kc = score[idx.front()][c] < opt.min_score ? 1 : std::min(k, idx.size());
           top[rule][c].assign(idx.begin(), idx.begin() + static_cast<long>(kc));
           auto& w = weight[rule][c];
           if (softmax) {  // exp((s − s_max) / T), normalised: the same weights, without overflow

@@ -88,6 +88,42 @@ eval: {{val: [run2], test: [run3]}}
         self.assertTrue(np.allclose(scores.r / scores.ceiling, scores.r_normalized))
         self.assertEqual(len(pd.read_csv(os.path.join(self.run, "stitched", "networks.csv")).columns), 6)
 
+    def test_a_nan_selection_score_is_no_candidate(self):
+        """A job whose selection score is NaN for a parcel (a fit that failed numerically) is left out
+        of that parcel's candidates (weights and predictions stay finite, scores are not 0); a parcel
+        whose every candidate is NaN is refused (exit 2)."""
+        with open(os.path.join(self.run, "plan.json")) as f:
+            plan = __import__("json").load(f)
+        jobs = [j["job_id"] for j in plan["jobs"] if j["subject"] == "sub-01"]
+        path = lambda j: os.path.join(self.run, "jobs", j + ".h5")  # noqa: E731
+        with h5py.File(path(jobs[0]), "r") as f:
+            best_first = f["eval/val/r"][0]
+        with h5py.File(path(jobs[1]), "r") as f:
+            best_second = f["eval/val/r"][0]
+        winner = jobs[0] if best_first >= best_second else jobs[1]
+        with h5py.File(path(winner), "a") as f:
+            r = f["eval/val/r"][()]
+            r[0] = np.nan
+            f["eval/val/r"][...] = r
+        st = bs("stitch", self.run, "--select", "val", "--eval", "test", "--weights", "softmax", "--temperature", "0.1")
+        self.assertEqual(st.returncode, 0, st.stderr)
+        w = pd.read_csv(os.path.join(self.run, "stitched", "winners.csv"))
+        mine = w[(w.subject == "sub-01") & (w.parcel == NAMES[0])]
+        self.assertNotIn(winner, set(mine.job_id))
+        self.assertTrue(np.isfinite(w.weight).all())
+        scores = pd.read_csv(os.path.join(self.run, "stitched", "scores.csv"))
+        self.assertTrue(np.isfinite(scores.r).all() and (scores.r != 0).all())
+        with h5py.File(os.path.join(self.run, "stitched", "predictions.h5")) as f:
+            self.assertTrue(np.isfinite(f["sub-01/run3"][()]).all())
+        for j in jobs:
+            with h5py.File(path(j), "a") as f:
+                r = f["eval/val/r"][()]
+                r[0] = np.nan
+                f["eval/val/r"][...] = r
+        st = bs("stitch", self.run, "--select", "val", "--eval", "test")
+        self.assertEqual(st.returncode, 2, st.stderr)
+        self.assertIn(f"sub-01 parcel {NAMES[0]}: every candidate job's selection score (eval/val/r) is NaN", st.stderr)
+
     def test_ceilings_that_are_not_correlations_are_refused(self):
         good = os.path.join(self.d, "isc.csv")
         self.assertEqual(bs("ceiling", self.sweep, "--method", "isc", "--set", "test", "--out", good).returncode, 0)
