@@ -274,7 +274,16 @@ int main(int argc, char** argv) {
   st->add_option("RUN_DIR", run_dir, "a finished run directory")->required();
   st->add_option("--select", so.select, "selection score: cv or the name of an eval set")->capture_default_str();
   st->add_option("--top-k", so.top_k, "candidates per subject and parcel, best first (default: 1 for topk weights, "
-                 "every job for softmax)");
+                 "every job for softmax)")
+      ->check([](const std::string& v) -> std::string {  // 0 is not "the default": refused
+        long k = 0;
+        try {
+          k = std::stol(v);
+        } catch (const std::exception&) {
+          return "expected an integer >= 1, found '" + v + "'";
+        }
+        return k >= 1 ? std::string() : "expected >= 1 candidates per parcel, found " + v;
+      });
   st->add_option("--weights", so.weights, "topk (equal weights over the top-k) or softmax (weights ∝ exp(score / T))")
       ->capture_default_str();
   st->add_option("--temperature", so.temperature, "softmax temperature T > 0, in units of the selection score (TRIBE: 0.3)");

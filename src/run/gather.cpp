@@ -430,6 +430,16 @@ int gather_results(const std::string& run_dir, MPI_Comm comm, bool take_lock, co
     } else {
       spdlog::info("wrote {} ({} jobs, gathered on {} ranks)", final_path, p.jobs.size(), size);
     }
+    if (code == 0 && gc.file.empty()) {
+      // A plain gather writes results.csv too: an earlier `gather --ceiling`'s columns would otherwise
+      // stay in results.csv while results.h5 no longer has them (issue #25).
+      try {
+        write_results_csv(p, run_dir);
+      } catch (const Error& e) {
+        fmt::print(stderr, "[rank 0/{}] gather: {}\n", size, e.what());
+        code = e.exit_code();
+      }
+    }
     if (code == 0 && !gc.file.empty()) {
       try {
         write_results_csv(p, run_dir, &ceiling, ceiling_table.set, gc.min_ceiling);

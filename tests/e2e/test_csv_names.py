@@ -86,6 +86,16 @@ eval: {{val: [run2], test: [run3]}}
             self.assertEqual(sorted(set(t.subject)), SUBJECTS, name)
         scores = pd.read_csv(os.path.join(self.run, "stitched", "scores.csv"))
         self.assertTrue(np.allclose(scores.r / scores.ceiling, scores.r_normalized))
+        # a later plain gather takes the ceiling columns out of results.csv, as out of results.h5
+        r = bs("gather", self.run)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("ceiling", pd.read_csv(os.path.join(self.run, "results.csv")).columns)
+        with h5py.File(os.path.join(self.run, "results.h5")) as f:
+            self.assertNotIn("ceiling", f[f"subjects/{SUBJECTS[0]}"])
+        # --top-k 0 is refused, not read as the default
+        r = bs("stitch", self.run, "--select", "val", "--eval", "test", "--top-k", "0")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--top-k: expected >= 1 candidates per parcel, found 0", r.stderr)
         self.assertEqual(len(pd.read_csv(os.path.join(self.run, "stitched", "networks.csv")).columns), 6)
 
     def test_a_nan_selection_score_is_no_candidate(self):
