@@ -55,9 +55,10 @@ void write_rsa_table(const std::vector<RsaEntry>& entries, const RsaOptions& opt
                            num(r.similarity[s]), num(r.bootstrap_sd[s]), num(r.ci_low[s]), num(r.ci_high[s]),
                            num(r.p_permutation[s]), num(e.ceiling.first), num(e.ceiling.second), e.n_conditions,
                            e.subjects.size(), options.bootstrap, options.permutations, options.seed);
+      // 3 significant digits, never a cut string (p = 9.9995e-05 printed as "9.999500", issue #25)
+      auto brief = [](double x) { return std::isnan(x) ? std::string("-") : fmt::format("{:.3g}", x); };
       ranking.emplace_back(r.similarity.back(), fmt::format("{:<32} {:>8.4f} {:>8} {:>8}", e.model, r.similarity.back(),
-                                                           num(r.bootstrap_sd.back()).substr(0, 8),
-                                                           num(r.p_permutation.back()).substr(0, 8)));
+                                                           brief(r.bootstrap_sd.back()), brief(r.p_permutation.back())));
     }
     std::stable_sort(ranking.begin(), ranking.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     report << fmt::format("{} ({} subjects, {} conditions), {}: noise ceiling [{}, {}]\n", entries[k].roi,

@@ -77,6 +77,14 @@ class Rsa(e2e.TempDirTest):
         block = r.stdout.split("corr: noise ceiling")[1].split("spearman")[0]
         listed = [line.split()[0] for line in block.splitlines()[2:] if line.startswith("  ")]
         self.assertEqual(listed, sorted(corr, key=lambda m: -corr[m]))
+        # boot SD and p in the report are the CSV's to 3 significant digits (never a cut string)
+        mean_rows = {row["model"]: row for row in rows if row["comparison"] == "corr" and row["subject"] == "mean"}
+        for line in block.splitlines()[2:]:
+            if not line.startswith("  ") or not line.split()[0] in mean_rows:
+                continue
+            name, _, sd, p = line.split()[:4]
+            for shown, full in ((sd, mean_rows[name]["bootstrap_sd"]), (p, mean_rows[name]["p_permutation"])):
+                self.assertEqual(float(shown), float(f"{float(full):.3g}"), (name, line))
         # mIT and models/monkeyIT are the same RDM
         self.assertAlmostEqual(corr["mIT"], corr["models/monkeyIT"], places=12)
 
