@@ -63,6 +63,15 @@ def _rdm_vector(x, name):
     if a.ndim == 2:
         return _engine.rdm_vector(a)  # checked: square, symmetric, zero diagonal, finite
     if a.ndim == 1:
+        # an upper triangle of n ≥ 3 conditions has n(n − 1)/2 entries, all finite
+        n = int(round((1 + _math.sqrt(1 + 8 * a.size)) / 2))
+        if a.size < 3 or n * (n - 1) // 2 != a.size:
+            raise ValueError(f"{name}: a vector RDM has n(n - 1)/2 entries for n >= 3 conditions (3, 6, 10, 15, …), "
+                             f"found {a.size}")
+        bad = _np.flatnonzero(~_np.isfinite(a))
+        if bad.size:
+            raise ValueError(f"{name}: entry {int(bad[0])} of the vector RDM is {a[bad[0]]} ({bad.size} non-finite "
+                             "entries; a dissimilarity must be a number)")
         return a
     raise ValueError(f"{name}: expected an RDM (conditions × conditions) or its upper-triangle vector, found {a.ndim}-D")
 
@@ -71,7 +80,17 @@ def rdm(patterns, distance="correlation"):
     """RDM of condition patterns (conditions × channels) as its upper-triangle vector (i < j, row by
     row; n(n − 1)/2 entries): `correlation` 1 − Pearson r, `euclidean` squared distance / channels
     (rsatoolbox), rounded to 1e-10 of the largest entry so that exact ties stay ties (METRICS.md §2).
-    Raises ValueError for fewer than 3 conditions or another distance."""
+    Raises ValueError for fewer than 3 conditions or another distance, and for a correlation distance
+    that is not defined (a condition whose pattern is constant, or fewer than 2 channels: never NaN or 0)."""
+    p = _np.asarray(patterns, dtype=_np.float64)
+    if distance == "correlation" and p.ndim == 2:
+        if p.shape[1] < 2:
+            raise ValueError(f"patterns: a correlation distance needs at least 2 channels, found {p.shape[1]} (use "
+                             "distance='euclidean', or more channels)")
+        flat = _np.flatnonzero(p.std(axis=1) == 0)
+        if flat.size:
+            raise ValueError(f"patterns: condition {int(flat[0])} has a constant pattern ({flat.size} such conditions); "
+                             "its correlation distance to any other is not defined")
     return _engine.rdm(patterns, distance)
 
 

@@ -244,6 +244,28 @@ class RsaFunctions(unittest.TestCase):
     """brainsweep.rdm / compare / noise_ceiling against the numpy reference of METRICS.md, on the
     92-image RDMs (hIT BE, KO) and on patterns."""
 
+    def test_undefined_rdms_are_refused(self):
+        """Issue #25: vector RDMs of a wrong length or with NaN, and RDMs whose correlation distance is not
+        defined (constant patterns, one channel), raise ValueError instead of giving NaN or 0."""
+        v = np.arange(1.0, 7.0)  # 4 conditions
+        self.assertAlmostEqual(brainsweep.compare(v, v), 1.0)
+        with self.assertRaisesRegex(ValueError, r"^x: a vector RDM has n\(n - 1\)/2 entries .* found 5"):
+            brainsweep.compare(v[:5], v[:5])
+        bad = v.copy()
+        bad[2] = np.nan
+        with self.assertRaisesRegex(ValueError, r"^y: entry 2 of the vector RDM is nan"):
+            brainsweep.compare(v, bad)
+        with self.assertRaisesRegex(ValueError, r"^rdms\[1\]: entry 2"):
+            brainsweep.noise_ceiling([v, bad])
+        rng = np.random.default_rng(1)
+        p = rng.standard_normal((5, 4))
+        p[3] = 2.0
+        with self.assertRaisesRegex(ValueError, r"^patterns: condition 3 has a constant pattern"):
+            brainsweep.rdm(p)
+        with self.assertRaisesRegex(ValueError, r"^patterns: a correlation distance needs at least 2 channels"):
+            brainsweep.rdm(rng.standard_normal((5, 1)))
+        self.assertEqual(len(brainsweep.rdm(p, "euclidean")), 10)
+
     def test_against_numpy(self):
         sys.path.insert(0, os.path.join(HERE, "..", "reference"))
         import metrics_reference as mref
