@@ -23,6 +23,9 @@ MatrixF read_spec(const std::string& spec, const char* option) {
   h5::File f(file);
   const auto dims = f.shape(ds);
   if (dims.size() != 2) throw DataError(file + ": dataset '" + ds + "': expected a 2-D matrix, found " + std::to_string(dims.size()) + "-D");
+  if (dims[0] == 0 || dims[1] == 0)  // a 0-column X would fit nothing and score 0; a 0-column Y failed as a write error
+    throw DataError(file + ": dataset '" + ds + "' (" + option + ") is " + std::to_string(dims[0]) + " × " +
+                    std::to_string(dims[1]) + "; expected at least one row and one column");
   MatrixF m = f.read_f32(ds);
   check_finite(m, file + ": dataset '" + ds + "'");
   return m;

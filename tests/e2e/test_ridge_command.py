@@ -105,6 +105,17 @@ class RidgeCommand(e2e.TempDirTest):
         self.assertIn("fold 0 holds 1 held-out samples of 80; a Pearson r needs at least 2 (use fewer folds: at most 40", r.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.d, "one.h5")))
 
+    def test_empty_matrices_are_refused(self):
+        path, X, Y, Xt, Yt = self.data(40, 4, 2, 10, seed=9)
+        with h5py.File(path, "a") as f:
+            f["Y0"], f["X0"], f["Xt0"] = np.zeros((40, 0), "f4"), np.zeros((40, 0), "f4"), np.zeros((10, 0), "f4")
+        for x, y, xt, what in (("X", "Y0", "Xt", "Y0' (--y-train) is 40 × 0"), ("X0", "Y", "Xt0", "X0' (--x-train) is 40 × 0")):
+            out = os.path.join(self.d, f"{x}{y}.h5")
+            r = self.run_cmd("--x-train", f"{path}:/{x}", "--y-train", f"{path}:/{y}", "--x-test", f"{path}:/{xt}", "--out", out)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn(f"dataset '/{what}; expected at least one row and one column", r.stderr)
+            self.assertFalse(os.path.exists(out))
+
     def test_bad_input_exits_2_and_keeps_existing_output(self):
         path = self.data(50, 5, 2, 10, seed=1)[0]
         out = os.path.join(self.d, "exists.h5")
