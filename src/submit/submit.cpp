@@ -49,6 +49,14 @@ std::string submit(const std::string& run_dir, const SubmitOptions& opt, std::os
   fs::check_output_parent((sfs::path(opt.out_dir) / "x.zip").string(), "--out");
   const Plan p = Plan::load(run_dir);
   const TestSet& t = p.test_set(opt.test_set);
+  {  // the final name must be free for a file: a directory there failed the rename after the whole zip was built
+    const std::string npy = submission_npy_name(t.name);
+    const auto zip_name = sfs::path(opt.out_dir) / (npy.substr(0, npy.size() - 4) + ".zip");
+    std::error_code ec;
+    if (sfs::is_directory(zip_name, ec))
+      throw ConfigError("--out " + opt.out_dir + ": " + zip_name.string() + " is a directory; the submission needs that name "
+                        "for its zip (remove or rename the directory, or choose another --out)");
+  }
   const std::string stitched = (sfs::path(run_dir) / "stitched" / ("test_" + t.name + ".h5")).string();
   if (!sfs::exists(stitched))
     throw DataError(stitched + ": missing; run `brainsweep stitch " + run_dir + " ...` first");

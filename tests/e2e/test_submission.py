@@ -428,7 +428,13 @@ test: {{friends-s7: auto, ood: auto, dryrun: [{", ".join(DRYRUN)}]}}
                 self.assertEqual(sorted(p.name for p in out.iterdir()), ["fmri_predictions_ood.zip"])
                 self.assertEqual((out / "fmri_predictions_ood.zip").read_bytes(), b"an earlier submission")
                 shutil.rmtree(run)
-
+        # the zip's name taken by a directory: refused before anything is built (exit 2), nothing written
+        out = self.tmp / "dir-in-the-way"
+        (out / "fmri_predictions_ood.zip").mkdir(parents=True)
+        proc = self.cli("submit", self.run_dir, "--test-set", "ood", "--out", out)
+        self.assertRefused(proc, "fmri_predictions_ood.zip is a directory")
+        self.assertEqual(sorted(p.name for p in out.iterdir()), ["fmri_predictions_ood.zip"])
+        shutil.rmtree(out)
 
     def test_generate_refuses_bad_test_sets_and_writes_nothing(self):
         base = (self.tmp / "sweep.yaml").read_text()
