@@ -120,8 +120,14 @@ int main(int argc, char** argv) {
   app.add_option("--share-n", share_n, "S: training rows")->capture_default_str();
   app.add_option("--share-t", share_t, "S: targets (parcels) per subject")->capture_default_str();
   app.add_option("--save-h5", save_dir,
-                 "write DIR/<workload>.h5 (/X, /Y, /Xt, /Yt, float32) and exit, for `brainsweep ridge`");
-  CLI11_PARSE(app, argc, argv);
+                 "write DIR/<workload>.h5 (/X, /Y, /Xt, /Yt, float32) and exit, for `brainsweep ridge`")
+      ->check(CLI::ExistingDirectory);  // checked first: a missing DIR aborted after the data were made
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints the message (or --help)
+    return code == 0 ? 0 : 2;      // usage errors: exit 2, as brainsweep's
+  }
 
   const auto be = bs::make_backend(backend, threads);
   std::vector<double> alphas;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Export a PyTorch model to TorchScript for `brainsweep extract` (README, Feature extraction).
+"""Export a PyTorch model to TorchScript for `brainsweep extract` (docs/extraction.md).
 
 Run it where you have PyTorch and the model's weights (no download happens unless the model's own
 loader does it). brainsweep reads the saved file with libtorch; it captures the outputs of named

@@ -261,7 +261,7 @@ int main(int argc, char** argv) {
   auto* ext = app.add_subcommand("extract", "Extract features from stimuli (video, audio, transcripts) with a "
                                             "TorchScript model, into the feature layout sweeps read; under MPI, "
                                             "episodes are split across ranks");
-  ext->add_option("EXTRACT", extract_path, "extraction file (YAML; README, Feature extraction)")->required();
+  ext->add_option("EXTRACT", extract_path, "extraction file (YAML; docs/extraction.md)")->required();
   ext->add_option("--dump-inputs", dump_inputs, "also write each episode's model inputs (decoded frames, samples, "
                                                 "token ids) to DIR/<stimset>_<episode>.h5, for checks");
   ext->add_flag("--overwrite", overwrite, "extract episodes whose feature file exists again (default: skip them)");
