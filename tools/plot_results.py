@@ -40,6 +40,9 @@ def main():
         sys.exit("plot_results.py needs matplotlib: apt-get install python3-matplotlib")
     run = args.run_dir
     out = args.out or run / "plots"
+    if (run / "plan.json").is_file() and '"rsa"' in (run / "plan.json").read_text():
+        sys.exit(f"{run}: an RSA run; plot its results with tools/plot_rsa.py {run}/results.csv (this script plots "
+                 "encoding runs and their stitched ensemble)")
     for need in (run / "results.csv", run / "stitched" / "scores.csv", run / "stitched" / "networks.csv"):
         if not need.exists():
             sys.exit(f"{need}: missing (run `brainsweep run` and `brainsweep stitch` first)")

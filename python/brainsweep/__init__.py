@@ -306,6 +306,12 @@ def _run_dir(run_dir):
     return d
 
 
+def _is_rsa(d):
+    import json
+    with open(d / "plan.json") as f:
+        return "rsa" in json.load(f)
+
+
 def _pandas():
     try:
         import pandas
@@ -319,22 +325,32 @@ def read_results(run_dir):
     order of RUN_DIR/results.csv (written by ``brainsweep run``/``gather``).
 
     Columns: job_id, model, layers ('+'-joined), hrf_delay, stimulus_window (TRs), subject, parcel,
-    alpha (chosen), cv_r (mean held-out Pearson r over folds at that alpha), and one column
-    ``r_<set>`` per eval set of the sweep (Pearson r on that set, ENCODING.md §5).
-    Raises ValueError if RUN_DIR holds no plan or no results.csv (run or gather first).
+    alpha (chosen), cv_r (mean held-out Pearson r over folds at that alpha; both NaN for a trained
+    encoder), and one column ``r_<set>`` per eval set of the sweep (Pearson r on that set, ENCODING.md
+    §5); after ``gather --ceiling``, ``ceiling_<set>`` and ``r_normalized_<set>`` for the ceiling's set.
+    Raises ValueError if RUN_DIR holds no plan or no results.csv (run or gather first), or is an RSA
+    run (its results.csv is the RSA table: ``pandas.read_csv``).
     """
     pd = _pandas()
     d = _run_dir(run_dir)
     path = d / "results.csv"
+    if _is_rsa(d):
+        raise ValueError(f"{d}: an RSA run; its results.csv is the RSA table (model × ROI × subject × comparison), "
+                         f"not encoding results: read it with pandas.read_csv('{path}')")
     if not path.is_file():
         raise ValueError(f"{path}: missing; the run is not complete (see `brainsweep status {d}`)")
-    df = pd.read_csv(path, dtype={"job_id": str, "parcel": str, "layers": str, "eval_set": str},
-                     keep_default_na=False, na_values={"eval_r": [""]})
+    numeric = ("eval_r", "alpha", "cv_r", "ceiling", "r_normalized")
+    df = pd.read_csv(path, dtype={"job_id": str, "parcel": str, "layers": str, "eval_set": str, "subject": str},
+                     keep_default_na=False, na_values={k: [""] for k in numeric})
     keys = ["job_id", "model", "layers", "hrf_delay", "stimulus_window", "subject", "parcel", "alpha", "cv_r"]
     sets = [s for s in dict.fromkeys(df["eval_set"]) if s != ""]
     out = df[df["eval_set"] == (sets[0] if sets else "")][keys].reset_index(drop=True)
     for s in sets:
-        out["r_" + s] = df.loc[df["eval_set"] == s, "eval_r"].to_numpy()
+        rows = df.loc[df["eval_set"] == s]
+        out["r_" + s] = rows["eval_r"].to_numpy()
+        for extra in ("ceiling", "r_normalized"):
+            if extra in df.columns and rows[extra].notna().any():
+                out[f"{extra}_{s}"] = rows[extra].to_numpy()
     return out
 
 
@@ -349,23 +365,30 @@ class Stitched:
                mean_stimulus_window)
     predictions : path of predictions.h5 (eval episodes, `<subject>/<episode>`, float32 T × parcels)
     test_sets : {test set: path of test_<set>.h5}
+    scalings : DataFrame (subject, parcel, job_id, band, gamma) — the banded winners' scalings, or None
+               when no winner is banded
     """
     scores: object
     winners: object
     networks: object
     predictions: _Path
     test_sets: dict
+    scalings: object = None
 
 
 def read_stitched(run_dir):
     """The stitched ensemble of RUN_DIR (``brainsweep stitch``) as a ``Stitched``.
-    Raises ValueError if RUN_DIR has no stitched/ outputs."""
+    Raises ValueError if RUN_DIR has no stitched/ outputs, or is an RSA run (nothing to stitch)."""
     pd = _pandas()
     d = _run_dir(run_dir) / "stitched"
+    if _is_rsa(d.parent):
+        raise ValueError(f"{d.parent}: an RSA run; `stitch` combines encoding models and an RSA run has none "
+                         f"(its results are results.csv and rsa_report.txt)")
     if not (d / "scores.csv").is_file():
         raise ValueError(f"{d / 'scores.csv'}: missing; run `brainsweep stitch {d.parent} ...` first")
     str_cols = {"parcel": str, "job_ids": str, "job_id": str, "layers": str, "network": str}
     read = lambda name: pd.read_csv(d / name, dtype=str_cols, keep_default_na=False)  # noqa: E731
     tests = {p.stem[len("test_"):]: p for p in sorted(d.glob("test_*.h5"))}
     return Stitched(scores=read("scores.csv"), winners=read("winners.csv"), networks=read("networks.csv"),
-                    predictions=d / "predictions.h5", test_sets=tests)
+                    predictions=d / "predictions.h5", test_sets=tests,
+                    scalings=read("scalings.csv") if (d / "scalings.csv").is_file() else None)

@@ -168,6 +168,13 @@ class EncoderSweep(e2e.TempDirTest):
             self.assertEqual(f["encoder/weights/feat_embeds.0.conv.weight"].shape[0], 16 * 31)
             self.assertIn("encoder/weights/subject_decoders.0.weight", f)
             self.assertNotIn("encoder/weights/subject_decoders.1.weight", f)
+        # the Python reader: encoder rows with NaN alpha and cv_r, the columns stay numeric
+        sys.path.insert(0, os.path.join(os.path.dirname(BIN), "python"))
+        import brainsweep
+        df = brainsweep.read_results(run)
+        self.assertEqual(df.alpha.dtype.kind, "f")
+        self.assertTrue(df[df.model == "encoder"].alpha.isna().all() and df[df.model != "encoder"].alpha.notna().all())
+        self.assertAlmostEqual(df[df.model == "encoder"].r_test.mean(), enc[0], places=6)
         # stitch: both kinds compete per parcel on val, scored on test; cv refused
         st = bs("stitch", run, "--select", "val", "--eval", "test", "--top-k", "1")
         self.assertEqual(st.returncode, 0, st.stderr)

@@ -390,6 +390,29 @@ class Readers(unittest.TestCase):
 
 
 
+class ReadersOfOtherRuns(unittest.TestCase):
+    """Issue #27 §4, §12: readers on RSA and trained-encoder runs."""
+
+    def test_rsa_run_and_encoder_rows(self):
+        with tempfile.TemporaryDirectory() as d:
+            sweep = os.path.join(d, "rsa.yaml")
+            with open(os.path.join(SOURCE, "sweeps", "sherlock_rsa.yaml")) as f:
+                text = f.read().replace("dataset: configs", f"dataset: {SOURCE}/configs").replace(
+                    "../shared/data/sherlock", os.path.join(SOURCE, "..", "shared", "data", "sherlock"))
+            with open(sweep, "w") as f:
+                f.write(text)
+            run = os.path.join(d, "rsa")
+            self.assertEqual(subprocess.run([BIN, "generate", sweep, "--out", run], capture_output=True).returncode, 0)
+            with self.assertRaisesRegex(ValueError, "an RSA run; its results.csv is the RSA table"):
+                brainsweep.read_results(run)
+            with self.assertRaisesRegex(ValueError, "an RSA run; `stitch` combines encoding models"):
+                brainsweep.read_stitched(run)
+            plot = subprocess.run(["/usr/bin/python3", os.path.join(SOURCE, "tools", "plot_results.py"), run],
+                                  capture_output=True, text=True)
+            self.assertNotEqual(plot.returncode, 0)
+            self.assertIn("an RSA run; plot its results with tools/plot_rsa.py", plot.stderr)
+
+
 class ScikitLearn(unittest.TestCase):
     """brainsweep.RidgeCV as scikit-learn users expect (issue #25 §2)."""
 
