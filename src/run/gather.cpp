@@ -430,9 +430,10 @@ int gather_results(const std::string& run_dir, MPI_Comm comm, bool take_lock, co
     } else {
       spdlog::info("wrote {} ({} jobs, gathered on {} ranks)", final_path, p.jobs.size(), size);
     }
-    if (code == 0 && gc.file.empty()) {
-      // A plain gather writes results.csv too: an earlier `gather --ceiling`'s columns would otherwise
-      // stay in results.csv while results.h5 no longer has them (issue #25).
+    if (code == 0 && gc.file.empty() && take_lock) {
+      // A plain `brainsweep gather` writes results.csv too: an earlier `gather --ceiling`'s columns would
+      // otherwise stay in results.csv while results.h5 no longer has them (issue #25). (Within `run`,
+      // which passes take_lock = false, results.csv was just written.)
       try {
         write_results_csv(p, run_dir);
       } catch (const Error& e) {

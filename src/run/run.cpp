@@ -425,9 +425,12 @@ void write_results_csv(const Plan& p, const std::string& run_dir, const std::map
   std::ostringstream out;
   out << "job_id,model,layers,hrf_delay,stimulus_window,subject,parcel,alpha,cv_r,eval_set,eval_r"
       << (ceiling ? ",ceiling,r_normalized\n" : "\n");
+  long at_top = 0, at_bottom = 0, fits = 0;  // alphas at the grid's edges (a top-edge fit predicts ~the mean)
   for (const auto& job : p.jobs) {
     const h5::File f = open_job_file(p, job, run_dir);
     const auto alpha = f.read_f64("alpha");
+    if (!job.encoder && !p.alphas.empty())
+      for (double a : alpha) at_top += a == p.alphas.back(), at_bottom += a == p.alphas.front(), ++fits;
     const auto cv_r = f.read_f64("cv_r");
     const auto names = f.read_string_attr("/", "parcel_names");
     std::vector<std::vector<double>> eval_r;
@@ -453,6 +456,10 @@ void write_results_csv(const Plan& p, const std::string& run_dir, const std::map
     }
   }
   fs::write_text_atomic((sfs::path(run_dir) / "results.csv").string(), out.str());
+  if (at_top + at_bottom > 0 && p.alphas.size() > 1)
+    spdlog::warn("{} of {} job × parcel fits chose an alpha at an edge of the grid ({} at the top, {:g}: their "
+                 "predictions are close to the training mean; {} at the bottom, {:g}); a wider ridge.alphas may fit "
+                 "them better", at_top + at_bottom, fits, at_top, p.alphas.back(), at_bottom, p.alphas.front());
 }
 
 namespace {

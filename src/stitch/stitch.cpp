@@ -479,6 +479,18 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
   }
   const double overall = n_parcels ? std::accumulate(mean_r.begin(), mean_r.end(), 0.0) / n_parcels : 0.0;
   report << fmt::format("mean r over parcels and subjects: {:.4f}\n", overall);
+  {  // winners whose alpha sits at an edge of the grid (himalaya and scikit-learn users expect the warning)
+    long edge = 0, winners = 0;
+    for (const auto& w : winner_rows)
+      if (w.rank == 1 && w.episodes == "*" && !w.job->encoder && !p.alphas.empty()) {
+        ++winners;
+        edge += w.alpha == p.alphas.front() || w.alpha == p.alphas.back();
+      }
+    if (edge > 0 && p.alphas.size() > 1)
+      report << fmt::format("warning: {} of {} best jobs (subject × parcel) chose an alpha at an edge of the grid "
+                            "({:g} or {:g}); at the top edge a prediction is close to the training mean\n", edge,
+                            winners, p.alphas.front(), p.alphas.back());
+  }
   if (!opt.ceiling.empty()) {
     double sum = 0;
     long count = 0;

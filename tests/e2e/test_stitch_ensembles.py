@@ -92,6 +92,23 @@ class StitchEnsembles(unittest.TestCase):
         self.assertEqual(r.returncode, expect, r.stderr)
         return r
 
+    def test_alphas_at_the_grid_edges_are_counted(self):
+        """#27 §9: stitch warns with the number of best jobs whose alpha is an edge of the grid (10^-1 or
+        10^7), counted here from winners.csv; gather warns with the count over every job × parcel."""
+        r = self.stitch("--top-k", "1", "--eval", "test")
+        winners = [w for w in read_csv(os.path.join(self.run_dir, "stitched", "winners.csv")) if w["rank"] == "1"]
+        edge = sum(float(w["alpha"]) in (0.1, 1e7) for w in winners)
+        self.assertGreater(edge, 0)
+        self.assertIn(f"warning: {edge} of {len(winners)} best jobs (subject × parcel) chose an alpha at an edge of "
+                      "the grid (0.1 or 1e+07)", r.stdout)
+        rows = read_csv(os.path.join(self.run_dir, "results.csv"))
+        fits = [x for x in rows if x["eval_set"] == "test"]
+        top, bottom = sum(float(x["alpha"]) == 1e7 for x in fits), sum(float(x["alpha"]) == 0.1 for x in fits)
+        g = bs("gather", self.run_dir)
+        self.assertEqual(g.returncode, 0, g.stderr)
+        self.assertIn(f"{top + bottom} of {len(fits)} job × parcel fits chose an alpha at an edge of the grid ({top} at "
+                      f"the top", g.stderr + g.stdout)
+
     def check_against(self, want_w, want_pred, tol_r=2e-5):
         scores = {(row["subject"], row["parcel"]): float(row["r"]) for row in read_csv(os.path.join(self.run_dir, "stitched", "scores.csv"))}
         winners = read_csv(os.path.join(self.run_dir, "stitched", "winners.csv"))
