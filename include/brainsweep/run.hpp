@@ -9,6 +9,8 @@
 
 #include "brainsweep/backend.hpp"
 #include "brainsweep/hdf5_io.hpp"
+#include "brainsweep/design.hpp"
+#include "brainsweep/job_files.hpp"
 #include "brainsweep/plan.hpp"
 
 namespace brainsweep {
@@ -23,45 +25,9 @@ void fit_unit(const Plan& plan, const Unit& unit, const Backend& backend, const 
 /// Not collective. @throw NotCompiled  in a build without libtorch; ConfigError / Error with the module's message
 void encoder_unit(const Plan& plan, const Unit& unit, const std::string& run_dir);
 
-/// Run one unit of any kind: an RSA plan's (rsa_unit), a trained encoder's (encoder_unit) or a ridge
-/// unit (fit_unit). What `run` calls for every unit.
+/// Run one unit of any kind through its UnitKind (unit_kind.hpp: an RSA plan's rsa_unit, a trained
+/// encoder's encoder_unit, a ridge unit's fit_unit). What `run` calls for every unit.
 void run_unit(const Plan& plan, const Unit& unit, const Backend& backend, const std::string& run_dir);
-
-/// True if the unit's marker exists and every job file of the unit is usable (job_file_problem
-/// empty): a rerun skips it.
-bool unit_done(const Plan& plan, const Unit& unit, const std::string& run_dir);
-
-/// For a unit whose marker `units/<id>.done` exists: why it is not done after all (the first job
-/// file that is missing or fails job_file_problem), or "" if it is done or has no marker.
-std::string unit_record_problem(const Plan& plan, const Unit& unit, const std::string& run_dir);
-
-/// RUN_DIR/jobs/<job_id>.h5
-std::string job_file_path(const std::string& run_dir, const std::string& job_id);
-
-/// Why the job file of `job` cannot be used, or "" when it can. It must exist, open as HDF5 and
-/// carry the attributes `job_id`, `subject` and `plan_checksum` of this job and plan: a file
-/// copied or linked from another job, or left by another plan, is refused. Reads attributes only.
-/// Not collective; never throws.
-std::string job_file_problem(const Plan& plan, const Job& job, const std::string& run_dir);
-
-/// Write the attributes that identify a job file, for ridge and RSA units alike: `job_id`, `unit_id`,
-/// `subject`, `plan_checksum` (what job_file_problem checks), `model`, `layers` (joined by '+'),
-/// `hrf_delay`, `stimulus_window`.
-void write_job_identity(h5::File& f, const Plan& plan, const Unit& unit, const std::string& job_id,
-                        const std::string& subject);
-
-/// Open the job file of `job` after checking it (job_file_problem).
-/// @throw DataError  naming the file and the problem
-h5::File open_job_file(const Plan& plan, const Job& job, const std::string& run_dir);
-
-/// Write RUN_DIR/results.csv from the job files: one row per job × parcel × eval set, in plan order.
-/// With `ceiling` (subject → parcel → ceiling on eval set `ceiling_set`), two more columns:
-/// `ceiling` and `r_normalized` = eval_r / ceiling, filled on the rows of that set whose ceiling is at
-/// least `min_ceiling` (`ceiling` alone where it is below; both empty on other sets' rows).
-/// @throw DataError  if a job file is missing
-void write_results_csv(const Plan& plan, const std::string& run_dir,
-                       const std::map<std::string, std::vector<double>>* ceiling = nullptr,
-                       const std::string& ceiling_set = "", double min_ceiling = 0.1);
 
 /// Options of `brainsweep run`.
 struct RunOptions {
@@ -82,12 +48,6 @@ struct RunOptions {
 /// @return  exit code, the same on every rank: 0, or the largest exit code of the failed units
 int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& options = {});
 
-/// Design matrix of one episode for a unit (ENCODING.md §1): every layer of the unit's model aligned
-/// with `n_tr` fMRI samples (hrf_delay, stimulus_window), then concatenated column-wise in order.
-/// @throw DataError  naming the feature file and layer when it is missing or too short
-/// A banded unit's design is its bands' layers side by side, in band order; `band_columns`, when
-/// given, receives each band's number of columns (the layer widths × stimulus_window).
-MatrixF episode_design(const Plan& p, const Unit& u, const std::string& episode, long n_tr,
-                       std::vector<long>* band_columns = nullptr);
+
 
 }  // namespace brainsweep

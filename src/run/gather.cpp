@@ -23,7 +23,7 @@
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/plan.hpp"
 #include "brainsweep/rsa_sweep.hpp"
-#include "brainsweep/run.hpp"
+#include "brainsweep/job_files.hpp"
 
 namespace brainsweep {
 namespace sfs = std::filesystem;

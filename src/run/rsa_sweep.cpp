@@ -24,7 +24,8 @@
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/path_template.hpp"
 #include "brainsweep/plan.hpp"
-#include "brainsweep/run.hpp"
+#include "brainsweep/design.hpp"
+#include "brainsweep/job_files.hpp"
 
 namespace brainsweep {
 namespace sfs = std::filesystem;

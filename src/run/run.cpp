@@ -26,6 +26,8 @@
 #include "brainsweep/errors.hpp"
 #include "brainsweep/fs.hpp"
 #include "brainsweep/gather.hpp"
+#include "brainsweep/job_files.hpp"
+#include "brainsweep/unit_kind.hpp"
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/ridge.hpp"
 #include "brainsweep/rsa_sweep.hpp"
@@ -38,9 +40,6 @@ namespace sfs = std::filesystem;
 
 namespace {
 
-std::string marker_path(const std::string& run_dir, const std::string& unit_id) {
-  return (sfs::path(run_dir) / "units" / (unit_id + ".done")).string();
-}
 
 
 /// fMRI runs this process (one rank) has already read and checked, so that the units of a sweep,
@@ -89,36 +88,6 @@ FmriCache::Run read_run(const FmriRef& r) {
 }
 
 }  // namespace
-
-MatrixF episode_design(const Plan& p, const Unit& u, const std::string& episode, long n_tr,
-                       std::vector<long>* band_columns) {
-  std::vector<MatrixF> parts;
-  long cols = 0;
-  std::vector<FeatureBand> sources = u.bands;  // a banded set's bands, or the set itself
-  if (sources.empty()) sources.push_back({u.model, u.layers});
-  if (band_columns) band_columns->clear();
-  for (const auto& band : sources) {
-    const std::string& file = p.features.at(band.model).at(episode);
-    long band_cols = 0;
-    for (const auto& layer : band.layers) {
-      const MatrixF f = read_feature_layer(file, layer);
-      if (f.rows() < n_tr - p.max_missing_feature_rows)
-        throw DataError(file + ": dataset '" + layer + "' has " + std::to_string(f.rows()) + " rows, fMRI has " +
-                        std::to_string(n_tr));
-      parts.push_back(align_features(f, n_tr, u.hrf_delay, u.stimulus_window));
-      band_cols += parts.back().cols();
-    }
-    cols += band_cols;
-    if (band_columns) band_columns->push_back(band_cols);
-  }
-  MatrixF x(n_tr, cols);
-  long at = 0;
-  for (const auto& m : parts) {
-    x.middleCols(at, m.cols()) = m;
-    at += m.cols();
-  }
-  return x;
-}
 
 void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string& run_dir) {
   const auto t_unit = std::chrono::steady_clock::now();
@@ -308,7 +277,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
                u.unit_id, u.model, fmt::join(u.layers, "+"), u.hrf_delay, u.stimulus_window, u.subjects.size(), n, x.cols(),
                y.cols(), fit.solver, seconds,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t_unit).count());
-  fs::write_text_atomic(marker_path(run_dir, u.unit_id), u.unit_id + "\n");
+  fs::write_text_atomic(unit_marker_path(run_dir, u.unit_id), u.unit_id + "\n");
 }
 
 void encoder_unit(const Plan& p, const Unit& u, const std::string& run_dir) {
@@ -326,7 +295,7 @@ void encoder_unit(const Plan& p, const Unit& u, const std::string& run_dir) {
   if (code != 0) throw Error(err);
   std::error_code ec;
   sfs::remove(sfs::path(run_dir) / "units" / (u.unit_id + ".epoch"), ec);
-  fs::write_text_atomic(marker_path(run_dir, u.unit_id), u.unit_id + "\n");
+  fs::write_text_atomic(unit_marker_path(run_dir, u.unit_id), u.unit_id + "\n");
 #else
   (void)p, (void)run_dir;
   throw NotCompiled("unit " + u.unit_id + ": trained encoders need a build with libtorch (install Debian's libtorch-dev; "
@@ -335,131 +304,7 @@ void encoder_unit(const Plan& p, const Unit& u, const std::string& run_dir) {
 }
 
 void run_unit(const Plan& p, const Unit& u, const Backend& backend, const std::string& run_dir) {
-  if (p.rsa) rsa_unit(p, u, run_dir);
-  else if (u.encoder) encoder_unit(p, u, run_dir);
-  else fit_unit(p, u, backend, run_dir);
-}
-
-void write_job_identity(h5::File& f, const Plan& p, const Unit& u, const std::string& job_id, const std::string& subject) {
-  f.write_string_attr1("job_id", job_id);
-  f.write_string_attr1("unit_id", u.unit_id);
-  f.write_string_attr1("subject", subject);
-  f.write_string_attr1("plan_checksum", p.checksum);
-  f.write_string_attr1("model", u.model);
-  f.write_string_attr1("layers", fmt::format("{}", fmt::join(u.layers, "+")));
-  f.write_int_attr("hrf_delay", u.hrf_delay);
-  f.write_int_attr("stimulus_window", u.stimulus_window);
-}
-
-std::string job_file_path(const std::string& run_dir, const std::string& job_id) {
-  return (sfs::path(run_dir) / "jobs" / (job_id + ".h5")).string();
-}
-
-namespace {
-/// Why the open job file `f` is not the file of `job` in plan `p`, or "".
-std::string identity_problem(const h5::File& f, const Plan& p, const Job& job) {
-  for (const auto& [attr, expected] : {std::pair<std::string, std::string>{"job_id", job.job_id},
-                                       {"subject", job.subject},
-                                       {"plan_checksum", p.checksum}}) {
-    const std::string found = f.read_string_attr1(attr);
-    if (found != expected)
-      return fmt::format("{}: attribute '{}' is '{}', expected '{}' (the file of {}; a job file must not be copied, "
-                         "linked or kept from another run)",
-                         f.path(), attr, found, expected,
-                         attr == "plan_checksum" ? (found.empty() ? "an earlier brainsweep" : "another plan")
-                                                 : "another job");
-  }
-  return "";
-}
-}  // namespace
-
-std::string job_file_problem(const Plan& p, const Job& job, const std::string& run_dir) {
-  const std::string path = job_file_path(run_dir, job.job_id);
-  std::error_code ec;
-  if (!sfs::exists(path, ec)) return path + ": missing";
-  try {
-    return identity_problem(h5::File(path), p, job);
-  } catch (const std::exception& e) {
-    return std::string("unreadable: ") + e.what();
-  }
-}
-
-h5::File open_job_file(const Plan& p, const Job& job, const std::string& run_dir) {
-  const std::string path = job_file_path(run_dir, job.job_id);
-  std::error_code ec;
-  if (!sfs::exists(path, ec)) throw DataError(path + ": missing");
-  std::unique_ptr<h5::File> f;  // opened once: checked, then handed to the caller
-  std::string problem;
-  try {
-    f = std::make_unique<h5::File>(path);
-    problem = identity_problem(*f, p, job);
-  } catch (const std::exception& e) {
-    problem = std::string("unreadable: ") + e.what();
-  }
-  if (!problem.empty()) throw DataError(problem);
-  return std::move(*f);
-}
-
-std::string unit_record_problem(const Plan& p, const Unit& u, const std::string& run_dir) {
-  std::error_code ec;
-  if (!sfs::exists(marker_path(run_dir, u.unit_id), ec)) return "";
-  for (size_t k = 0; k < u.job_ids.size(); ++k) {  // job k of a unit is the job of its subject k
-    const Job job{u.job_ids[k], u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, u.subjects[k], u.bands, u.gamma, u.encoder};
-    const std::string problem = job_file_problem(p, job, run_dir);
-    if (!problem.empty()) return problem;
-  }
-  return "";
-}
-
-bool unit_done(const Plan& p, const Unit& u, const std::string& run_dir) {
-  std::error_code ec;
-  return sfs::exists(marker_path(run_dir, u.unit_id), ec) && unit_record_problem(p, u, run_dir).empty();
-}
-
-void write_results_csv(const Plan& p, const std::string& run_dir, const std::map<std::string, std::vector<double>>* ceiling,
-                       const std::string& ceiling_set, double min_ceiling) {
-  if (p.rsa) {
-    write_rsa_results(p, run_dir, std::cout);
-    return;
-  }
-  std::ostringstream out;
-  out << "job_id,model,layers,hrf_delay,stimulus_window,subject,parcel,alpha,cv_r,eval_set,eval_r"
-      << (ceiling ? ",ceiling,r_normalized\n" : "\n");
-  long at_top = 0, at_bottom = 0, fits = 0;  // alphas at the grid's edges (a top-edge fit predicts ~the mean)
-  for (const auto& job : p.jobs) {
-    const h5::File f = open_job_file(p, job, run_dir);
-    const auto alpha = f.read_f64("alpha");
-    if (!job.encoder && !p.alphas.empty())
-      for (double a : alpha) at_top += a == p.alphas.back(), at_bottom += a == p.alphas.front(), ++fits;
-    const auto cv_r = f.read_f64("cv_r");
-    const auto names = f.read_string_attr("/", "parcel_names");
-    std::vector<std::vector<double>> eval_r;
-    for (const auto& e : p.eval) eval_r.push_back(f.read_f64("eval/" + e.name + "/r"));
-    const std::string prefix = fmt::format("{},{},{},{},{},{},", job.job_id, csv_text(job.model),
-                                           csv_text(fmt::format("{}", fmt::join(job.layers, "+"))), job.hrf_delay,
-                                           job.stimulus_window, csv_text(job.subject));
-    const std::vector<double>* ceil = ceiling ? &ceiling->at(job.subject) : nullptr;
-    auto ceiling_cells = [&](size_t e, size_t j) -> std::string {
-      if (!ceil) return "";
-      if (p.eval[e].name != ceiling_set) return ",,";
-      const double c = (*ceil)[j];
-      return c >= min_ceiling ? fmt::format(",{:.9g},{:.9g}", c, eval_r[e][j] / c) : fmt::format(",{:.9g},", c);
-    };
-    for (size_t j = 0; j < alpha.size(); ++j) {
-      // A trained encoder has no alpha and no CV score: empty cells (NaN in its job file).
-      const std::string a = job.encoder ? "" : fmt::format("{:.9g}", alpha[j]), cv = job.encoder ? "" : fmt::format("{:.9g}", cv_r[j]);
-      if (p.eval.empty()) out << prefix << fmt::format("{},{},{},,\n", csv_text(names.at(j)), a, cv);
-      for (size_t e = 0; e < p.eval.size(); ++e)
-        out << prefix
-            << fmt::format("{},{},{},{},{:.9g}{}\n", csv_text(names.at(j)), a, cv, csv_text(p.eval[e].name), eval_r[e][j],
-                           ceiling_cells(e, j));
-    }
-  }
-  fs::write_text_atomic((sfs::path(run_dir) / "results.csv").string(), out.str());
-  if (at_top + at_bottom > 0 && p.alphas.size() > 1)
-    spdlog::warn("{} of {} job × parcel fits chose an alpha at an edge of the grid ({} at the top, {:g}: their "
-                 "predictions are close to the training mean; {} at the bottom, {:g}); a wider ridge.alphas may fit "
-                 "them better", at_top + at_bottom, fits, at_top, p.alphas.back(), at_bottom, p.alphas.front());
+  unit_kind(p, u).run(p, u, backend, run_dir);
 }
 
 namespace {
@@ -550,7 +395,7 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
       if (!problem.empty()) {  // marked done, but a job file is missing, unreadable or not this job's
         spdlog::warn("unit {} was marked done, but {}; fitting it again", u.unit_id, problem);
         std::error_code ec;
-        sfs::remove(marker_path(run_dir, u.unit_id), ec);
+        sfs::remove(unit_marker_path(run_dir, u.unit_id), ec);
       }
       todo.push_back(i);
     }
@@ -639,7 +484,8 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
     if (global == 0) {
       try {
         const auto t_csv = std::chrono::steady_clock::now();
-        write_results_csv(p, run_dir);
+        if (p.rsa) write_rsa_results(p, run_dir, std::cout);  // an RSA plan's results.csv is its RSA table
+        else write_results_csv(p, run_dir);
         spdlog::info("wrote {} ({:.3f} s)", (sfs::path(run_dir) / "results.csv").string(),
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_csv).count());
       } catch (const Error& e) {

@@ -10,6 +10,7 @@
 #include "brainsweep/fs.hpp"
 #include "brainsweep/run.hpp"
 #include "brainsweep/scheduler.hpp"
+#include "brainsweep/unit_kind.hpp"
 
 namespace brainsweep {
 namespace sfs = std::filesystem;
@@ -79,25 +80,7 @@ int print_run_status(const std::string& run_dir, std::ostream& out, int max_list
   const Plan p = Plan::load(run_dir);
   auto describe = [&](const std::string& unit_id) {
     for (const auto& u : p.units)
-      if (u.unit_id == unit_id) {
-        std::string layers, subs;
-        for (const auto& l : u.layers) layers += (layers.empty() ? "" : "+") + l;
-        for (const auto& x : u.subjects) subs += (subs.empty() ? "" : ",") + x;
-        if (u.encoder) {  // a trained encoder: its last finished epoch while it trains (units/<id>.epoch)
-          std::string epoch;
-          std::error_code ec;
-          const auto path = sfs::path(run_dir) / "units" / (u.unit_id + ".epoch");
-          if (sfs::exists(path, ec)) {
-            epoch = fs::read_text(path.string());
-            while (!epoch.empty() && epoch.back() == '\n') epoch.pop_back();
-            epoch = "; training: " + epoch;
-          }
-          return fmt::format("encoder {} k={} d={} lr={:g} [{}]{}", layers, u.encoder->kernel_size,
-                             u.encoder->embed_dim, u.encoder->lr, subs, epoch);
-        }
-        return fmt::format("{} {} hrf_delay={} stimulus_window={} [{}]", u.model, layers, u.hrf_delay,
-                           u.stimulus_window, subs);
-      }
+      if (u.unit_id == unit_id) return unit_kind(p, u).describe(p, u, run_dir);
     return std::string();
   };
   fmt::print(out, "run {}: {} units ({} jobs)\n", run_dir, s.units, s.jobs);

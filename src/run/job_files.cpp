@@ -1,0 +1,145 @@
+// Job files, unit records and results.csv (docs/plan-format.md, docs/results-format.md): what every kind
+// of unit writes and what `run`, `gather`, `status` and `stitch` read, apart from how units are computed.
+#include "brainsweep/job_files.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "brainsweep/csv.hpp"
+#include "brainsweep/errors.hpp"
+#include "brainsweep/fs.hpp"
+
+namespace brainsweep {
+namespace sfs = std::filesystem;
+
+std::string unit_marker_path(const std::string& run_dir, const std::string& unit_id) {
+  return (sfs::path(run_dir) / "units" / (unit_id + ".done")).string();
+}
+
+void write_job_identity(h5::File& f, const Plan& p, const Unit& u, const std::string& job_id, const std::string& subject) {
+  f.write_string_attr1("job_id", job_id);
+  f.write_string_attr1("unit_id", u.unit_id);
+  f.write_string_attr1("subject", subject);
+  f.write_string_attr1("plan_checksum", p.checksum);
+  f.write_string_attr1("model", u.model);
+  f.write_string_attr1("layers", fmt::format("{}", fmt::join(u.layers, "+")));
+  f.write_int_attr("hrf_delay", u.hrf_delay);
+  f.write_int_attr("stimulus_window", u.stimulus_window);
+}
+
+std::string job_file_path(const std::string& run_dir, const std::string& job_id) {
+  return (sfs::path(run_dir) / "jobs" / (job_id + ".h5")).string();
+}
+
+namespace {
+/// Why the open job file `f` is not the file of `job` in plan `p`, or "".
+std::string identity_problem(const h5::File& f, const Plan& p, const Job& job) {
+  for (const auto& [attr, expected] : {std::pair<std::string, std::string>{"job_id", job.job_id},
+                                       {"subject", job.subject},
+                                       {"plan_checksum", p.checksum}}) {
+    const std::string found = f.read_string_attr1(attr);
+    if (found != expected)
+      return fmt::format("{}: attribute '{}' is '{}', expected '{}' (the file of {}; a job file must not be copied, "
+                         "linked or kept from another run)",
+                         f.path(), attr, found, expected,
+                         attr == "plan_checksum" ? (found.empty() ? "an earlier brainsweep" : "another plan")
+                                                 : "another job");
+  }
+  return "";
+}
+}  // namespace
+
+std::string job_file_problem(const Plan& p, const Job& job, const std::string& run_dir) {
+  const std::string path = job_file_path(run_dir, job.job_id);
+  std::error_code ec;
+  if (!sfs::exists(path, ec)) return path + ": missing";
+  try {
+    return identity_problem(h5::File(path), p, job);
+  } catch (const std::exception& e) {
+    return std::string("unreadable: ") + e.what();
+  }
+}
+
+h5::File open_job_file(const Plan& p, const Job& job, const std::string& run_dir) {
+  const std::string path = job_file_path(run_dir, job.job_id);
+  std::error_code ec;
+  if (!sfs::exists(path, ec)) throw DataError(path + ": missing");
+  std::unique_ptr<h5::File> f;  // opened once: checked, then handed to the caller
+  std::string problem;
+  try {
+    f = std::make_unique<h5::File>(path);
+    problem = identity_problem(*f, p, job);
+  } catch (const std::exception& e) {
+    problem = std::string("unreadable: ") + e.what();
+  }
+  if (!problem.empty()) throw DataError(problem);
+  return std::move(*f);
+}
+
+std::string unit_record_problem(const Plan& p, const Unit& u, const std::string& run_dir) {
+  std::error_code ec;
+  if (!sfs::exists(unit_marker_path(run_dir, u.unit_id), ec)) return "";
+  for (size_t k = 0; k < u.job_ids.size(); ++k) {  // job k of a unit is the job of its subject k
+    const Job job{u.job_ids[k], u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, u.subjects[k], u.bands, u.gamma, u.encoder};
+    const std::string problem = job_file_problem(p, job, run_dir);
+    if (!problem.empty()) return problem;
+  }
+  return "";
+}
+
+bool unit_done(const Plan& p, const Unit& u, const std::string& run_dir) {
+  std::error_code ec;
+  return sfs::exists(unit_marker_path(run_dir, u.unit_id), ec) && unit_record_problem(p, u, run_dir).empty();
+}
+
+void write_results_csv(const Plan& p, const std::string& run_dir, const std::map<std::string, std::vector<double>>* ceiling,
+                       const std::string& ceiling_set, double min_ceiling) {
+  if (p.rsa) throw Error("write_results_csv: " + run_dir + " is an RSA plan (its results.csv is the RSA table: write_rsa_results)");
+  std::ostringstream out;
+  out << "job_id,model,layers,hrf_delay,stimulus_window,subject,parcel,alpha,cv_r,eval_set,eval_r"
+      << (ceiling ? ",ceiling,r_normalized\n" : "\n");
+  long at_top = 0, at_bottom = 0, fits = 0;  // alphas at the grid's edges (a top-edge fit predicts ~the mean)
+  for (const auto& job : p.jobs) {
+    const h5::File f = open_job_file(p, job, run_dir);
+    const auto alpha = f.read_f64("alpha");
+    if (!job.encoder && !p.alphas.empty())
+      for (double a : alpha) at_top += a == p.alphas.back(), at_bottom += a == p.alphas.front(), ++fits;
+    const auto cv_r = f.read_f64("cv_r");
+    const auto names = f.read_string_attr("/", "parcel_names");
+    std::vector<std::vector<double>> eval_r;
+    for (const auto& e : p.eval) eval_r.push_back(f.read_f64("eval/" + e.name + "/r"));
+    const std::string prefix = fmt::format("{},{},{},{},{},{},", job.job_id, csv_text(job.model),
+                                           csv_text(fmt::format("{}", fmt::join(job.layers, "+"))), job.hrf_delay,
+                                           job.stimulus_window, csv_text(job.subject));
+    const std::vector<double>* ceil = ceiling ? &ceiling->at(job.subject) : nullptr;
+    auto ceiling_cells = [&](size_t e, size_t j) -> std::string {
+      if (!ceil) return "";
+      if (p.eval[e].name != ceiling_set) return ",,";
+      const double c = (*ceil)[j];
+      return c >= min_ceiling ? fmt::format(",{:.9g},{:.9g}", c, eval_r[e][j] / c) : fmt::format(",{:.9g},", c);
+    };
+    for (size_t j = 0; j < alpha.size(); ++j) {
+      // A trained encoder has no alpha and no CV score: empty cells (NaN in its job file).
+      const std::string a = job.encoder ? "" : fmt::format("{:.9g}", alpha[j]), cv = job.encoder ? "" : fmt::format("{:.9g}", cv_r[j]);
+      if (p.eval.empty()) out << prefix << fmt::format("{},{},{},,\n", csv_text(names.at(j)), a, cv);
+      for (size_t e = 0; e < p.eval.size(); ++e)
+        out << prefix
+            << fmt::format("{},{},{},{},{:.9g}{}\n", csv_text(names.at(j)), a, cv, csv_text(p.eval[e].name), eval_r[e][j],
+                           ceiling_cells(e, j));
+    }
+  }
+  fs::write_text_atomic((sfs::path(run_dir) / "results.csv").string(), out.str());
+  if (at_top + at_bottom > 0 && p.alphas.size() > 1)
+    spdlog::warn("{} of {} job × parcel fits chose an alpha at an edge of the grid ({} at the top, {:g}: their "
+                 "predictions are close to the training mean; {} at the bottom, {:g}); a wider ridge.alphas may fit "
+                 "them better", at_top + at_bottom, fits, at_top, p.alphas.back(), at_bottom, p.alphas.front());
+}
+
+}  // namespace brainsweep
