@@ -139,9 +139,7 @@ using EpochReport = std::function<void(int, double, long, double)>;
 ///        NumericalError if the loss or the validation score is not finite
 TrainResult train(ConvEncoder& model, const std::vector<Episode>& train_set, const TrainOptions& options,
                   std::uint64_t seed, const std::function<double()>& validate, const EpochReport& progress = {});
-/// The same, validated by MedARC's score: score_episodes on `val_set` (§2.4).
-TrainResult train(ConvEncoder& model, const std::vector<Episode>& train_set, const std::vector<Episode>& val_set,
-                  const TrainOptions& options, std::uint64_t seed, const EpochReport& progress = {});
+
 
 /// Mean over subjects and parcels of medarc_pearson on the episodes concatenated in time per subject.
 /// @return  also, per subject, the r of each parcel (in `per_subject`, when not null)

@@ -60,6 +60,17 @@ std::vector<std::vector<double>> dirichlet_samples(size_t n, size_t b, const std
 
 namespace {
 
+/// A `sample: {n, seed}` section at `key`: n ≥ 1 points (`what`) drawn with seed (default 0).
+void load_sample(const std::string& path, const YAML::Node& node, const std::string& key, const std::string& what,
+                 std::optional<size_t>& n_out, std::uint64_t& seed_out) {
+  yaml::check_keys(path, node, key, {"n", "seed"});
+  const std::string expected = "the number of " + what;
+  const long n = yaml::required<long>(path, node, "n", expected.c_str());
+  if (n < 1) throw ConfigError(yaml::at(path, node["n"], key + ".n") + ": expected >= 1, found " + std::to_string(n));
+  n_out = static_cast<size_t>(n);
+  if (node["seed"]) seed_out = yaml::scalar<std::uint64_t>(path, node["seed"], key + ".seed", "an integer >= 0");
+}
+
 /// The `encoder:` section (docs/sweep-reference.md, "Trained encoders").
 EncoderSpec load_encoder_spec(const std::string& path, const YAML::Node& en, const Sweep& s) {
   std::set<std::string> allowed(kEncoderGridKeys.begin(), kEncoderGridKeys.end());
@@ -143,13 +154,7 @@ EncoderSpec load_encoder_spec(const std::string& path, const YAML::Node& en, con
     if (points > 10000000)
       throw ConfigError(yaml::at(path, en, "encoder") + ": more than 10^7 hyperparameter points; use encoder.sample");
   }
-  if (const auto sm = en["sample"]) {
-    yaml::check_keys(path, sm, "encoder.sample", {"n", "seed"});
-    const long n = yaml::required<long>(path, sm, "n", "a count >= 1");
-    if (n < 1) throw ConfigError(yaml::at(path, sm["n"], "encoder.sample.n") + ": expected a count >= 1, found " + std::to_string(n));
-    e.sample_n = static_cast<size_t>(n);
-    if (sm["seed"]) e.sample_seed = yaml::scalar<std::uint64_t>(path, sm["seed"], "encoder.sample.seed", "a non-negative integer");
-  }
+  if (const auto sm = en["sample"]) load_sample(path, sm, "encoder.sample", "hyperparameter points to keep", e.sample_n, e.sample_seed);
   if (en["device"]) e.device = yaml::choice(path, en["device"], "encoder.device", {"cpu", "cuda"});
   if (en["threads"]) {
     const long t = yaml::scalar<long>(path, en["threads"], "encoder.threads", "an integer >= 0");
@@ -329,13 +334,7 @@ Sweep Sweep::load(const std::string& path) {
     }
   }
 
-  if (const auto sample = doc["sample"]) {
-    yaml::check_keys(path, sample, "sample", {"n", "seed"});
-    const long n = yaml::required<long>(path, sample, "n", "the number of grid points to keep");
-    if (n < 1) throw ConfigError(yaml::at(path, sample["n"], "sample.n") + ": expected >= 1, found " + std::to_string(n));
-    s.sample_n = static_cast<size_t>(n);
-    if (sample["seed"]) s.sample_seed = yaml::scalar<std::uint64_t>(path, sample["seed"], "sample.seed", "an integer >= 0");
-  }
+  if (const auto sample = doc["sample"]) load_sample(path, sample, "sample", "grid points to keep", s.sample_n, s.sample_seed);
 
   s.alphas = default_alphas();
   if (const auto ridge = doc["ridge"]) {

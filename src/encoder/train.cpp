@@ -94,11 +94,6 @@ double score_episodes(const ConvEncoder& model, const std::vector<Episode>& epis
   return count ? sum / static_cast<double>(count) : std::nan("");
 }
 
-TrainResult train(ConvEncoder& model, const std::vector<Episode>& train_set, const std::vector<Episode>& val_set,
-                  const TrainOptions& o, std::uint64_t seed, const EpochReport& progress) {
-  return train(model, train_set, o, seed, [&] { return score_episodes(model, val_set); }, progress);
-}
-
 TrainResult train(ConvEncoder& model, const std::vector<Episode>& train_set, const TrainOptions& o, std::uint64_t seed,
                   const std::function<double()>& validate, const EpochReport& progress) {
   if (o.batch_size < 1 || o.sample_length < 1 || o.num_samples < 1 || o.epochs < 1 || o.patience < 0)

@@ -149,6 +149,24 @@ void check_grid_against_data(const Sweep& s, const Plan& p,
   }
 }
 
+/// Append `u` to the plan with its stable ids: the unit's from `base` (what its numbers depend on) and
+/// its subjects, each job's from `base` and its subject; one job per subject of the unit, carrying the
+/// unit's model, layers, lags, bands and encoder configuration.
+void add_unit(Plan& p, Unit u, const json& base) {
+  json uj = base;
+  uj["subjects"] = u.subjects;
+  u.unit_id = stable_id(uj.dump());
+  for (const auto& sub : u.subjects) {
+    json jj = base;
+    jj["subject"] = sub;
+    Job job{stable_id(jj.dump()), u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, sub, u.bands, u.gamma,
+            u.encoder};
+    u.job_ids.push_back(job.job_id);
+    p.jobs.push_back(std::move(job));
+  }
+  p.units.push_back(std::move(u));
+}
+
 /// The units of `encoder:` (docs/trained-encoders.md): one per configuration, every subject in it (the
 /// multi-subject heads), trained on the training episodes every subject has, whatever `episodes:`
 /// says (a window needs every subject's fMRI); its episodes' lengths are the shortest subject's.
@@ -188,17 +206,7 @@ void add_encoder_units(const Sweep& s, Plan& p, const std::map<std::string, std:
     base.update({{"kind", "encoder"}, {"encoder", encoder_json(c)}, {"early_stopping", spec.early_stopping},
                  {"train", common}});
     if (spec.holdout > 0) base["holdout"] = spec.holdout;
-    json uj = base;
-    uj["subjects"] = u.subjects;
-    u.unit_id = stable_id(uj.dump());
-    for (const auto& sub : u.subjects) {
-      json jj = base;
-      jj["subject"] = sub;
-      Job job{stable_id(jj.dump()), u.unit_id, u.model, u.layers, 0, 1, sub, {}, {}, c};
-      u.job_ids.push_back(job.job_id);
-      p.jobs.push_back(std::move(job));
-    }
-    p.units.push_back(std::move(u));
+    add_unit(p, std::move(u), base);
   }
 }
 
@@ -438,17 +446,7 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
           }
           base.update({{"model", fs.model}, {"layers", fs.layers}, {"hrf_delay", hrf}, {"stimulus_window", win}});
           if (!fs.bands.empty()) base["bands"] = bands_json(fs.bands, fs.gamma);
-          json uj = base;
-          uj["subjects"] = u.subjects;
-          u.unit_id = stable_id(uj.dump());
-          for (const auto& sub : u.subjects) {
-            json jj = base;
-            jj["subject"] = sub;
-            Job job{stable_id(jj.dump()), u.unit_id, fs.model, fs.layers, hrf, win, sub, fs.bands, fs.gamma, {}};
-            u.job_ids.push_back(job.job_id);
-            p.jobs.push_back(std::move(job));
-          }
-          p.units.push_back(std::move(u));
+          add_unit(p, std::move(u), base);
         }
       }
     }

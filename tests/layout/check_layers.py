@@ -15,7 +15,7 @@ from pathlib import Path
 # (module, source folders, headers it owns), bottom floor first
 FLOORS = [
     ("util", ["src/util"], ["errors", "fs", "hdf5_io", "matrix", "module", "build_config", "random", "tsv", "path_template",
-                            "csv"]),
+                            "csv", "local_rank"]),
     ("config", ["src/config"], ["config"]),
     ("data", ["src/data"], ["data", "npy", "sample_counts", "events"]),
     ("backends", ["src/backends/cpu", "src/backends/cuda"], ["backend", "blas_core"]),

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "brainsweep/backend.hpp"
+#include "brainsweep/local_rank.hpp"
 
 namespace brainsweep {
 namespace {
@@ -123,19 +124,13 @@ __global__ void fill_kernel(double* a, long ld, long rows, long cols, double v) 
   if (idx < rows * cols) a[(idx / cols) * ld + idx % cols] = v;
 }
 
-int local_rank() {
-  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"})
-    if (const char* s = std::getenv(v)) return std::atoi(s);
-  return 0;
-}
-
 class CudaBackend final : public BackendAdapter<CudaBackend> {
  public:
   CudaBackend() {
     int count = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0)
       throw DeviceUnavailable("backend 'cuda': no CUDA device visible to this process");
-    device_ = local_rank() % count;
+    device_ = node_local_rank() % count;
     check(cudaSetDevice(device_), "cudaSetDevice");
     check(cudaStreamCreate(&stream_), "cudaStreamCreate");
     check(cublasCreate(&blas_), "cublasCreate");

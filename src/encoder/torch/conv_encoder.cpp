@@ -10,6 +10,7 @@
 
 #include "brainsweep/encoder.hpp"
 #include "brainsweep/errors.hpp"
+#include "brainsweep/local_rank.hpp"
 
 namespace brainsweep::encoder {
 namespace F = torch::nn::functional;
@@ -159,12 +160,7 @@ ConvEncoder::ConvEncoder(const ModelOptions& model, std::vector<long> stream_dim
     if (!torch::cuda::is_available())
       throw DeviceUnavailable("encoder device 'cuda' asked, but libtorch sees no CUDA device (no GPU visible to this "
                               "rank, or a CPU-only libtorch such as Debian's); not falling back to the CPU");
-    long local = 0;
-    for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"})
-      if (const char* s = std::getenv(v)) {
-        local = std::atol(s);
-        break;
-      }
+    const long local = node_local_rank();
     m.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local % torch::cuda::device_count()));
   } else if (device != "cpu") {
     throw ConfigError("encoder device '" + device + "': expected cpu or cuda");

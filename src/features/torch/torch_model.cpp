@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "brainsweep/errors.hpp"
+#include "brainsweep/local_rank.hpp"
 
 namespace brainsweep {
 
@@ -88,12 +89,7 @@ TorchModel::TorchModel(const std::string& path, const std::vector<std::string>& 
     if (!torch::cuda::is_available())
       throw DeviceUnavailable(path + ": device 'cuda' asked, but libtorch sees no CUDA device (no GPU visible to " +
                               "this rank, or a CPU-only libtorch such as Debian's); not falling back to the CPU");
-    long local = 0;
-    for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"})
-      if (const char* s = std::getenv(v)) {
-        local = std::atol(s);
-        break;
-      }
+    const long local = node_local_rank();
     impl_->device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local % torch::cuda::device_count()));
   } else if (device != "cpu") {
     throw ConfigError("model device '" + device + "': expected cpu or cuda");
