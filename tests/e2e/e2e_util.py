@@ -43,6 +43,18 @@ def sherlock_sweep(path, sherlock, atlas="roi6"):
     return path
 
 
+def write_flat_features(root, feats, layer="x"):
+    """Feature files of the flat layout: feats {episode: {model: array (T × C)}} → dataset `layer` of
+    features/<model>/s/g/s_<episode>.h5 under root, float32."""
+    import h5py
+    for ep, models in feats.items():
+        for model, x in models.items():
+            d = os.path.join(root, "features", model, "s", "g")
+            os.makedirs(d, exist_ok=True)
+            with h5py.File(os.path.join(d, f"s_{ep}.h5"), "w") as f:
+                f[layer] = x.astype("f4")
+
+
 def flat_descriptor(root, name, tr, exclude_start=None, exclude_end=None):
     """Write <root>/<name>.yaml, the descriptor of a synthetic dataset in the flat layout; returns its path."""
     path = os.path.join(root, f"{name}.yaml")

@@ -136,12 +136,7 @@ eval: {{test: [sherlock02]}}
                     y += 2.0 * rng.standard_normal(y.shape)
                     f[f"ses-001_task-{ep}"] = y.astype("f4")
                 f.attrs["parcel_names"] = np.array([b"n0", b"n1", b"n2", b"w0", b"w1", b"w2"])
-        for model in ("narrow", "wide"):
-            d = os.path.join(root, "features", model, "s", "g")
-            os.makedirs(d)
-            for ep in episodes:
-                with h5py.File(os.path.join(d, f"s_{ep}.h5"), "w") as f:
-                    f["x"] = feats[ep][model].astype("f4")
+        e2e.write_flat_features(root, {ep: feats[ep] for ep in episodes})
         return e2e.flat_descriptor(root, "planted", 1.0)
 
     def test_planted_bands(self):

@@ -40,11 +40,7 @@ class CommaNames(e2e.TempDirTest):
                 for ep, T in lengths.items():
                     f[f"ses-001_task-{ep}"] = (feats[ep] @ rng.standard_normal((4, 3)) + rng.standard_normal((T, 3))).astype("f4")
                 f.attrs["parcel_names"] = np.array([n.encode() for n in NAMES])
-        d = os.path.join(root, "features", "m", "s", "g")
-        os.makedirs(d)
-        for ep in lengths:
-            with h5py.File(os.path.join(d, f"s_{ep}.h5"), "w") as f:
-                f["x"] = feats[ep].astype("f4")
+        e2e.write_flat_features(root, {ep: {"m": feats[ep]} for ep in lengths})
         desc = e2e.flat_descriptor(root, "names", 1.0)
         self.sweep = os.path.join(self.d, "sweep.yaml")
         with open(self.sweep, "w") as f:

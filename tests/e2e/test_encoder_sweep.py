@@ -81,12 +81,7 @@ def make_dataset(root, noise=1.0, seed=7):
                 if ep == "test1":
                     planted += [np.corrcoef(clean[:, j], y[:, j])[0, 1] for j in range(P)]
             f.attrs["parcel_names"] = np.array([f"p{k:02d}".encode() for k in range(P)])
-    for model in ("a", "b"):
-        d = os.path.join(root, "features", model, "s", "g")
-        os.makedirs(d)
-        for ep in LENGTHS:
-            with h5py.File(os.path.join(d, f"s_{ep}.h5"), "w") as f:
-                f["x"] = feats[ep][model].astype("f4")
+    e2e.write_flat_features(root, feats)
     desc = e2e.flat_descriptor(root, "planted", 1.49)
     sweep = os.path.join(root, "sweep.yaml")
     with open(sweep, "w") as f:
