@@ -14,10 +14,8 @@ Usage: test_encoder_sweep.py BRAINSWEEP
 """
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 
 import h5py
