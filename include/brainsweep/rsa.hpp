@@ -17,6 +17,9 @@ namespace brainsweep {
 struct Rdm {
   long n = 0;                 ///< conditions
   std::vector<double> v;      ///< n(n − 1)/2 dissimilarities
+  /// Empty, or why the RDM is not defined (rdm_from_patterns: a correlation distance over fewer than 3
+  /// channels, or conditions with a constant pattern). Every comparison with such an RDM is NaN.
+  std::string undefined;
 };
 
 /// Check an RDM read from `where` (square, symmetric to 1e-6 of its largest entry, zero diagonal to
@@ -27,6 +30,9 @@ Rdm rdm_from_matrix(const MatrixD& m, const std::string& where);
 /// RDM of condition patterns (conditions × channels): `correlation` 1 − Pearson r of two patterns,
 /// `euclidean` their squared distance divided by the number of channels (rsatoolbox). Entries are
 /// rounded to 1e-10 of the largest one, so that dissimilarities equal in exact arithmetic tie.
+/// The correlation distance is undefined (Rdm::undefined says why) over fewer than 3 channels (over
+/// 2, every correlation is ±1) and for a condition whose pattern is constant (SD ≤ 1e-7 of its
+/// largest |value|, or all zero), where rsatoolbox's entries are NaN.
 /// @throw ConfigError  for another name; DataError if fewer than 3 conditions
 /// `crossnobis` needs the runs separately: use rdm_crossnobis.
 Rdm rdm_from_patterns(const MatrixD& patterns, const std::string& distance);
@@ -51,7 +57,8 @@ std::string to_string(Comparison c);
 /// pairs counted as the inversions of y, here by a most-significant-digit radix over y's ranks);
 /// `cosine`. With `weights` (one non-negative integer per entry, e.g. the bootstrap's c_i·c_j), the
 /// comparison is that of the vectors with entry k repeated weights[k] times (M = Σ weights), computed
-/// without expanding them. A constant vector gives 0.
+/// without expanding them. A constant vector (or, for τa, one whose every pair is tied) gives NaN:
+/// the comparison is undefined, never 0.
 /// @throw DimensionMismatch  if the lengths differ
 double compare_rdms(const std::vector<double>& x, const std::vector<double>& y, Comparison c,
                     const std::vector<double>* weights = nullptr);
@@ -71,7 +78,9 @@ struct RsaResult {
   std::vector<double> similarity;  ///< per subject, then the mean over subjects (last)
   std::vector<double> bootstrap_sd, ci_low, ci_high;  ///< same layout; NaN without bootstrap
   std::vector<double> p_permutation;                  ///< same layout; NaN without permutations
-  long bootstrap_valid = 0;        ///< resamples with at least two distinct conditions
+  /// Same layout: the resamples the bootstrap used, those with at least 3 distinct conditions whose
+  /// statistic is defined (a resample in which an RDM is constant is left out); 0 without bootstrap.
+  std::vector<long> bootstrap_n;
 };
 
 struct RsaOptions {
@@ -83,11 +92,14 @@ struct RsaOptions {
 /// Compare `model` with each subject's RDM and their mean.
 /// - Bootstrap b draws n conditions with replacement (index_from_draw(splitmix64_at(seed, b·n + i), n));
 ///   the resampled RDMs keep the pairs of different draws, i.e. entry (i, j) weighted c_i·c_j (c: the
-///   draw counts; pairs of a condition with itself dropped); a resample with fewer than two distinct
-///   conditions is skipped. SD ddof 1, 95 % interval the 2.5 and 97.5 percentiles (linear).
+///   draw counts; pairs of a condition with itself dropped); a resample with fewer than 3 distinct
+///   conditions is skipped (2 give one distinct pair: no correlation), and one whose statistic is
+///   undefined (NaN) is left out of that row's SD and interval (RsaResult::bootstrap_n counts the rest).
+///   SD ddof 1, 95 % interval the 2.5 and 97.5 percentiles (linear).
+/// - An undefined model or subject RDM (Rdm::undefined) makes every value NaN.
 /// - Permutation k permutes the model's conditions (Fisher–Yates, i = n − 1 … 1 swapping i with
 ///   index_from_draw(splitmix64_at(seed ^ 0x5DEECE66D, k·n + i), i + 1)); p = (1 + #{similarity_k ≥
-///   observed}) / (1 + permutations).
+///   observed}) / (1 + permutations); NaN where the observed similarity is.
 RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Comparison c, const RsaOptions& options);
 
 /// A named model RDM, and an ROI: its subjects' RDMs.
@@ -110,6 +122,7 @@ struct RsaEntry {
   long n_conditions = 0;
   RsaResult result;
   std::pair<double, double> ceiling;  ///< lower, upper
+  std::string undefined;              ///< the model RDM's Rdm::undefined (the report says it)
 };
 
 /// The leave-one-subject-out noise ceiling of an ROI's subjects (noise_ceiling).

@@ -42,6 +42,10 @@ struct RsaDesign {
   std::string distance;                                        ///< correlation | euclidean | crossnobis
   int hrf_delay = 0;
   std::vector<std::pair<std::string, std::vector<long>>> rois;  ///< name → parcel columns
+  /// What the units' results depend on beyond the plan: a hash (FNV-1a, hex) of the events files'
+  /// bytes, in episode order. Job files carry it (attribute `rsa_inputs`); a unit whose files carry
+  /// another is not done (its events changed after it ran: `run` fits it again, `gather` refuses).
+  std::string inputs;
 };
 
 /// Where the settings of an RSA came from, for messages: the options of `rsa --sweep` (`--set`,
@@ -80,11 +84,18 @@ std::string rsa_model_name(const Unit& u);
 /// one subject
 RsaDesign rsa_design_of(const Plan& p);
 
+/// Columns of an RSA job file's `rsa/subject` and `rsa/mean` (one row per ROI × comparison).
+inline const std::vector<std::string> kRsaJobColumns{"similarity", "bootstrap_sd", "ci_low", "ci_high", "p_permutation",
+                                                     "n_bootstrap"};
+
+/// Why the done unit `u` of an RSA plan no longer holds for the plan's current inputs (its job file
+/// was computed from events files that have changed since), or "" if it holds.
+std::string rsa_stale_inputs(const Plan& p, const Unit& u, const std::string& run_dir);
+
 /// Compare the unit's model RDM with every subject × ROI × comparison of an RSA plan and write
 /// `RUN_DIR/jobs/<job_id>.h5` for each of its jobs (one per subject), each atomically, then the
 /// marker `units/<unit_id>.done`. A job file holds, for its subject and for the mean over subjects,
-/// rows (ROI-major, then comparison) of (similarity, bootstrap SD, CI low, CI high, permutation p)
-/// in `rsa/subject` and `rsa/mean`, and the ROI's noise ceiling (lower, upper) in `rsa/ceiling`
+/// rows (ROI-major, then comparison) of kRsaJobColumns in `rsa/subject` and `rsa/mean`, and the ROI's noise ceiling (lower, upper) in `rsa/ceiling`
 /// (docs/metrics.md). The brain RDMs and ceilings are computed once per process. Not collective.
 void rsa_unit(const Plan& p, const Unit& u, const std::string& run_dir);
 

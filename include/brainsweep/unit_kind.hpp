@@ -22,6 +22,9 @@ class UnitKind {
   /// One line for `status` and failure reports: what the unit fits, on which subjects, and (a trained
   /// encoder in training) its last epoch.
   virtual std::string describe(const Plan& plan, const Unit& unit, const std::string& run_dir) const = 0;
+  /// Why a unit marked done no longer holds for inputs that its plan names but does not contain
+  /// (an RSA unit's events files, changed since it ran), or "": such a unit is fitted again.
+  virtual std::string stale(const Plan&, const Unit&, const std::string&) const { return ""; }
 };
 
 /// The kind of `unit` in `plan`: rsa for an RSA plan's units, encoder for Unit::encoder, else ridge.

@@ -81,16 +81,8 @@ def rdm(patterns, distance="correlation"):
     row; n(n − 1)/2 entries): `correlation` 1 − Pearson r, `euclidean` squared distance / channels
     (rsatoolbox), rounded to 1e-10 of the largest entry so that exact ties stay ties (METRICS.md §2).
     Raises ValueError for fewer than 3 conditions or another distance, and for a correlation distance
-    that is not defined (a condition whose pattern is constant, or fewer than 2 channels: never NaN or 0)."""
-    p = _np.asarray(patterns, dtype=_np.float64)
-    if distance == "correlation" and p.ndim == 2:
-        if p.shape[1] < 2:
-            raise ValueError(f"patterns: a correlation distance needs at least 2 channels, found {p.shape[1]} (use "
-                             "distance='euclidean', or more channels)")
-        flat = _np.flatnonzero(p.std(axis=1) == 0)
-        if flat.size:
-            raise ValueError(f"patterns: condition {int(flat[0])} has a constant pattern ({flat.size} such conditions); "
-                             "its correlation distance to any other is not defined")
+    that is not defined (fewer than 3 channels, where every correlation is ±1, or a condition whose
+    pattern is constant: SD ≤ 1e-7 of its largest |value|): never NaN or a made-up 0."""
     return _engine.rdm(patterns, distance)
 
 

@@ -30,7 +30,7 @@ double pearson(const std::vector<double>& x, const std::vector<double>& y, const
     sx += wk * x[k];
     sy += wk * y[k];
   }
-  if (sw <= 0) return 0;
+  if (sw <= 0) return kNaN;
   const double mx = sx / sw, my = sy / sw;
   double sxx = 0, syy = 0, sxy = 0;
   for (size_t k = 0; k < x.size(); ++k) {
@@ -39,7 +39,7 @@ double pearson(const std::vector<double>& x, const std::vector<double>& y, const
     syy += wk * dy * dy;
     sxy += wk * dx * dy;
   }
-  return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0.0;
+  return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : kNaN;  // a constant vector: undefined
 }
 
 double cosine(const std::vector<double>& x, const std::vector<double>& y, const std::vector<double>* w) {
@@ -50,7 +50,7 @@ double cosine(const std::vector<double>& x, const std::vector<double>& y, const 
     syy += wk * y[k] * y[k];
     sxy += wk * x[k] * y[k];
   }
-  return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0.0;
+  return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : kNaN;  // a constant vector: undefined
 }
 
 /// A vector prepared once for many weighted comparisons: its stable sort order and dense ranks
@@ -265,12 +265,13 @@ double tau_a_counts(TauWork& t, unsigned long long n2, int y_bits) {
     W += t.ws[k];
     W2 += static_cast<u64>(t.ws[k]) * t.ws[k];
   }
-  if (W < 2) return 0;
+  if (W < 2) return kNaN;
   if (W >> 32)
     throw DataError(fmt::format("tau-a: a total weight of {} (2^32 or more) overflows the exact pair counts", W));
   auto w = [&](size_t k) { return t.ws[k]; };
   const u64 n0 = W * W - W2;  // all twice the pair counts
   const u64 n1 = tied_pairs(n, [&](size_t g, size_t k) { return t.xs[k] == t.xs[g]; }, w);
+  if (n1 == n0 || n2 == n0) return kNaN;  // every pair tied in one vector: undefined
   const u64 n3 = tied_pairs(n, [&](size_t g, size_t k) { return t.xs[k] == t.xs[g] && t.ys[k] == t.ys[g]; }, w);
   const u64 swaps = t.inversions.count<true>(t.ys.data(), t.ws.data(), n, y_bits);
   // C − D = n0 − n1 − n2 + n3 − 2·swaps (the first four are stored doubled)
@@ -333,7 +334,9 @@ class TauPermutations {
     const double cd = (static_cast<double>(n0_) - static_cast<double>(n1_) - static_cast<double>(n2_) +
                        static_cast<double>(n3)) / 2.0 - 2.0 * static_cast<double>(swaps);
     const double pairs = static_cast<double>(m);
-    return m < 2 ? 0.0 : cd / (pairs * (pairs - 1) / 2.0);
+    // every pair tied in the model or in the subject: no pair orders, τa is undefined
+    if (m < 2 || n1_ == n0_ || n2_ == n0_) return kNaN;
+    return cd / (pairs * (pairs - 1) / 2.0);
   }
 
  private:
@@ -411,12 +414,26 @@ Rdm rdm_from_patterns(const MatrixD& p, const std::string& distance) {
   Rdm r;
   r.n = p.rows();
   MatrixD z = p;
-  if (distance == "correlation")
+  if (distance == "correlation") {
+    long constant = 0, first = -1;
     for (long i = 0; i < r.n; ++i) {
+      const double top = p.row(i).cwiseAbs().maxCoeff();
       z.row(i).array() -= z.row(i).mean();
       const double norm = z.row(i).norm();
-      if (norm > 0) z.row(i) /= norm;
+      // SD ≤ 1e-7 of the largest |value| (kConstantColumn's rule for a pattern), or all zero
+      if (!(norm > 1e-7 * top * std::sqrt(static_cast<double>(p.cols())))) {
+        if (constant++ == 0) first = i;
+      } else {
+        z.row(i) /= norm;
+      }
     }
+    if (p.cols() < 3)
+      r.undefined = fmt::format("correlation distance over {} channel{} (needs at least 3; over 2 every correlation "
+                                "is ±1)", p.cols(), p.cols() == 1 ? "" : "s");
+    else if (constant > 0)
+      r.undefined = fmt::format("correlation distance of a constant pattern: {} of {} conditions (the first: condition "
+                                "{})", constant, r.n, first);
+  }
   for (long i = 0; i < r.n; ++i)
     for (long j = i + 1; j < r.n; ++j)
       r.v.push_back(distance == "correlation" ? 1.0 - z.row(i).dot(z.row(j))
@@ -545,6 +562,14 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
       throw DimensionMismatch(fmt::format("the model RDM has {} conditions, a subject's {}", model.n, s.n));
   RsaResult r;
   const size_t m = model.v.size();
+  r.bootstrap_n.assign(ns + 1, 0);
+  bool undefined = !model.undefined.empty();
+  for (const auto& s : subjects) undefined = undefined || !s.undefined.empty();
+  if (undefined) {  // nothing to compare: every value NaN, no resample used
+    r.similarity.assign(ns + 1, kNaN);
+    r.bootstrap_sd = r.ci_low = r.ci_high = r.p_permutation = r.similarity;
+    return r;
+  }
   // Prepared once: sort orders and dense ranks (spearman's ranks and τa's sort become O(N)).
   const bool rank_based = c == Comparison::spearman || c == Comparison::tau_a;
   Sorted pm;
@@ -708,7 +733,7 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
         }
         long distinct = 0;
         for (double x : cnt) distinct += x > 0;
-        if (distinct < 2) continue;
+        if (distinct < 3) continue;  // 2 distinct conditions leave one distinct pair: no correlation
         if (quadratic) {
           const double* qt = q_terms.data() + static_cast<size_t>(b - b0) * n_terms;
           const double sw = qt[0], sx = qt[1], sxx = qt[2];
@@ -721,11 +746,11 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
               vy -= sy * sy / sw;
               cxy -= sx * sy / sw;
             }
-            s[t] = vx > 0 && vy > 0 ? cxy / std::sqrt(vx * vy) : 0.0;
+            // a vector constant over the resample (zero up to the round-off of its sums): undefined
+            s[t] = vx > 1e-12 * qt[2] && vy > 1e-12 * qt[3 + 3 * t + 1] ? cxy / std::sqrt(vx * vy) : kNaN;
             s[ns] += s[t] / static_cast<double>(ns);
           }
           for (size_t q = 0; q <= ns; ++q) samples[q].push_back(s[q]);
-          ++r.bootstrap_valid;
           continue;
         }
         if (c != Comparison::tau_a) {  // spearman, or corr / cosine beyond 4000 conditions
@@ -737,16 +762,18 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
         const auto s = all_subjects(&w);
         draw_counts = nullptr;
         for (size_t q = 0; q <= ns; ++q) samples[q].push_back(s[q]);
-        ++r.bootstrap_valid;
       }
     }
-    if (r.bootstrap_valid > 1)
-      for (size_t q = 0; q <= ns; ++q) {
+    for (size_t q = 0; q <= ns; ++q) {
+      std::erase_if(samples[q], [](double v) { return std::isnan(v); });
+      r.bootstrap_n[q] = static_cast<long>(samples[q].size());
+      if (samples[q].size() > 1) {
         const metrics::Spread sp = metrics::bootstrap_spread(std::move(samples[q]));
         r.bootstrap_sd[q] = sp.sd;
         r.ci_low[q] = sp.ci_low;
         r.ci_high[q] = sp.ci_high;
       }
+    }
   }
   if (o.permutations > 0) {
     // Spearman of a permuted vector is Pearson of the permuted ranks; τa of it needs the permuted
@@ -786,7 +813,7 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
       fixed_x_var = c == Comparison::cosine ? sxx : sxx - sx * sx / static_cast<double>(x.size());
     }
     auto from_sums = [&](double sxy, size_t t) {
-      return fixed_x_var > 0 && fixed_norm[t] > 0 ? sxy / (std::sqrt(fixed_x_var) * fixed_norm[t]) : 0.0;
+      return fixed_x_var > 0 && fixed_norm[t] > 0 ? sxy / (std::sqrt(fixed_x_var) * fixed_norm[t]) : kNaN;
     };
     // The observed values as the permutations compute them (an unchanged permuted vector ties exactly:
     // the same row-by-row sums).
@@ -864,7 +891,8 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
       for (size_t t = 0; t <= ns; ++t) ge[t] += sim[t] >= observed[t];
     }
     for (size_t t = 0; t <= ns; ++t)
-      r.p_permutation[t] = (1.0 + static_cast<double>(ge[t])) / (1.0 + static_cast<double>(o.permutations));
+      r.p_permutation[t] = std::isnan(observed[t]) ? kNaN
+                                                   : (1.0 + static_cast<double>(ge[t])) / (1.0 + static_cast<double>(o.permutations));
   }
   return r;
 }

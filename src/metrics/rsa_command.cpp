@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include "brainsweep/errors.hpp"
 #include "brainsweep/fs.hpp"
@@ -54,13 +55,22 @@ void write_rsa_table(const std::vector<RsaEntry>& entries, const RsaOptions& opt
                            csv_text(s < e.subjects.size() ? e.subjects[s] : "mean"), to_string(e.comparison),
                            num(r.similarity[s]), num(r.bootstrap_sd[s]), num(r.ci_low[s]), num(r.ci_high[s]),
                            num(r.p_permutation[s]), num(e.ceiling.first), num(e.ceiling.second), e.n_conditions,
-                           e.subjects.size(), options.bootstrap, options.permutations, options.seed);
+                           e.subjects.size(), r.bootstrap_n.empty() ? 0 : r.bootstrap_n[s], options.permutations,
+                           options.seed);
       // 3 significant digits, never a cut string (p = 9.9995e-05 printed as "9.999500", issue #25)
       auto brief = [](double x) { return std::isnan(x) ? std::string("-") : fmt::format("{:.3g}", x); };
-      ranking.emplace_back(r.similarity.back(), fmt::format("{:<32} {:>8.4f} {:>8} {:>8}", e.model, r.similarity.back(),
-                                                           brief(r.bootstrap_sd.back()), brief(r.p_permutation.back())));
+      const std::string line = fmt::format("{:<32} {:>8} {:>8} {:>8}", e.model,
+                                           std::isnan(r.similarity.back()) ? std::string("NaN")
+                                                                           : fmt::format("{:.4f}", r.similarity.back()),
+                                           brief(r.bootstrap_sd.back()), brief(r.p_permutation.back()));
+      ranking.emplace_back(r.similarity.back(), !e.undefined.empty() ? line + "  (undefined: " + e.undefined + ")"
+                                                : std::isnan(r.similarity.back()) ? line + "  (undefined: a constant RDM)"
+                                                                                  : line);
     }
-    std::stable_sort(ranking.begin(), ranking.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    // undefined (NaN) similarities last, in their order
+    std::stable_sort(ranking.begin(), ranking.end(), [](const auto& a, const auto& b) {
+      return !std::isnan(a.first) && (std::isnan(b.first) || a.first > b.first);
+    });
     report << fmt::format("{} ({} subjects, {} conditions), {}: noise ceiling [{}, {}]\n", entries[k].roi,
                           entries[k].subjects.size(), entries[k].n_conditions, to_string(entries[k].comparison),
                           std::isnan(ceil.first) ? "-" : fmt::format("{:.4f}", ceil.first),
@@ -90,8 +100,9 @@ void compare_and_report(const std::vector<NamedRdm>& models, const std::vector<R
     for (const Comparison cmp : comps) {
       const auto ceil = with_ceiling ? rsa_noise_ceiling(roi, cmp) : std::pair<double, double>{std::nan(""), std::nan("")};
       for (const auto& m : models)
-        entries.push_back({m.name, roi.name, cmp, roi.subjects, roi.rdms.front().n, rsa_compare(m.rdm, roi.rdms, cmp, options), ceil});
-      if (models.empty()) ceilings_only.push_back({"", roi.name, cmp, roi.subjects, roi.rdms.front().n, {}, ceil});
+        entries.push_back({m.name, roi.name, cmp, roi.subjects, roi.rdms.front().n, rsa_compare(m.rdm, roi.rdms, cmp, options),
+                           ceil, m.rdm.undefined});
+      if (models.empty()) ceilings_only.push_back({"", roi.name, cmp, roi.subjects, roi.rdms.front().n, {}, ceil, ""});
     }
   }
   if (!save_rdms.empty()) {
@@ -165,7 +176,10 @@ void run_rsa_command(const RsaCommand& c, std::ostream& report) {
       const std::string where = fmt::format("--features {}: {}: dataset '{}'", spec, file, l);
       if (ff.shape(l).size() != 2)
         throw DataError(fmt::format("{}: expected stimuli × features (2-D), found {}-D", where, ff.shape(l).size()));
-      const MatrixD x = ff.read_f32(l).cast<double>();
+      // as stored: float64 layers keep their precision (rows that differ at 1e-9 stay different)
+      const auto dims = ff.shape(l);
+      const std::vector<double> flat = ff.read_f64(l);
+      const MatrixD x = Eigen::Map<const MatrixD>(flat.data(), static_cast<long>(dims[0]), static_cast<long>(dims[1]));
       for (long i = 0; i < x.rows(); ++i)
         for (long j = 0; j < x.cols(); ++j)
           if (!std::isfinite(x(i, j))) throw DataError(fmt::format("{}: non-finite value at row {}, column {}", where, i, j));
@@ -183,6 +197,14 @@ void run_rsa_command(const RsaCommand& c, std::ostream& report) {
     }
   }
   if (models.empty()) throw DataError(fmt::format("{}: --model: no dataset in {}", c.rdms, fmt::join(c.models, ", ")));
+  for (size_t i = 0; i < models.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (models[i].name == models[j].name)
+        throw ConfigError(fmt::format("--model/--features: the model '{}' is given twice (each model once: its rows "
+                                      "and its saved RDM are named by it)", models[i].name));
+  for (const auto& m : models)
+    if (!m.rdm.undefined.empty())
+      spdlog::warn("model {}: its RDM is undefined ({}); its similarities are NaN", m.name, m.rdm.undefined);
   const long n = models.front().rdm.n;
   for (const auto& m : models)
     if (m.rdm.n != n)
@@ -216,6 +238,9 @@ void run_rsa_command(const RsaCommand& c, std::ostream& report) {
       if (rdm.n != n)
         throw DataError(fmt::format("{}: '{}' has {} conditions, the model '{}' {} (expected the same conditions)", c.rdms,
                                     path, rdm.n, models.front().name, n));
+      if (child == "mean")
+        throw ConfigError(fmt::format("{}: --brain '{}': a subject named 'mean' (the CSV's row 'mean' is the mean over "
+                                      "subjects): rename it", c.rdms, roi));
       r.subjects.push_back(child);
       r.rdms.push_back(std::move(rdm));
     }

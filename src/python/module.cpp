@@ -216,7 +216,11 @@ PYBIND11_MODULE(_engine, m) {
         auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(patterns);
         if (!a || a.ndim() != 2) throw py::value_error("patterns: expected a 2-D array (conditions × channels)");
         const bs::MatrixD p = Eigen::Map<const bs::MatrixD>(a.data(), a.shape(0), a.shape(1));
-        return to_numpy(bs::rdm_from_patterns(p, distance).v);
+        const bs::Rdm r = bs::rdm_from_patterns(p, distance);
+        if (!r.undefined.empty())  // never NaN entries or a made-up distance (issue #25)
+          throw py::value_error("patterns: the RDM is not defined: " + r.undefined +
+                                " (use distance='euclidean', or other patterns)");
+        return to_numpy(r.v);
       },
       py::arg("patterns"), py::arg("distance") = "correlation");
   m.def(

@@ -50,14 +50,18 @@ RsaDesign rsa_design(const Plan& p, const RsaSource& src, const std::string& eve
     for (const auto& ep : *eps)
       if (std::find(d.episodes.begin(), d.episodes.end(), ep) == d.episodes.end()) d.episodes.push_back(ep);
   }
+  std::uint64_t hash = 1469598103934665603ULL;  // FNV-1a over the events files' bytes (RsaDesign::inputs)
   for (const auto& ep : d.episodes) {
     const std::string path = fill_template(events_template, {{"episode", ep}});
+    if (sfs::exists(path))
+      for (const unsigned char ch : fs::read_text(path)) hash = (hash ^ ch) * 1099511628211ULL;
     long skipped = 0;
     d.events[ep] = read_events(path, &skipped);
     d.unlabelled += skipped;
     d.labelled += static_cast<long>(d.events[ep].size());
     d.event_file[ep] = path;
   }
+  d.inputs = fmt::format("{:016x}", hash);
   std::vector<EventRun> runs;
   for (const auto& ep : d.episodes) runs.push_back({d.event_file[ep], nullptr, d.events[ep]});
   d.conditions = event_conditions(runs);
@@ -81,6 +85,10 @@ RsaDesign rsa_design(const Plan& p, const RsaSource& src, const std::string& eve
     std::vector<long> all(names.size());
     std::iota(all.begin(), all.end(), 0L);
     d.rois.emplace_back(p.atlas, all);
+    if (distance == "correlation" && all.size() < 3)
+      throw ConfigError(fmt::format("{} correlation: the atlas {} has {} parcel{}; a correlation distance needs at least 3 "
+                                    "channels (over 2 every correlation is ±1): use euclidean", src.distance_label(), p.atlas,
+                                    all.size(), all.size() == 1 ? "" : "s"));
   }
   for (const auto& [name, pattern] : roi_specs) {
     std::regex re;
@@ -95,6 +103,10 @@ RsaDesign rsa_design(const Plan& p, const RsaSource& src, const std::string& eve
     if (cols.empty())
       throw ConfigError(fmt::format("{}: no parcel of {} matches (names such as {})", src.roi_label(name, pattern), ref.file,
                                     fmt::join(std::vector<std::string>(names.begin(), names.begin() + std::min<size_t>(3, names.size())), ", ")));
+    if (distance == "correlation" && cols.size() < 3)
+      throw ConfigError(fmt::format("{}: {} parcel{} ({}); a correlation distance needs at least 3 channels (over 2 every "
+                                    "correlation is ±1): a larger ROI, or distance euclidean", src.roi_label(name, pattern),
+                                    cols.size(), cols.size() == 1 ? "" : "s", names[static_cast<size_t>(cols.front())]));
     d.rois.emplace_back(name, cols);
   }
   return d;
@@ -154,6 +166,11 @@ std::vector<RsaRoi> rsa_brain_rdms(const Plan& p, const RsaDesign& d) {
     for (size_t k = 0; k < d.rois.size(); ++k) {
       rois[k].subjects.push_back(sub);
       rois[k].rdms.push_back(rdm_of(d, patterns, &d.rois[k].second));
+      if (!rois[k].rdms.back().undefined.empty())  // a brain RDM is the data: refused, not scored NaN
+        throw DataError(fmt::format("ROI {} of {}: its RDM is undefined ({}; conditions in the order of the events: {}, "
+                                    "…): distance euclidean, or other conditions", rois[k].name, sub,
+                                    rois[k].rdms.back().undefined,
+                                    fmt::join(std::vector<std::string>(d.conditions.begin(), d.conditions.begin() + 3), ", ")));
     }
   }
   return rois;
@@ -176,6 +193,9 @@ RsaDesign rsa_design_of(const Plan& p) {
   if (p.rsa->ceiling && p.subjects.size() < 2)
     throw ConfigError(fmt::format("{}: key 'rsa.ceiling': {} subject ({}); the noise ceiling needs at least 2 (set "
                                   "rsa.ceiling: false to compare without it)", p.sweep_file, p.subjects.size(), p.subjects.front()));
+  if (std::find(p.subjects.begin(), p.subjects.end(), "mean") != p.subjects.end())
+    throw ConfigError(p.sweep_file + ": key 'subjects': a subject named 'mean' (the RSA table's row 'mean' is the mean "
+                      "over subjects): rename it");
   RsaSource src{p.sweep_file, true};
   return rsa_design(p, src, p.rsa->events, p.rsa->sets, p.rsa->distance, p.rsa->rois, p.units.front().hrf_delay);
 }
@@ -207,7 +227,29 @@ const BrainSide& brain_side(const Plan& p) {
   return *cached;
 }
 
+/// The inputs hash (RsaDesign::inputs) of the plan's RSA design, read once per process and plan.
+std::string brain_inputs(const Plan& p) {
+  static std::string checksum, inputs;
+  if (checksum.empty() || checksum != p.checksum) {
+    inputs = rsa_design_of(p).inputs;
+    checksum = p.checksum;
+  }
+  return inputs;
+}
+
 }  // namespace
+
+std::string rsa_stale_inputs(const Plan& p, const Unit& u, const std::string& run_dir) {
+  const std::string inputs = brain_inputs(p);
+  for (const auto& id : u.job_ids) {
+    const std::string path = job_file_path(run_dir, id);
+    std::error_code ec;
+    if (!sfs::exists(path, ec)) continue;  // unit_done says what is missing
+    if (h5::File(path).read_string_attr1("rsa_inputs") != inputs)
+      return fmt::format("{} was computed from other events than the plan's events files (changed since)", path);
+  }
+  return "";
+}
 
 void rsa_unit(const Plan& p, const Unit& u, const std::string& run_dir) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -219,8 +261,12 @@ void rsa_unit(const Plan& p, const Unit& u, const std::string& run_dir) {
     for (const Comparison c : b.comparisons) results.push_back(rsa_compare(model, roi.rdms, c, options));
   const size_t n_rows = results.size(), n_sub = p.subjects.size();
   auto row_of = [&](const RsaResult& r, size_t s) {
-    return std::vector<double>{r.similarity[s], r.bootstrap_sd[s], r.ci_low[s], r.ci_high[s], r.p_permutation[s]};
+    return std::vector<double>{r.similarity[s], r.bootstrap_sd[s], r.ci_low[s], r.ci_high[s], r.p_permutation[s],
+                               static_cast<double>(r.bootstrap_n[s])};
   };
+  if (!model.undefined.empty())
+    spdlog::warn("unit {} (RSA {}): the model RDM is undefined ({}); its similarities are NaN", u.unit_id,
+                 rsa_model_name(u), model.undefined);
   std::vector<double> mean, ceiling;
   for (size_t k = 0; k < n_rows; ++k) {
     const auto m = row_of(results[k], n_sub);
@@ -241,18 +287,19 @@ void rsa_unit(const Plan& p, const Unit& u, const std::string& run_dir) {
     }
     const std::string path = job_file_path(run_dir, u.job_ids[j]);
     h5::File f(path, h5::File::Mode::in_memory);
-    f.write_f64("rsa/subject", own.data(), n_rows, 5);
-    f.write_f64("rsa/mean", mean.data(), n_rows, 5);
+    f.write_f64("rsa/subject", own.data(), n_rows, kRsaJobColumns.size());
+    f.write_f64("rsa/mean", mean.data(), n_rows, kRsaJobColumns.size());
     f.write_f64("rsa/ceiling", ceiling.data(), n_rows, 2);
     f.write_string_attr("rois", roi_names);
     f.write_string_attr("comparisons", comparison_names);
     f.write_string_attr("conditions", b.design.conditions);
-    f.write_string_attr("columns", {"similarity", "bootstrap_sd", "ci_low", "ci_high", "p_permutation"});
+    f.write_string_attr("columns", kRsaJobColumns);
+    f.write_string_attr1("rsa_inputs", b.design.inputs);
+    f.write_string_attr1("model_rdm_undefined", model.undefined);
     f.write_string_attr1("metric", "rsa");
     f.write_string_attr1("model_name", rsa_model_name(u));
     f.write_string_attr1("distance", p.rsa->distance);
     write_job_identity(f, p, u, u.job_ids[j], sub);
-    f.write_int_attr("n_bootstrap_valid", results.empty() ? 0 : results.front().bootstrap_valid);
     f.save_atomic(path);
   }
   spdlog::info("unit {} (RSA {}): {} conditions, {} subjects × {} ROIs × {} comparisons, {:.3f} s", u.unit_id,
@@ -267,7 +314,9 @@ void write_rsa_results(const Plan& p, const std::string& run_dir, std::ostream& 
     std::vector<std::vector<double>> subject;  // per subject of p.subjects: n_rows × 5, flattened
     std::vector<double> mean, ceiling;
     long n_conditions = 0;
+    std::string undefined;
   };
+  const std::string inputs = brain_inputs(p);
   std::vector<UnitRows> rows(p.units.size());
   for (size_t i = 0; i < p.units.size(); ++i) {
     const Unit& u = p.units[i];
@@ -277,14 +326,19 @@ void write_rsa_results(const Plan& p, const std::string& run_dir, std::ostream& 
       const h5::File f = open_job_file(p, job, run_dir);
       const auto rois = f.read_string_attr("/", "rois"), comps = f.read_string_attr("/", "comparisons");
       if (roi_names.empty()) roi_names = rois, comparison_names = comps;
-      if (rois != roi_names || comps != comparison_names || !f.has("rsa/subject"))
-        throw DataError(f.path() + ": not an RSA job file of this plan (its ROIs or comparisons differ)");
+      if (rois != roi_names || comps != comparison_names || !f.has("rsa/subject") ||
+          f.read_string_attr("/", "columns") != kRsaJobColumns)
+        throw DataError(f.path() + ": not an RSA job file of this plan (its ROIs, comparisons or columns differ)");
+      if (f.read_string_attr1("rsa_inputs") != inputs)
+        throw DataError(fmt::format("{}: computed from other events than the plan's current events files (changed since "
+                                    "unit {} ran); `brainsweep run` fits the units again", f.path(), u.unit_id));
       const size_t s = static_cast<size_t>(std::find(p.subjects.begin(), p.subjects.end(), u.subjects[j]) - p.subjects.begin());
       rows[i].subject[s] = f.read_f64("rsa/subject");
       if (j == 0) {
         rows[i].mean = f.read_f64("rsa/mean");
         rows[i].ceiling = f.read_f64("rsa/ceiling");
         rows[i].n_conditions = static_cast<long>(f.read_string_attr("/", "conditions").size());
+        rows[i].undefined = f.read_string_attr1("model_rdm_undefined");
       }
     }
   }
@@ -302,12 +356,15 @@ void write_rsa_results(const Plan& p, const std::string& run_dir, std::ostream& 
         e.subjects = p.subjects;
         e.n_conditions = rows[i].n_conditions;
         e.ceiling = {rows[i].ceiling[2 * k], rows[i].ceiling[2 * k + 1]};
+        e.undefined = rows[i].undefined;
         auto add = [&](const std::vector<double>& v) {
-          e.result.similarity.push_back(v[5 * k]);
-          e.result.bootstrap_sd.push_back(v[5 * k + 1]);
-          e.result.ci_low.push_back(v[5 * k + 2]);
-          e.result.ci_high.push_back(v[5 * k + 3]);
-          e.result.p_permutation.push_back(v[5 * k + 4]);
+          const size_t w = kRsaJobColumns.size();
+          e.result.similarity.push_back(v[w * k]);
+          e.result.bootstrap_sd.push_back(v[w * k + 1]);
+          e.result.ci_low.push_back(v[w * k + 2]);
+          e.result.ci_high.push_back(v[w * k + 3]);
+          e.result.p_permutation.push_back(v[w * k + 4]);
+          e.result.bootstrap_n.push_back(static_cast<long>(v[w * k + 5]));
         };
         for (const auto& v : rows[i].subject) add(v);
         add(rows[i].mean);

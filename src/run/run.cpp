@@ -390,8 +390,9 @@ int run_plan(const std::string& run_dir, MPI_Comm comm, const RunOptions& opt) {
     }();
     for (int i : order) {
       const Unit& u = p.units[static_cast<size_t>(i)];
-      if (unit_done(p, u, run_dir)) continue;
-      const std::string problem = unit_record_problem(p, u, run_dir);
+      const bool done = unit_done(p, u, run_dir);
+      const std::string problem = done ? unit_kind(p, u).stale(p, u, run_dir) : unit_record_problem(p, u, run_dir);
+      if (done && problem.empty()) continue;
       if (!problem.empty()) {  // marked done, but a job file is missing, unreadable or not this job's
         spdlog::warn("unit {} was marked done, but {}; fitting it again", u.unit_id, problem);
         std::error_code ec;

@@ -22,7 +22,11 @@ std::string failed_path(const std::string& run_dir, const std::string& unit_id) 
 }  // namespace
 
 UnitStatus unit_status(const Plan& plan, const Unit& unit, const std::string& run_dir) {
-  if (unit_done(plan, unit, run_dir)) return {UnitState::done, ""};
+  if (unit_done(plan, unit, run_dir)) {
+    const std::string stale = unit_kind(plan, unit).stale(plan, unit, run_dir);
+    if (stale.empty()) return {UnitState::done, ""};
+    return {UnitState::pending, "marked done, but " + stale + "; `brainsweep run` fits it again"};
+  }
   const std::string f = failed_path(run_dir, unit.unit_id);
   if (sfs::exists(f)) {
     std::string text;

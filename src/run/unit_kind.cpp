@@ -39,6 +39,9 @@ class RsaUnits final : public UnitKind {
     return fmt::format("rsa {} {} hrf_delay={} stimulus_window={} [{}]", u.model, fmt::join(u.layers, "+"),
                        u.hrf_delay, u.stimulus_window, subjects_of(u));
   }
+  std::string stale(const Plan& p, const Unit& u, const std::string& run_dir) const override {
+    return rsa_stale_inputs(p, u, run_dir);
+  }
 };
 
 /// MedARC's multi-subject convolutional encoder, trained in the libtorch module (encoder_unit,

@@ -37,13 +37,27 @@ for path in glob.glob(f"{run}/jobs/*.h5"):
         assert f.attrs["metric"] == b"rsa" or f.attrs["metric"] == "rsa", f.attrs["metric"]
         name = f.attrs["model_name"]; name = name.decode() if isinstance(name, bytes) else name
         sub = f.attrs["subject"]; sub = sub.decode() if isinstance(sub, bytes) else sub
-        assert f["rsa/subject"].shape == (2, 5) and f["rsa/ceiling"].shape == (2, 2)
+        assert f["rsa/subject"].shape == (2, 6) and f["rsa/ceiling"].shape == (2, 2)
+        undefined = f.attrs["model_rdm_undefined"]; undefined = undefined.decode() if isinstance(undefined, bytes) else undefined
         for k, comp in enumerate(("corr", "spearman")):
             row = next(r for r in rows if r["model"] == name and r["subject"] == sub and r["comparison"] == comp)
-            assert abs(float(row["similarity"]) - f["rsa/subject"][k, 0]) < 1e-9, (path, comp)
+            if name.startswith("annotations/speech"):
+                # window 1: 2 channels; window 3: 6 channels, constant over 12 of the 50 scenes (no speech):
+                # the correlation RDM is undefined, every value NaN
+                assert undefined.startswith("correlation distance over 2 channels" if " w1 " in name else
+                                            "correlation distance of a constant pattern: 12 of 50"), undefined
+                assert row["similarity"] == row["p_permutation"] == row["bootstrap_sd"] == "", row
+                assert np.isnan(f["rsa/subject"][k, 0]) and row["n_bootstrap"] == "0", row
+            else:
+                assert undefined == "", (path, name, undefined)
+                assert abs(float(row["similarity"]) - f["rsa/subject"][k, 0]) < 1e-9, (path, comp)
+                assert int(row["n_bootstrap"]) == int(f["rsa/subject"][k, 5]) > 0, row  # resamples used
             assert abs(float(row["ceiling_lower"]) - f["rsa/ceiling"][k, 0]) < 1e-8
 print("job files match results.csv")
 PY
+grep -q "annotations/speech w1 d0 *NaN *- *-  (undefined: correlation distance over 2 channels" "$WORK/run1/rsa_report.txt" \
+  || { cat "$WORK/run1/rsa_report.txt"; fail "the report does not say that the speech model's RDM is undefined"; }
+grep -q "the model RDM is undefined (correlation distance over 2 channels" "$WORK/run1.log" || fail "run does not warn of the undefined model RDM"
 # status counts RSA units like ridge units and names the RSA outputs
 "$BRAINSWEEP" status "$WORK/run1" > "$WORK/status.txt" || fail "status of a finished RSA run exited non-zero"
 grep -Eq "done +10 units \(80 jobs\)" "$WORK/status.txt" || { cat "$WORK/status.txt"; fail "status does not count 10 done units"; }
@@ -82,6 +96,36 @@ rm "$WORK/run1/results.csv" "$WORK/run1/rsa_report.txt"
 mpirun -n 2 "$BRAINSWEEP" gather "$WORK/run1" > "$WORK/gather.log" 2>&1 || { cat "$WORK/gather.log"; fail "gather failed"; }
 cmp "$WORK/direct.csv" "$WORK/run1/results.csv" || fail "gather wrote another results.csv"
 cmp "$WORK/run2/rsa_report.txt" "$WORK/run1/rsa_report.txt" || fail "gather wrote another report"
+# events changed after a run: every unit is stale (status pending, gather refuses), run fits them again
+mkdir -p "$WORK/events"
+cp "$SHERLOCK_DIR"/events/sherlock0[12]_events.tsv "$WORK/events/"
+sed -e "s|events: $EVENTS|events: $WORK/events/{episode}_events.tsv|" -e "s|bootstrap: 4000|bootstrap: ${RSA_BOOTSTRAP:-200}|" \
+    -e "s|permutations: 4000|permutations: ${RSA_PERMUTATIONS:-200}|" "$WORK/sweep.yaml" > "$WORK/sweep_ev.yaml"
+"$BRAINSWEEP" generate "$WORK/sweep_ev.yaml" --out "$WORK/ev" > /dev/null
+mpirun -n 2 "$BRAINSWEEP" run "$WORK/ev" > "$WORK/ev.log" 2>&1 || { cat "$WORK/ev.log"; fail "run on copied events failed"; }
+cmp "$WORK/direct.csv" "$WORK/ev/results.csv" || fail "copied events gave another results.csv"
+# one segment of scene 2 becomes a new, 51st condition
+$PY - "$WORK/events/sherlock02_events.tsv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+rows[5]["trial_type"] = "51. New scene"
+with open(sys.argv[1], "w", newline="") as f:
+    w = csv.DictWriter(f, rows[0].keys(), delimiter="\t"); w.writeheader(); w.writerows(rows)
+PY
+"$BRAINSWEEP" status "$WORK/ev" > "$WORK/ev_status.txt" || true
+grep -Eq "pending +10 units" "$WORK/ev_status.txt" || { cat "$WORK/ev_status.txt"; fail "status does not count the stale units as pending"; }
+rc=0; "$BRAINSWEEP" gather "$WORK/ev" > "$WORK/ev_gather.txt" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] && grep -q "computed from other events than the plan's current events files" "$WORK/ev_gather.txt" \
+  || { cat "$WORK/ev_gather.txt"; fail "gather of stale RSA units: exit $rc"; }
+cmp "$WORK/direct.csv" "$WORK/ev/results.csv" || fail "a refused gather changed results.csv"
+mpirun -n 2 "$BRAINSWEEP" run "$WORK/ev" > "$WORK/ev2.log" 2>&1 || { cat "$WORK/ev2.log"; fail "rerun after the events changed failed"; }
+grep -q "0 units already done, 10 to fit" "$WORK/ev2.log" || { cat "$WORK/ev2.log"; fail "the rerun did not refit all 10 stale units"; }
+grep -q "was computed from other events" "$WORK/ev2.log" || fail "the rerun does not say why it refits"
+$PY - "$WORK/ev/results.csv" <<'PY'
+import csv, sys
+n = {r["n_conditions"] for r in csv.DictReader(open(sys.argv[1]))}
+assert n == {"51"}, n
+PY
 # stitch refuses an RSA plan
 rc=0; "$BRAINSWEEP" stitch "$WORK/run1" --select cv --top-k 1 --eval test > "$WORK/stitch.txt" 2>&1 || rc=$?
 [ "$rc" -eq 2 ] && grep -q "an RSA plan" "$WORK/stitch.txt" || { cat "$WORK/stitch.txt"; fail "stitch did not refuse an RSA plan (rc $rc)"; }
@@ -103,5 +147,6 @@ bad roi "s|  comparisons:|  rois: {vis: 'nomatch'}\n  comparisons:|" "key 'rsa.r
 bad crossnobis "s|  comparisons:|  distance: crossnobis\n  comparisons:|" "sherlock01_events.tsv: no event of condition '.*' \(key 'rsa.distance' crossnobis"
 bad hrf "s|hrf_delay: \[0\]|hrf_delay: [0, 1]|" "key 'rsa': the grid has 2 hrf_delay values"
 bad unknown "s|  seed: 0|  seeds: 0|" "rsa.seeds'?: unknown key"
+bad roi2 "s|  comparisons:|  rois: {two: 'early_visual\|aud_early'}\n  comparisons:|" "key 'rsa.rois.two' .*: 2 parcels \(early_visual\); a correlation distance needs at least 3 channels"
 bad ceiling "s|subjects: \[sub-01, sub-02, sub-03, sub-04, sub-05, sub-06, sub-07, sub-08\]|subjects: [sub-01]|" "key 'rsa.ceiling': 1 subject \(sub-01\); the noise ceiling needs at least 2"
 echo "RSA plan: identical results.csv ($rows rows) and report on 1, 2, 3 ranks (dynamic, static) and rsa --sweep; rerun, refit, kill + rerun, gather; refusals"

@@ -8,7 +8,10 @@ tests/reference/metrics_reference.py; the 16 behavioural RDMs as a 16-subject RO
 RsaManyConditions: τa at 1500 and corr/cosine at 4001 synthetic conditions (the paths only large RDMs
 take) against scipy/numpy.
 
-Usage: test_rsa.py BRAINSWEEP_BINARY [RSA92_H5] [Rsa | RsaManyConditions]
+RsaUndefined: undefined statistics (constant RDMs, one-column layers, resamples of few conditions)
+are NaN with a count, or refused (issue #25).
+
+Usage: test_rsa.py BRAINSWEEP_BINARY [RSA92_H5] [Rsa | RsaManyConditions | RsaUndefined]
 """
 import os
 import subprocess
@@ -426,6 +429,115 @@ class RsaManyConditions(e2e.TempDirTest):
         self.assertGreater(len(np.unique(ref.upper(model))), 2 ** 20)
         self.assertLess(len(np.unique(ref.upper(subjects[1]))), 500)
         self.against_reference(model, subjects, ["tau-a"], B=3, P=3, seed=11)
+
+
+class RsaUndefined(e2e.TempDirTest):
+    """Issue #25: statistics that are undefined are NaN with a count, or refused; never 0."""
+
+    def rsa_file(self, models, subjects):
+        path = os.path.join(self.d, f"rdms{len(os.listdir(self.d))}.h5")
+        with h5py.File(path, "w") as f:
+            for name, m in models.items():
+                f[name] = m
+            for name, s in subjects.items():
+                f[f"brain/{name}"] = s
+        return path
+
+    @staticmethod
+    def square(n, v):
+        m = np.zeros((n, n))
+        m[np.triu_indices(n, 1)] = v
+        return m + m.T
+
+    def test_four_conditions_bootstrap_against_numpy(self):
+        """4 conditions: many resamples have fewer than 3 distinct conditions (skipped) or a constant
+        resampled RDM (left out of that row); SD, interval and the count of resamples used against
+        metrics_reference.rsa, for every comparison."""
+        rng = np.random.default_rng(3)
+        model = self.square(4, [1, 2, 2, 3, 1, 2.0])
+        subjects = [self.square(4, rng.standard_normal(6).round(1) + 3) for _ in range(3)]
+        path = self.rsa_file({"model": model}, {k: s for k, s in zip("abc", subjects)})
+        out = self.out()
+        r = run("--rdms", path, "--brain", "brain", "--model", "model", "--comparison", "corr,spearman,tau-a,cosine",
+                "--bootstrap", "500", "--permutations", "100", "--seed", "7", "--no-ceiling", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = read_csv(out)
+        for method in ("corr", "spearman", "tau-a", "cosine"):
+            want = ref.rsa(model, subjects, method, bootstrap=500, permutations=100, seed=7)
+            got = [row for row in rows if row["comparison"] == method]
+            for k, g in enumerate(got):
+                with self.subTest(method=method, subject=g["subject"]):
+                    self.assertEqual(int(g["n_bootstrap"]), want["n_bootstrap"][k])
+                    self.assertLess(int(g["n_bootstrap"]), 500)  # some resamples are undefined here
+                    for key in ("similarity", "bootstrap_sd", "ci_low", "ci_high", "p_permutation"):
+                        self.assertAlmostEqual(float(g[key]), want[key][k], delta=1e-9, msg=key)
+
+    def test_constant_rdm_is_nan(self):
+        """A constant model RDM: every comparison NaN (empty in the CSV), no resample used, and the
+        report says it is undefined instead of ranking it (numpy's corrcoef is nan there too)."""
+        brain = {k: self.models_like(k) for k in "ab"}
+        path = self.rsa_file({"flat": np.ones((5, 5)) - np.eye(5), "good": brain["a"]}, brain)
+        out = self.out()
+        r = run("--rdms", path, "--brain", "brain", "--model", "flat", "--model", "good", "--comparison",
+                "corr,spearman,tau-a", "--bootstrap", "50", "--permutations", "50", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for row in read_csv(out):
+            if row["model"] == "flat":
+                self.assertEqual((row["similarity"], row["bootstrap_sd"], row["p_permutation"], row["n_bootstrap"]),
+                                 ("", "", "", "0"), row)
+            else:
+                self.assertNotEqual(row["similarity"], "")
+        self.assertRegex(r.stdout, r"flat +NaN +- +-  \(undefined: a constant RDM\)")
+        self.assertNotRegex(r.stdout, r"flat.*within the ceiling")
+        lines = [line for line in r.stdout.splitlines() if line.strip().startswith(("flat", "good"))]
+        self.assertTrue(all(a.strip().startswith("good") for a in lines[::2]), lines)  # NaN ranks last
+
+    def models_like(self, seed):
+        return self.square(5, np.random.default_rng(ord(seed)).random(10) + 0.5)
+
+    def test_features_layers(self):
+        """--features: a one-column layer's correlation RDM is undefined (a warning, NaN rows); float64
+        layers are read as float64 (rows that differ at 1e-9 stay apart; 1e39 is finite)."""
+        brain = {k: self.models_like(k) for k in "ab"}
+        path = self.rsa_file({}, brain)
+        feats = os.path.join(self.d, "feats.h5")
+        rng = np.random.default_rng(5)
+        fine = np.ones((5, 4)) + 1e-9 * rng.standard_normal((5, 4))
+        with h5py.File(feats, "w") as f:
+            f["one"] = rng.standard_normal((5, 1)).astype(np.float32)
+            f["fine"] = fine
+            f["huge"] = rng.standard_normal((5, 4)) * 1e39
+        out = self.out()
+        r = run("--rdms", path, "--brain", "brain", "--features", feats, "--distance", "euclidean", "--bootstrap", "0",
+                "--permutations", "0", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = {(row["model"], row["subject"]): row for row in read_csv(out)}
+        for name, x in (("fine", fine), ("huge", None)):
+            with h5py.File(feats) as f:
+                x = f[name][()]
+            m = ((x[:, None] - x[None]) ** 2).sum(-1) / 4
+            want = ref.compare(ref.upper(m), ref.upper(brain["a"]), "corr")
+            self.assertAlmostEqual(float(rows[("feats/" + name, "a")]["similarity"]), want, delta=1e-7, msg=name)
+        out = self.out()
+        r = run("--rdms", path, "--brain", "brain", "--features", feats + ":one", "--bootstrap", "0",
+                "--permutations", "0", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("model feats/one: its RDM is undefined (correlation distance over 1 channel (needs at least 3", r.stdout)
+        self.assertEqual({row["similarity"] for row in read_csv(out)}, {""})
+
+    def test_refused(self):
+        """Duplicate model names and a subject named 'mean' are refused (exit 2, nothing written)."""
+        good = self.models_like("a")
+        path = self.rsa_file({"m": good}, {"a": good, "mean": self.models_like("b")})
+        path2 = self.rsa_file({"m": good}, {"a": good, "b": self.models_like("b")})
+        for args, pattern in (
+                (["--rdms", path2, "--brain", "brain", "--model", "m", "--model", "m"], r"the model 'm' is given twice"),
+                (["--rdms", path, "--brain", "brain", "--model", "m"], r"--brain 'brain': a subject named 'mean'")):
+            out = os.path.join(self.d, "never.csv")
+            r = run(*args, "--save-rdms", os.path.join(self.d, "never.h5"), "--out", out)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertRegex(r.stderr, pattern)
+            self.assertFalse(os.path.exists(out) or os.path.exists(os.path.join(self.d, "never.h5")))
 
 
 if __name__ == "__main__":

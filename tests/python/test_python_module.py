@@ -246,7 +246,8 @@ class RsaFunctions(unittest.TestCase):
 
     def test_undefined_rdms_are_refused(self):
         """Issue #25: vector RDMs of a wrong length or with NaN, and RDMs whose correlation distance is not
-        defined (constant patterns, one channel), raise ValueError instead of giving NaN or 0."""
+        defined (constant patterns, fewer than 3 channels), raise ValueError instead of giving NaN or 0; a
+        constant RDM compares as NaN."""
         v = np.arange(1.0, 7.0)  # 4 conditions
         self.assertAlmostEqual(brainsweep.compare(v, v), 1.0)
         with self.assertRaisesRegex(ValueError, r"^x: a vector RDM has n\(n - 1\)/2 entries .* found 5"):
@@ -260,11 +261,23 @@ class RsaFunctions(unittest.TestCase):
         rng = np.random.default_rng(1)
         p = rng.standard_normal((5, 4))
         p[3] = 2.0
-        with self.assertRaisesRegex(ValueError, r"^patterns: condition 3 has a constant pattern"):
+        with self.assertRaisesRegex(ValueError, r"^patterns: the RDM is not defined: correlation distance of a constant "
+                                    r"pattern: 1 of 5 conditions \(the first: condition 3\)"):
             brainsweep.rdm(p)
-        with self.assertRaisesRegex(ValueError, r"^patterns: a correlation distance needs at least 2 channels"):
-            brainsweep.rdm(rng.standard_normal((5, 1)))
+        p[3] = 2.0 + 1e-9 * rng.standard_normal(4)  # SD 1e-9 of 2: constant by the relative rule
+        with self.assertRaisesRegex(ValueError, r"constant pattern: 1 of 5 conditions"):
+            brainsweep.rdm(p)
+        for channels in (1, 2):  # over 2 channels every correlation is ±1
+            with self.assertRaisesRegex(ValueError, rf"^patterns: the RDM is not defined: correlation distance over "
+                                        rf"{channels} channels? \(needs at least 3"):
+                brainsweep.rdm(rng.standard_normal((5, channels)))
         self.assertEqual(len(brainsweep.rdm(p, "euclidean")), 10)
+        # a constant RDM compares as NaN (undefined), never 0, in every method; numpy's corrcoef agrees
+        flat = np.ones(6)
+        for method in ("corr", "spearman", "tau-a", "cosine"):
+            self.assertTrue(np.isnan(brainsweep.compare(v, flat * (0 if method == "cosine" else 1), method)), method)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.assertTrue(np.isnan(np.corrcoef(v, flat)[0, 1]))
 
     def test_against_numpy(self):
         sys.path.insert(0, os.path.join(HERE, "..", "reference"))

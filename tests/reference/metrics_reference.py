@@ -152,7 +152,7 @@ def pearson(x, y):
     x = np.asarray(x, float) - np.mean(x)
     y = np.asarray(y, float) - np.mean(y)
     den = np.sqrt((x @ x) * (y @ y))
-    return float(x @ y / den) if den > 0 else 0.0
+    return float(x @ y / den) if den > 0 else float("nan")  # a constant vector: undefined (numpy's corrcoef: nan)
 
 
 def tau_a(x, y):
@@ -164,8 +164,8 @@ def tau_a(x, y):
     n0 = len(x) * (len(x) - 1) / 2
     ties = lambda v: float(sum(c * (c - 1) / 2 for c in np.unique(v, return_counts=True)[1]))  # noqa: E731
     n1, n2 = ties(x), ties(y)
-    if n0 == n1 or n0 == n2:  # a constant vector: no pair is concordant or discordant
-        return 0.0
+    if n0 == n1 or n0 == n2:  # a constant vector: no pair is concordant or discordant, τa undefined
+        return float("nan")
     tau_b = kendalltau(x, y).statistic if hasattr(kendalltau(x, y), "statistic") else kendalltau(x, y)[0]
     return float(tau_b * np.sqrt((n0 - n1) * (n0 - n2)) / n0)
 
@@ -190,7 +190,7 @@ def compare(x, y, method):
         return tau_a(x, y)
     if method == "cosine":
         den = np.sqrt((x @ x) * (y @ y))
-        return float(x @ y / den) if den > 0 else 0.0
+        return float(x @ y / den) if den > 0 else float("nan")
     raise ValueError(method)
 
 
@@ -216,7 +216,9 @@ def rdm_noise_ceiling(vectors, method):
 
 def rsa(model, subjects, method, bootstrap=0, permutations=0, seed=0):
     """model: (n, n); subjects: list of (n, n). Returns per subject + mean: similarity, bootstrap SD,
-    2.5/97.5 percentiles, permutation p, with the documented resampling streams."""
+    2.5/97.5 percentiles, permutation p, with the documented resampling streams. Undefined values are
+    NaN: a resample with fewer than 3 distinct conditions is skipped, and per column the resamples whose
+    statistic is NaN are left out (their number: n_bootstrap); p is NaN where the similarity is."""
     model = np.asarray(model, float)
     subs = [np.asarray(s, float) for s in subjects]
     n = len(model)
@@ -227,15 +229,21 @@ def rsa(model, subjects, method, bootstrap=0, permutations=0, seed=0):
         samples = []
         for b in range(bootstrap):
             idx = index_from_draw(splitmix64_at(seed, np.arange(b * n, (b + 1) * n, dtype=np.uint64)), n).astype(int)
-            if len(set(idx)) < 2:
+            if len(set(idx)) < 3:
                 continue
             a, c = np.triu_indices(n, 1)
             keep = idx[a] != idx[c]  # pairs of a condition with itself dropped
             vals = [compare(model[idx[a], idx[c]][keep], s[idx[a], idx[c]][keep], method) for s in subs]
             samples.append(vals + [np.mean(vals)])
-        samples = np.array(samples)
-        out["bootstrap_sd"] = samples.std(axis=0, ddof=1)
-        out["ci_low"], out["ci_high"] = np.percentile(samples, [2.5, 97.5], axis=0)
+        samples = np.array(samples).reshape(-1, len(subs) + 1)
+        out["bootstrap_sd"], out["ci_low"], out["ci_high"], out["n_bootstrap"] = (np.full(len(subs) + 1, np.nan)
+                                                                                  for _ in range(4))
+        for c in range(len(subs) + 1):
+            col = samples[~np.isnan(samples[:, c]), c]
+            out["n_bootstrap"][c] = len(col)
+            if len(col) > 1:
+                out["bootstrap_sd"][c] = col.std(ddof=1)
+                out["ci_low"][c], out["ci_high"][c] = np.percentile(col, [2.5, 97.5])
     if permutations:
         ge = np.zeros(len(subs) + 1)
         pseed = seed ^ 0x5DEECE66D
@@ -247,7 +255,7 @@ def rsa(model, subjects, method, bootstrap=0, permutations=0, seed=0):
             pm = upper(model[np.ix_(perm, perm)])
             vals = [compare(pm, upper(s), method) for s in subs]
             ge += np.array(vals + [np.mean(vals)]) >= out["similarity"]
-        out["p_permutation"] = (1 + ge) / (1 + permutations)
+        out["p_permutation"] = np.where(np.isnan(out["similarity"]), np.nan, (1 + ge) / (1 + permutations))
     return out
 
 
