@@ -102,6 +102,10 @@ struct FeatureSet {
   std::vector<double> gamma;
 };
 
+/// The most Dirichlet samples a banded feature set's `scalings.samples` may ask for (each is a unit
+/// of the plan per grid point).
+inline constexpr long kMaxScalingSamples = 100000;
+
 /// `n` points of the simplex in `b` dimensions, himalaya's generate_dirichlet_samples order: sample
 /// i from Dirichlet(concentrations[i mod len] · 1), drawn with our own counter-based stream (seed):
 /// Gamma variates by Marsaglia & Tsang (2000) (α < 1: Gamma(α + 1) · U^{1/α}), normals by

@@ -1,5 +1,6 @@
 // brainsweep: one executable, one subcommand per stage. main() stays thin: it parses arguments,
 // calls the library and maps exceptions to exit codes (0 success, 1 runtime failure, 2 input error).
+#include <charconv>
 #include <mpi.h>
 #include <spdlog/cfg/env.h>
 #include <spdlog/spdlog.h>
@@ -39,6 +40,16 @@
 namespace bs = brainsweep;
 
 namespace {
+
+/// A seed option's text: an integer in [0, 2^64 − 1] (CLI11 saturates -1 and 2^64 silently; the
+/// sweep keys refuse them, and so do the options).
+std::string check_seed(const std::string& v) {
+  std::uint64_t x = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size())
+    return "expected an integer in [0, 2^64 - 1], found '" + v + "'";
+  return "";
+}
 
 /// Print the predicted makespan of `plan` on each rank count (cost.hpp).
 void print_plan_cost(const bs::Plan& plan, const std::vector<int>& ranks, const bs::MachineRates& rates,
@@ -334,7 +345,7 @@ int main(int argc, char** argv) {
   auto* dd = app.add_subcommand("demo-data", "Write the embedded synthetic demo dataset (Algonauts 2025 layout)");
   dd->add_option("--out,-o", demo_out, "directory to create")->required();
   dd->add_option("--parcels", demo.n_parcels, "parcels per subject")->capture_default_str()->check(CLI::Range(1, 1000));
-  dd->add_option("--seed", demo.seed, "random seed")->capture_default_str();
+  dd->add_option("--seed", demo.seed, "random seed")->capture_default_str()->check(check_seed);
 
   bs::RidgeCommandOptions ro;
   std::string alphas_text;
@@ -391,7 +402,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0L, 100000000L));
   rs->add_option("--permutations", rsa.options.permutations, "permutations of the model's conditions (0: none)")
       ->capture_default_str()->check(CLI::Range(0L, 100000000L));
-  rs->add_option("--seed", rsa.options.seed, "seed of the counter-based resampling stream")->capture_default_str();
+  rs->add_option("--seed", rsa.options.seed, "seed of the counter-based resampling stream")->capture_default_str()
+      ->check(check_seed);
   bool rsa_no_ceiling = false;
   rs->add_flag("--no-ceiling", rsa_no_ceiling, "skip the noise ceiling (allows ROIs of one subject)");
   rs->add_option("--save-rdms", rsa.save_rdms, "also write the RDMs compared to this HDF5 file (for tools/plot_rsa.py)");
@@ -411,7 +423,8 @@ int main(int argc, char** argv) {
   ooc->add_option("--rule", oo_rule, "odd-one-out (chance 1/3) or anchor (chance 1/2)")->capture_default_str();
   ooc->add_option("--bootstrap", oo.options.bootstrap, "resamples of the triplets (0: none)")->capture_default_str()
       ->check(CLI::Range(0L, 1000000000L));
-  ooc->add_option("--seed", oo.options.seed, "seed of the bootstrap's counter-based draws")->capture_default_str();
+  ooc->add_option("--seed", oo.options.seed, "seed of the bootstrap's counter-based draws")->capture_default_str()
+      ->check(check_seed);
   ooc->add_option("--out", oo.out, "output CSV (one row; refused if it exists)")->required();
   ooc->add_flag("--timings", timings, "also print the seconds spent reading and computing");
 

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include "brainsweep/config.hpp"
 #include "brainsweep/fs.hpp"
@@ -242,6 +243,10 @@ Sweep Sweep::load(const std::string& path) {
         if (sc["samples"]) {
           const long v = yaml::scalar<long>(path, sc["samples"], key + ".scalings.samples", "a count >= 0");
           if (v < 0) throw ConfigError(yaml::at(path, sc["samples"], key + ".scalings.samples") + ": expected a count >= 0, found " + std::to_string(v));
+          if (v > kMaxScalingSamples)  // each sample is a unit of the plan: 1e11 grew memory until the kernel killed generate
+            throw ConfigError(fmt::format("{}: expected at most {} (each sample is one unit of the plan per grid point), "
+                                          "found {}", yaml::at(path, sc["samples"], key + ".scalings.samples"),
+                                          kMaxScalingSamples, v));
           n_samples = static_cast<size_t>(v);
         }
         if (sc["concentrations"]) {
@@ -260,7 +265,17 @@ Sweep Sweep::load(const std::string& path) {
         corner[k] = 1.0;
         gammas.push_back(corner);
       }
-      for (auto& g : dirichlet_samples(n_samples, b, conc, seed)) gammas.push_back(std::move(g));
+      // Small concentrations put samples on the corners (0.001: nearly all of them); a point drawn
+      // twice is one feature set, kept once (it was refused as "a feature set listed twice").
+      size_t repeated = 0;
+      for (auto& g : dirichlet_samples(n_samples, b, conc, seed)) {
+        if (std::find(gammas.begin(), gammas.end(), g) != gammas.end()) ++repeated;
+        else gammas.push_back(std::move(g));
+      }
+      if (repeated > 0)
+        spdlog::warn("{}: {} of the {} Dirichlet samples repeat a scaling already in the set (the corners, at "
+                     "concentrations {}); each scaling is fitted once: {} in all", yaml::at(path, feats[i], key + ".scalings"),
+                     repeated, n_samples, fmt::join(conc, ", "), gammas.size());
       for (const auto& g : gammas) {
         FeatureSet f;
         f.model = "banded";

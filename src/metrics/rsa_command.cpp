@@ -142,6 +142,8 @@ void run_rsa_command(const RsaCommand& c, std::ostream& report) {
   fs::check_output_parent(c.out, "--out");
   std::vector<Comparison> comps;
   for (const auto& name : c.comparisons) comps.push_back(parse_comparison(name));
+  if (comps.empty())  // '' wrote a header-only CSV with exit 0
+    throw ConfigError("--comparison: expected at least one of corr, spearman, tau-a, cosine (comma-separated), found none");
   if (c.brain.empty()) throw ConfigError("--brain: give at least one group of subject RDMs");
   if (c.models.empty() && c.features.empty())
     throw ConfigError("--model: give at least one model RDM (a dataset or a group of them), or --features");

@@ -383,6 +383,8 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
   if (!c.out.empty()) fs::check_output_parent(c.out, "--out");
   std::vector<Comparison> comps;
   for (const auto& name : c.comparisons) comps.push_back(parse_comparison(name));
+  if (comps.empty())  // '' wrote a header-only CSV with exit 0
+    throw ConfigError("--comparison: expected at least one of corr, spearman, tau-a, cosine (comma-separated), found none");
   if (c.distance != "correlation" && c.distance != "euclidean" && c.distance != "crossnobis")
     throw ConfigError("--distance: expected correlation, euclidean or crossnobis, found '" + c.distance + "'");
   if (c.events.find("{episode}") == std::string::npos)

@@ -124,9 +124,11 @@ Validation validate_submission(const std::string& zip_path, const ValidateOption
         problem(e.what());
         continue;
       }
+      bool ok = true;
       if (a.shape.size() != 2 || a.shape[0] != n || a.shape[1] != opt.n_parcels) {
         problem(fmt::format("{}: shape ({}) (expected ({}, {}))", at, fmt::join(a.shape, ", "), n, opt.n_parcels));
-        continue;
+        if (a.shape.size() != 2) continue;
+        ok = false;  // a 2-D array of the wrong shape: its values are still checked below (issue #25)
       }
       if (a.descr != "<f4" && a.descr != "<f8") {
         problem(at + ": dtype " + a.descr + " (expected float32)");
@@ -135,7 +137,6 @@ Validation validate_submission(const std::string& zip_path, const ValidateOption
       // Every problem of the array, not just the first: all non-finite values (counted, the first
       // named) and every constant parcel (listed; a column with a NaN is not tested for constancy).
       const MatrixD m = to_double(a);
-      bool ok = true;
       long non_finite = 0, fi = -1, fj = -1;
       std::vector<long> constant;
       for (long j = 0; j < m.cols(); ++j) {

@@ -195,6 +195,9 @@ eval: {{test: [run5]}}
              r"features\[0\].scalings.n': unknown key"),
             ("features: [{bands: [{model: narrow, layers: [x]}, {model: wide, layers: [x]}], scalings: {samples: -1}}]",
              r"features\[0\].scalings.samples': expected a count >= 0, found -1"),
+            # issue #25: 1e11 samples grew memory until the kernel killed generate
+            ("features: [{bands: [{model: narrow, layers: [x]}, {model: wide, layers: [x]}], scalings: {samples: 100000000000}}]",
+             r"features\[0\].scalings.samples': expected at most 100000 .* found 100000000000"),
         ]
         for features, pattern in cases:
             with self.subTest(pattern=pattern):
@@ -207,6 +210,22 @@ eval: {{test: [run5]}}
                 self.assertRegex(r.stderr, pattern)
                 self.assertFalse(os.path.exists(out))
 
+        # issue #25: concentration 0.001 puts the samples on the corners (and the uniform point); a
+        # scaling drawn twice is fitted once, with a warning (it was refused as "listed twice")
+        sweep = os.path.join(self.d, "tiny.yaml")
+        with open(sweep, "w") as f:
+            f.write(base + "features: [{bands: [{model: narrow, layers: [x]}, {model: wide, layers: [x]}], "
+                           "scalings: {samples: 20, concentrations: [0.001]}}]\n")
+        out = os.path.join(self.d, "tiny_run")
+        r = bs("generate", sweep, "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = re.search(r"(\d+) of the 20 Dirichlet samples repeat a scaling already in the set .* (\d+) in all", r.stdout + r.stderr)
+        self.assertIsNotNone(m, r.stdout + r.stderr)
+        with open(os.path.join(out, "plan.json")) as f:
+            gammas = [tuple(b["gamma"] for b in u["bands"]) for u in json.load(f)["units"]]
+        self.assertEqual(len(gammas), len(set(gammas)))  # every scaling once
+        self.assertEqual(len(gammas), int(m.group(2)))
+        self.assertEqual(len(gammas), 3 + 20 - int(m.group(1)))  # uniform + 2 corners + the distinct samples
 
 if __name__ == "__main__":
     BIN = os.path.abspath(sys.argv.pop(1))

@@ -341,6 +341,10 @@ train: [{", ".join(f"run-{r:02d}" for r in runs)}]
             (["--brain", "rect", "--model", "subj/a"], r"--brain 'rect': expected a group of subjects"),
             (["--brain", "one", "--model", "subj/a"], r"--brain one: 1 subject \(a\); the noise ceiling needs at least 2"),
             (["--brain", "subj", "--model", "subj/a", "--comparison", "corr,kendall"], r"--comparison: expected corr, spearman, tau-a or cosine, found 'kendall'"),
+            # issue #25: CLI11 saturated these silently; '' wrote a header-only CSV with exit 0
+            (["--brain", "subj", "--model", "subj/a", "--seed", "-1"], r"--seed: expected an integer in \[0, 2\^64 - 1\], found '-1'"),
+            (["--brain", "subj", "--model", "subj/a", "--seed", str(2**64)], r"--seed: expected an integer .* found '18446744073709551616'"),
+            (["--brain", "subj", "--model", "subj/a", "--comparison", ""], r"--comparison: expected at least one of corr"),
         ]
         for args, pattern in cases:
             with self.subTest(pattern=pattern):

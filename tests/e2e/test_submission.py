@@ -611,6 +611,17 @@ class TestValidator(Case):
                            "sub-05, episode 'ep2': 1 non-finite value (the first at sample 0, parcel 2)")
         self.assertIn("(3 problems)", proc.stderr)
 
+    def test_reports_values_after_a_wrong_shape(self):
+        # Issue #25: an array of the wrong shape still has its NaN and constant parcels told
+        short = self.good["sub-02"]["ep1"][:19].copy()
+        short[2, 0] = np.nan
+        short[:, 1] = 3.0
+        proc = self.validate(self.write_zip(self.variant(lambda d: d["sub-02"].__setitem__("ep1", short)), name="short.zip"))
+        self.assertRefused(proc, "sub-02, episode 'ep1': shape (19, 3) (expected (20, 3))",
+                           "sub-02, episode 'ep1': 1 non-finite value (the first at sample 2, parcel 0)",
+                           "sub-02, episode 'ep1': parcel 1 constant (1 parcel)")
+        self.assertIn("(3 problems)", proc.stderr)
+
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
