@@ -1,4 +1,5 @@
 #pragma once
+#include <optional>
 /// Cost model of a work unit and the makespan of a schedule (ARCHITECTURE.md, Distribution).
 /// The cost of a unit is dominated by the dense kernels of RidgeCV (ENCODING.md §3–4): per fold and
 /// for the refit, one Gram matrix, one symmetric eigendecomposition and a few products; the held-out
@@ -23,6 +24,15 @@ struct UnitShape {
   /// replace the ridge terms: per step 6·B·L·M (forward 2, backward 4; M = Σ D_i·d + streams·d·k +
   /// heads·d·P, the model's multiply-adds per TR), per epoch one forward pass over the eval episodes.
   double encoder_flops = 0;
+  /// An RSA unit (its plan has `rsa:`): conditions, ROIs, subjects per ROI, resamples and
+  /// permutations, and its comparisons by kind; replace the ridge terms (n, p: the design rows read).
+  struct Rsa {
+    long conditions = 0, rois = 1, subjects = 1, bootstrap = 0, permutations = 0;
+    int linear = 0;  ///< comparisons corr / cosine (bootstrap as quadratic forms: GEMMs)
+    int ranked = 0;  ///< spearman (weighted ranks per resample)
+    int tau = 0;     ///< tau-a (inversion counts per resample and permutation)
+  };
+  std::optional<Rsa> rsa;
 };
 
 /// Floating-point work of one unit, split by kind.

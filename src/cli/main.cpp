@@ -67,6 +67,12 @@ void print_plan_cost(const bs::Plan& plan, const std::vector<int>& ranks, const 
     }
   }
   const double total = std::accumulate(seconds.begin(), seconds.end(), 0.0);
+  if (!shapes.empty() && shapes.front().rsa) {
+    const auto& r = *shapes.front().rsa;
+    fmt::print("RSA units: {} conditions × {} ROI{} × {} subjects, comparisons {}, bootstrap {}, permutations {}: "
+               "counted as rsa_compare works (resamples, permutations; not the ridge model)\n", r.conditions, r.rois,
+               r.rois == 1 ? "" : "s", r.subjects, fmt::join(plan.rsa->comparisons, ","), r.bootstrap, r.permutations);
+  }
   fmt::print("cost model: {} units, {:.3g} s of work on one rank with one BLAS thread (rates: dgemm {:.2g} "
              "flop/s, dsyevd {:.2g} n³/s, {:.2g} elements/s, {:.3f} s per unit, {:.1f} s per run)\n",
              seconds.size(), total, rates.gemm_flops_per_s, rates.eig_cubes_per_s, rates.stream_per_s,
@@ -138,8 +144,11 @@ int cmd_generate(const std::string& sweep_path, const std::string& out, const st
     }
     fmt::print("encoder feature sets (streams): {}\n", fmt::join(esets, ", "));
   }
-  fmt::print("train: {} episodes, {}-fold CV, {} alphas; eval sets: {}\n", plan.train.size(), plan.folds,
-             plan.alphas.size(), evals.empty() ? "none" : evals);
+  if (rsa)  // an RSA plan fits nothing: no folds, no alphas
+    fmt::print("train: {} episodes; eval sets: {}\n", plan.train.size(), evals.empty() ? "none" : evals);
+  else
+    fmt::print("train: {} episodes, {}-fold CV, {} alphas; eval sets: {}\n", plan.train.size(), plan.folds,
+               plan.alphas.size(), evals.empty() ? "none" : evals);
   if (!plan.test.empty()) {
     std::string tests;
     for (const auto& t : plan.test) {

@@ -15,6 +15,7 @@
 #include "brainsweep/errors.hpp"
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/ridge.hpp"
+#include "brainsweep/rsa_sweep.hpp"
 
 namespace brainsweep {
 
@@ -25,6 +26,21 @@ UnitWork unit_work(const UnitShape& s) {
   if (s.encoder_flops > 0) {  // libtorch float32 on small operands: counted at the float64 GEMM rate
     w.gemm_flops = s.encoder_flops;
     w.stream = 4.0 * static_cast<double>(s.n + s.n_eval) * static_cast<double>(s.p + s.t);
+    return w;
+  }
+  if (s.rsa) {  // rsa.cpp's rsa_compare per ROI × comparison, all subjects at once (docs/metrics.md, Speed)
+    const auto& r = *s.rsa;
+    const double c = static_cast<double>(r.conditions), m = c * (c - 1) / 2, sub = static_cast<double>(r.subjects);
+    const double b = static_cast<double>(r.bootstrap), q = static_cast<double>(r.permutations);
+    const double rois = static_cast<double>(r.rois), lg = std::log2(std::max(2.0, m));
+    w.stream += 4.0 * static_cast<double>(s.n) * static_cast<double>(s.p);  // the design rows, condition patterns
+    w.gemm_flops += 2.0 * c * c * static_cast<double>(s.p);                 // the model RDM
+    for (int k = 0; k < r.linear; ++k) {
+      w.gemm_flops += rois * 2.0 * b * c * c * (3 + 3 * sub);  // counts × term matrices
+      w.stream += rois * (b * c * (3 + 3 * sub) + q * m * (1 + sub));
+    }
+    for (int k = 0; k < r.ranked; ++k) w.stream += rois * (b * m * (2 * sub + 1) + q * m * (1 + sub));
+    for (int k = 0; k < r.tau; ++k) w.stream += rois * (b + q) * m * sub * (2 + lg / 4);
     return w;
   }
   constexpr double f32 = 0.5;
@@ -87,6 +103,7 @@ double unit_seconds(const UnitShape& shape, const MachineRates& rates) {
 std::vector<UnitShape> unit_shapes(const Plan& plan) {
   std::map<std::pair<std::string, std::string>, long> cols;  // (file, layer) → columns
   std::vector<UnitShape> out;
+  std::optional<long> rsa_conditions;
   const std::vector<std::string> eval_eps = plan.eval_episodes();
   for (const auto& u : plan.units) {
     UnitShape s;
@@ -115,6 +132,22 @@ std::vector<UnitShape> unit_shapes(const Plan& plan) {
       }
     }
     s.p = c * u.stimulus_window;
+    if (plan.rsa) {  // the RSA's conditions are the events' trial_types: read once (rsa_design_of)
+      if (!rsa_conditions) rsa_conditions = static_cast<long>(rsa_design_of(plan).conditions.size());
+      UnitShape::Rsa r;
+      r.conditions = *rsa_conditions;
+      r.rois = std::max<long>(1, static_cast<long>(plan.rsa->rois.size()));
+      r.subjects = static_cast<long>(plan.subjects.size());
+      r.bootstrap = plan.rsa->bootstrap;
+      r.permutations = plan.rsa->permutations;
+      for (const auto& cmp : plan.rsa->comparisons) {
+        if (cmp == "spearman") ++r.ranked;
+        else if (cmp == "tau-a") ++r.tau;
+        else ++r.linear;
+      }
+      s.n += s.n_eval;
+      s.rsa = r;
+    }
     if (u.encoder) {
       const EncoderConfig& e = *u.encoder;
       const double d = e.embed_dim, k = e.kernel_size > 1 ? e.kernel_size : 0;

@@ -19,7 +19,11 @@ void* module_symbol(const ModuleSpec& spec) {
     paths.emplace_back(env);
   } else {
     const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-    if (!ec) paths.push_back((exe.parent_path() / spec.file_name).string());
+    if (!ec) {
+      paths.push_back((exe.parent_path() / spec.file_name).string());
+      // `cmake --install`: PREFIX/bin/brainsweep and PREFIX/lib/brainsweep/<module>
+      paths.push_back((exe.parent_path().parent_path() / "lib" / "brainsweep" / spec.file_name).string());
+    }
     paths.push_back(spec.build_path);
     paths.push_back(spec.file_name);
   }

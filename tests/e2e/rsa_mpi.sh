@@ -58,6 +58,11 @@ PY
 grep -q "annotations/speech w1 d0 *NaN *- *-  (undefined: correlation distance over 2 channels" "$WORK/run1/rsa_report.txt" \
   || { cat "$WORK/run1/rsa_report.txt"; fail "the report does not say that the speech model's RDM is undefined"; }
 grep -q "the model RDM is undefined (correlation distance over 2 channels" "$WORK/run1.log" || fail "run does not warn of the undefined model RDM"
+# plan-cost counts RSA units as RSA work (it used the ridge model) and generate does not describe folds or alphas
+"$BRAINSWEEP" plan-cost "$WORK/run1" --ranks 1,2 > "$WORK/cost.txt" || fail "plan-cost of an RSA plan failed"
+grep -q "RSA units: 50 conditions × 1 ROI × 8 subjects, comparisons corr,spearman, bootstrap ${RSA_BOOTSTRAP:-200}" "$WORK/cost.txt" \
+  || { cat "$WORK/cost.txt"; fail "plan-cost does not count the RSA work"; }
+! grep -q "fold CV" "$WORK/gen1.txt" || { cat "$WORK/gen1.txt"; fail "generate describes folds and alphas for an RSA plan"; }
 # status counts RSA units like ridge units and names the RSA outputs
 "$BRAINSWEEP" status "$WORK/run1" > "$WORK/status.txt" || fail "status of a finished RSA run exited non-zero"
 grep -Eq "done +10 units \(80 jobs\)" "$WORK/status.txt" || { cat "$WORK/status.txt"; fail "status does not count 10 done units"; }
