@@ -20,8 +20,10 @@ void commit(const std::string& tmp, const std::string& path);
 /// Absolute, lexically normal form of `path` (relative to the current directory).
 std::string absolute(const std::string& path);
 
-/// Refuse an output path whose parent directories cannot be made because a component is a file
-/// (`--out results.csv/run`). @throw ConfigError naming `option`, the path and the file in the way
+/// Before the work: refuse an output path whose parent directories cannot be made because a component
+/// is a file (`--out results.csv/run`), and make the missing ones (`--out new/dir/x.csv`).
+/// @throw ConfigError naming `option`, the path and the file in the way, or the directory that
+///        cannot be made (errno's text)
 void check_output_parent(const std::string& path, const std::string& option);
 
 /// Write `size` bytes to the open descriptor `fd` of `path`, then fsync it. @throw Error naming `path`

@@ -35,6 +35,7 @@ struct SubmitOptions {
   /// Subjects the scorer requires (all four of Algonauts 2025); the counts are read for them from
   /// the plan's sample-count source.
   std::vector<std::string> subjects{"sub-01", "sub-02", "sub-03", "sub-05"};
+  bool overwrite = false;  ///< replace an existing zip (refused otherwise, before any work)
 };
 
 /// Write OUT/fmri_predictions_<test set>.zip from RUN_DIR/stitched/test_<test set>.h5 (written by

@@ -1,6 +1,8 @@
 // brainsweep: one executable, one subcommand per stage. main() stays thin: it parses arguments,
 // calls the library and maps exceptions to exit codes (0 success, 1 runtime failure, 2 input error).
 #include <charconv>
+#include <cmath>
+#include <functional>
 #include <mpi.h>
 #include <spdlog/cfg/env.h>
 #include <spdlog/spdlog.h>
@@ -40,6 +42,22 @@
 namespace bs = brainsweep;
 
 namespace {
+
+/// A numeric option's check: `integer` (or a number when false) >= lo, said in one line
+/// ("expected an integer >= 1, found '0'"; CLI11's PositiveNumber printed DBL_MAX in 300 digits).
+std::function<std::string(const std::string&)> at_least(double lo, bool integer) {
+  return [lo, integer](const std::string& v) -> std::string {
+    const std::string want = fmt::format("expected {} >= {:g}, found '{}'", integer ? "an integer" : "a number", lo, v);
+    try {
+      size_t used = 0;
+      const double x = std::stod(v, &used);
+      if (used != v.size() || !(x >= lo) || std::isinf(x) || (integer && x != std::floor(x))) return want;
+    } catch (const std::exception&) {
+      return want;
+    }
+    return "";
+  };
+}
 
 /// A seed option's text: an integer in [0, 2^64 − 1] (CLI11 saturates -1 and 2^64 silently; the
 /// sweep keys refuse them, and so do the options).
@@ -250,7 +268,7 @@ int main(int argc, char** argv) {
                                              "(round robin)")->capture_default_str()
       ->check(CLI::IsMember({"dynamic", "static"}));
   run->add_option("--progress-interval", run_opts.progress_interval_s, "seconds between progress lines (not a terminal)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(at_least(0, false));
   run->add_flag("--no-gather", no_gather, "do not write results.h5 at the end (run `brainsweep gather` later)");
 
   auto* gat = app.add_subcommand("gather", "Merge the job files of a finished run into RUN_DIR/results.h5 "
@@ -329,8 +347,9 @@ int main(int argc, char** argv) {
   sm->add_option("--test-set", sub_opt.test_set, "test set of the plan (friends-s7, ood, ...)")->required();
   sm->add_option("--out,-o", sub_opt.out_dir, "directory for fmri_predictions_<test set>.zip")->required();
   sm->add_option("--parcels", sub_opt.n_parcels, "parcels per prediction")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1, true));
   sm->add_option("--subjects", sub_opt.subjects, "subjects the scorer requires")->capture_default_str();
+  sm->add_flag("--overwrite", sub_opt.overwrite, "replace an existing zip (refused otherwise)");
 
   bs::ValidateOptions vo;
   std::string zip_path;
@@ -343,7 +362,7 @@ int main(int argc, char** argv) {
                  "of np.save'd dicts")->required();
   vs->add_option("--subjects", vo.subjects, "subjects the scorer requires")->capture_default_str();
   vs->add_option("--parcels", vo.n_parcels, "parcels per prediction")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1, true));
   vs->add_option("--dataset", vo.descriptor, "dataset descriptor of the held-out fMRI (dry run): score the file");
   vs->add_option("--root", vo.root, "data root replacing the descriptor's");
   vs->add_option("--atlas", vo.atlas, "atlas name in the fMRI file names")->capture_default_str();
@@ -372,7 +391,7 @@ int main(int argc, char** argv) {
   rc->add_option("--precision", ro.precision, "mixed or float64 (float32 is refused: docs/ridge-engine.md)")->capture_default_str();
   rc->add_option("--solver", ro.solver, "auto, primal or dual")->capture_default_str();
   rc->add_option("--target-batch", ro.target_batch, "targets solved together")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1, true));
   rc->add_option("--out", ro.out, "output HDF5 file (refused if it exists)")->required();
   rc->add_flag("--timings", timings, "print one JSON line: seconds and GFLOP/s per phase, peak RSS");
 

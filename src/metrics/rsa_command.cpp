@@ -140,6 +140,11 @@ std::pair<double, double> rsa_noise_ceiling(const RsaRoi& roi, Comparison c) {
 void run_rsa_command(const RsaCommand& c, std::ostream& report) {
   if (std::filesystem::exists(c.out)) throw ConfigError("--out " + c.out + ": exists; refusing to overwrite it");
   fs::check_output_parent(c.out, "--out");
+  if (!c.save_rdms.empty()) {
+    if (std::filesystem::exists(c.save_rdms))
+      throw ConfigError("--save-rdms " + c.save_rdms + ": exists; refusing to overwrite it");
+    fs::check_output_parent(c.save_rdms, "--save-rdms");
+  }
   std::vector<Comparison> comps;
   for (const auto& name : c.comparisons) comps.push_back(parse_comparison(name));
   if (comps.empty())  // '' wrote a header-only CSV with exit 0

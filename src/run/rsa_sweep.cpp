@@ -381,6 +381,11 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
   if (!c.out.empty() && std::filesystem::exists(c.out))
     throw ConfigError("--out " + c.out + ": exists; refusing to overwrite it");
   if (!c.out.empty()) fs::check_output_parent(c.out, "--out");
+  if (!c.save_rdms.empty()) {
+    if (std::filesystem::exists(c.save_rdms))
+      throw ConfigError("--save-rdms " + c.save_rdms + ": exists; refusing to overwrite it");
+    fs::check_output_parent(c.save_rdms, "--save-rdms");
+  }
   std::vector<Comparison> comps;
   for (const auto& name : c.comparisons) comps.push_back(parse_comparison(name));
   if (comps.empty())  // '' wrote a header-only CSV with exit 0

@@ -398,6 +398,9 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
       }
       r_by_subject.push_back(r);
     }
+    // A run holds one stitch: an earlier one is replaced (file by file, atomically), and said so.
+    if (std::error_code ec; sfs::exists(out_dir / "scores.csv", ec))
+      report << fmt::format("replacing the earlier stitch in {} (copy the directory away to keep it)\n", out_dir.string());
     sfs::create_directories(out_dir);
     for (size_t t = 0; t < test_paths.size(); ++t) test_out[t]->save_atomic(test_paths[t]);
     if (with_eval) {

@@ -56,6 +56,9 @@ std::string submit(const std::string& run_dir, const SubmitOptions& opt, std::os
     if (sfs::is_directory(zip_name, ec))
       throw ConfigError("--out " + opt.out_dir + ": " + zip_name.string() + " is a directory; the submission needs that name "
                         "for its zip (remove or rename the directory, or choose another --out)");
+    if (sfs::exists(zip_name, ec) && !opt.overwrite)  // one rule: a named output is not replaced unasked
+      throw ConfigError("--out " + opt.out_dir + ": " + zip_name.string() + " exists; refusing to replace it (--overwrite "
+                        "replaces it)");
   }
   const std::string stitched = (sfs::path(run_dir) / "stitched" / ("test_" + t.name + ".h5")).string();
   if (!sfs::exists(stitched))

@@ -45,6 +45,13 @@ void check_output_parent(const std::string& path, const std::string& option) {
     if (std::filesystem::exists(prefix, ec) && !std::filesystem::is_directory(prefix, ec))
       throw ConfigError(option + " " + path + ": " + prefix.string() + " is a file, not a directory");
   }
+  // Missing directories are made now, before the work (a missing one was found after it, on a
+  // temporary file's name).
+  std::error_code ec;
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+    std::filesystem::create_directories(parent, ec);
+    if (ec) throw ConfigError(option + " " + path + ": cannot create " + parent.string() + ": " + ec.message());
+  }
 }
 
 void write_all_and_sync(int fd, const std::string& path, const void* data, size_t size) {

@@ -401,8 +401,14 @@ class TestLateErrors(RunCase):
         self.assertBadInput(self.cli(*base, "--y-train", f"{data}:/Y60", "--out", "o.h5"), "--x-test", "5 columns",
                             "4")
         good = ["ridge", "--x-train", f"{data}:/X", "--x-test", f"{data}:/X", "--y-train", f"{data}:/Y60"]
-        self.assertBadInput(self.cli(*good, "--target-batch", "0", "--out", "o.h5"), "--target-batch")
+        self.assertBadInput(self.cli(*good, "--target-batch", "0", "--out", "o.h5"), "--target-batch: expected an integer >= 1, found '0'")
         self.assertBadInput(self.cli(*good, "--threads", "-1", "--out", "o.h5"), "--threads")
+        # #27 §11: a missing output directory is made before the work; one that cannot be made is refused
+        # before it, naming the option (it was found after the work, on a temporary file's name)
+        proc = self.cli(*good, "--out", "new/dir/o.h5")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertTrue((self.tmp / "new" / "dir" / "o.h5").exists())
+        self.assertBadInput(self.cli(*good, "--out", "/proc/brainsweep/o.h5"), "--out /proc/brainsweep/o.h5: cannot create /proc/brainsweep")
         self.assertFalse((self.tmp / "o.h5").exists())
 
     def test_options_accepted_without_a_word(self):

@@ -144,7 +144,9 @@ class StitchEnsembles(unittest.TestCase):
         want = {s: self.ensemble(s, temperature=0.02, top_k=3) for s in self.subjects}
         self.check_against({s: v[0] for s, v in want.items()}, {s: v[1] for s, v in want.items()})
         # T → ∞: the equal-weight mean of the same 3
-        self.stitch("--weights", "softmax", "--temperature", "1e9", "--top-k", "3", "--eval", "test")
+        r = self.stitch("--weights", "softmax", "--temperature", "1e9", "--top-k", "3", "--eval", "test")
+        # a run holds one stitch: the earlier one is replaced, and said so (#27 §11)
+        self.assertIn(f"replacing the earlier stitch in {os.path.join(self.run_dir, 'stitched')}", r.stdout)
         soft = read_csv(os.path.join(self.run_dir, "stitched", "scores.csv"))
         self.stitch("--top-k", "3", "--eval", "test")
         equal = read_csv(os.path.join(self.run_dir, "stitched", "scores.csv"))

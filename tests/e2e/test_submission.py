@@ -423,11 +423,21 @@ test: {{friends-s7: auto, ood: auto, dryrun: [{", ".join(DRYRUN)}]}}
                 out = run / "out"
                 out.mkdir()
                 (out / "fmri_predictions_ood.zip").write_bytes(b"an earlier submission")
-                proc = self.cli("submit", run, "--test-set", "ood", "--out", out)
+                proc = self.cli("submit", run, "--test-set", "ood", "--out", out, "--overwrite")
                 self.assertRefused(proc, *fragments)
                 self.assertEqual(sorted(p.name for p in out.iterdir()), ["fmri_predictions_ood.zip"])
                 self.assertEqual((out / "fmri_predictions_ood.zip").read_bytes(), b"an earlier submission")
                 shutil.rmtree(run)
+        # an existing zip is not replaced unasked (#27 §11: one rule for named outputs); --overwrite replaces it
+        out = self.tmp / "earlier"
+        out.mkdir()
+        (out / "fmri_predictions_ood.zip").write_bytes(b"an earlier submission")
+        proc = self.cli("submit", self.run_dir, "--test-set", "ood", "--out", out)
+        self.assertRefused(proc, "fmri_predictions_ood.zip exists; refusing to replace it (--overwrite replaces it)")
+        self.assertEqual((out / "fmri_predictions_ood.zip").read_bytes(), b"an earlier submission")
+        self.assertOk(self.cli("submit", self.run_dir, "--test-set", "ood", "--out", out, "--overwrite"))
+        self.assertTrue(zipfile.is_zipfile(out / "fmri_predictions_ood.zip"))
+        shutil.rmtree(out)
         # the zip's name taken by a directory: refused before anything is built (exit 2), nothing written
         out = self.tmp / "dir-in-the-way"
         (out / "fmri_predictions_ood.zip").mkdir(parents=True)
