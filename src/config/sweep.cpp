@@ -439,7 +439,7 @@ Sweep Sweep::load(const std::string& path) {
     RsaSpec r;
     r.events = yaml::required<std::string>(path, rn, "events", "an events file template with {episode}");
     if (r.events.find("{episode}") == std::string::npos)
-      throw ConfigError(yaml::at(path, rn["events"], "rsa.events") + ": expected a path template holding {episode}, found '" +
+      throw ConfigError(yaml::at(path, rn["events"], "rsa.events") + ": expected a path template holding {episode} (and optionally {subject}), found '" +
                         r.events + "'");
     r.events = fs::absolute(r.events);
     r.sets = nonempty(rn["set"], "rsa.set", "sets of this sweep (train or eval sets)");

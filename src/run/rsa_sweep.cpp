@@ -51,12 +51,33 @@ RsaDesign rsa_design(const Plan& p, const RsaSource& src, const std::string& eve
       if (std::find(d.episodes.begin(), d.episodes.end(), ep) == d.episodes.end()) d.episodes.push_back(ep);
   }
   std::uint64_t hash = 1469598103934665603ULL;  // FNV-1a over the events files' bytes (RsaDesign::inputs)
+  const bool per_subject = events_template.find("{subject}") != std::string::npos;
   for (const auto& ep : d.episodes) {
-    const std::string path = fill_template(events_template, {{"episode", ep}});
+    const std::string path = fill_template(events_template, {{"episode", ep}, {"subject", p.subjects.front()}});
     if (sfs::exists(path))
       for (const unsigned char ch : fs::read_text(path)) hash = (hash ^ ch) * 1099511628211ULL;
     long skipped = 0;
     d.events[ep] = read_events(path, &skipped);
+    // {subject} (BIDS keeps events per subject, as `ceiling --events`): the same events for every
+    // subject, since the model's condition patterns come from one timeline per episode
+    for (size_t s = 1; per_subject && s < p.subjects.size(); ++s) {
+      const std::string other = fill_template(events_template, {{"episode", ep}, {"subject", p.subjects[s]}});
+      if (sfs::exists(other))
+        for (const unsigned char ch : fs::read_text(other)) hash = (hash ^ ch) * 1099511628211ULL;
+      const std::vector<Event> theirs = read_events(other, nullptr);
+      const auto& mine = d.events[ep];
+      size_t k = 0;
+      while (k < mine.size() && k < theirs.size() && mine[k].onset == theirs[k].onset &&
+             mine[k].duration == theirs[k].duration && mine[k].trial_type == theirs[k].trial_type)
+        ++k;
+      if (k < mine.size() || k < theirs.size())
+        throw ConfigError(fmt::format("{} {}: {} (line {}) differs from {}'s {} (line {}): the subjects' events of episode "
+                                      "'{}' must be the same (the model RDM is computed from one timeline per episode); "
+                                      "per-subject timings are not supported", src.events_label(), events_template, other,
+                                      k < theirs.size() ? theirs[k].line : theirs.empty() ? 0 : theirs.back().line,
+                                      p.subjects.front(), path, k < mine.size() ? mine[k].line : mine.empty() ? 0 : mine.back().line,
+                                      ep));
+    }
     d.unlabelled += skipped;
     d.labelled += static_cast<long>(d.events[ep].size());
     d.event_file[ep] = path;
@@ -98,6 +119,37 @@ RsaDesign rsa_design(const Plan& p, const RsaSource& src, const std::string& eve
       throw ConfigError(src.roi_label(name, pattern) + ": not a regular expression (" + e.what() + ")");
     }
     std::vector<long> cols;
+    if (const auto brace = name.find("{1}"); brace != std::string::npos) {
+      // NAME holding {1}: one ROI per distinct first capture group of REGEX, named by it in place of {1}
+      // (per parcel: '{1}=(.*)'; per Schaefer network: '{1}=7Networks_[LR]H_([A-Za-z]+)_.*')
+      if (re.mark_count() < 1)
+        throw ConfigError(src.roi_label(name, pattern) + ": the name holds {1} but the expression has no capture group "
+                                                         "(write one in parentheses: the part of the parcel names that names the ROI)");
+      std::vector<std::pair<std::string, std::vector<long>>> groups;
+      for (size_t k = 0; k < names.size(); ++k) {
+        std::smatch m;
+        if (!std::regex_match(names[k], m, re)) continue;
+        const std::string roi = name.substr(0, brace) + m[1].str() + name.substr(brace + 3);
+        const auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == roi; });
+        const size_t g = static_cast<size_t>(it - groups.begin());
+        if (g == groups.size()) groups.emplace_back(roi, std::vector<long>{});
+        groups[g].second.push_back(static_cast<long>(k));
+      }
+      if (groups.empty())
+        throw ConfigError(fmt::format("{}: no parcel of {} matches (names such as {})", src.roi_label(name, pattern), ref.file,
+                                      fmt::join(std::vector<std::string>(names.begin(), names.begin() + std::min<size_t>(3, names.size())), ", ")));
+      for (auto& [roi, members] : groups) {
+        if (distance == "correlation" && members.size() < 3)
+          throw ConfigError(fmt::format("{}: ROI '{}' has {} parcel{} ({}); a correlation distance needs at least 3 channels "
+                                        "(over 2 every correlation is ±1): larger groups, or distance euclidean",
+                                        src.roi_label(name, pattern), roi, members.size(), members.size() == 1 ? "" : "s",
+                                        names[static_cast<size_t>(members.front())]));
+        if (std::any_of(d.rois.begin(), d.rois.end(), [&](const auto& r) { return r.first == roi; }))
+          throw ConfigError(fmt::format("{}: ROI '{}' is also named by another ROI", src.roi_label(name, pattern), roi));
+        d.rois.emplace_back(roi, std::move(members));
+      }
+      continue;
+    }
     for (size_t k = 0; k < names.size(); ++k)
       if (std::regex_match(names[k], re)) cols.push_back(static_cast<long>(k));
     if (cols.empty())
@@ -393,7 +445,7 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
   if (c.distance != "correlation" && c.distance != "euclidean" && c.distance != "crossnobis")
     throw ConfigError("--distance: expected correlation, euclidean or crossnobis, found '" + c.distance + "'");
   if (c.events.find("{episode}") == std::string::npos)
-    throw ConfigError("--events '" + c.events + "': expected a path template holding {episode}");
+    throw ConfigError("--events '" + c.events + "': expected a path template holding {episode} (and optionally {subject})");
   const Sweep sweep = Sweep::load(c.sweep);
   const bool with_models = !sweep.features.empty();
   if (with_models && c.out.empty()) throw ConfigError("rsa --sweep: --out is required (the CSV of the comparisons)");

@@ -186,6 +186,65 @@ class Rsa(e2e.TempDirTest):
         self.assertEqual(r.returncode, 2)
         self.assertIn("--roi 'x=nomatch': no parcel of", r.stderr)
 
+    def test_rois_per_group_and_events_per_subject(self):
+        """#27 §10: --roi '{1}=REGEX' gives one ROI per distinct capture (per parcel: '(.*)', euclidean),
+        against numpy; an events template with {subject} whose files agree gives the same table as one
+        file per episode, and subjects' events that differ are refused (exit 2, nothing written)."""
+        import shutil
+        sherlock = os.path.join(os.path.dirname(RSA92), "..", "sherlock")
+        sweep = e2e.sherlock_sweep(os.path.join(self.d, "roi6.yaml"), sherlock, "roi6")
+        events = os.path.join(sherlock, "events", "{episode}_events.tsv")
+        out = self.out()
+        r = run("--sweep", sweep, "--events", events, "--set", "test", "--roi", "{1}=(.*)", "--distance", "euclidean",
+                "--bootstrap", "0", "--permutations", "0", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = read_csv(out)
+        names = ["early_visual", "aud_early", "pmc_nn", "post_parahipp", "bilateral_hipp", "ddmn_mpfc"]
+        self.assertEqual(list(dict.fromkeys(g["roi"] for g in rows)), names)
+        ev = ref.read_events(os.path.join(sherlock, "events", "sherlock02_events.tsv"))
+        conditions = list(dict.fromkeys(e[2] for e in ev))
+        brain = []
+        for s in [f"sub-0{i}" for i in range(1, 9)]:
+            with h5py.File(os.path.join(sherlock, "fmri", s, "func", f"{s}_task-sherlock_space-MNI152_atlas-roi6_bold.h5")) as f:
+                x = f["ses-001_task-sherlock02"][()][:, 2:3]  # pmc_nn, one channel
+            pat = ref.condition_patterns([(x, ev)], conditions, 1.5, 0)
+            brain.append(ref.upper((pat[:, None, 0] - pat[None, :, 0]) ** 2))
+        lower, upper = ref.rdm_noise_ceiling(brain, "corr")
+        got = next(g for g in rows if g["roi"] == "pmc_nn")
+        self.assertAlmostEqual(float(got["ceiling_lower"]), lower, delta=1e-7)
+        self.assertAlmostEqual(float(got["ceiling_upper"]), upper, delta=1e-7)
+        for roi, pattern in (("{1}=.*", "the name holds \\{1\\} but the expression has no capture group"),
+                             ("{1}=(.*)", "ROI 'early_visual' has 1 parcel .* a correlation distance needs at least 3")):
+            r = run("--sweep", sweep, "--events", events, "--set", "test", "--roi", roi, "--out", self.out())
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertRegex(r.stderr, pattern)
+        # {subject}: a copy of the episode's events per subject
+        per = os.path.join(self.d, "events")
+        os.makedirs(per)
+        for i in range(1, 9):
+            for ep in ("sherlock01", "sherlock02"):
+                shutil.copy(os.path.join(sherlock, "events", f"{ep}_events.tsv"), os.path.join(per, f"sub-0{i}_{ep}.tsv"))
+        plain, same = os.path.join(self.d, "plain.csv"), os.path.join(self.d, "same.csv")
+        for target, ev_arg in ((plain, events), (same, os.path.join(per, "{subject}_{episode}.tsv"))):
+            r = run("--sweep", sweep, "--events", ev_arg, "--set", "test", "--bootstrap", "20", "--permutations", "20",
+                    "--out", target)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        with open(plain) as a, open(same) as b:
+            self.assertEqual(a.read(), b.read())
+        path = os.path.join(per, "sub-03_sherlock02.tsv")
+        with open(path) as f:
+            lines = f.read().splitlines()
+        cols = lines[4].split("\t")
+        cols[2] = "99. Other"
+        lines[4] = "\t".join(cols)
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        never = os.path.join(self.d, "never.csv")
+        r = run("--sweep", sweep, "--events", os.path.join(per, "{subject}_{episode}.tsv"), "--set", "test", "--out", never)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("sub-03_sherlock02.tsv (line 5) differs from sub-01's", r.stderr)
+        self.assertFalse(os.path.exists(never))
+
     def haxby_sweep(self, runs=range(1, 13), hrf=2):
         haxby = os.path.join(os.path.dirname(RSA92), "..", "haxby2001")
         source = os.path.abspath(os.path.join(HERE, "..", ".."))
