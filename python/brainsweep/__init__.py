@@ -136,8 +136,14 @@ class RidgeCV(_RegressorMixin, _BaseEstimator):
     alphas : sequence of float > 0, optional
         Candidate regularisation strengths (sorted, duplicates removed). Default: ENCODING.md's grid,
         10^-1 ... 10^7 in 17 steps (``default_alphas()``).
-    cv : int, default 5
-        Number of contiguous folds, 2 <= cv <= n_samples.
+    cv : int or scikit-learn splitter, default 5
+        An int K: K folds, as ``brainsweep run`` makes them: with ``fit(..., groups=runs)`` (a run or
+        episode label per sample, each run one contiguous block) and at least K runs, whole runs per
+        fold (fold k holds runs floor(kR/K) ... floor((k+1)R/K) - 1); otherwise K contiguous blocks of
+        rows. A splitter (an object with ``split(X, y, groups)``, e.g. ``LeaveOneGroupOut()`` or
+        ``KFold(5)``) or a list of (train, test) index pairs: its test sets must partition the rows
+        into contiguous blocks, each fold training on all the other rows (ValueError otherwise:
+        the engine's CV fits the complement of each held-out block).
     backend : {"cpu", "cuda"}, default "cpu"
         "cuda" needs a build with BRAINSWEEP_WITH_CUDA and a visible GPU (else RuntimeError).
     precision : {"mixed", "float64"}, default "mixed"
@@ -220,10 +226,12 @@ class RidgeCV(_RegressorMixin, _BaseEstimator):
             raise ValueError(f"alphas: expected values > 0 and finite, found {bad[0]!r}")
         return [float(x) for x in a]
 
-    def fit(self, X, Y):
+    def fit(self, X, Y, groups=None):
         """Fit on X (n_samples, n_features) and Y (n_samples, n_targets, or (n_samples,) for one
-        target). Returns self. Raises ValueError for shapes, non-finite values and options."""
-        for name in ("cv", "target_batch", "threads"):
+        target); ``groups`` (n_samples,): the run (episode) of each sample, for run-wise folds (see
+        ``cv``) as ``brainsweep run`` makes them over several training episodes. Returns self.
+        Raises ValueError for shapes, non-finite values, options, and folds the engine cannot use."""
+        for name in (("target_batch", "threads") if self._cv_splits() else ("cv", "target_batch", "threads")):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, _np.integer)):
                 raise ValueError(f"{name}: expected an integer, found {v!r}")
@@ -242,8 +250,9 @@ class RidgeCV(_RegressorMixin, _BaseEstimator):
         y_1d = Y.ndim == 1
         if y_1d:
             Y = Y[:, None]
-        f = _engine.fit(X, Y, self._checked_alphas(), int(self.cv), self.backend, int(self.threads), self.precision,
-                        self.solver, int(self.target_batch))
+        k, folds = self._folds(X, Y, groups)
+        f = _engine.fit(X, Y, self._checked_alphas(), k, self.backend, int(self.threads), self.precision,
+                        self.solver, int(self.target_batch), folds)
         self._fitted, self._y_1d = f, y_1d
         self.alphas_ = f.alphas
         self.cv_scores_ = f.cv_scores
@@ -255,6 +264,51 @@ class RidgeCV(_RegressorMixin, _BaseEstimator):
         self.solver_ = f.solver
         self.fit_seconds_ = f.fit_seconds
         return self
+
+    def _cv_splits(self):
+        return not isinstance(self.cv, (int, _np.integer)) and (hasattr(self.cv, "split") or
+                                                               isinstance(self.cv, (list, tuple)))
+
+    def _folds(self, X, Y, groups):
+        """(K, fold of every row or None) for the engine, from cv and groups (see the class doc)."""
+        n = len(X)
+        if groups is not None:
+            g = _np.asarray(groups).ravel()
+            if len(g) != n:
+                raise ValueError(f"groups: {len(g)} labels for {n} samples")
+        if not self._cv_splits():
+            k = int(self.cv)
+            if groups is None:
+                return k, None
+            starts = _np.flatnonzero(_np.r_[True, g[1:] != g[:-1]])
+            labels = g[starts]
+            if len(set(labels.tolist())) != len(labels):
+                seen = set()
+                again = next(x for x in labels.tolist() if x in seen or seen.add(x))
+                raise ValueError(f"groups: run {again!r} is not one contiguous block of samples (runs must follow "
+                                 "each other, as a sweep's episodes do)")
+            lengths = _np.diff(_np.r_[starts, n]).tolist()
+            if not 2 <= k <= n:
+                raise ValueError(f"cv: expected 2 <= cv <= n_samples ({n}), found {k}")
+            return k, [int(v) for v in _engine.fold_assignment(lengths, k)]
+        splits = list(self.cv.split(X, Y, groups)) if hasattr(self.cv, "split") else list(self.cv)
+        fold = _np.full(n, -1)
+        for i, (train, test) in enumerate(splits):
+            test = _np.sort(_np.asarray(test, dtype=_np.int64).ravel())
+            train = _np.asarray(train, dtype=_np.int64).ravel()
+            if test.size == 0 or test[-1] - test[0] + 1 != test.size or len(_np.unique(test)) != test.size:
+                raise ValueError(f"cv: fold {i}'s test rows are not one contiguous block (the engine's folds are blocks "
+                                 "of consecutive samples; fMRI samples are a time series)")
+            if _np.any(fold[test] >= 0):
+                raise ValueError(f"cv: fold {i}'s test rows overlap an earlier fold's")
+            fold[test] = i
+            if train.size != n - test.size or _np.intersect1d(train, test).size:
+                raise ValueError(f"cv: fold {i} does not train on all the other rows ({train.size} training rows, "
+                                 f"expected {n - test.size})")
+        if len(splits) < 2 or _np.any(fold < 0):
+            raise ValueError(f"cv: the splitter's test sets must cover every row in at least 2 folds "
+                             f"({int((fold < 0).sum())} rows in no test set, {len(splits)} folds)")
+        return len(splits), fold.tolist()
 
     def _check_fitted(self):
         if _SKLEARN:

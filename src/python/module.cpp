@@ -2,6 +2,7 @@
 // ridge` on numpy arrays. The estimator in scikit-learn's conventions (`brainsweep.RidgeCV`) and the
 // readers of run directories are Python, in python/brainsweep/__init__.py; this file only moves
 // arrays in and out of the engine and turns its exceptions into Python ones.
+#include <optional>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -78,12 +79,15 @@ struct Fitted {
 
 std::shared_ptr<Fitted> fit(const py::handle& x_obj, const py::handle& y_obj, std::vector<double> alphas, int cv,
                             const std::string& backend, int threads, const std::string& precision,
-                            const std::string& solver, long target_batch) {
+                            const std::string& solver, long target_batch, std::optional<std::vector<int>> folds) {
   bs::MatrixF x = to_matrix(x_obj, "X");
   bs::MatrixF y = to_matrix(y_obj, "Y");
   if (x.rows() != y.rows())
     throw py::value_error("X has " + std::to_string(x.rows()) + " samples, Y has " + std::to_string(y.rows()) +
                           " (expected the same training samples)");
+  if (folds && static_cast<long>(folds->size()) != x.rows())
+    throw py::value_error("folds: " + std::to_string(folds->size()) + " fold indices for " + std::to_string(x.rows()) +
+                          " samples");
   if (cv < 2 || cv > x.rows())
     throw py::value_error("cv: expected 2 <= cv <= n_samples (" + std::to_string(x.rows()) + "), found " +
                           std::to_string(cv));
@@ -94,7 +98,7 @@ std::shared_ptr<Fitted> fit(const py::handle& x_obj, const py::handle& y_obj, st
   {
     py::gil_scoped_release release;  // the fit holds no Python object
     const auto t0 = std::chrono::steady_clock::now();
-    out->model = bs::fit_ridge_model(*out->backend, std::move(x), std::move(y), cv, opt);
+    out->model = bs::fit_ridge_model(*out->backend, std::move(x), std::move(y), cv, opt, folds ? &*folds : nullptr);
     out->fit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return out;
@@ -192,8 +196,13 @@ PYBIND11_MODULE(_engine, m) {
       py::arg("y_mean"), py::arg("solver"), "A fitted model from its arrays (RidgeCV's unpickling).");
   m.def("fit", &fit, py::arg("X"), py::arg("Y"), py::arg("alphas"), py::arg("cv"), py::arg("backend"),
         py::arg("threads"), py::arg("precision"), py::arg("solver"), py::arg("target_batch"),
+        py::arg("folds") = py::none(),
         "Fit ridge with one alpha per target chosen by contiguous K-fold CV (ENCODING.md §2-4), as "
-        "`brainsweep ridge`. Empty alphas: ENCODING.md's grid.");
+        "`brainsweep ridge`; `folds`: the fold of every row (contiguous blocks), else K blocks. Empty alphas: "
+        "ENCODING.md's grid.");
+  m.def("fold_assignment", &bs::fold_assignment, py::arg("run_lengths"), py::arg("k"),
+        "The fold of every row over runs of these lengths, as `brainsweep run` assigns them (ENCODING.md §4): "
+        "whole runs per fold when there are at least k runs, else k contiguous blocks.");
   m.def(
       "pearson_r",
       [](const py::handle& pred, const py::handle& truth) {

@@ -85,7 +85,8 @@ RidgeOptions ridge_options(std::vector<double> alphas, const std::string& precis
   return opt;
 }
 
-RidgeModel fit_ridge_model(const Backend& backend, MatrixF x, MatrixF y, int folds, const RidgeOptions& options) {
+RidgeModel fit_ridge_model(const Backend& backend, MatrixF x, MatrixF y, int folds, const RidgeOptions& options,
+                           const std::vector<int>* fold_of_row) {
   if (folds < 2) throw ConfigError("folds: expected >= 2, found " + std::to_string(folds));
   if (x.rows() != y.rows())
     throw DimensionMismatch("X has " + std::to_string(x.rows()) + " rows, Y has " + std::to_string(y.rows()) +
@@ -96,7 +97,16 @@ RidgeModel fit_ridge_model(const Backend& backend, MatrixF x, MatrixF y, int fol
   standardize(x, m.x_stats);
   m.y_mean = center_targets(y);
   m.alphas = options.alphas;
-  m.fit = ridge_cv(backend, x, y, fold_assignment({x.rows()}, folds), folds, options);
+  if (fold_of_row) {
+    if (static_cast<long>(fold_of_row->size()) != x.rows())
+      throw DimensionMismatch("folds: " + std::to_string(fold_of_row->size()) + " fold indices for " +
+                              std::to_string(x.rows()) + " rows");
+    for (size_t i = 0; i < fold_of_row->size(); ++i)
+      if ((*fold_of_row)[i] < 0 || (*fold_of_row)[i] >= folds)
+        throw ConfigError("folds: row " + std::to_string(i) + " has fold " + std::to_string((*fold_of_row)[i]) +
+                          ", expected 0 … " + std::to_string(folds - 1));
+  }
+  m.fit = ridge_cv(backend, x, y, fold_of_row ? *fold_of_row : fold_assignment({x.rows()}, folds), folds, options);
   return m;
 }
 

@@ -426,6 +426,56 @@ class ReadersOfOtherRuns(unittest.TestCase):
             self.assertIn("an RSA run; plot its results with tools/plot_rsa.py", plot.stderr)
 
 
+class RunWiseFolds(unittest.TestCase):
+    """#27 §8: RidgeCV(cv=K).fit(X, Y, groups=episodes) reproduces a run trained on several episodes
+    (whole episodes per fold), and a scikit-learn splitter of contiguous blocks gives the same folds."""
+
+    def test_groups_reproduce_a_two_episode_run(self):
+        with tempfile.TemporaryDirectory() as d:
+            sweep = os.path.join(d, "two.yaml")
+            with open(os.path.join(SOURCE, "sweeps", "sherlock.yaml")) as f:
+                text = f.read()
+            text = text.replace("dataset: configs", f"dataset: {SOURCE}/configs").replace(
+                "dataset_root: ../shared/data/sherlock", f"dataset_root: {SHERLOCK}")
+            text = text.replace("train: [sherlock01]\neval: {test: [sherlock02]}", "train: [sherlock01, sherlock02]")
+            text = text.replace("ridge: {folds: 5}", "ridge: {folds: 2}").replace("stimulus_window: [1, 3]", "stimulus_window: [1]")
+            with open(sweep, "w") as f:
+                f.write(text)
+            run_dir = os.path.join(d, "run")
+            env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+            for cmd in ([BIN, "generate", sweep, "--out", run_dir], [BIN, "run", run_dir]):
+                r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                self.assertEqual(r.returncode, 0, r.stderr)
+            data, names = sherlock_design()
+            X = np.vstack([data[ep][0] for ep in ("sherlock01", "sherlock02")])
+            Y = np.vstack([data[ep][1] for ep in ("sherlock01", "sherlock02")])
+            groups = np.repeat(["sherlock01", "sherlock02"], [len(data["sherlock01"][0]), len(data["sherlock02"][0])])
+            df = brainsweep.read_results(run_dir)
+            job = df[(df.model == "annotations") & (df.layers == "all") & (df.subject == "sub-01")]
+            self.assertEqual(list(job.parcel), names)
+            m = brainsweep.RidgeCV(cv=2, threads=1).fit(X, Y, groups=groups)
+            with h5py.File(os.path.join(run_dir, "results.h5")) as f:  # full precision (results.csv: 9 digits)
+                jobs = [j.decode() for j in f["jobs/job_id"][()]]
+                g = f["subjects/sub-01"]
+                k = list(g["job_index"][()]).index(jobs.index(job.job_id.iloc[0]))
+                np.testing.assert_array_equal(m.alphas_, g["alpha"][k])
+                np.testing.assert_allclose(m.cv_scores_.max(axis=0), g["cv_r"][k], atol=1e-6)
+            # the same folds from a splitter: LeaveOneGroupOut over the two episodes
+            from sklearn.model_selection import LeaveOneGroupOut
+            s = brainsweep.RidgeCV(cv=LeaveOneGroupOut(), threads=1).fit(X, Y, groups=groups)
+            np.testing.assert_array_equal(s.cv_scores_, m.cv_scores_)
+            # without groups, 2 blocks of equal size: other folds, other CV scores (the reason for groups)
+            plain = brainsweep.RidgeCV(cv=2, threads=1).fit(X, Y)
+            self.assertGreater(np.abs(plain.cv_scores_ - m.cv_scores_).max(), 1e-4)
+            split = groups.copy()
+            split[:5] = "sherlock02"  # sherlock02, sherlock01, sherlock02: a run in two places
+            with self.assertRaisesRegex(ValueError, r"^groups: run 'sherlock02' is not one contiguous block"):
+                brainsweep.RidgeCV(cv=2).fit(X, Y, groups=split)
+            from sklearn.model_selection import GroupKFold
+            with self.assertRaisesRegex(ValueError, r"^cv: fold 0's test rows are not one contiguous block"):
+                brainsweep.RidgeCV(cv=GroupKFold(2)).fit(X, Y, groups=np.arange(len(X)) % 7)
+
+
 class ScikitLearn(unittest.TestCase):
     """brainsweep.RidgeCV as scikit-learn users expect (issue #25 §2)."""
 
