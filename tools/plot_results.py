@@ -6,8 +6,9 @@ Usage: tools/plot_results.py RUN_DIR [--out DIR]
 Reads RUN_DIR/results.csv, RUN_DIR/stitched/scores.csv and RUN_DIR/stitched/networks.csv and writes
 two PNG files (default: RUN_DIR/plots/):
 - scores_per_parcel.png: on the stitched eval set, the mean r over subjects of every parcel for
-  each feature set and grid point (dots) and for the stitched ensemble (line); parcels sorted by
-  the stitched score;
+  each feature set and grid point (dots, explained in the legend) and for the stitched ensemble
+  (a black bar per parcel when there are at most 60, named on the axis; else a line over the
+  parcels ranked by it);
 - winners_per_network.png: per Schaefer network, the share of subject × parcel pairs that each
   feature set wins (top-1 of the selection score), with the mean layer index of the winners.
 
@@ -66,15 +67,33 @@ def main():
     for r in read_csv(run / "results.csv"):
         if r["eval_set"] == eval_set:
             by_set[f"{r['model']}/{r['layers']} w{r['stimulus_window']} d{r['hrf_delay']}"].append(r)
-    fig, ax = plt.subplots(figsize=(10, 5))
-    for label, rows in sorted(by_set.items()):
-        ax.plot(mean_over_subjects(rows, "eval_r")[order], ls="none", marker=".", ms=2.5, alpha=0.7, label=label)
-    ax.plot(st[order], color="black", lw=1.6, label="stitched ensemble")
-    ax.set_xlabel("parcel (sorted by stitched r)")
+    n = len(parcels)
+    categorical = n <= 60  # few parcels (ROIs): named ticks, no line between them
+    # 10 distinguishable colours, then markers, so that every feature set can be told apart
+    colours = plt.get_cmap("tab10").colors
+    markers = "o^sDvP*Xh<>"
+    fig, ax = plt.subplots(figsize=(max(10, 0.5 * n) if categorical else 11, 5.5))
+    x = np.arange(n)
+    labels = sorted(by_set)
+    for k, label in enumerate(labels):
+        y = mean_over_subjects(by_set[label], "eval_r")[order]
+        jitter = (k - (len(labels) - 1) / 2) * (0.6 / max(len(labels), 1)) if categorical else 0.0
+        ax.plot(x + jitter, y, ls="none", marker=markers[(k // 10) % len(markers)], color=colours[k % 10],
+                ms=5 if categorical else 2.5, alpha=0.85, label=label)
+    if categorical:  # the ensemble per parcel: a black bar across the parcel's dots
+        ax.hlines(st[order], x - 0.38, x + 0.38, color="black", lw=2.2, label="stitched ensemble")
+        ax.set_xticks(x)
+        ax.set_xticklabels([parcels[i] for i in order], rotation=30 if n > 8 else 0, ha="right" if n > 8 else "center")
+        ax.set_xlabel("parcel (ROI), sorted by the stitched ensemble's r")
+    else:
+        ax.plot(x, st[order], color="black", lw=1.6, label="stitched ensemble")
+        ax.set_xlabel(f"the {n} parcels ranked by the stitched ensemble's r")
     ax.set_ylabel(f"Pearson r on '{eval_set}' (mean over subjects)")
     ax.axhline(0, color="grey", lw=0.5)
-    ax.legend(fontsize=7, loc="upper right")
-    ax.set_title(f"{run.name}: score per parcel, stitched mean r {st.mean():.4f}")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+              title="dots: one feature set × grid point\n(w = stimulus_window, d = hrf_delay)", title_fontsize=7)
+    ax.set_title(f"{run.name}: encoding score per parcel on '{eval_set}'; stitched ensemble mean r {st.mean():.4f}",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "scores_per_parcel.png", dpi=120)
     plt.close(fig)
@@ -84,19 +103,26 @@ def main():
     sets = sorted({r["feature_set"] for r in nets})
     share = {(r["network"], r["feature_set"]): float(r["share"]) for r in nets}
     depth = {(r["network"], r["feature_set"]): float(r["mean_layer_index"]) for r in nets}
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(networks)), 5))
+    fig, ax = plt.subplots(figsize=(max(7, 1.0 * len(networks) + 4), 5))
     bottom = np.zeros(len(networks))
-    for s in sets:
-        h = np.array([share.get((n, s), 0.0) for n in networks])
-        bars = ax.bar(networks, h, bottom=bottom, label=s)
-        for b, n, hh, y0 in zip(bars, networks, h, bottom):
-            d = depth.get((n, s), -1)
+    for k, s_ in enumerate(sets):
+        h = np.array([share.get((n_, s_), 0.0) for n_ in networks])
+        bars = ax.bar(networks, h, bottom=bottom, label=s_, color=colours[k % 10],
+                      hatch=["", "//", "..", "xx"][(k // 10) % 4], width=0.7)
+        for b, n_, hh, y0 in zip(bars, networks, h, bottom):
+            d = depth.get((n_, s_), -1)
             if hh > 0.08 and d >= 0:
                 ax.text(b.get_x() + b.get_width() / 2, y0 + hh / 2, f"L{d:.0f}", ha="center", va="center", fontsize=7)
         bottom += h
-    ax.set_ylabel("share of subject × parcel wins (top-1)")
-    ax.set_title("winning feature set per network (L = mean layer index of the winners)")
-    ax.legend(fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of subject × parcel pairs won (top-1)")
+    ax.set_xlabel("network (Schaefer 7Networks parcel names; 'all' when the atlas names none)")
+    if len(networks) > 6:
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    ax.set_title("winning feature set per network", fontsize=10)
+    any_layer = any(v >= 0 for v in depth.values())
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, title="feature set" +
+              ("\n(Lk on a bar: mean layer\nindex of its winners)" if any_layer else ""), title_fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "winners_per_network.png", dpi=120)
     plt.close(fig)

@@ -374,6 +374,49 @@ class Readers(unittest.TestCase):
             np.testing.assert_allclose(m.cv_scores_.max(axis=0), g["cv_r"][k], atol=1e-6)
             np.testing.assert_allclose(brainsweep.pearson_r(m.predict(Xt), Yt), g["eval/test/r"][k], atol=1e-6)
 
+    def test_plots_name_their_parcels_and_explain_their_marks(self):
+        """#27 §13: scores_per_parcel.png names the six ROIs on the axis (not 0-5), draws the ensemble as a
+        bar per parcel (no line across categorical parcels) and explains the dots; winners_per_network.png
+        has an x label, its whole title and its legend outside the bars."""
+        import matplotlib
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+        sys.path.insert(0, os.path.join(SOURCE, "tools"))
+        import plot_results
+        figures, original, argv = {}, Figure.savefig, sys.argv
+
+        def record(fig, path, *args, **kwargs):
+            figures[os.path.basename(str(path))] = fig
+            return original(fig, path, *args, **kwargs)
+        with tempfile.TemporaryDirectory() as d:
+            Figure.savefig = record
+            try:
+                sys.argv = ["plot_results.py", self.run_dir, "--out", d]
+                plot_results.main()
+            finally:
+                Figure.savefig, sys.argv = original, argv
+        ax = figures["scores_per_parcel.png"].axes[0]
+        ticks = [t.get_text() for t in ax.get_xticklabels()]
+        with open(os.path.join(self.run_dir, "stitched", "scores.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        mean = {}
+        for row in rows:
+            mean.setdefault(row["parcel"], []).append(float(row["r"]))
+        self.assertEqual(ticks, sorted(mean, key=lambda p: -np.mean(mean[p])))  # names, best first
+        self.assertEqual(len(ax.get_lines()) - 1, 10)  # 10 feature set × grid point dot series (+ the zero line)
+        self.assertTrue(all(line.get_linestyle() == "None" for line in ax.get_lines()[:-1]))  # no joining lines
+        legend = ax.get_legend()
+        self.assertIn("dots: one feature set × grid point", legend.get_title().get_text())
+        self.assertIn("stitched ensemble", [t.get_text() for t in legend.get_texts()])
+        wax = figures["winners_per_network.png"].axes[0]
+        self.assertTrue(wax.get_xlabel().startswith("network"))
+        self.assertEqual(wax.get_title(), "winning feature set per network")
+        fig = figures["winners_per_network.png"]
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        self.assertGreaterEqual(wax.get_legend().get_window_extent(renderer).x0, wax.get_window_extent(renderer).x1)
+        self.assertLessEqual(wax.title.get_window_extent(renderer).x1, fig.bbox.x1)  # the title is not cut off
+
     def test_read_stitched(self):
         s = brainsweep.read_stitched(self.run_dir)
         with open(os.path.join(self.run_dir, "stitched", "scores.csv"), newline="") as f:
