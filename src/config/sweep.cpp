@@ -191,24 +191,9 @@ Sweep Sweep::load(const std::string& path) {
                     "description", "test", "sample_counts", "episodes", "sample", "rsa", "encoder"});
   Sweep s;
   s.path = fs::absolute(path);
-  // Relative paths are resolved against the working directory (the sweeps in sweeps/ are run from the
-  // repository root); a missing one is reported with its key, as written, and the directory used.
-  const std::string dataset_text = yaml::required<std::string>(path, doc, "dataset", "a descriptor path");
-  s.dataset = fs::absolute(dataset_text);
-  auto relative_note = [](const std::string& text) {
-    return sfs::path(text).is_absolute() ? std::string()
-                                         : " (a relative path is resolved against the working directory, " +
-                                               sfs::current_path().string() + ")";
-  };
-  if (!sfs::is_regular_file(s.dataset))
-    throw ConfigError(yaml::at(path, doc["dataset"], "dataset") + ": '" + dataset_text + "' is " + s.dataset +
-                      ": no such file" + relative_note(dataset_text));
-  if (doc["dataset_root"]) {
-    s.dataset_root = yaml::scalar<std::string>(path, doc["dataset_root"], "dataset_root", "a path");
-    if (!sfs::is_directory(*s.dataset_root))
-      throw ConfigError(yaml::at(path, doc["dataset_root"], "dataset_root") + ": '" + *s.dataset_root + "' is " +
-                        fs::absolute(*s.dataset_root) + ": no such directory" + relative_note(*s.dataset_root));
-  }
+  // Relative paths are resolved against the working directory; make_plan checks that they exist.
+  s.dataset = fs::absolute(yaml::required<std::string>(path, doc, "dataset", "a descriptor path"));
+  if (doc["dataset_root"]) s.dataset_root = yaml::scalar<std::string>(path, doc["dataset_root"], "dataset_root", "a path");
   s.atlas = yaml::required<std::string>(path, doc, "atlas", "an atlas name");
 
   auto nonempty = [&](const YAML::Node& n, const std::string& key, const char* what) {

@@ -243,6 +243,15 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
   if (s.rsa && s.encoder)
     throw ConfigError(s.path + ": keys 'rsa' and 'encoder': an RSA sweep compares RDMs and fits no encoder; "
                       "use two sweeps");
+  {  // a missing path named with its key and the directory a relative one was resolved against
+    namespace sfs = std::filesystem;
+    const std::string cwd = " (a relative path is resolved against the working directory, " + sfs::current_path().string() + ")";
+    if (!sfs::is_regular_file(s.dataset))
+      throw ConfigError(s.path + ": key 'dataset': " + s.dataset + ": no such file" + cwd);
+    if (s.dataset_root && !sfs::is_directory(*s.dataset_root))
+      throw ConfigError(s.path + ": key 'dataset_root': '" + *s.dataset_root + "' is " + fs::absolute(*s.dataset_root) +
+                        ": no such directory" + cwd);
+  }
   const auto d = DatasetDescriptor::load(s.dataset, s.dataset_root);
   Plan p;
   p.version = BRAINSWEEP_VERSION;

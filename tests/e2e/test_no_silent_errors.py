@@ -409,6 +409,13 @@ class TestLateErrors(RunCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertTrue((self.tmp / "new" / "dir" / "o.h5").exists())
         self.assertBadInput(self.cli(*good, "--out", "/proc/brainsweep/o.h5"), "--out /proc/brainsweep/o.h5: cannot create /proc/brainsweep")
+        # a sweep's missing dataset names the key, the absolute path and the working directory used
+        (self.tmp / "nowhere.yaml").write_text("dataset: nothere/d.yaml\natlas: roi6\nsubjects: [sub-01]\ntrain: [a]\n"
+                                               "features: [{model: m, layers: [x]}]\n")
+        self.assertBadInput(self.cli("generate", "nowhere.yaml", "--out", "never"),
+                            f"key 'dataset': {self.tmp.resolve() / 'nothere' / 'd.yaml'}: no such file (a relative path is "
+                            f"resolved against the working directory, {self.tmp.resolve()})")
+        self.assertFalse((self.tmp / "never").exists())
         self.assertFalse((self.tmp / "o.h5").exists())
 
     def test_options_accepted_without_a_word(self):
