@@ -154,7 +154,7 @@ struct EncoderSpec {
   std::optional<size_t> sample_n;  ///< sample.n: that many hyperparameter points, each with every feature set
   std::uint64_t sample_seed = 0;
   std::string device = "cpu";      ///< cpu | cuda (libtorch)
-  int threads = 0;                 ///< libtorch intra-op threads per rank (0: its default)
+  int threads = 0;                 ///< CPU threads per rank for the GEMMs (OpenBLAS; 0: its default); libtorch's own ops run on one
   /// Every feature set × every grid point (or the sample_n points drawn with sample_seed), in that
   /// order: feature set outermost, then the points in grid order (last key fastest).
   std::vector<EncoderConfig> configs() const;

@@ -12,6 +12,8 @@
 #include "brainsweep/errors.hpp"
 #include "brainsweep/local_rank.hpp"
 
+extern "C" void openblas_set_num_threads(int);  // OpenBLAS, which Debian's libtorch calls for GEMMs
+
 namespace brainsweep::encoder {
 namespace F = torch::nn::functional;
 
@@ -155,14 +157,26 @@ ConvEncoder::ConvEncoder(const ModelOptions& model, std::vector<long> stream_dim
   if (stream_dims.empty()) throw ConfigError("the encoder needs at least one feature stream");
   if (n_subjects < 1 || n_parcels < 1)
     throw ConfigError(fmt::format("the encoder needs subjects and parcels, found {} × {}", n_subjects, n_parcels));
-  if (threads > 0) torch::set_num_threads(threads);
   if (device == "cuda") {
     if (!torch::cuda::is_available())
       throw DeviceUnavailable("encoder device 'cuda' asked, but libtorch sees no CUDA device (no GPU visible to this "
                               "rank, or a CPU-only libtorch such as Debian's); not falling back to the CPU");
     const long local = node_local_rank();
     m.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local % torch::cuda::device_count()));
-  } else if (device != "cpu") {
+  } else if (device == "cpu") {
+    // Most of a CPU step is GEMMs, which libtorch hands to OpenBLAS and its own threads. libtorch's
+    // OpenMP pool beside them spin-waits (sched_yield) on the same cores: with 2 and 2 threads a step
+    // took 1.7-2× longer than with one libtorch thread and OpenBLAS on `threads` (bench/encoder_bench.py;
+    // docs/trained-encoders.md#speed). So: one libtorch thread, OpenBLAS on `threads` (0: its default).
+    // A libtorch built with MKL (the CUDA wheels' libtorch) runs its GEMMs on its own OpenMP pool:
+    // there `threads` is libtorch's thread count, as before.
+    if (at::hasMKL()) {
+      if (threads > 0) torch::set_num_threads(threads);
+    } else {
+      torch::set_num_threads(1);
+      if (threads > 0) openblas_set_num_threads(threads);
+    }
+  } else {
     throw ConfigError("encoder device '" + device + "': expected cpu or cuda");
   }
 
