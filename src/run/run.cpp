@@ -201,6 +201,23 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   // Every eval episode (all samples).
   std::map<std::string, MatrixF> pred;
   for (const auto& ep : eval_eps) pred[ep] = predict_episode(ep, first.at(ep).n_tr);
+  // A banded unit's prediction split per band (issue #26 §2): band k's standardised, √γ_k-scaled
+  // columns times their rows of the weights, no intercept (himalaya's predict(split=True)).
+  std::vector<std::map<std::string, MatrixF>> band_pred;
+  if (!u.bands.empty() && !p.eval.empty()) {
+    band_pred.resize(band_widths.size());
+    for (const auto& ep : eval_eps) {
+      MatrixF xe_ep = episode_design(p, u, ep, first.at(ep).n_tr);
+      standardize(xe_ep, stats);
+      long at = 0;
+      for (size_t k = 0; k < band_widths.size(); ++k) {
+        const MatrixF xk = xe_ep.middleCols(at, band_widths[k]);
+        const MatrixF wk = fit.weights.middleRows(at, band_widths[k]);
+        band_pred[k][ep] = predict(be, xk, wk);
+        at += band_widths[k];
+      }
+    }
+  }
   ph_eval_pred = lap();
   // Test-set predictions (issue #5): every sample of the sample counts, features clamped (§1). Row s
   // of a design depends on s only, so one prediction for the unit's largest count serves every subject.
@@ -242,8 +259,19 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       }
       for (const auto& e : p.eval) {
         const auto r = score_eval_set(e, sub_pred, truth[s], xs, xe);
-        ph_score += lap();
         f.write_f64("eval/" + e.name + "/r", r.data(), np);
+        if (!band_pred.empty()) {
+          std::vector<std::map<std::string, MatrixF>> sub_band(band_pred.size());
+          for (size_t k = 0; k < band_pred.size(); ++k)
+            for (const auto& ep : e.episodes) sub_band[k][ep] = band_pred[k].at(ep).middleCols(c0, np);
+          const SplitScores sp = split_eval_set(e, sub_band, truth[s], xs, xe);
+          const long nb = static_cast<long>(band_pred.size());
+          f.write_f64("eval/" + e.name + "/r_split", sp.r.data(), nb, np);
+          f.write_f64("eval/" + e.name + "/r2_split", sp.r2.data(), nb, np);
+          f.write_f64("eval/" + e.name + "/r2_alone", sp.r2_alone.data(), nb, np);
+          f.write_f64("eval/" + e.name + "/r2", sp.r2_joint.data(), np);
+        }
+        ph_score += lap();
       }
       for (const auto& t : p.test)
         for (const auto& [ep, n_samples] : t.n_samples.at(sub)) {

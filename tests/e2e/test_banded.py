@@ -55,8 +55,10 @@ class Banded(e2e.TempDirTest):
         for job in plan["jobs"]:
             if job["model"] != "banded":
                 continue
-            names, alpha, cv_r, ev = enc.run_job(plan, job)
+            split = {}
+            names, alpha, cv_r, ev = enc.run_job(plan, job, eval_split=split)
             got = [r for r in rows if r["job_id"] == job["job_id"]]
+            self.check_split(run, job, split["test"], [float(r["eval_r"]) for r in got])
             self.assertEqual([r["parcel"] for r in got], list(names))
             np.testing.assert_allclose([float(r["cv_r"]) for r in got], cv_r, atol=2e-5, err_msg=job["layers"])
             # (1e-4: a parcel without signal in a band, fitted with the largest alpha, has near-constant
@@ -65,6 +67,31 @@ class Banded(e2e.TempDirTest):
             np.testing.assert_allclose([float(r["alpha"]) for r in got], alpha, rtol=1e-8)
             cv[job["job_id"]] = np.array([float(r["cv_r"]) for r in got])  # the engine's, checked above
         return cv, rows
+
+    def check_split(self, run, job, want, eval_r):
+        """Issue #26 §2: the job file's per-band split of the test set's scores against the reference's
+        himalaya formulas, and the identities of himalaya's tests: the correlation split sums to the
+        job's r, the product-measure R² split to the joint R²; a band weighted 0 (a one-hot corner)
+        has a zero part and the other band the whole r."""
+        with h5py.File(os.path.join(run, "jobs", job["job_id"] + ".h5"), "r") as f:
+            got = {k: f[f"eval/test/{k}"][()] for k in ("r_split", "r2_split", "r2_alone", "r2")}
+        K = len(job["bands"])
+        for i, k in enumerate(("r_split", "r2_split", "r2_alone", "r2")):
+            self.assertEqual(got[k].shape, want[i].shape, k)
+            np.testing.assert_allclose(got[k], want[i], atol=2e-4, err_msg=f"{job['layers']} {k}")
+        self.assertEqual(got["r_split"].shape[0], K)
+        # (eval r comes from the float32 prediction with its intercept; at the largest alphas the
+        # prediction is nearly constant and its r ill-conditioned, as in check_against_numpy)
+        np.testing.assert_allclose(got["r_split"].sum(0), eval_r, atol=1e-4)
+        np.testing.assert_allclose(got["r2_split"].sum(0), got["r2"], atol=1e-12)
+        gammas = [b["gamma"] for b in job["bands"]]
+        if sorted(gammas) == [0.0, 1.0]:
+            off = gammas.index(0.0)
+            for k in ("r_split", "r2_split", "r2_alone"):
+                self.assertTrue(np.all(got[k][off] == 0.0), (k, got[k]))
+            np.testing.assert_allclose(got["r_split"][1 - off], eval_r, atol=1e-4)
+            np.testing.assert_allclose(got["r2_alone"][1 - off], got["r2"], atol=1e-12)
+        self.split_checked = getattr(self, "split_checked", 0) + 1
 
     def check_scalings(self, run, plan, cv):
         """stitch --top-k 1: the γ of each subject × parcel's best banded job (the argmax of its CV r,
@@ -118,6 +145,7 @@ eval: {{test: [sherlock02]}}
         for g in gammas:
             self.assertAlmostEqual(sum(g), 1.0, delta=1e-12)
         cv, _ = self.check_against_numpy(run, plan)
+        self.assertEqual(self.split_checked, 3 * 2 * (1 + 2 + 5))
         self.check_scalings(run, plan, cv)
 
     def planted(self):
@@ -155,7 +183,19 @@ train: [run1, run2, run3, run4]
 eval: {{test: [run5]}}
 """, "planted_run")
         cv, rows = self.check_against_numpy(run, plan)
+        self.assertEqual(self.split_checked, 2 * (1 + 2 + 12))
         got, report = self.check_scalings(run, plan, cv)
+        # the split of the uniform point: the narrow band's part explains the narrow parcels, the wide
+        # band's part the others
+        uniform = next(j for j in plan["jobs"] if [b["gamma"] for b in j["bands"]] == [0.5, 0.5])
+        with h5py.File(os.path.join(run, "jobs", uniform["job_id"] + ".h5"), "r") as f:
+            r2s = f["eval/test/r2_split"][()]
+            parcels = [n.decode() if isinstance(n, bytes) else n for n in f.attrs["parcel_names"]]
+        for c, name in enumerate(parcels):
+            mine, other = (0, 1) if name.startswith("n") else (1, 0)
+            self.assertGreater(r2s[mine, c], r2s[other, c], name)
+        print("planted, uniform scaling: R² split per band (narrow, wide) per parcel:",
+              {n: (round(float(r2s[0, c]), 3), round(float(r2s[1, c]), 3)) for c, n in enumerate(parcels)})
         # recovery: the narrow band drives n0-n2, the wide one w0-w2
         for g in got:
             if g["band"] == "narrow/x":

@@ -95,7 +95,29 @@ def choose_alpha(scores):
 
 
 # ---------------------------------------------------------------- one job
-def run_job(plan, job, test_predictions=None, train_stats=None):
+def split_scores(y, parts):
+    """Scores of a prediction split into parts (issue #26 §2), written from himalaya's definitions
+    (PEER_ANALYSES.md §4: `correlation_score_split`, `r2_score_split` with and without
+    include_correlation), not from brainsweep's code. y: n x t measurement, parts: K x n x t.
+    y is centred first (himalaya requires a zero-mean y and leaves that to its user).
+    Returns r (K x t), r2 (K x t), r2_alone (K x t), r2_joint (t)."""
+    y = y - y.mean(0)
+    parts = np.asarray(parts, dtype=np.float64)
+    total = parts.sum(0)
+    sst = (y ** 2).sum(0)
+    # correlation split: mean(y * centred part) / (std(y) * std(sum)), population std, 0 std -> 1
+    sd_y, sd_p = y.std(0), total.std(0)
+    sd_y = np.where(sd_y == 0, 1.0, sd_y)
+    sd_p = np.where(sd_p == 0, 1.0, sd_p)
+    r = np.array([(y * (pk - pk.mean(0))).mean(0) / (sd_y * sd_p) for pk in parts])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.array([(2 * y * pk - pk * total).sum(0) / sst for pk in parts])
+        r2_alone = np.array([(2 * y * pk - pk * pk).sum(0) / sst for pk in parts])
+        joint = 1 - ((y - total) ** 2).sum(0) / sst
+    return r, r2, r2_alone, joint
+
+
+def run_job(plan, job, test_predictions=None, train_stats=None, eval_split=None):
     """Fit one job. When `test_predictions` is a dict, it receives the predictions of every test set
     (issue #5): {set: {episode: n_samples x P}}, n_samples from the plan's counts for the subject.
     When `train_stats` is a dict, it receives the mean and SD (ddof 0) per target of the training
@@ -174,11 +196,23 @@ def run_job(plan, job, test_predictions=None, train_stats=None):
             X, Y, k = episode(ep)
             pred = zscore(X) @ W + ymu
             m = es.get("movies", {}).get(ep, ep)
-            movies.setdefault(m, ([], []))
+            movies.setdefault(m, ([], [], []))
             movies[m][0].append(pred[k])
             movies[m][1].append(Y[k])
-        rs = [pearson(np.vstack(p), np.vstack(y)) for p, y in movies.values()]
+            if bands:  # each band's part of the prediction: its columns times its rows of W, no intercept
+                Z, at, parts = zscore(X)[k], 0, []
+                for w in widths:
+                    parts.append(Z[:, at:at + w] @ W[at:at + w])
+                    at += w
+                movies[m][2].append(parts)
+        rs = [pearson(np.vstack(p), np.vstack(y)) for p, y, _ in movies.values()]
         eval_r[es["name"]] = np.mean(rs, axis=0) if rs else np.full(Yc.shape[1], np.nan)
+        if bands and eval_split is not None and movies:
+            per_movie = []
+            for _, y, parts in movies.values():
+                stacked = [np.vstack([pp[b] for pp in parts]) for b in range(len(bands))]
+                per_movie.append(split_scores(np.vstack(y), stacked))
+            eval_split[es["name"]] = tuple(np.mean([pm[i] for pm in per_movie], axis=0) for i in range(4))
 
     if test_predictions is not None:
         for ts in plan.get("test", []):
