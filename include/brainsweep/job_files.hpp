@@ -41,7 +41,14 @@ void write_job_identity(h5::File& f, const Plan& plan, const Unit& unit, const s
 /// @throw DataError  naming the file and the problem
 h5::File open_job_file(const Plan& plan, const Job& job, const std::string& run_dir);
 
-/// Write RUN_DIR/results.csv from the job files: one row per job × parcel × eval set, in plan order.
+/// Write RUN_DIR/results_split.csv when the plan has banded jobs and eval sets (else remove an
+/// earlier one): one row per banded job × parcel × eval set × band, columns
+/// `job_id,subject,parcel,eval_set,band,gamma,r_split,r2_split,r2_alone,r2` (split_eval_set, the job
+/// files' eval/<set>/*_split). Called by write_results_csv.
+/// @throw DataError  if a job file is missing or its split has the wrong size
+void write_results_split_csv(const Plan& plan, const std::string& run_dir);
+
+/// Write RUN_DIR/results.csv (and results_split.csv) from the job files: one row per job × parcel × eval set, in plan order.
 /// With `ceiling` (subject → parcel → ceiling on eval set `ceiling_set`), two more columns:
 /// `ceiling` and `r_normalized` = eval_r / ceiling, filled on the rows of that set whose ceiling is at
 /// least `min_ceiling` (`ceiling` alone where it is below; both empty on other sets' rows).

@@ -47,7 +47,7 @@ except ImportError:  # the same estimator without scikit-learn's base classes an
         _estimator_type = "regressor"
 
 __version__ = _engine.__version__
-__all__ = ["RidgeCV", "pearson_r", "read_results", "read_stitched", "Stitched", "default_alphas", "blas_info",
+__all__ = ["RidgeCV", "pearson_r", "read_results", "read_split", "read_stitched", "Stitched", "default_alphas", "blas_info",
            "rdm", "compare", "noise_ceiling"]
 
 blas_info = _engine.blas_info  # "OpenBLAS 0.3.21, core Cooperlake, 2 threads": the kernels this process runs
@@ -400,6 +400,28 @@ def read_results(run_dir):
     return out
 
 
+def read_split(run_dir):
+    """Banded jobs' eval-set scores split per feature space (band), as a pandas DataFrame in the order
+    of RUN_DIR/results_split.csv (written by ``brainsweep run``/``gather`` when the sweep has banded
+    feature sets; docs/ridge-engine.md "Split scores per band").
+
+    Columns: job_id, subject, parcel, eval_set, band ('model/layer+layer'), gamma (the band's scaling),
+    r_split (himalaya's correlation_score_split: the bands' values sum to the job's Pearson r),
+    r2_split (r2_score_split, the product measure: they sum to r2), r2_alone (the band's part on its
+    own, include_correlation=False), r2 (the job's R² against the set-centred fMRI).
+    Raises ValueError if RUN_DIR holds no plan or no results_split.csv (a run without banded feature
+    sets or eval sets, or not complete).
+    """
+    pd = _pandas()
+    d = _run_dir(run_dir)
+    path = d / "results_split.csv"
+    if not path.is_file():
+        raise ValueError(f"{path}: missing; it is written for sweeps with banded feature sets (`bands:`) and eval "
+                         f"sets, when the run is complete (see `brainsweep status {d}`)")
+    return pd.read_csv(path, dtype={"job_id": str, "parcel": str, "eval_set": str, "subject": str, "band": str},
+                       keep_default_na=False, na_values={k: ["", "nan"] for k in ("r_split", "r2_split", "r2_alone", "r2")})
+
+
 @_dataclass
 class Stitched:
     """What ``brainsweep stitch`` wrote into RUN_DIR/stitched/.
@@ -411,7 +433,8 @@ class Stitched:
                mean_stimulus_window)
     predictions : path of predictions.h5 (eval episodes, `<subject>/<episode>`, float32 T × parcels)
     test_sets : {test set: path of test_<set>.h5}
-    scalings : DataFrame (subject, parcel, job_id, band, gamma) — the banded winners' scalings, or None
+    scalings : DataFrame (subject, parcel, job_id, band, gamma, eval_set, r_split, r2_split) — the banded
+               winners' scalings and their split on the stitch's --eval set, or None
                when no winner is banded
     """
     scores: object

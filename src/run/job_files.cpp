@@ -99,6 +99,42 @@ bool unit_done(const Plan& p, const Unit& u, const std::string& run_dir) {
   return sfs::exists(unit_marker_path(run_dir, u.unit_id), ec) && unit_record_problem(p, u, run_dir).empty();
 }
 
+void write_results_split_csv(const Plan& p, const std::string& run_dir) {
+  const auto path = sfs::path(run_dir) / "results_split.csv";
+  const bool any_banded = std::any_of(p.jobs.begin(), p.jobs.end(), [](const Job& j) { return !j.bands.empty(); });
+  if (!any_banded || p.eval.empty()) {
+    std::error_code ec;
+    sfs::remove(path, ec);  // an earlier plan's would not be this one's
+    return;
+  }
+  std::ostringstream out;
+  out << "job_id,subject,parcel,eval_set,band,gamma,r_split,r2_split,r2_alone,r2\n";
+  for (const auto& job : p.jobs) {
+    if (job.bands.empty()) continue;
+    const h5::File f = open_job_file(p, job, run_dir);
+    const auto names = f.read_string_attr("/", "parcel_names");
+    const long P = static_cast<long>(names.size()), B = static_cast<long>(job.bands.size());
+    for (const auto& e : p.eval) {
+      const std::string g = "eval/" + e.name + "/";
+      const auto r = f.read_f64(g + "r_split"), r2 = f.read_f64(g + "r2_split"), alone = f.read_f64(g + "r2_alone"),
+                 joint = f.read_f64(g + "r2");
+      if (static_cast<long>(r.size()) != B * P || static_cast<long>(joint.size()) != P)
+        throw DataError(fmt::format("{}: {}r_split holds {} values, expected {} bands × {} parcels",
+                                    job_file_path(run_dir, job.job_id), g, r.size(), B, P));
+      for (long c = 0; c < P; ++c)
+        for (long k = 0; k < B; ++k) {
+          const size_t i = static_cast<size_t>(k * P + c);
+          out << fmt::format("{},{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g}\n", job.job_id, csv_text(job.subject),
+                             csv_text(names.at(static_cast<size_t>(c))), csv_text(e.name),
+                             csv_text(fmt::format("{}/{}", job.bands[static_cast<size_t>(k)].model,
+                                                  fmt::join(job.bands[static_cast<size_t>(k)].layers, "+"))),
+                             job.gamma.at(static_cast<size_t>(k)), r[i], r2[i], alone[i], joint[static_cast<size_t>(c)]);
+        }
+    }
+  }
+  fs::write_text_atomic(path.string(), out.str());
+}
+
 void write_results_csv(const Plan& p, const std::string& run_dir, const std::map<std::string, std::vector<double>>* ceiling,
                        const std::string& ceiling_set, double min_ceiling) {
   if (p.rsa) throw Error("write_results_csv: " + run_dir + " is an RSA plan (its results.csv is the RSA table: write_rsa_results)");
@@ -136,6 +172,7 @@ void write_results_csv(const Plan& p, const std::string& run_dir, const std::map
     }
   }
   fs::write_text_atomic((sfs::path(run_dir) / "results.csv").string(), out.str());
+  write_results_split_csv(p, run_dir);
   if (at_top + at_bottom > 0 && p.alphas.size() > 1)
     spdlog::warn("{} of {} job × parcel fits chose an alpha at an edge of the grid ({} at the top, {:g}: their "
                  "predictions are close to the training mean; {} at the bottom, {:g}); a wider ridge.alphas may fit "

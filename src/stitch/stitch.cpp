@@ -156,7 +156,8 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
   std::vector<std::string> report_names;  // --parcel-names: for the network of each parcel
   // Banded winners (issue #14 §2): the scalings of each subject × parcel's best job, per band.
   std::ostringstream scalings;
-  scalings << "subject,parcel,job_id,band,gamma\n";
+  scalings << "subject,parcel,job_id,band,gamma,eval_set,r_split,r2_split\n";
+  std::map<const Job*, std::pair<std::vector<double>, std::vector<double>>> split_of;  // banded job → r, R² split on --eval
   bool any_banded = false;
   std::map<std::string, std::vector<double>> gamma_sum;  // band → per parcel, Σ over subjects with a banded winner
   std::vector<long> banded_winners;                     // per parcel
@@ -189,6 +190,10 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
         score.push_back(f.read_f64(score_name));
         alpha.push_back(f.read_f64("alpha"));
         if (names.empty()) names = f.read_string_attr("/", "parcel_names");
+        // a banded job's scores split per band on the eval set (issue #26 §2; absent from job files of
+        // an earlier brainsweep: empty cells)
+        if (with_eval && !j->bands.empty() && f.has("eval/" + opt.eval + "/r_split"))
+          split_of[j] = {f.read_f64("eval/" + opt.eval + "/r_split"), f.read_f64("eval/" + opt.eval + "/r2_split")};
         if (opt.zscore) {
           if (!f.has("train_pred_sd") || !f.has("train_pred_mean"))
             throw DataError(f.path() + ": no dataset 'train_pred_sd' (the statistics --zscore needs; this job was "
@@ -387,8 +392,13 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
           ++banded_winners[c];
           for (size_t k = 0; k < best.bands.size(); ++k) {
             const std::string band = fmt::format("{}/{}", best.bands[k].model, fmt::join(best.bands[k].layers, "+"));
-            scalings << fmt::format("{},{},{},{},{:.9g}\n", csv_text(sub), csv_text(names.at(c)), best.job_id,
-                                    csv_text(band), best.gamma[k]);
+            std::string split_cells = ",,";
+            if (const auto it = split_of.find(&best); it != split_of.end()) {
+              const size_t i = k * names.size() + c;
+              split_cells = fmt::format("{},{:.9g},{:.9g}", csv_text(opt.eval), it->second.first.at(i), it->second.second.at(i));
+            }
+            scalings << fmt::format("{},{},{},{},{:.9g},{}\n", csv_text(sub), csv_text(names.at(c)), best.job_id,
+                                    csv_text(band), best.gamma[k], split_cells);
             auto& v = gamma_sum[band];
             if (v.size() < n_parcels) v.resize(n_parcels, 0.0);
             v[c] += best.gamma[k];

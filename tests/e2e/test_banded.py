@@ -66,6 +66,19 @@ class Banded(e2e.TempDirTest):
             np.testing.assert_allclose([float(r["eval_r"]) for r in got], ev["test"], atol=1e-4, err_msg=job["layers"])
             np.testing.assert_allclose([float(r["alpha"]) for r in got], alpha, rtol=1e-8)
             cv[job["job_id"]] = np.array([float(r["cv_r"]) for r in got])  # the engine's, checked above
+        # results_split.csv: one row per banded job × parcel × eval set × band, the job files' values
+        split_rows = read_csv(os.path.join(run, "results_split.csv"))
+        banded = [j for j in plan["jobs"] if j["model"] == "banded"]
+        self.assertEqual(len(split_rows), sum(len(j["bands"]) for j in banded) * len(names))
+        for j in banded[:3]:
+            with h5py.File(os.path.join(run, "jobs", j["job_id"] + ".h5"), "r") as f:
+                r2a = f["eval/test/r2_alone"][()]
+            mine = [r for r in split_rows if r["job_id"] == j["job_id"]]
+            for i, r in enumerate(mine):  # parcel-major, bands within a parcel
+                c, k = divmod(i, len(j["bands"]))
+                self.assertEqual(r["parcel"], names[c])
+                self.assertAlmostEqual(float(r["gamma"]), j["bands"][k]["gamma"], delta=1e-8)
+                self.assertAlmostEqual(float(r["r2_alone"]), r2a[k, c], delta=1e-8)
         return cv, rows
 
     def check_split(self, run, job, want, eval_r):
@@ -109,6 +122,7 @@ class Banded(e2e.TempDirTest):
                 self.assertRegex(r.stdout, re.escape(n["feature_set"]) + r" +\d+ +[\d.]+% +none\n")
         for band in {g["band"] for g in got}:
             self.assertIn(" " + band, r.stdout.split("banded winners")[1].splitlines()[1])
+        checked = 0
         for sub in plan["subjects"]:
             ids = sorted(j for j in cv if jobs[j]["subject"] == sub)
             scores = np.array([cv[j] for j in ids])
@@ -118,9 +132,20 @@ class Banded(e2e.TempDirTest):
                 parcel_rows = [g for g in got if g["subject"] == sub and g["job_id"] == best]
                 self.assertTrue(parcel_rows, (sub, c, best))
                 want = {f"{b['model']}/{'+'.join(b['layers'])}": b["gamma"] for b in jobs[best]["bands"]}
+                with h5py.File(os.path.join(run, "jobs", best + ".h5"), "r") as f:
+                    rs, r2s = f["eval/test/r_split"][()], f["eval/test/r2_split"][()]
+                    c_name = [n.decode() if isinstance(n, bytes) else n for n in f.attrs["parcel_names"]][c]
+                    bands = [n.decode() if isinstance(n, bytes) else n for n in f.attrs["bands"]]
                 for g in parcel_rows:
                     self.assertAlmostEqual(float(g["gamma"]), want[g["band"]], delta=1e-8)
+                    if g["parcel"] == c_name:  # the winner's split on --eval (issue #26 §2)
+                        k = bands.index(g["band"])
+                        self.assertEqual(g["eval_set"], "test")
+                        self.assertAlmostEqual(float(g["r_split"]), rs[k, c], delta=1e-8)
+                        self.assertAlmostEqual(float(g["r2_split"]), r2s[k, c], delta=1e-8)
+                        checked += 1
             self.assertTrue(parcels)
+        self.assertEqual(checked, len(got))  # every winner row carries its split
         return got, r.stdout
 
     def test_sherlock_annotation_and_lsa_bands(self):
@@ -147,6 +172,20 @@ eval: {{test: [sherlock02]}}
         cv, _ = self.check_against_numpy(run, plan)
         self.assertEqual(self.split_checked, 3 * 2 * (1 + 2 + 5))
         self.check_scalings(run, plan, cv)
+        # Python: read_split gives results_split.csv as a DataFrame whose r_split sums over bands to
+        # read_results' r_test
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(BIN)), "python"))
+        import brainsweep
+        sp, res = brainsweep.read_split(run), brainsweep.read_results(run)
+        self.assertEqual(list(sp.columns), ["job_id", "subject", "parcel", "eval_set", "band", "gamma", "r_split",
+                                            "r2_split", "r2_alone", "r2"])
+        self.assertEqual(len(sp), 3 * 6 * 2 * 2 * (1 + 2 + 5))
+        summed = sp.groupby(["job_id", "parcel"]).r_split.sum()
+        joined = res.set_index(["job_id", "parcel"]).r_test.loc[summed.index]
+        np.testing.assert_allclose(summed.to_numpy(), joined.to_numpy(), atol=1e-4)
+        os.remove(os.path.join(run, "results_split.csv"))
+        with self.assertRaisesRegex(ValueError, "results_split.csv: missing; it is written for sweeps with banded"):
+            brainsweep.read_split(run)
 
     def planted(self):
         root = os.path.join(self.d, "planted")
