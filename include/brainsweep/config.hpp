@@ -122,7 +122,7 @@ struct RsaSpec {
   std::string events;                    ///< events file of each episode: a template with {episode}
   std::vector<std::string> sets;         ///< sets of the sweep (train, eval sets) whose episodes are the runs
   std::string distance = "correlation";  ///< correlation | euclidean | crossnobis
-  std::vector<std::string> comparisons{"corr"};        ///< corr | spearman | tau-a | cosine
+  std::vector<std::string> comparisons{"corr"};        ///< corr | spearman | tau-a | cosine | cka | cka-debiased
   std::vector<std::pair<std::string, std::string>> rois;  ///< NAME → REGEX over parcel names; none: all parcels
   long bootstrap = 1000, permutations = 1000;
   std::uint64_t seed = 0;

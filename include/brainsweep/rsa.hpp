@@ -28,7 +28,10 @@ struct Rdm {
 Rdm rdm_from_matrix(const MatrixD& m, const std::string& where);
 
 /// RDM of condition patterns (conditions × channels): `correlation` 1 − Pearson r of two patterns,
-/// `euclidean` their squared distance divided by the number of channels (rsatoolbox). Entries are
+/// `euclidean` their squared distance divided by the number of channels (rsatoolbox),
+/// `standardized-euclidean` the same after every channel is z-scored over the conditions (population
+/// SD, as scikit-learn's StandardScaler; a constant channel, SD ≤ 1e-7 of its largest |value|, becomes
+/// 0): with `cka`, Net2Brain's standardised CKA. Entries are
 /// rounded to 1e-10 of the largest one, so that dissimilarities equal in exact arithmetic tie.
 /// The correlation distance is undefined (Rdm::undefined says why) over fewer than 3 channels (over
 /// 2, every correlation is ±1) and for a condition whose pattern is constant (SD ≤ 1e-7 of its
@@ -46,8 +49,8 @@ Rdm rdm_from_patterns(const MatrixD& patterns, const std::string& distance);
 /// @throw DataError  with fewer than 2 runs or 3 conditions; DimensionMismatch if the runs' shapes differ
 Rdm rdm_crossnobis(const std::vector<MatrixD>& runs);
 
-enum class Comparison { corr, spearman, tau_a, cosine };
-/// "corr", "spearman", "tau-a", "cosine". @throw ConfigError naming `option`
+enum class Comparison { corr, spearman, tau_a, cosine, cka, cka_debiased };
+/// "corr", "spearman", "tau-a", "cosine", "cka", "cka-debiased". @throw ConfigError naming `option`
 Comparison parse_comparison(const std::string& name, const std::string& option = "--comparison");
 std::string to_string(Comparison c);
 
@@ -55,7 +58,12 @@ std::string to_string(Comparison c);
 /// (ties averaged); `tau-a` Kendall's τa, (concordant − discordant) / (M(M − 1)/2) with ties
 /// counting as neither, in O(M log M) (Knight 1966: the entries sorted by (x, y), the discordant
 /// pairs counted as the inversions of y, here by a most-significant-digit radix over y's ranks);
-/// `cosine`. With `weights` (one non-negative integer per entry, e.g. the bootstrap's c_i·c_j), the
+/// `cosine`; `cka` linear centred kernel alignment (Kornblith et al. 2019) of the patterns whose
+/// squared distances the RDMs hold: ⟨H G_x H, H G_y H⟩_F / (‖H G_x H‖_F ‖H G_y H‖_F) with G = −½D
+/// as a full matrix (equal to CKA of X Xᵀ: the centring removes the terms −½D adds), so a
+/// `euclidean` RDM gives CKA of the condition patterns and a `correlation` RDM CKA of the patterns
+/// z-scored per condition; `cka-debiased` the same with U-centring (Song et al. 2012's unbiased HSIC,
+/// Kornblith's center_gram(unbiased=True); NaN under 4 conditions). With `weights` (one non-negative integer per entry, e.g. the bootstrap's c_i·c_j), the
 /// comparison is that of the vectors with entry k repeated weights[k] times (M = Σ weights), computed
 /// without expanding them. A constant vector (or, for τa, one whose every pair is tied) gives NaN:
 /// the comparison is undefined, never 0.

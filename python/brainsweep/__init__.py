@@ -48,7 +48,7 @@ except ImportError:  # the same estimator without scikit-learn's base classes an
 
 __version__ = _engine.__version__
 __all__ = ["RidgeCV", "pearson_r", "read_results", "read_split", "read_stitched", "Stitched", "default_alphas", "blas_info",
-           "rdm", "compare", "noise_ceiling"]
+           "rdm", "compare", "cka", "noise_ceiling"]
 
 blas_info = _engine.blas_info  # "OpenBLAS 0.3.21, core Cooperlake, 2 threads": the kernels this process runs
 
@@ -79,7 +79,7 @@ def _rdm_vector(x, name):
 def rdm(patterns, distance="correlation"):
     """RDM of condition patterns (conditions × channels) as its upper-triangle vector (i < j, row by
     row; n(n − 1)/2 entries): `correlation` 1 − Pearson r, `euclidean` squared distance / channels
-    (rsatoolbox), rounded to 1e-10 of the largest entry so that exact ties stay ties (METRICS.md §2).
+    (rsatoolbox), `standardized-euclidean` the same after z-scoring every channel over the conditions, rounded to 1e-10 of the largest entry so that exact ties stay ties (METRICS.md §2).
     Raises ValueError for fewer than 3 conditions or another distance, and for a correlation distance
     that is not defined (fewer than 3 channels, where every correlation is ±1, or a condition whose
     pattern is constant: SD ≤ 1e-7 of its largest |value|): never NaN or a made-up 0."""
@@ -88,9 +88,38 @@ def rdm(patterns, distance="correlation"):
 
 def compare(x, y, method="corr"):
     """Compare two RDMs (square matrices or upper-triangle vectors): `corr`, `spearman` (ties
-    averaged), `tau-a` (Kendall's τa, O(N log N)) or `cosine` (METRICS.md §2). ValueError for an RDM
+    averaged), `tau-a` (Kendall's τa, O(N log N)), `cosine` (METRICS.md §2), or `cka` /
+    `cka-debiased`: linear CKA of the patterns whose squared distances the RDMs hold (a `euclidean`
+    RDM: CKA of the patterns; `standardized-euclidean`: of the channel-z-scored patterns, Net2Brain's
+    CKA; `correlation`: of the patterns z-scored per condition; see ``cka``). ValueError for an RDM
     that is not square, symmetric, zero-diagonal and finite, for lengths that differ, or another method."""
     return _engine.compare(_rdm_vector(x, "x"), _rdm_vector(y, "y"), method)
+
+
+def cka(x, y, debiased=False, standardize=False):
+    """Linear centred kernel alignment of two representations of the same n conditions (stimuli):
+    x (n, d1), y (n, d2), e.g. a layer's activations and an ROI's voxels (Kornblith et al. 2019):
+    ‖Ycᵀ Xc‖²_F / (‖Xcᵀ Xc‖_F ‖Ycᵀ Yc‖_F) with column-centred Xc, Yc, in [0, 1]; invariant to
+    orthogonal transforms and isotropic scaling of either side.
+
+    standardize=True z-scores every column first (population SD; a constant column becomes 0), as
+    Net2Brain's CKA does (StandardScaler, PEER_ANALYSES.md card C); debiased=True uses the unbiased
+    HSIC (Song et al. 2012; Kornblith's center_gram(unbiased=True)), which can be slightly negative.
+    Computed by the engine from the two squared-Euclidean RDMs (the ``rsa`` command's
+    ``--comparison cka``): O(n²(d1 + d2)). NaN if a side has no variance. ValueError for fewer than 3
+    conditions (4 for debiased), different n, or non-finite values."""
+    a = _np.asarray(x, dtype=_np.float64)
+    b = _np.asarray(y, dtype=_np.float64)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"cka: expected two 2-D arrays (conditions × features), found {a.ndim}-D and {b.ndim}-D")
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"cka: x has {a.shape[0]} conditions (rows), y {b.shape[0]}: the rows must be the same conditions")
+    if debiased and a.shape[0] < 4:
+        raise ValueError(f"cka: the debiased estimator needs at least 4 conditions, found {a.shape[0]}")
+    _check_finite(a, "cka: x")
+    _check_finite(b, "cka: y")
+    distance = "standardized-euclidean" if standardize else "euclidean"
+    return _engine.compare(_engine.rdm(a, distance), _engine.rdm(b, distance), "cka-debiased" if debiased else "cka")
 
 
 def noise_ceiling(rdms, method="corr"):

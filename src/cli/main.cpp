@@ -421,11 +421,11 @@ int main(int argc, char** argv) {
   rs->add_option("--sweep", rsw.sweep, "instead of --rdms: a sweep whose subjects (fMRI) and feature sets give the RDMs");
   rs->add_option("--events", rsw.events, "with --sweep: BIDS events file of each episode, a template with {episode}");
   rs->add_option("--set", rsw.set, "with --sweep: the episodes (an eval set of the sweep, or train)");
-  rs->add_option("--distance", rsw.distance, "of the RDMs computed from patterns: correlation, euclidean or "
-                 "(--sweep) crossnobis, cross-validated over the set's runs")->capture_default_str();
+  rs->add_option("--distance", rsw.distance, "of the RDMs computed from patterns: correlation, euclidean, "
+                 "standardized-euclidean (channels z-scored) or (--sweep) crossnobis, cross-validated over the set's runs")->capture_default_str();
   rs->add_option("--roi", rsw.rois, "with --sweep: NAME=REGEX, the parcels whose names match (repeatable; default: all "
                                     "parcels of the atlas)");
-  rs->add_option("--comparison", rsa_comparisons, "comma-separated: corr, spearman, tau-a, cosine")->capture_default_str();
+  rs->add_option("--comparison", rsa_comparisons, "comma-separated: corr, spearman, tau-a, cosine, cka, cka-debiased")->capture_default_str();
   rs->add_option("--bootstrap", rsa.options.bootstrap, "resamples of the conditions (0: none)")->capture_default_str()
       ->check(CLI::Range(0L, 100000000L));
   rs->add_option("--permutations", rsa.options.permutations, "permutations of the model's conditions (0: none)")

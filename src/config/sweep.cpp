@@ -432,12 +432,12 @@ Sweep Sweep::load(const std::string& path) {
       if (name != "train" && std::none_of(s.eval.begin(), s.eval.end(), [&](const auto& e) { return e.first == name; }))
         throw ConfigError(yaml::at(path, rn["set"], "rsa.set") + ": '" + name + "' is not a set of this sweep (train or a key of eval)");
     if (rn["distance"]) {
-      r.distance = yaml::choice(path, rn["distance"], "rsa.distance", {"correlation", "euclidean", "crossnobis"});
+      r.distance = yaml::choice(path, rn["distance"], "rsa.distance", {"correlation", "euclidean", "standardized-euclidean", "crossnobis"});
     }
     if (rn["comparisons"]) {
-      r.comparisons = nonempty(rn["comparisons"], "rsa.comparisons", "corr, spearman, tau-a or cosine");
+      r.comparisons = nonempty(rn["comparisons"], "rsa.comparisons", "corr, spearman, tau-a, cosine, cka or cka-debiased");
       for (const auto& c : r.comparisons)
-        yaml::check_choice(path, rn["comparisons"], "rsa.comparisons", c, {"corr", "spearman", "tau-a", "cosine"});
+        yaml::check_choice(path, rn["comparisons"], "rsa.comparisons", c, {"corr", "spearman", "tau-a", "cosine", "cka", "cka-debiased"});
     }
     if (const auto ro = rn["rois"]) {
       if (!ro.IsMap() || ro.size() == 0)

@@ -359,6 +359,76 @@ void order_by_xy(const std::vector<std::uint32_t>& xid, std::uint32_t x_distinct
   for (std::uint32_t e : y.order) out[count[xid[e]]++] = e;  // y order within each x id: stable
 }
 
+
+// ---- Linear CKA from RDMs (issue #26 §3) ----
+// A squared-distance RDM D of patterns X (euclidean: |x_i − x_j|² / channels; correlation: the same of
+// patterns z-scored per condition, over 2·channels) gives X Xᵀ up to terms a_i + a_j and a factor:
+// −½ D = X Xᵀ/channels − ½(|x_i|² + |x_j|²)/channels. Both centrings below remove such terms exactly,
+// so the centred Gram, and CKA, come from the RDM alone.
+
+long conditions_of_entries(size_t m) {
+  const auto n = static_cast<long>(std::llround((1.0 + std::sqrt(1.0 + 8.0 * static_cast<double>(m))) / 2.0));
+  if (static_cast<size_t>(n * (n - 1) / 2) != m)
+    throw DimensionMismatch(fmt::format("an RDM vector of {} entries (expected n(n − 1)/2 for n conditions)", m));
+  return n;
+}
+
+/// −½ D as a full n × n matrix (zero diagonal) from an upper triangle, rows reordered by `idx` when
+/// given (idx[i]: the condition at position i; a bootstrap resample repeats conditions).
+MatrixD half_negative_distance(const std::vector<double>& v, long n, const std::vector<long>* idx = nullptr) {
+  MatrixD full = MatrixD::Zero(n, n);
+  size_t q = 0;
+  for (long i = 0; i < n; ++i)
+    for (long j = i + 1; j < n; ++j, ++q) full(i, j) = full(j, i) = -0.5 * v[q];
+  if (!idx) return full;
+  const long m = static_cast<long>(idx->size());
+  MatrixD out(m, m);
+  for (long i = 0; i < m; ++i)
+    for (long j = 0; j < m; ++j) out(i, j) = full((*idx)[static_cast<size_t>(i)], (*idx)[static_cast<size_t>(j)]);
+  return out;
+}
+
+/// Centre a Gram-like matrix in place: H G H (H = I − 11ᵀ/n; Kornblith et al. 2019), or, debiased,
+/// U-centring (Székely & Rizzo 2014; the unbiased HSIC of Song et al. 2012, as Kornblith's
+/// center_gram(unbiased=True)): diagonal zeroed, m_i = Σ_l G_il / (n − 2) − Σ G / (2(n − 1)(n − 2)),
+/// G_ij − m_i − m_j off the diagonal, diagonal zero.
+void centre_gram(MatrixD& g, bool debiased) {
+  const long n = g.rows();
+  if (!debiased) {
+    const Eigen::VectorXd rm = g.rowwise().mean();
+    const double gm = rm.mean();
+    for (long i = 0; i < n; ++i)
+      for (long j = 0; j < n; ++j) g(i, j) += gm - rm[i] - rm[j];
+    return;
+  }
+  g.diagonal().setZero();
+  Eigen::VectorXd m = g.rowwise().sum() / static_cast<double>(n - 2);
+  m.array() -= m.sum() / (2.0 * static_cast<double>(n - 1));
+  for (long i = 0; i < n; ++i)
+    for (long j = 0; j < n; ++j) g(i, j) = i == j ? 0.0 : g(i, j) - m[i] - m[j];
+}
+
+/// ⟨A, B⟩_F / (‖A‖_F ‖B‖_F), NaN where either is zero (a representation without variance).
+double frobenius_cosine(const MatrixD& a, const MatrixD& b) {
+  const double aa = a.squaredNorm(), bb = b.squaredNorm();
+  if (!(aa > 0) || !(bb > 0)) return kNaN;
+  return a.cwiseProduct(b).sum() / std::sqrt(aa * bb);
+}
+
+MatrixD centred_gram_of(const std::vector<double>& v, long n, bool debiased, const std::vector<long>* idx = nullptr) {
+  MatrixD g = half_negative_distance(v, n, idx);
+  centre_gram(g, debiased);
+  return g;
+}
+
+bool is_cka(Comparison c) { return c == Comparison::cka || c == Comparison::cka_debiased; }
+
+double cka_of_vectors(const std::vector<double>& x, const std::vector<double>& y, bool debiased) {
+  const long n = conditions_of_entries(x.size());
+  if (debiased && n < 4) return kNaN;  // U-centring divides by n − 3 terms
+  return frobenius_cosine(centred_gram_of(x, n, debiased), centred_gram_of(y, n, debiased));
+}
+
 }  // namespace
 
 Rdm rdm_from_matrix(const MatrixD& m, const std::string& where) {
@@ -408,12 +478,24 @@ void round_to_ties(Rdm& r) {
 Rdm rdm_from_patterns(const MatrixD& p, const std::string& distance) {
   if (distance == "crossnobis")
     throw ConfigError("distance crossnobis: needs the patterns of each run (rdm_crossnobis), not their mean");
-  if (distance != "correlation" && distance != "euclidean")
-    throw ConfigError("distance: expected correlation, euclidean or crossnobis, found '" + distance + "'");
+  if (distance != "correlation" && distance != "euclidean" && distance != "standardized-euclidean")
+    throw ConfigError("distance: expected correlation, euclidean, standardized-euclidean or crossnobis, found '" +
+                      distance + "'");
   if (p.rows() < 3) throw DataError(fmt::format("{} conditions (expected at least 3)", p.rows()));
   Rdm r;
   r.n = p.rows();
   MatrixD z = p;
+  if (distance == "standardized-euclidean") {
+    // every channel z-scored over the conditions (population SD, scikit-learn's StandardScaler as
+    // Net2Brain's CKA applies it); a constant channel (SD ≤ 1e-7 of its largest |value|) becomes 0
+    for (long c = 0; c < z.cols(); ++c) {
+      const double top = z.col(c).cwiseAbs().maxCoeff();
+      z.col(c).array() -= z.col(c).mean();
+      const double sd = std::sqrt(z.col(c).squaredNorm() / static_cast<double>(z.rows()));
+      if (sd > 1e-7 * top) z.col(c) /= sd;
+      else z.col(c).setZero();
+    }
+  }
   if (distance == "correlation") {
     long constant = 0, first = -1;
     for (long i = 0; i < r.n; ++i) {
@@ -437,7 +519,7 @@ Rdm rdm_from_patterns(const MatrixD& p, const std::string& distance) {
   for (long i = 0; i < r.n; ++i)
     for (long j = i + 1; j < r.n; ++j)
       r.v.push_back(distance == "correlation" ? 1.0 - z.row(i).dot(z.row(j))
-                                              : (p.row(i) - p.row(j)).squaredNorm() / static_cast<double>(p.cols()));
+                                              : (z.row(i) - z.row(j)).squaredNorm() / static_cast<double>(p.cols()));
   round_to_ties(r);
   return r;
 }
@@ -474,7 +556,9 @@ Comparison parse_comparison(const std::string& name, const std::string& option) 
   if (name == "spearman") return Comparison::spearman;
   if (name == "tau-a") return Comparison::tau_a;
   if (name == "cosine") return Comparison::cosine;
-  throw ConfigError(option + ": expected corr, spearman, tau-a or cosine, found '" + name + "'");
+  if (name == "cka") return Comparison::cka;
+  if (name == "cka-debiased") return Comparison::cka_debiased;
+  throw ConfigError(option + ": expected corr, spearman, tau-a, cosine, cka or cka-debiased, found '" + name + "'");
 }
 
 std::string to_string(Comparison c) {
@@ -483,6 +567,8 @@ std::string to_string(Comparison c) {
     case Comparison::spearman: return "spearman";
     case Comparison::tau_a: return "tau-a";
     case Comparison::cosine: return "cosine";
+    case Comparison::cka: return "cka";
+    case Comparison::cka_debiased: return "cka-debiased";
   }
   return "";
 }
@@ -492,6 +578,10 @@ double compare_rdms(const std::vector<double>& x, const std::vector<double>& y, 
   if (x.size() != y.size() || (w && w->size() != x.size()))
     throw DimensionMismatch(fmt::format("RDM vectors of {} and {} entries", x.size(), y.size()));
   switch (c) {
+    case Comparison::cka:
+    case Comparison::cka_debiased:
+      if (w) throw ConfigError("compare_rdms: CKA takes no pair weights (its bootstrap resamples conditions)");
+      return cka_of_vectors(x, y, c == Comparison::cka_debiased);
     case Comparison::corr: return pearson(x, y, w);
     case Comparison::cosine: return cosine(x, y, w);
     case Comparison::spearman: return pearson(ranks(x, w), ranks(y, w), w);
@@ -509,6 +599,18 @@ double compare_rdms(const std::vector<double>& x, const std::vector<double>& y, 
 std::vector<double> pool_rdms(const std::vector<const std::vector<double>*>& rdms, Comparison c) {
   const size_t m = rdms.front()->size();
   std::vector<double> out(m, 0.0);
+  if (is_cka(c)) {
+    // The centring is linear in D: the mean of the RDMs each divided by its centred Gram's norm has
+    // the mean of the normalised centred Grams as its own (what CKA, a cosine of them, compares).
+    const long n = conditions_of_entries(m);
+    for (const auto* v : rdms) {
+      const double norm = centred_gram_of(*v, n, c == Comparison::cka_debiased).norm();
+      if (norm > 0)
+        for (size_t k = 0; k < m; ++k) out[k] += (*v)[k] / norm;
+    }
+    for (double& a : out) a /= static_cast<double>(rdms.size());
+    return out;
+  }
   for (const auto* v : rdms) {
     std::vector<double> t = *v;
     if (c == Comparison::corr) {
@@ -554,6 +656,105 @@ std::pair<double, double> noise_ceiling(const std::vector<std::vector<double>>& 
   return {lower / static_cast<double>(s.size()), upper / static_cast<double>(s.size())};
 }
 
+namespace {
+/// rsa_compare for CKA: the same statistics on the centred Grams of the RDMs, the same streams of
+/// resamples and permutations. A bootstrap resample takes the drawn conditions with their repeats
+/// (rows and columns of −½D gathered, then centred); a permutation reorders the model's conditions,
+/// which leaves its centred Gram's norm unchanged.
+RsaResult cka_compare(const Rdm& model, const std::vector<Rdm>& subjects, bool debiased, const RsaOptions& o) {
+  const size_t ns = subjects.size();
+  const long n = model.n;
+  RsaResult r;
+  r.bootstrap_n.assign(ns + 1, 0);
+  r.similarity.assign(ns + 1, 0.0);
+  r.bootstrap_sd.assign(ns + 1, kNaN);
+  r.ci_low = r.ci_high = r.p_permutation = r.bootstrap_sd;
+  if (debiased && n < 4) {
+    r.similarity.assign(ns + 1, kNaN);
+    return r;
+  }
+  const MatrixD gm = centred_gram_of(model.v, n, debiased);
+  std::vector<MatrixD> gs;
+  for (const auto& s : subjects) gs.push_back(centred_gram_of(s.v, n, debiased));
+  for (size_t s = 0; s < ns; ++s) {
+    r.similarity[s] = frobenius_cosine(gm, gs[s]);
+    r.similarity[ns] += r.similarity[s] / static_cast<double>(ns);
+  }
+  const auto nu = static_cast<std::uint64_t>(n);
+  if (o.bootstrap > 0) {
+    std::vector<std::vector<double>> samples(ns + 1);
+    std::vector<long> idx(static_cast<size_t>(n));
+    std::vector<char> seen(static_cast<size_t>(n));
+    for (long b = 0; b < o.bootstrap; ++b) {
+      std::fill(seen.begin(), seen.end(), 0);
+      long distinct = 0;
+      for (std::uint64_t i = 0; i < nu; ++i) {
+        const auto k = static_cast<long>(index_from_draw(splitmix64_at(o.seed, static_cast<std::uint64_t>(b) * nu + i), nu));
+        idx[i] = k;
+        distinct += !seen[static_cast<size_t>(k)];
+        seen[static_cast<size_t>(k)] = 1;
+      }
+      if (distinct < 3) continue;
+      const MatrixD bm = centred_gram_of(model.v, n, debiased, &idx);
+      std::vector<double> sim(ns + 1, 0.0);
+      for (size_t s = 0; s < ns; ++s) {
+        sim[s] = frobenius_cosine(bm, centred_gram_of(subjects[s].v, n, debiased, &idx));
+        sim[ns] += sim[s] / static_cast<double>(ns);
+      }
+      for (size_t q = 0; q <= ns; ++q) samples[q].push_back(sim[q]);
+    }
+    for (size_t q = 0; q <= ns; ++q) {
+      std::erase_if(samples[q], [](double v) { return std::isnan(v); });
+      r.bootstrap_n[q] = static_cast<long>(samples[q].size());
+      if (samples[q].size() > 1) {
+        const metrics::Spread sp = metrics::bootstrap_spread(std::move(samples[q]));
+        r.bootstrap_sd[q] = sp.sd;
+        r.ci_low[q] = sp.ci_low;
+        r.ci_high[q] = sp.ci_high;
+      }
+    }
+  }
+  if (o.permutations > 0) {
+    const double mnorm = gm.norm();
+    std::vector<double> snorm(ns);
+    for (size_t s = 0; s < ns; ++s) snorm[s] = gs[s].norm();
+    // the observed values as the permutations compute them (the identity permutation ties exactly)
+    auto permuted_sims = [&](const std::vector<long>& perm) {
+      std::vector<double> sim(ns + 1, 0.0);
+      for (size_t s = 0; s < ns; ++s) {
+        double acc = 0;
+        for (long i = 0; i < n; ++i) {
+          const double* row = gm.data() + static_cast<size_t>(perm[static_cast<size_t>(i)]) * n;
+          const double* sub = gs[s].data() + static_cast<size_t>(i) * n;
+          for (long j = 0; j < n; ++j) acc += row[perm[static_cast<size_t>(j)]] * sub[j];
+        }
+        sim[s] = mnorm > 0 && snorm[s] > 0 ? acc / (mnorm * snorm[s]) : kNaN;
+        sim[ns] += sim[s] / static_cast<double>(ns);
+      }
+      return sim;
+    };
+    std::vector<long> perm(static_cast<size_t>(n));
+    std::iota(perm.begin(), perm.end(), 0L);
+    const std::vector<double> observed = permuted_sims(perm);
+    std::vector<long> ge(ns + 1, 0);
+    for (long k = 0; k < o.permutations; ++k) {
+      std::iota(perm.begin(), perm.end(), 0L);
+      for (long i = n - 1; i >= 1; --i) {
+        const auto j = static_cast<long>(
+            index_from_draw(splitmix64_at(o.seed ^ 0x5DEECE66DULL, static_cast<std::uint64_t>(k) * nu + i), i + 1));
+        std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(j)]);
+      }
+      const auto sim = permuted_sims(perm);
+      for (size_t q = 0; q <= ns; ++q) ge[q] += sim[q] >= observed[q];
+    }
+    for (size_t q = 0; q <= ns; ++q)
+      r.p_permutation[q] = std::isnan(observed[q]) ? kNaN
+                                                   : (1.0 + static_cast<double>(ge[q])) / (1.0 + static_cast<double>(o.permutations));
+  }
+  return r;
+}
+}  // namespace
+
 RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Comparison c, const RsaOptions& o) {
   if (o.bootstrap < 0 || o.permutations < 0) throw ConfigError("--bootstrap and --permutations: expected >= 0");
   const size_t ns = subjects.size();
@@ -570,6 +771,7 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
     r.bootstrap_sd = r.ci_low = r.ci_high = r.p_permutation = r.similarity;
     return r;
   }
+  if (is_cka(c)) return cka_compare(model, subjects, c == Comparison::cka_debiased, o);
   // Prepared once: sort orders and dense ranks (spearman's ranks and τa's sort become O(N)).
   const bool rank_based = c == Comparison::spearman || c == Comparison::tau_a;
   Sorted pm;

@@ -148,12 +148,12 @@ void run_rsa_command(const RsaCommand& c, std::ostream& report) {
   std::vector<Comparison> comps;
   for (const auto& name : c.comparisons) comps.push_back(parse_comparison(name));
   if (comps.empty())  // '' wrote a header-only CSV with exit 0
-    throw ConfigError("--comparison: expected at least one of corr, spearman, tau-a, cosine (comma-separated), found none");
+    throw ConfigError("--comparison: expected at least one of corr, spearman, tau-a, cosine, cka, cka-debiased (comma-separated), found none");
   if (c.brain.empty()) throw ConfigError("--brain: give at least one group of subject RDMs");
   if (c.models.empty() && c.features.empty())
     throw ConfigError("--model: give at least one model RDM (a dataset or a group of them), or --features");
-  if (c.distance != "correlation" && c.distance != "euclidean")
-    throw ConfigError("--distance: expected correlation or euclidean for --features (crossnobis needs runs: rsa --sweep), "
+  if (c.distance != "correlation" && c.distance != "euclidean" && c.distance != "standardized-euclidean")
+    throw ConfigError("--distance: expected correlation, euclidean or standardized-euclidean for --features (crossnobis needs runs: rsa --sweep), "
                       "found '" + c.distance + "'");
   const h5::File f(c.rdms);
   std::vector<NamedRdm> models;

@@ -143,7 +143,7 @@ std::vector<UnitShape> unit_shapes(const Plan& plan) {
       for (const auto& cmp : plan.rsa->comparisons) {
         if (cmp == "spearman") ++r.ranked;
         else if (cmp == "tau-a") ++r.tau;
-        else ++r.linear;
+        else ++r.linear;  // corr, cosine; cka (O(n²) per resample and permutation, as their quadratic forms)
       }
       s.n += s.n_eval;
       s.rsa = r;

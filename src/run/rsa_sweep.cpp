@@ -441,9 +441,10 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
   std::vector<Comparison> comps;
   for (const auto& name : c.comparisons) comps.push_back(parse_comparison(name));
   if (comps.empty())  // '' wrote a header-only CSV with exit 0
-    throw ConfigError("--comparison: expected at least one of corr, spearman, tau-a, cosine (comma-separated), found none");
-  if (c.distance != "correlation" && c.distance != "euclidean" && c.distance != "crossnobis")
-    throw ConfigError("--distance: expected correlation, euclidean or crossnobis, found '" + c.distance + "'");
+    throw ConfigError("--comparison: expected at least one of corr, spearman, tau-a, cosine, cka, cka-debiased (comma-separated), found none");
+  if (c.distance != "correlation" && c.distance != "euclidean" && c.distance != "standardized-euclidean" &&
+      c.distance != "crossnobis")
+    throw ConfigError("--distance: expected correlation, euclidean, standardized-euclidean or crossnobis, found '" + c.distance + "'");
   if (c.events.find("{episode}") == std::string::npos)
     throw ConfigError("--events '" + c.events + "': expected a path template holding {episode} (and optionally {subject})");
   const Sweep sweep = Sweep::load(c.sweep);

@@ -144,8 +144,8 @@ bad() {  # bad NAME SED-EXPRESSION PATTERN
   [ ! -e "$WORK/bad_$1" ] || fail "$1: generate wrote $WORK/bad_$1"
 }
 bad set "s|set: \[train, test\]|set: [train, val]|" "key 'rsa.set': 'val' is not a set of this sweep"
-bad distance "s|  comparisons:|  distance: cityblock\n  comparisons:|" "key 'rsa.distance': expected correlation, euclidean or crossnobis, found 'cityblock'"
-bad comparison "s|comparisons: \[corr, spearman\]|comparisons: [corr, kendall]|" "key 'rsa.comparisons': expected corr, spearman, tau-a or cosine, found 'kendall'"
+bad distance "s|  comparisons:|  distance: cityblock\n  comparisons:|" "key 'rsa.distance': expected correlation, euclidean, standardized-euclidean or crossnobis, found 'cityblock'"
+bad comparison "s|comparisons: \[corr, spearman\]|comparisons: [corr, kendall]|" "key 'rsa.comparisons': expected corr, spearman, tau-a, cosine, cka or cka-debiased, found 'kendall'"
 bad events "s|_events.tsv|_nothere.tsv|" "sherlock01_nothere.tsv"
 bad template "s|{episode}_events.tsv|sherlock01_events.tsv|" "key 'rsa.events': expected a path template holding \{episode\}"
 bad roi "s|  comparisons:|  rois: {vis: 'nomatch'}\n  comparisons:|" "key 'rsa.rois.vis' \('nomatch'\): no parcel of .* matches"

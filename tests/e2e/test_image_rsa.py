@@ -165,7 +165,7 @@ out: {self.d}/features_{name}
                 self.assertFalse(os.path.exists(out))
         r = run("rsa", "--rdms", RSA92, "--brain", "hIT", "--features", f"{bad}:rows50", "--distance", "crossnobis", "--out", out)
         self.assertEqual(r.returncode, 2)
-        self.assertIn("--distance: expected correlation or euclidean for --features", r.stderr)
+        self.assertIn("--distance: expected correlation, euclidean or standardized-euclidean for --features", r.stderr)
 
 
 if __name__ == "__main__":

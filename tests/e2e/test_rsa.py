@@ -11,7 +11,10 @@ take) against scipy/numpy.
 RsaUndefined: undefined statistics (constant RDMs, one-column layers, resamples of few conditions)
 are NaN with a count, or refused (issue #25).
 
-Usage: test_rsa.py BRAINSWEEP_BINARY [RSA92_H5] [Rsa | RsaManyConditions | RsaUndefined]
+RsaCka: linear CKA (plain, debiased, Net2Brain's standardised) as comparisons on Sherlock's scenes,
+against tests/reference/cka_reference.py (issue #26 §3).
+
+Usage: test_rsa.py BRAINSWEEP_BINARY [RSA92_H5] [Rsa | RsaManyConditions | RsaUndefined | RsaCka]
 """
 import os
 import subprocess
@@ -360,7 +363,7 @@ train: [{", ".join(f"run-{r:02d}" for r in runs)}]
                 self.assertFalse(os.path.exists(out))
         write(good)
         for args, pattern in ((["--set", "val"], r"'val' is not a set of"),
-                              (["--set", "test", "--distance", "cityblock"], r"--distance: expected correlation, euclidean or crossnobis"),
+                              (["--set", "test", "--distance", "cityblock"], r"--distance: expected correlation, euclidean, standardized-euclidean or crossnobis"),
                               (["--set", "test", "--rdms", RSA92], r"either --rdms .* or --sweep")):
             with self.subTest(pattern=pattern):
                 r = run("--sweep", sweep, "--events", os.path.join(ev, "{episode}_events.tsv"), *args, "--bootstrap", "0",
@@ -399,7 +402,7 @@ train: [{", ".join(f"run-{r:02d}" for r in runs)}]
             (["--brain", "subj", "--model", "missing"], r"--model 'missing' not found"),
             (["--brain", "rect", "--model", "subj/a"], r"--brain 'rect': expected a group of subjects"),
             (["--brain", "one", "--model", "subj/a"], r"--brain one: 1 subject \(a\); the noise ceiling needs at least 2"),
-            (["--brain", "subj", "--model", "subj/a", "--comparison", "corr,kendall"], r"--comparison: expected corr, spearman, tau-a or cosine, found 'kendall'"),
+            (["--brain", "subj", "--model", "subj/a", "--comparison", "corr,kendall"], r"--comparison: expected corr, spearman, tau-a, cosine, cka or cka-debiased, found 'kendall'"),
             # issue #25: CLI11 saturated these silently; '' wrote a header-only CSV with exit 0
             (["--brain", "subj", "--model", "subj/a", "--seed", "-1"], r"--seed: expected an integer in \[0, 2\^64 - 1\], found '-1'"),
             (["--brain", "subj", "--model", "subj/a", "--seed", str(2**64)], r"--seed: expected an integer .* found '18446744073709551616'"),
@@ -492,6 +495,107 @@ class RsaManyConditions(e2e.TempDirTest):
         self.assertGreater(len(np.unique(ref.upper(model))), 2 ** 20)
         self.assertLess(len(np.unique(ref.upper(subjects[1]))), 500)
         self.against_reference(model, subjects, ["tau-a"], B=3, P=3, seed=11)
+
+
+class RsaCka(e2e.TempDirTest):
+    """Linear CKA as an RSA comparison (issue #26 §3): Sherlock's 50 scenes, roi6 and the 481 PMC
+    voxels of 8 subjects against annotation and LSA features, `--comparison cka,cka-debiased` on
+    euclidean RDMs and `cka` on standardized-euclidean ones (Net2Brain's CKA), with bootstrap,
+    permutation p and the noise ceiling, against tests/reference/cka_reference.py, which computes CKA
+    from the condition patterns themselves (feature-space formula, Song et al.'s unbiased HSIC,
+    Net2Brain's StandardScaler + HKH)."""
+
+    def test_sherlock_scenes_against_numpy(self):
+        import cka_reference as cref
+        import encoding_reference as enc
+        sherlock = os.path.join(os.path.dirname(RSA92), "..", "sherlock")
+        eps = ("sherlock01", "sherlock02")
+        events = {ep: ref.read_events(os.path.join(sherlock, "events", f"{ep}_events.tsv")) for ep in eps}
+        conditions = list(dict.fromkeys(e[2] for ep in eps for e in events[ep]))
+        subjects = [f"sub-0{i}" for i in range(1, 9)]
+        for atlas, distance, kinds in (("roi6", "euclidean", ("cka", "cka-debiased")),
+                                       ("pmc481", "standardized-euclidean", ("cka",))):
+            with self.subTest(atlas=atlas, distance=distance):
+                sweep = e2e.sherlock_sweep(os.path.join(self.d, f"sherlock_{atlas}.yaml"), sherlock, atlas)
+                out = self.out()
+                r = run("--sweep", sweep, "--events", os.path.join(sherlock, "events", "{episode}_events.tsv"), "--set",
+                        "train,test", "--distance", distance, "--comparison", ",".join(kinds), "--bootstrap", "40",
+                        "--permutations", "40", "--seed", "11", "--out", out)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                rows = read_csv(out)
+                brain = {}
+                for s in subjects:
+                    with h5py.File(os.path.join(sherlock, "fmri", s, "func", f"{s}_task-sherlock_space-MNI152_atlas-{atlas}_bold.h5")) as f:
+                        runs = [(f[f"ses-001_task-{ep}"][()], events[ep]) for ep in eps]
+                    brain[s] = ref.condition_patterns(runs, conditions, 1.5, 0)
+                n_tr = {ep: len(runs[k][0]) for k, ep in enumerate(eps)}
+                for model, layer in (("annotations", "all"), ("description_lsa", "lsa64")):
+                    design = []
+                    for ep in eps:
+                        with h5py.File(os.path.join(sherlock, "features", model, "movies", "sherlock", f"movies_{ep}.h5")) as f:
+                            design.append((enc.align(f[layer][()].astype(np.float64), n_tr[ep], 0, 1), events[ep]))
+                    x = ref.condition_patterns(design, conditions, 1.5, 0)
+                    name = f"{model}/{layer} w1 d0"
+                    for kind in kinds:
+                        # standardized-euclidean: the channels z-scored once over all conditions (the RDM's
+                        # patterns), resamples and permutations then taken of those; the similarity itself is
+                        # Net2Brain's linear_CKA (StandardScaler inside), checked first
+                        xs, ys = x, [brain[s] for s in subjects]
+                        if distance == "standardized-euclidean":
+                            net2brain = cref.cka_stats(x, ys, "cka-standardized")["similarity"]
+                            xs, ys = cref._standard_scaler(x), [cref._standard_scaler(y) for y in ys]
+                        want = cref.cka_stats(xs, ys, kind, bootstrap=40, permutations=40, seed=11)
+                        if distance == "standardized-euclidean":
+                            np.testing.assert_allclose(want["similarity"], net2brain, atol=1e-12)
+                        got = [g for g in rows if g["model"] == name and g["comparison"] == kind]
+                        self.assertEqual([g["subject"] for g in got], subjects + ["mean"])
+                        for k, g in enumerate(got):
+                            for key in ("similarity", "bootstrap_sd", "ci_low", "ci_high", "p_permutation"):
+                                self.assertAlmostEqual(float(g[key]), want[key][k], delta=1e-7,
+                                                       msg=(atlas, name, kind, g["subject"], key))
+                            self.assertEqual(int(g["n_bootstrap"]), want["n_bootstrap"][k])
+                        print(f"{atlas} {distance} {name} {kind}: mean {want['similarity'][-1]:.4f}")
+                for kind in kinds:
+                    grams = [cref._standard_scaler(brain[s]) if distance == "standardized-euclidean" else brain[s]
+                             for s in subjects]
+                    if kind == "cka":
+                        lower, upper = cref.noise_ceiling(grams)
+                        g = next(g for g in rows if g["comparison"] == kind)
+                        self.assertAlmostEqual(float(g["ceiling_lower"]), lower, delta=1e-7)
+                        self.assertAlmostEqual(float(g["ceiling_upper"]), upper, delta=1e-7)
+
+
+    def test_cka_sweep_through_mpirun(self):
+        """`rsa: {comparisons: [cka, cka-debiased], distance: standardized-euclidean}` through generate →
+        mpirun -n 2 run: results.csv byte for byte the table `rsa --sweep` writes."""
+        sherlock = os.path.abspath(os.path.join(os.path.dirname(RSA92), "..", "sherlock"))
+        source = os.path.abspath(os.path.join(HERE, "..", ".."))
+        with open(os.path.join(source, "sweeps", "sherlock_rsa.yaml")) as f:
+            text = f.read()
+        text = (text.replace("dataset: configs", f"dataset: {source}/configs")
+                .replace("../shared/data/sherlock", sherlock)
+                .replace("comparisons: [corr, spearman]", "comparisons: [cka, cka-debiased]\n  distance: standardized-euclidean")
+                .replace("bootstrap: 1000", "bootstrap: 20").replace("permutations: 1000", "permutations: 20"))
+        sweep = os.path.join(self.d, "cka_sweep.yaml")
+        with open(sweep, "w") as f:
+            f.write(text)
+        rd = os.path.join(self.d, "cka_run")
+        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_btl="self,vader",
+                   OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
+        for cmd in ([BIN, "generate", sweep, "--out", rd], ["mpirun", "-n", "2", BIN, "run", rd]):
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        out = self.out()
+        r = run("--sweep", sweep, "--events", os.path.join(sherlock, "events", "{episode}_events.tsv"), "--set",
+                "train,test", "--comparison", "cka,cka-debiased", "--distance", "standardized-euclidean", "--bootstrap",
+                "20", "--permutations", "20", "--seed", "0", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out) as a, open(os.path.join(rd, "results.csv")) as b:
+            cli, swept = a.read(), b.read()
+        self.assertEqual(cli, swept)
+        rows = read_csv(out)
+        self.assertEqual({g["comparison"] for g in rows}, {"cka", "cka-debiased"})
+        self.assertEqual(len(rows), 2 * 10 * 9)  # comparisons × units × (8 subjects + mean), one ROI (all parcels)
 
 
 class RsaUndefined(e2e.TempDirTest):

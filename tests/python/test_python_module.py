@@ -302,12 +302,67 @@ class RsaFunctions(unittest.TestCase):
         bad[1, 2] += 1
         with self.assertRaisesRegex(ValueError, "not symmetric"):
             brainsweep.compare(bad, model)
-        with self.assertRaisesRegex(ValueError, "method: expected corr, spearman, tau-a or cosine"):
+        with self.assertRaisesRegex(ValueError, "method: expected corr, spearman, tau-a, cosine, cka or cka-debiased"):
             brainsweep.compare(model, model, "kendall")
         with self.assertRaisesRegex(ValueError, "at least 2 subjects"):
             brainsweep.noise_ceiling([model])
         with self.assertRaisesRegex(ValueError, "expected at least 3"):
             brainsweep.rdm(P[:2])
+
+
+class Cka(unittest.TestCase):
+    """brainsweep.cka / compare(..., "cka") (issue #26 §3) against tests/reference/cka_reference.py
+    (feature-space formulas), Net2Brain's own number and CKA's invariances."""
+
+    @classmethod
+    def setUpClass(cls):
+        sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+        import cka_reference
+        cls.ref = cka_reference
+
+    def test_against_reference(self):
+        rng = np.random.default_rng(5)
+        for n, d1, d2 in ((30, 5, 200), (100, 50, 8), (6, 3, 3), (12, 40, 40)):
+            x = rng.standard_normal((n, d1))
+            y = x[:, :min(d1, d2)] @ rng.standard_normal((min(d1, d2), d2)) + rng.standard_normal((n, d2))
+            with self.subTest(n=n, d1=d1, d2=d2):
+                self.assertAlmostEqual(brainsweep.cka(x, y), self.ref.cka(x, y), delta=1e-9)
+                self.assertAlmostEqual(brainsweep.cka(x, y, standardize=True), self.ref.cka_net2brain(x, y), delta=1e-9)
+                self.assertAlmostEqual(brainsweep.cka(x, y, debiased=True), self.ref.cka_debiased(x, y), delta=1e-9)
+                # a correlation RDM is the squared distance of patterns z-scored per condition
+                z = lambda a: (a - a.mean(1, keepdims=True)) / a.std(1, keepdims=True)  # noqa: E731
+                self.assertAlmostEqual(brainsweep.compare(brainsweep.rdm(x, "correlation"), brainsweep.rdm(y, "correlation"),
+                                                          "cka"), self.ref.cka(z(x), z(y)), delta=1e-9)
+
+    def test_net2brain_notebook_case(self):
+        """Net2Brain's notebooks/3_Evaluation.ipynb CKA example: np.random.seed(45), rand(100, 20),
+        rand(100, 10). Net2Brain's CKA().linear_CKA (cvai-roig-lab/Net2Brain b59ed47, cka.py, run once
+        with numpy 1.24 and scikit-learn 1.2.1) gave 0.09819883413040802."""
+        np.random.seed(45)
+        x, y = np.random.rand(100, 20), np.random.rand(100, 10)
+        self.assertAlmostEqual(brainsweep.cka(x, y, standardize=True), 0.09819883413040802, delta=1e-9)
+
+    def test_invariances_and_errors(self):
+        rng = np.random.default_rng(2)
+        x, y = rng.standard_normal((40, 12)), rng.standard_normal((40, 7))
+        q, _ = np.linalg.qr(rng.standard_normal((12, 12)))
+        self.assertAlmostEqual(brainsweep.cka(x, x @ q * 3.0 + 1.0), 1.0, delta=1e-9)
+        self.assertAlmostEqual(brainsweep.cka(x, y), brainsweep.cka(y, x), delta=1e-12)
+        self.assertTrue(np.isnan(brainsweep.cka(x, np.ones((40, 3)))))  # no variance: undefined, not 0
+        with self.assertRaisesRegex(ValueError, "x has 40 conditions \\(rows\\), y 39"):
+            brainsweep.cka(x, y[:39])
+        with self.assertRaisesRegex(ValueError, "at least 4 conditions, found 3"):
+            brainsweep.cka(x[:3], y[:3], debiased=True)
+        bad = x.copy()
+        bad[2, 1] = np.nan
+        with self.assertRaisesRegex(ValueError, "NaN"):
+            brainsweep.cka(bad, y)
+        # the ceiling of subjects that are noisy copies of one representation is high, and ordered
+        reps = [x + 0.3 * rng.standard_normal(x.shape) for _ in range(4)]
+        lower, upper = brainsweep.noise_ceiling([brainsweep.rdm(r, "euclidean") for r in reps], "cka")
+        want = self.ref.noise_ceiling(reps)
+        self.assertAlmostEqual(lower, want[0], delta=1e-9)
+        self.assertAlmostEqual(upper, want[1], delta=1e-9)
 
 
 class Readers(unittest.TestCase):
