@@ -394,25 +394,39 @@ MatrixD half_negative_distance(const std::vector<double>& v, long n, const std::
 /// G_ij − m_i − m_j off the diagonal, diagonal zero.
 void centre_gram(MatrixD& g, bool debiased) {
   const long n = g.rows();
+  // g is symmetric: its row sums are its column sums
   if (!debiased) {
     const Eigen::VectorXd rm = g.rowwise().mean();
     const double gm = rm.mean();
-    for (long i = 0; i < n; ++i)
-      for (long j = 0; j < n; ++j) g(i, j) += gm - rm[i] - rm[j];
+    for (long i = 0; i < n; ++i) {
+      double* row = g.data() + static_cast<size_t>(i) * n;
+      const double a = gm - rm[i];
+      for (long j = 0; j < n; ++j) row[j] += a - rm[j];
+    }
     return;
   }
   g.diagonal().setZero();
   Eigen::VectorXd m = g.rowwise().sum() / static_cast<double>(n - 2);
   m.array() -= m.sum() / (2.0 * static_cast<double>(n - 1));
-  for (long i = 0; i < n; ++i)
-    for (long j = 0; j < n; ++j) g(i, j) = i == j ? 0.0 : g(i, j) - m[i] - m[j];
+  for (long i = 0; i < n; ++i) {
+    double* row = g.data() + static_cast<size_t>(i) * n;
+    for (long j = 0; j < n; ++j) row[j] -= m[i] + m[j];
+    row[i] = 0.0;
+  }
 }
 
 /// ⟨A, B⟩_F / (‖A‖_F ‖B‖_F), NaN where either is zero (a representation without variance).
 double frobenius_cosine(const MatrixD& a, const MatrixD& b) {
-  const double aa = a.squaredNorm(), bb = b.squaredNorm();
+  double ab = 0, aa = 0, bb = 0;
+  const double* pa = a.data();
+  const double* pb = b.data();
+  for (long k = 0; k < a.size(); ++k) {
+    ab += pa[k] * pb[k];
+    aa += pa[k] * pa[k];
+    bb += pb[k] * pb[k];
+  }
   if (!(aa > 0) || !(bb > 0)) return kNaN;
-  return a.cwiseProduct(b).sum() / std::sqrt(aa * bb);
+  return ab / std::sqrt(aa * bb);
 }
 
 MatrixD centred_gram_of(const std::vector<double>& v, long n, bool debiased, const std::vector<long>* idx = nullptr) {
@@ -685,6 +699,58 @@ RsaResult cka_compare(const Rdm& model, const std::vector<Rdm>& subjects, bool d
     std::vector<std::vector<double>> samples(ns + 1);
     std::vector<long> idx(static_cast<size_t>(n));
     std::vector<char> seen(static_cast<size_t>(n));
+    // −½D of every RDM as a full matrix, once; a resample gathers its rows and columns into a buffer
+    // and centres it there
+    const MatrixD fm = half_negative_distance(model.v, n);
+    std::vector<MatrixD> fs;
+    for (const auto& s : subjects) fs.push_back(half_negative_distance(s.v, n));
+    // The resampled matrices are symmetric: kept as their upper triangles with the diagonal (row i:
+    // columns i … n − 1), centred there, and compared with the off-diagonal entries counted twice.
+    const size_t packed = static_cast<size_t>(n * (n + 1) / 2);
+    std::vector<double> bm(packed), bs(packed), rsum(static_cast<size_t>(n));
+    auto gather_centre = [&](const MatrixD& full, std::vector<double>& out) {
+      std::fill(rsum.begin(), rsum.end(), 0.0);
+      size_t q = 0;
+      for (long i = 0; i < n; ++i) {
+        const double* row = full.data() + static_cast<size_t>(idx[static_cast<size_t>(i)]) * n;
+        const double d = debiased ? 0.0 : row[idx[static_cast<size_t>(i)]];
+        out[q++] = d;
+        rsum[static_cast<size_t>(i)] += d;
+        double acc = 0;
+        for (long j = i + 1; j < n; ++j, ++q) {
+          const double v = row[idx[static_cast<size_t>(j)]];
+          out[q] = v;
+          acc += v;
+          rsum[static_cast<size_t>(j)] += v;
+        }
+        rsum[static_cast<size_t>(i)] += acc;
+      }
+      double total = 0;
+      for (double v : rsum) total += v;
+      const double nn = static_cast<double>(n);
+      // plain: g − r_i/n − r_j/n + Σr/n²; debiased (U-centring): g − m_i − m_j off the diagonal, with
+      // m_i = r_i/(n − 2) − Σr/(2(n − 1)(n − 2)), diagonal 0
+      std::vector<double>& m = rsum;
+      for (double& v : m)
+        v = debiased ? v / (nn - 2) - total / (2.0 * (nn - 1) * (nn - 2)) : v / nn - 0.5 * total / (nn * nn);
+      q = 0;
+      for (long i = 0; i < n; ++i) {
+        const double mi = m[static_cast<size_t>(i)];
+        out[q] = debiased ? 0.0 : out[q] - 2 * mi;
+        ++q;
+        for (long j = i + 1; j < n; ++j, ++q) out[q] -= mi + m[static_cast<size_t>(j)];
+      }
+    };
+    auto packed_cosine = [&](const std::vector<double>& a, const std::vector<double>& b) {
+      double ab = 0, aa = 0, bb = 0;
+      size_t q = 0;
+      for (long i = 0; i < n; ++i) {
+        ab += 0.5 * a[q] * b[q], aa += 0.5 * a[q] * a[q], bb += 0.5 * b[q] * b[q];  // the diagonal once
+        ++q;
+        for (long j = i + 1; j < n; ++j, ++q) ab += a[q] * b[q], aa += a[q] * a[q], bb += b[q] * b[q];
+      }
+      return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : kNaN;
+    };
     for (long b = 0; b < o.bootstrap; ++b) {
       std::fill(seen.begin(), seen.end(), 0);
       long distinct = 0;
@@ -695,10 +761,11 @@ RsaResult cka_compare(const Rdm& model, const std::vector<Rdm>& subjects, bool d
         seen[static_cast<size_t>(k)] = 1;
       }
       if (distinct < 3) continue;
-      const MatrixD bm = centred_gram_of(model.v, n, debiased, &idx);
+      gather_centre(fm, bm);
       std::vector<double> sim(ns + 1, 0.0);
       for (size_t s = 0; s < ns; ++s) {
-        sim[s] = frobenius_cosine(bm, centred_gram_of(subjects[s].v, n, debiased, &idx));
+        gather_centre(fs[s], bs);
+        sim[s] = packed_cosine(bm, bs);
         sim[ns] += sim[s] / static_cast<double>(ns);
       }
       for (size_t q = 0; q <= ns; ++q) samples[q].push_back(sim[q]);
@@ -839,6 +906,8 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
     if (c == Comparison::spearman) ranks_sorted(pm, w, rx);
     for (size_t s = 0; s < ns; ++s) {
       switch (c) {
+        case Comparison::cka:
+        case Comparison::cka_debiased: break;  // cka_compare, before
         case Comparison::corr: out[s] = pearson(model.v, subjects[s].v, w); break;
         case Comparison::cosine: out[s] = cosine(model.v, subjects[s].v, w); break;
         case Comparison::spearman:
