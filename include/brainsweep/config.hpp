@@ -100,7 +100,14 @@ struct FeatureSet {
   std::vector<std::string> layers;
   std::vector<FeatureBand> bands;
   std::vector<double> gamma;
+  /// A variance partition's subset model (issue #26 §1, `partition:` in the sweep): the family's
+  /// feature spaces, `<model>/<layer+layer>` joined by `|`; the subset is `bands` (γ all 1: plain
+  /// concatenation), `model` "partition". Empty otherwise.
+  std::string partition;
 };
+
+/// The most feature spaces a `partition:` may list (2^K − 1 subset models per grid point).
+inline constexpr size_t kMaxPartitionSpaces = 4;
 
 /// The most Dirichlet samples a banded feature set's `scalings.samples` may ask for (each is a unit
 /// of the plan per grid point).

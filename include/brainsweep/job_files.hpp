@@ -48,7 +48,17 @@ h5::File open_job_file(const Plan& plan, const Job& job, const std::string& run_
 /// @throw DataError  if a job file is missing or its split has the wrong size
 void write_results_split_csv(const Plan& plan, const std::string& run_dir);
 
-/// Write RUN_DIR/results.csv (and results_split.csv) from the job files: one row per job × parcel × eval set, in plan order.
+/// Write RUN_DIR/partition.csv when the plan has variance partitions (`partition:` feature sets, issue
+/// #26 §1) and eval sets (else remove an earlier one): per partition × grid point × subject × parcel ×
+/// eval set × measure (`r2`: the set's R², eval/<set>/r2; `rsq`: sign(r)·r²), the subset models' values
+/// (kind `model`) and the partitions by inclusion–exclusion (Möbius inversion over the subset lattice,
+/// Lescroart et al. 2015; kind `unique` for one space, `shared` for several), columns
+/// `partition,hrf_delay,stimulus_window,subject,parcel,eval_set,measure,kind,spaces,value,negative`
+/// (negative: 1 for a partition below 0, kept as it is). Called by write_results_csv.
+/// @throw DataError  if a job file is missing or a family lacks a subset model
+void write_partition_csv(const Plan& plan, const std::string& run_dir);
+
+/// Write RUN_DIR/results.csv (and results_split.csv, partition.csv) from the job files: one row per job × parcel × eval set, in plan order.
 /// With `ceiling` (subject → parcel → ceiling on eval set `ceiling_set`), two more columns:
 /// `ceiling` and `r_normalized` = eval_r / ceiling, filled on the rows of that set whose ceiling is at
 /// least `min_ceiling` (`ceiling` alone where it is below; both empty on other sets' rows).

@@ -49,6 +49,7 @@ struct Job {
   /// A trained encoder's job (its unit's configuration): `model` is then "encoder", `layers` the
   /// streams' labels (model/layer+layer), hrf_delay 0 and stimulus_window 1 (features start-aligned).
   std::optional<EncoderConfig> encoder;
+  std::string partition;  ///< a variance partition's subset model: its family (FeatureSet::partition)
 };
 
 /// Jobs that share one design matrix and one set of training rows: fitted together.
@@ -66,6 +67,7 @@ struct Unit {
   /// A trained encoder (docs/trained-encoders.md): one model for every subject of the unit, trained on
   /// `train` (the training episodes every subject has), early-stopped on Plan::encoder's eval set.
   std::optional<EncoderConfig> encoder;
+  std::string partition;  ///< a variance partition's subset model: its family (FeatureSet::partition)
 };
 
 /// What the trained encoders of a plan share (the sweep's `encoder:` beyond its grid).

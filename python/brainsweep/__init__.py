@@ -47,7 +47,7 @@ except ImportError:  # the same estimator without scikit-learn's base classes an
         _estimator_type = "regressor"
 
 __version__ = _engine.__version__
-__all__ = ["RidgeCV", "pearson_r", "read_results", "read_split", "read_stitched", "Stitched", "default_alphas", "blas_info",
+__all__ = ["RidgeCV", "pearson_r", "read_results", "read_split", "read_partition", "read_stitched", "Stitched", "default_alphas", "blas_info",
            "rdm", "compare", "cka", "noise_ceiling"]
 
 blas_info = _engine.blas_info  # "OpenBLAS 0.3.21, core Cooperlake, 2 threads": the kernels this process runs
@@ -449,6 +449,28 @@ def read_split(run_dir):
                          f"sets, when the run is complete (see `brainsweep status {d}`)")
     return pd.read_csv(path, dtype={"job_id": str, "parcel": str, "eval_set": str, "subject": str, "band": str},
                        keep_default_na=False, na_values={k: ["", "nan"] for k in ("r_split", "r2_split", "r2_alone", "r2")})
+
+
+def read_partition(run_dir):
+    """Variance partitions of a run (sweeps with ``partition:`` feature sets; docs/ridge-engine.md
+    "Variance partitioning") as a pandas DataFrame in the order of RUN_DIR/partition.csv.
+
+    Columns: partition (the family's spaces joined by '|'), hrf_delay, stimulus_window (TRs), subject,
+    parcel, eval_set, measure ('r2': held-out R² against the set-centred fMRI; 'rsq': sign(r)·r²),
+    kind ('model': a subset model's value; 'unique' / 'shared': a partition), spaces ('+'-joined),
+    value, negative (bool: a partition below 0, reported as it is).
+    Raises ValueError if RUN_DIR holds no plan or no partition.csv.
+    """
+    pd = _pandas()
+    d = _run_dir(run_dir)
+    path = d / "partition.csv"
+    if not path.is_file():
+        raise ValueError(f"{path}: missing; it is written for sweeps with `partition:` feature sets and eval sets, "
+                         f"when the run is complete (see `brainsweep status {d}`)")
+    df = pd.read_csv(path, dtype={"partition": str, "parcel": str, "eval_set": str, "subject": str, "spaces": str},
+                     keep_default_na=False, na_values={"value": ["", "nan"]})
+    df["negative"] = df["negative"].astype(str) == "1"
+    return df
 
 
 @_dataclass

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -219,6 +220,49 @@ Sweep Sweep::load(const std::string& path) {
     throw ConfigError(yaml::at(path, feats, "features") + ": expected a non-empty list of {model, layers}");
   for (size_t i = 0; feats && i < feats.size(); ++i) {
     const std::string key = "features[" + std::to_string(i) + "]";
+    if (feats[i].IsMap() && feats[i]["partition"]) {  // variance partition: one feature set per subset
+      yaml::check_keys(path, feats[i], key, {"partition"});
+      const auto pn = feats[i]["partition"];
+      if (!pn.IsSequence() || pn.size() < 2 || pn.size() > kMaxPartitionSpaces)
+        throw ConfigError(fmt::format("{}: expected a list of 2 to {} feature spaces {{model, layers}} (2^K − 1 subset "
+                                      "models are fitted), found {}", yaml::at(path, pn, key + ".partition"),
+                                      kMaxPartitionSpaces, pn.IsSequence() ? std::to_string(pn.size()) + (pn.size() == 1 ? " entry" : " entries") : "no list"));
+      std::vector<FeatureBand> spaces;
+      std::vector<std::string> names;
+      for (size_t k = 0; k < pn.size(); ++k) {
+        const std::string bk = key + ".partition[" + std::to_string(k) + "]";
+        yaml::check_keys(path, pn[k], bk, {"model", "layers"});
+        FeatureBand space{yaml::required<std::string>(path, pn[k], "model", "a model name"),
+                          nonempty(pn[k]["layers"], bk + ".layers", "layer names")};
+        for (size_t q = 0; q < spaces.size(); ++q)
+          for (const auto& layer : space.layers)
+            if (spaces[q].model == space.model &&
+                std::find(spaces[q].layers.begin(), spaces[q].layers.end(), layer) != spaces[q].layers.end())
+              throw ConfigError(yaml::at(path, pn[k], bk) + ": layer '" + space.model + "/" + layer + "' is also in " +
+                                key + ".partition[" + std::to_string(q) + "] (a layer belongs to one feature space)");
+        names.push_back(fmt::format("{}/{}", space.model, fmt::join(space.layers, "+")));
+        spaces.push_back(std::move(space));
+      }
+      // Every non-empty subset, smallest first, then in the order of the spaces (bit order).
+      const size_t K = spaces.size();
+      std::vector<unsigned> masks;
+      for (unsigned m = 1; m < (1u << K); ++m) masks.push_back(m);
+      std::stable_sort(masks.begin(), masks.end(), [](unsigned a, unsigned b) { return std::popcount(a) < std::popcount(b); });
+      const std::string family = fmt::format("{}", fmt::join(names, "|"));
+      for (unsigned m : masks) {
+        FeatureSet f;
+        f.model = "partition";
+        f.partition = family;
+        for (size_t k = 0; k < K; ++k)
+          if (m & (1u << k)) {
+            f.bands.push_back(spaces[k]);
+            f.gamma.push_back(1.0);  // √1: the spaces' standardised columns side by side, as one ridge
+            f.layers.push_back(names[k]);
+          }
+        s.features.push_back(std::move(f));
+      }
+      continue;
+    }
     if (feats[i].IsMap() && feats[i]["bands"]) {  // banded: one feature set per scaling
       yaml::check_keys(path, feats[i], key, {"bands", "scalings"});
       const auto bn = feats[i]["bands"];

@@ -2,6 +2,9 @@
 // of unit writes and what `run`, `gather`, `status` and `stitch` read, apart from how units are computed.
 #include "brainsweep/job_files.hpp"
 
+#include <bit>
+#include <tuple>
+
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -87,7 +90,7 @@ std::string unit_record_problem(const Plan& p, const Unit& u, const std::string&
   std::error_code ec;
   if (!sfs::exists(unit_marker_path(run_dir, u.unit_id), ec)) return "";
   for (size_t k = 0; k < u.job_ids.size(); ++k) {  // job k of a unit is the job of its subject k
-    const Job job{u.job_ids[k], u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, u.subjects[k], u.bands, u.gamma, u.encoder};
+    const Job job{u.job_ids[k], u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, u.subjects[k], u.bands, u.gamma, u.encoder, u.partition};
     const std::string problem = job_file_problem(p, job, run_dir);
     if (!problem.empty()) return problem;
   }
@@ -135,6 +138,92 @@ void write_results_split_csv(const Plan& p, const std::string& run_dir) {
   fs::write_text_atomic(path.string(), out.str());
 }
 
+void write_partition_csv(const Plan& p, const std::string& run_dir) {
+  const auto path = sfs::path(run_dir) / "partition.csv";
+  const bool any = std::any_of(p.jobs.begin(), p.jobs.end(), [](const Job& j) { return !j.partition.empty(); });
+  if (!any || p.eval.empty()) {
+    std::error_code ec;
+    sfs::remove(path, ec);  // an earlier plan's would not be this one's
+    return;
+  }
+  // The families: (partition, hrf_delay, stimulus_window, subject) → subset mask → job, in plan order.
+  using Key = std::tuple<std::string, int, int, std::string>;
+  std::vector<Key> order;
+  std::map<Key, std::map<unsigned, const Job*>> families;
+  for (const auto& job : p.jobs) {
+    if (job.partition.empty()) continue;
+    std::vector<std::string> spaces;
+    for (size_t a = 0, b; a <= job.partition.size(); a = b + 1) {
+      b = job.partition.find('|', a);
+      if (b == std::string::npos) b = job.partition.size();
+      spaces.push_back(job.partition.substr(a, b - a));
+    }
+    unsigned mask = 0;
+    for (const auto& band : job.bands) {
+      const std::string name = fmt::format("{}/{}", band.model, fmt::join(band.layers, "+"));
+      const auto it = std::find(spaces.begin(), spaces.end(), name);
+      if (it == spaces.end()) throw DataError("plan.json: job " + job.job_id + ": band " + name + " is not a space of its partition " + job.partition);
+      mask |= 1u << (it - spaces.begin());
+    }
+    const Key key{job.partition, job.hrf_delay, job.stimulus_window, job.subject};
+    if (!families.count(key)) order.push_back(key);
+    families[key][mask] = &job;
+  }
+  std::ostringstream out;
+  out << "partition,hrf_delay,stimulus_window,subject,parcel,eval_set,measure,kind,spaces,value,negative\n";
+  for (const auto& key : order) {
+    const auto& [family, hrf, win, subject] = key;
+    const auto& jobs = families.at(key);
+    const size_t K = static_cast<size_t>(std::count(family.begin(), family.end(), '|')) + 1;
+    const unsigned all = (1u << K) - 1;
+    std::vector<std::string> spaces;
+    for (size_t a = 0, b; a <= family.size(); a = b + 1) {
+      b = family.find('|', a);
+      if (b == std::string::npos) b = family.size();
+      spaces.push_back(family.substr(a, b - a));
+    }
+    auto names_of = [&](unsigned m) {
+      std::vector<std::string> n;
+      for (size_t k = 0; k < K; ++k)
+        if (m & (1u << k)) n.push_back(spaces[k]);
+      return fmt::format("{}", fmt::join(n, "+"));
+    };
+    if (jobs.size() != all)
+      throw DataError(fmt::format("plan.json: partition {} (subject {}, hrf_delay {}, stimulus_window {}) has {} of its "
+                                  "{} subset models", family, subject, hrf, win, jobs.size(), all));
+    std::vector<std::string> parcels;
+    for (const auto& e : p.eval) {
+      // R(S) per parcel for both measures: the set's R² (eval/<set>/r2) and the signed r² of its r
+      std::map<unsigned, std::vector<double>> r2, rsq;
+      for (const auto& [m, job] : jobs) {
+        const h5::File f = open_job_file(p, *job, run_dir);
+        if (parcels.empty()) parcels = f.read_string_attr("/", "parcel_names");
+        r2[m] = f.read_f64("eval/" + e.name + "/r2");
+        const auto r = f.read_f64("eval/" + e.name + "/r");
+        for (double v : r) rsq[m].push_back(v * std::abs(v));
+      }
+      for (size_t c = 0; c < parcels.size(); ++c) {
+        for (const auto& [measure, values] : {std::pair{"r2", &r2}, std::pair{"rsq", &rsq}}) {
+          auto R = [&](unsigned m) { return m == 0 ? 0.0 : values->at(m).at(c); };
+          const std::string prefix = fmt::format("{},{},{},{},{},{},{},", csv_text(family), hrf, win, csv_text(subject),
+                                                 csv_text(parcels[c]), csv_text(e.name), measure);
+          for (const auto& [m, job] : jobs) out << prefix << fmt::format("model,{},{:.9g},\n", csv_text(names_of(m)), R(m));
+          // Möbius inversion over the subset lattice: with f(S) = R(all) − R(all \ S), the variance
+          // shared by exactly the spaces of T is v(T) = Σ_{∅ ≠ S ⊆ T} (−1)^{|T|−|S|} f(S).
+          for (const auto& [t, job] : jobs) {
+            double v = 0;
+            for (unsigned sm = t; sm; sm = (sm - 1) & t)
+              v += ((std::popcount(t) - std::popcount(sm)) % 2 ? -1.0 : 1.0) * (R(all) - R(all & ~sm));
+            out << prefix << fmt::format("{},{},{:.9g},{}\n", std::popcount(t) == 1 ? "unique" : "shared",
+                                         csv_text(names_of(t)), v, v < 0 ? 1 : 0);
+          }
+        }
+      }
+    }
+  }
+  fs::write_text_atomic(path.string(), out.str());
+}
+
 void write_results_csv(const Plan& p, const std::string& run_dir, const std::map<std::string, std::vector<double>>* ceiling,
                        const std::string& ceiling_set, double min_ceiling) {
   if (p.rsa) throw Error("write_results_csv: " + run_dir + " is an RSA plan (its results.csv is the RSA table: write_rsa_results)");
@@ -173,6 +262,7 @@ void write_results_csv(const Plan& p, const std::string& run_dir, const std::map
   }
   fs::write_text_atomic((sfs::path(run_dir) / "results.csv").string(), out.str());
   write_results_split_csv(p, run_dir);
+  write_partition_csv(p, run_dir);
   if (at_top + at_bottom > 0 && p.alphas.size() > 1)
     spdlog::warn("{} of {} job × parcel fits chose an alpha at an edge of the grid ({} at the top, {:g}: their "
                  "predictions are close to the training mean; {} at the bottom, {:g}); a wider ridge.alphas may fit "

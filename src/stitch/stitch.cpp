@@ -386,7 +386,7 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
         const Job& best = *jobs[top[0][c].front()];
         const std::string label = fmt::format("{}/{} w{} d{}", best.model, fmt::join(best.layers, "+"),
                                               best.stimulus_window, best.hrf_delay);
-        if (!best.bands.empty()) {
+        if (!best.bands.empty() && best.partition.empty()) {  // (a partition's subset model is not scaled)
           any_banded = true;
           if (banded_winners.size() < n_parcels) banded_winners.resize(n_parcels, 0);
           ++banded_winners[c];

@@ -160,7 +160,7 @@ void add_unit(Plan& p, Unit u, const json& base) {
     json jj = base;
     jj["subject"] = sub;
     Job job{stable_id(jj.dump()), u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, sub, u.bands, u.gamma,
-            u.encoder};
+            u.encoder, u.partition};
     u.job_ids.push_back(job.job_id);
     p.jobs.push_back(std::move(job));
   }
@@ -447,7 +447,7 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
           groups[sig].push_back(sub);
         }
         for (const auto& sig : order) {
-          Unit u{"", fs.model, fs.layers, hrf, win, groups[sig], {}, {}, fs.bands, fs.gamma, {}};
+          Unit u{"", fs.model, fs.layers, hrf, win, groups[sig], {}, {}, fs.bands, fs.gamma, {}, fs.partition};
           json base = ident;
           if (sig.first != p.train) {
             u.train = sig.first;
@@ -455,6 +455,7 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
           }
           base.update({{"model", fs.model}, {"layers", fs.layers}, {"hrf_delay", hrf}, {"stimulus_window", win}});
           if (!fs.bands.empty()) base["bands"] = bands_json(fs.bands, fs.gamma);
+          if (!fs.partition.empty()) base["partition"] = fs.partition;
           add_unit(p, std::move(u), base);
         }
       }
@@ -517,6 +518,7 @@ json Plan::to_json() const {
                           {"stimulus_window", u.stimulus_window}, {"subjects", u.subjects}, {"jobs", u.job_ids}});
     if (!u.train.empty()) j["units"].back()["train"] = u.train;
     if (!u.bands.empty()) j["units"].back()["bands"] = bands_json(u.bands, u.gamma);
+    if (!u.partition.empty()) j["units"].back()["partition"] = u.partition;
     if (u.encoder) j["units"].back()["encoder"] = encoder_json(*u.encoder);
   }
   j["jobs"] = json::array();
@@ -524,6 +526,7 @@ json Plan::to_json() const {
     j["jobs"].push_back({{"job_id", b.job_id}, {"unit_id", b.unit_id}, {"model", b.model}, {"layers", b.layers},
                          {"hrf_delay", b.hrf_delay}, {"stimulus_window", b.stimulus_window}, {"subject", b.subject}});
     if (!b.bands.empty()) j["jobs"].back()["bands"] = bands_json(b.bands, b.gamma);
+    if (!b.partition.empty()) j["jobs"].back()["partition"] = b.partition;
     if (b.encoder) j["jobs"].back()["encoder"] = encoder_json(*b.encoder);
   }
   if (encoder)
@@ -579,13 +582,14 @@ Plan Plan::from_json(const json& j, const std::string& where) {
       p.units.push_back({u.at("unit_id"), u.at("model"), u.at("layers").get<std::vector<std::string>>(),
                          u.at("hrf_delay"), u.at("stimulus_window"), u.at("subjects").get<std::vector<std::string>>(),
                          u.at("jobs").get<std::vector<std::string>>(),
-                         u.value("train", std::vector<std::string>{}), {}, {}, {}});
+                         u.value("train", std::vector<std::string>{}), {}, {}, {}, u.value("partition", std::string{})});
       if (u.contains("bands")) bands_from_json(u.at("bands"), p.units.back().bands, p.units.back().gamma);
       if (u.contains("encoder")) p.units.back().encoder = encoder_from_json(u.at("encoder"));
     }
     for (const auto& b : j.at("jobs")) {
       p.jobs.push_back({b.at("job_id"), b.at("unit_id"), b.at("model"), b.at("layers").get<std::vector<std::string>>(),
-                        b.at("hrf_delay"), b.at("stimulus_window"), b.at("subject"), {}, {}, {}});
+                        b.at("hrf_delay"), b.at("stimulus_window"), b.at("subject"), {}, {}, {},
+                        b.value("partition", std::string{})});
       if (b.contains("bands")) bands_from_json(b.at("bands"), p.jobs.back().bands, p.jobs.back().gamma);
       if (b.contains("encoder")) p.jobs.back().encoder = encoder_from_json(b.at("encoder"));
     }
