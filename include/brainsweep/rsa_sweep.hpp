@@ -113,4 +113,18 @@ void write_rsa_results(const Plan& p, const std::string& run_dir, std::ostream& 
 ///        without samples, fewer than 3 conditions, one subject with the ceiling asked, …)
 void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report);
 
+/// `brainsweep rsa --predictions RUN_DIR` (veRSA, issue #26 §4; Conwell et al. 2024's voxel-encoding
+/// RSA as Net2Brain's `veRSA=True` and BBScore's `versa` compute it): for every job of a finished
+/// encoding run (ridge or trained encoder), the RDM of its held-out predictions (`predictions/<episode>`
+/// of the job file, the episodes of `c.set`, which must be eval sets of the run) over the conditions
+/// of the events, per ROI, compared with the same subject's brain RDM of the same samples. The
+/// conditions, ROIs, distance and comparisons are those of `rsa --sweep` (`c.sweep` is the run
+/// directory; the plan's dataset and subjects); each subject has its own model RDM, so the table's
+/// `mean` row holds the mean similarity over subjects and no bootstrap or permutation of its own (its
+/// uncertainty is in the subjects' rows). `hrf_delay`: the BOLD lag of the condition samples, as in
+/// rsa --sweep; −1 takes the plan's if all its jobs share one.
+/// @throw ConfigError, DataError  naming the option, file or key: a set that is not an eval set of
+///        the run, a job file missing (the run is not complete), …
+void run_versa_command(const RsaSweepCommand& c, const std::string& run_dir, int hrf_delay, std::ostream& report);
+
 }  // namespace brainsweep

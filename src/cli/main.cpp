@@ -419,6 +419,12 @@ int main(int argc, char** argv) {
   rs->add_option("--features", rsa.features, "with --rdms: a stimulus-level feature file (one row per condition, e.g. "
                  "from `extract` with image:), FILE.h5 (every 2-D dataset) or FILE.h5:LAYER; repeatable");
   rs->add_option("--sweep", rsw.sweep, "instead of --rdms: a sweep whose subjects (fMRI) and feature sets give the RDMs");
+  std::string rsa_predictions;
+  int rsa_hrf_delay = -1;
+  rs->add_option("--predictions", rsa_predictions, "instead of --rdms/--sweep: veRSA, the RDMs of a finished encoding "
+                 "run's held-out predictions (RUN_DIR; --set: its eval sets) against the subjects' brain RDMs");
+  rs->add_option("--hrf-delay", rsa_hrf_delay, "with --predictions: the BOLD lag (TRs) of the samples of an event "
+                 "(default: the run's, if its jobs share one)")->check(CLI::Range(0, 1000));
   rs->add_option("--events", rsw.events, "with --sweep: BIDS events file of each episode, a template with {episode}");
   rs->add_option("--set", rsw.set, "with --sweep: the episodes (an eval set of the sweep, or train)");
   rs->add_option("--distance", rsw.distance, "of the RDMs computed from patterns: correlation, euclidean, "
@@ -546,10 +552,21 @@ int main(int argc, char** argv) {
       std::stringstream ss(rsa_comparisons);
       for (std::string item; std::getline(ss, item, ',');) rsa.comparisons.push_back(item);
       rsa.ceiling = !rsa_no_ceiling;
-      if (rsa.rdms.empty() == rsw.sweep.empty())
-        throw bs::ConfigError("rsa: give either --rdms FILE.h5 (with --brain and --model) or --sweep SWEEP.yaml (with "
-                              "--events and --set)");
-      if (!rsa.rdms.empty()) {
+      if (static_cast<int>(!rsa.rdms.empty()) + static_cast<int>(!rsw.sweep.empty()) + static_cast<int>(!rsa_predictions.empty()) != 1)
+        throw bs::ConfigError("rsa: give one of --rdms FILE.h5 (with --brain and --model), --sweep SWEEP.yaml (with "
+                              "--events and --set) or --predictions RUN_DIR (with --events and --set)");
+      if (rsa_hrf_delay >= 0 && rsa_predictions.empty())
+        throw bs::ConfigError("--hrf-delay: only with --predictions (rsa --sweep takes the sweep's grid.hrf_delay)");
+      if (!rsa_predictions.empty()) {
+        if (rsw.events.empty() || rsw.set.empty()) throw bs::ConfigError("rsa --predictions: --events and --set are required");
+        if (rsa.out.empty()) throw bs::ConfigError("rsa --predictions: --out is required (the CSV of the comparisons)");
+        if (!rsa.save_rdms.empty()) throw bs::ConfigError("--save-rdms: not with --predictions (one model RDM per job and subject)");
+        rsw.comparisons = rsa.comparisons;
+        rsw.options = rsa.options;
+        rsw.ceiling = rsa.ceiling;
+        rsw.out = rsa.out;
+        bs::run_versa_command(rsw, rsa_predictions, rsa_hrf_delay, std::cout);
+      } else if (!rsa.rdms.empty()) {
         if (rsa.brain.empty() || (rsa.models.empty() && rsa.features.empty()))
           throw bs::ConfigError("rsa --rdms: --brain and --model (or --features) are required");
         rsa.distance = rsw.distance;

@@ -9,7 +9,9 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <limits>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -488,6 +490,99 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
                         d.episodes.size(), c.set, d.unlabelled, p.subjects.size(), p.units.size(), c.distance,
                         d.distance == "crossnobis" ? fmt::format(" (leave one of {} runs out)", d.episodes.size()) : "");
   compare_and_report(models, rois, comps, c.options, c.ceiling, c.out, report, c.save_rdms, d.conditions);
+}
+
+void run_versa_command(const RsaSweepCommand& c, const std::string& run_dir, int hrf_delay, std::ostream& report) {
+  if (std::filesystem::exists(c.out)) throw ConfigError("--out " + c.out + ": exists; refusing to overwrite it");
+  fs::check_output_parent(c.out, "--out");
+  std::vector<Comparison> comps;
+  for (const auto& name : c.comparisons) comps.push_back(parse_comparison(name));
+  if (comps.empty())
+    throw ConfigError("--comparison: expected at least one of corr, spearman, tau-a, cosine, cka, cka-debiased (comma-separated), found none");
+  if (c.distance == "crossnobis")
+    throw ConfigError("--distance crossnobis: not with --predictions (a job's predictions are one estimate per sample, "
+                      "not independent runs' patterns); use correlation, euclidean or standardized-euclidean");
+  if (c.events.find("{episode}") == std::string::npos)
+    throw ConfigError("--events '" + c.events + "': expected a path template holding {episode} (and optionally {subject})");
+  const Plan p = Plan::load(run_dir);
+  if (p.rsa) throw ConfigError("--predictions " + run_dir + ": an RSA plan; veRSA needs an encoding run's predictions");
+  std::vector<std::string> sets;
+  {
+    std::stringstream ss(c.set);
+    for (std::string name; std::getline(ss, name, ',');) sets.push_back(name);
+  }
+  for (const auto& name : sets)
+    if (std::none_of(p.eval.begin(), p.eval.end(), [&](const EvalSet& e) { return e.name == name; }))
+      throw ConfigError(fmt::format("--set {}: '{}' is not an eval set of {} (its job files hold predictions of the eval "
+                                    "sets' episodes only: {})", c.set, name, run_dir,
+                                    fmt::join([&] { std::vector<std::string> v; for (const auto& e : p.eval) v.push_back(e.name); return v; }(), ", ")));
+  if (hrf_delay < 0) {
+    std::set<int> lags;
+    for (const auto& u : p.units) lags.insert(u.hrf_delay);
+    if (lags.size() != 1)
+      throw ConfigError(fmt::format("{}: its jobs have {} hrf_delay values; give --hrf-delay, the BOLD lag in TRs of the "
+                                    "samples that belong to an event", run_dir, lags.size()));
+    hrf_delay = *lags.begin();
+  }
+  std::vector<std::pair<std::string, std::string>> roi_specs;
+  for (const auto& spec : c.rois) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      throw ConfigError("--roi '" + spec + "': expected NAME=REGEX (a regular expression over the parcel names)");
+    roi_specs.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
+  }
+  const RsaDesign d = rsa_design(p, RsaSource{run_dir + "/plan.json", false}, c.events, sets, c.distance, roi_specs, hrf_delay);
+  const std::vector<RsaRoi> rois = rsa_brain_rdms(p, d);
+  // Every job file first: a missing one fails before any comparison
+  for (const auto& job : p.jobs)
+    if (const std::string problem = job_file_problem(p, job, run_dir); !problem.empty())
+      throw DataError(problem + "; the run is not complete (`brainsweep run " + run_dir + "` first)");
+  report << fmt::format("veRSA: {} conditions from {} events of {} ({} episodes of set {}), {} subjects, {} units' "
+                        "predictions, distance {}, hrf_delay {}\n", d.conditions.size(), d.labelled, c.events,
+                        d.episodes.size(), c.set, p.subjects.size(), p.units.size(), c.distance, hrf_delay);
+  std::vector<RsaEntry> entries;
+  const double kNan = std::numeric_limits<double>::quiet_NaN();
+  for (size_t k = 0; k < rois.size(); ++k) {
+    const RsaRoi& roi = rois[k];
+    for (const Comparison cmp : comps) {
+      const auto ceil = c.ceiling ? rsa_noise_ceiling(roi, cmp) : std::pair<double, double>{kNan, kNan};
+      for (const auto& u : p.units) {
+        RsaEntry e{rsa_model_name(u), roi.name, cmp, roi.subjects, roi.rdms.front().n, {}, ceil, ""};
+        RsaResult& r = e.result;
+        const size_t ns = roi.subjects.size();
+        r.similarity.assign(ns + 1, 0.0);
+        r.bootstrap_sd = r.ci_low = r.ci_high = r.p_permutation = std::vector<double>(ns + 1, kNan);
+        r.bootstrap_n.assign(ns + 1, 0);
+        std::vector<std::string> undefined;
+        for (size_t s = 0; s < ns; ++s) {
+          const auto it = std::find(u.subjects.begin(), u.subjects.end(), roi.subjects[s]);
+          if (it == u.subjects.end()) throw DataError(fmt::format("unit {} has no job of subject {}", u.unit_id, roi.subjects[s]));
+          const Job& job = *std::find_if(p.jobs.begin(), p.jobs.end(), [&](const Job& j) {
+            return j.job_id == u.job_ids[static_cast<size_t>(it - u.subjects.begin())];
+          });
+          const h5::File f = open_job_file(p, job, run_dir);
+          std::map<std::string, MatrixF> pred;
+          for (const auto& ep : d.episodes) {
+            const std::string name = "predictions/" + ep;
+            if (!f.has(name)) throw DataError(fmt::format("{}: no dataset '{}'", f.path(), name));
+            pred[ep] = f.read_f32(name);
+          }
+          const Rdm model = rdm_of(d, patterns_of(d, pred, p.tr), &d.rois[k].second);
+          if (!model.undefined.empty()) undefined.push_back(roi.subjects[s] + ": " + model.undefined);
+          const RsaResult one = rsa_compare(model, {roi.rdms[s]}, cmp, c.options);
+          r.similarity[s] = one.similarity[0];
+          r.bootstrap_sd[s] = one.bootstrap_sd[0], r.ci_low[s] = one.ci_low[0], r.ci_high[s] = one.ci_high[0];
+          r.p_permutation[s] = one.p_permutation[0];
+          r.bootstrap_n[s] = one.bootstrap_n[0];
+          r.similarity[ns] += one.similarity[0] / static_cast<double>(ns);
+        }
+        if (!undefined.empty()) e.undefined = fmt::format("{}", fmt::join(undefined, "; "));
+        entries.push_back(std::move(e));
+      }
+    }
+  }
+  write_rsa_table(entries, c.options, c.out, report);
+  report << fmt::format("wrote {}\n", c.out);
 }
 
 }  // namespace brainsweep

@@ -364,7 +364,7 @@ train: [{", ".join(f"run-{r:02d}" for r in runs)}]
         write(good)
         for args, pattern in ((["--set", "val"], r"'val' is not a set of"),
                               (["--set", "test", "--distance", "cityblock"], r"--distance: expected correlation, euclidean, standardized-euclidean or crossnobis"),
-                              (["--set", "test", "--rdms", RSA92], r"either --rdms .* or --sweep")):
+                              (["--set", "test", "--rdms", RSA92], r"give one of --rdms .* --sweep .* or --predictions")):
             with self.subTest(pattern=pattern):
                 r = run("--sweep", sweep, "--events", os.path.join(ev, "{episode}_events.tsv"), *args, "--bootstrap", "0",
                         "--permutations", "0", "--out", os.path.join(self.d, "o.csv"))
