@@ -52,6 +52,8 @@ Rdm rdm_crossnobis(const std::vector<MatrixD>& runs);
 enum class Comparison { corr, spearman, tau_a, cosine, cka, cka_debiased };
 /// "corr", "spearman", "tau-a", "cosine", "cka", "cka-debiased". @throw ConfigError naming `option`
 Comparison parse_comparison(const std::string& name, const std::string& option = "--comparison");
+/// The `--comparison` names, at least one. @throw ConfigError for an unknown name or none
+std::vector<Comparison> parse_comparisons(const std::vector<std::string>& names);
 std::string to_string(Comparison c);
 
 /// Compare two RDM vectors (METRICS.md §2): `corr` Pearson r; `spearman` Pearson r of the ranks

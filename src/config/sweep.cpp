@@ -210,6 +210,24 @@ Sweep Sweep::load(const std::string& path) {
                             std::to_string(j + 1) + " and " + std::to_string(i + 1) + "); list each once");
     return v;
   };
+  // The `{model, layers}` entries of a banded set's `bands` or a partition's spaces (`list_key`, e.g.
+  // `features[0].bands`), a layer in one entry only (`what` it belongs to: "band", "feature space").
+  auto read_spaces = [&](const YAML::Node& list, const std::string& list_key, const std::string& what) {
+    std::vector<FeatureBand> out;
+    for (size_t k = 0; k < list.size(); ++k) {
+      const std::string bk = list_key + "[" + std::to_string(k) + "]";
+      yaml::check_keys(path, list[k], bk, {"model", "layers"});
+      FeatureBand band{yaml::required<std::string>(path, list[k], "model", "a model name"),
+                       nonempty(list[k]["layers"], bk + ".layers", "layer names")};
+      for (size_t q = 0; q < out.size(); ++q)
+        for (const auto& layer : band.layers)
+          if (out[q].model == band.model && std::find(out[q].layers.begin(), out[q].layers.end(), layer) != out[q].layers.end())
+            throw ConfigError(yaml::at(path, list[k], bk) + ": layer '" + band.model + "/" + layer + "' is also in " +
+                              list_key + "[" + std::to_string(q) + "] (a layer belongs to one " + what + ")");
+      out.push_back(std::move(band));
+    }
+    return out;
+  };
   s.subjects = nonempty(doc["subjects"], "subjects", "subject names");
   s.train = nonempty(doc["train"], "train", "training episodes");
 
@@ -227,22 +245,9 @@ Sweep Sweep::load(const std::string& path) {
         throw ConfigError(fmt::format("{}: expected a list of 2 to {} feature spaces {{model, layers}} (2^K − 1 subset "
                                       "models are fitted), found {}", yaml::at(path, pn, key + ".partition"),
                                       kMaxPartitionSpaces, pn.IsSequence() ? std::to_string(pn.size()) + (pn.size() == 1 ? " entry" : " entries") : "no list"));
-      std::vector<FeatureBand> spaces;
+      const std::vector<FeatureBand> spaces = read_spaces(pn, key + ".partition", "feature space");
       std::vector<std::string> names;
-      for (size_t k = 0; k < pn.size(); ++k) {
-        const std::string bk = key + ".partition[" + std::to_string(k) + "]";
-        yaml::check_keys(path, pn[k], bk, {"model", "layers"});
-        FeatureBand space{yaml::required<std::string>(path, pn[k], "model", "a model name"),
-                          nonempty(pn[k]["layers"], bk + ".layers", "layer names")};
-        for (size_t q = 0; q < spaces.size(); ++q)
-          for (const auto& layer : space.layers)
-            if (spaces[q].model == space.model &&
-                std::find(spaces[q].layers.begin(), spaces[q].layers.end(), layer) != spaces[q].layers.end())
-              throw ConfigError(yaml::at(path, pn[k], bk) + ": layer '" + space.model + "/" + layer + "' is also in " +
-                                key + ".partition[" + std::to_string(q) + "] (a layer belongs to one feature space)");
-        names.push_back(fmt::format("{}/{}", space.model, fmt::join(space.layers, "+")));
-        spaces.push_back(std::move(space));
-      }
+      for (const auto& space : spaces) names.push_back(fmt::format("{}/{}", space.model, fmt::join(space.layers, "+")));
       // Every non-empty subset, smallest first, then in the order of the spaces (bit order).
       const size_t K = spaces.size();
       std::vector<unsigned> masks;
@@ -268,20 +273,7 @@ Sweep Sweep::load(const std::string& path) {
       const auto bn = feats[i]["bands"];
       if (!bn.IsSequence() || bn.size() < 2)
         throw ConfigError(yaml::at(path, bn, key + ".bands") + ": expected a list of at least 2 bands {model, layers}");
-      std::vector<FeatureBand> bands;
-      for (size_t k = 0; k < bn.size(); ++k) {
-        const std::string bk = key + ".bands[" + std::to_string(k) + "]";
-        yaml::check_keys(path, bn[k], bk, {"model", "layers"});
-        FeatureBand band{yaml::required<std::string>(path, bn[k], "model", "a model name"),
-                         nonempty(bn[k]["layers"], bk + ".layers", "layer names")};
-        for (size_t q = 0; q < bands.size(); ++q)
-          for (const auto& layer : band.layers)
-            if (bands[q].model == band.model &&
-                std::find(bands[q].layers.begin(), bands[q].layers.end(), layer) != bands[q].layers.end())
-              throw ConfigError(yaml::at(path, bn[k], bk) + ": layer '" + band.model + "/" + layer + "' is also in " + key +
-                                ".bands[" + std::to_string(q) + "] (a layer belongs to one band)");
-        bands.push_back(std::move(band));
-      }
+      const std::vector<FeatureBand> bands = read_spaces(bn, key + ".bands", "band");
       size_t n_samples = 20;
       std::vector<double> conc{0.1, 1.0};
       std::uint64_t seed = 0;

@@ -366,6 +366,21 @@ void order_by_xy(const std::vector<std::uint32_t>& xid, std::uint32_t x_distinct
 // −½ D = X Xᵀ/channels − ½(|x_i|² + |x_j|²)/channels. Both centrings below remove such terms exactly,
 // so the centred Gram, and CKA, come from the RDM alone.
 
+/// Per row of `r` (subjects, then the mean): the resamples whose statistic is defined, their count,
+/// SD and 95 % interval (RsaResult's bootstrap fields); samples[q] is consumed.
+void summarise_bootstrap(std::vector<std::vector<double>>& samples, RsaResult& r) {
+  for (size_t q = 0; q < samples.size(); ++q) {
+    std::erase_if(samples[q], [](double v) { return std::isnan(v); });
+    r.bootstrap_n[q] = static_cast<long>(samples[q].size());
+    if (samples[q].size() > 1) {
+      const metrics::Spread sp = metrics::bootstrap_spread(std::move(samples[q]));
+      r.bootstrap_sd[q] = sp.sd;
+      r.ci_low[q] = sp.ci_low;
+      r.ci_high[q] = sp.ci_high;
+    }
+  }
+}
+
 long conditions_of_entries(size_t m) {
   const auto n = static_cast<long>(std::llround((1.0 + std::sqrt(1.0 + 8.0 * static_cast<double>(m))) / 2.0));
   if (static_cast<size_t>(n * (n - 1) / 2) != m)
@@ -373,19 +388,13 @@ long conditions_of_entries(size_t m) {
   return n;
 }
 
-/// −½ D as a full n × n matrix (zero diagonal) from an upper triangle, rows reordered by `idx` when
-/// given (idx[i]: the condition at position i; a bootstrap resample repeats conditions).
-MatrixD half_negative_distance(const std::vector<double>& v, long n, const std::vector<long>* idx = nullptr) {
+/// −½ D as a full n × n matrix (zero diagonal) from an upper triangle.
+MatrixD half_negative_distance(const std::vector<double>& v, long n) {
   MatrixD full = MatrixD::Zero(n, n);
   size_t q = 0;
   for (long i = 0; i < n; ++i)
     for (long j = i + 1; j < n; ++j, ++q) full(i, j) = full(j, i) = -0.5 * v[q];
-  if (!idx) return full;
-  const long m = static_cast<long>(idx->size());
-  MatrixD out(m, m);
-  for (long i = 0; i < m; ++i)
-    for (long j = 0; j < m; ++j) out(i, j) = full((*idx)[static_cast<size_t>(i)], (*idx)[static_cast<size_t>(j)]);
-  return out;
+  return full;
 }
 
 /// Centre a Gram-like matrix in place: H G H (H = I − 11ᵀ/n; Kornblith et al. 2019), or, debiased,
@@ -429,8 +438,8 @@ double frobenius_cosine(const MatrixD& a, const MatrixD& b) {
   return ab / std::sqrt(aa * bb);
 }
 
-MatrixD centred_gram_of(const std::vector<double>& v, long n, bool debiased, const std::vector<long>* idx = nullptr) {
-  MatrixD g = half_negative_distance(v, n, idx);
+MatrixD centred_gram_of(const std::vector<double>& v, long n, bool debiased) {
+  MatrixD g = half_negative_distance(v, n);
   centre_gram(g, debiased);
   return g;
 }
@@ -573,6 +582,15 @@ Comparison parse_comparison(const std::string& name, const std::string& option) 
   if (name == "cka") return Comparison::cka;
   if (name == "cka-debiased") return Comparison::cka_debiased;
   throw ConfigError(option + ": expected corr, spearman, tau-a, cosine, cka or cka-debiased, found '" + name + "'");
+}
+
+std::vector<Comparison> parse_comparisons(const std::vector<std::string>& names) {
+  std::vector<Comparison> comps;
+  for (const auto& name : names) comps.push_back(parse_comparison(name));
+  if (comps.empty())  // '' wrote a header-only CSV with exit 0
+    throw ConfigError("--comparison: expected at least one of corr, spearman, tau-a, cosine, cka, cka-debiased "
+                      "(comma-separated), found none");
+  return comps;
 }
 
 std::string to_string(Comparison c) {
@@ -770,16 +788,7 @@ RsaResult cka_compare(const Rdm& model, const std::vector<Rdm>& subjects, bool d
       }
       for (size_t q = 0; q <= ns; ++q) samples[q].push_back(sim[q]);
     }
-    for (size_t q = 0; q <= ns; ++q) {
-      std::erase_if(samples[q], [](double v) { return std::isnan(v); });
-      r.bootstrap_n[q] = static_cast<long>(samples[q].size());
-      if (samples[q].size() > 1) {
-        const metrics::Spread sp = metrics::bootstrap_spread(std::move(samples[q]));
-        r.bootstrap_sd[q] = sp.sd;
-        r.ci_low[q] = sp.ci_low;
-        r.ci_high[q] = sp.ci_high;
-      }
-    }
+    summarise_bootstrap(samples, r);
   }
   if (o.permutations > 0) {
     const double mnorm = gm.norm();
@@ -1035,16 +1044,7 @@ RsaResult rsa_compare(const Rdm& model, const std::vector<Rdm>& subjects, Compar
         for (size_t q = 0; q <= ns; ++q) samples[q].push_back(s[q]);
       }
     }
-    for (size_t q = 0; q <= ns; ++q) {
-      std::erase_if(samples[q], [](double v) { return std::isnan(v); });
-      r.bootstrap_n[q] = static_cast<long>(samples[q].size());
-      if (samples[q].size() > 1) {
-        const metrics::Spread sp = metrics::bootstrap_spread(std::move(samples[q]));
-        r.bootstrap_sd[q] = sp.sd;
-        r.ci_low[q] = sp.ci_low;
-        r.ci_high[q] = sp.ci_high;
-      }
-    }
+    summarise_bootstrap(samples, r);
   }
   if (o.permutations > 0) {
     // Spearman of a permuted vector is Pearson of the permuted ranks; τa of it needs the permuted

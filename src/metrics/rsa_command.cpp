@@ -145,10 +145,7 @@ void run_rsa_command(const RsaCommand& c, std::ostream& report) {
       throw ConfigError("--save-rdms " + c.save_rdms + ": exists; refusing to overwrite it");
     fs::check_output_parent(c.save_rdms, "--save-rdms");
   }
-  std::vector<Comparison> comps;
-  for (const auto& name : c.comparisons) comps.push_back(parse_comparison(name));
-  if (comps.empty())  // '' wrote a header-only CSV with exit 0
-    throw ConfigError("--comparison: expected at least one of corr, spearman, tau-a, cosine, cka, cka-debiased (comma-separated), found none");
+  const std::vector<Comparison> comps = parse_comparisons(c.comparisons);
   if (c.brain.empty()) throw ConfigError("--brain: give at least one group of subject RDMs");
   if (c.models.empty() && c.features.empty())
     throw ConfigError("--model: give at least one model RDM (a dataset or a group of them), or --features");

@@ -138,6 +138,19 @@ void write_results_split_csv(const Plan& p, const std::string& run_dir) {
   fs::write_text_atomic(path.string(), out.str());
 }
 
+namespace {
+/// The feature spaces of a partition family (FeatureSet::partition: names joined by '|').
+std::vector<std::string> partition_spaces(const std::string& family) {
+  std::vector<std::string> spaces;
+  for (size_t a = 0, b; a <= family.size(); a = b + 1) {
+    b = family.find('|', a);
+    if (b == std::string::npos) b = family.size();
+    spaces.push_back(family.substr(a, b - a));
+  }
+  return spaces;
+}
+}  // namespace
+
 void write_partition_csv(const Plan& p, const std::string& run_dir) {
   const auto path = sfs::path(run_dir) / "partition.csv";
   const bool any = std::any_of(p.jobs.begin(), p.jobs.end(), [](const Job& j) { return !j.partition.empty(); });
@@ -152,12 +165,7 @@ void write_partition_csv(const Plan& p, const std::string& run_dir) {
   std::map<Key, std::map<unsigned, const Job*>> families;
   for (const auto& job : p.jobs) {
     if (job.partition.empty()) continue;
-    std::vector<std::string> spaces;
-    for (size_t a = 0, b; a <= job.partition.size(); a = b + 1) {
-      b = job.partition.find('|', a);
-      if (b == std::string::npos) b = job.partition.size();
-      spaces.push_back(job.partition.substr(a, b - a));
-    }
+    const std::vector<std::string> spaces = partition_spaces(job.partition);
     unsigned mask = 0;
     for (const auto& band : job.bands) {
       const std::string name = fmt::format("{}/{}", band.model, fmt::join(band.layers, "+"));
@@ -174,34 +182,34 @@ void write_partition_csv(const Plan& p, const std::string& run_dir) {
   for (const auto& key : order) {
     const auto& [family, hrf, win, subject] = key;
     const auto& jobs = families.at(key);
-    const size_t K = static_cast<size_t>(std::count(family.begin(), family.end(), '|')) + 1;
-    const unsigned all = (1u << K) - 1;
-    std::vector<std::string> spaces;
-    for (size_t a = 0, b; a <= family.size(); a = b + 1) {
-      b = family.find('|', a);
-      if (b == std::string::npos) b = family.size();
-      spaces.push_back(family.substr(a, b - a));
-    }
+    const std::vector<std::string> spaces = partition_spaces(family);
+    const size_t K = spaces.size();
     auto names_of = [&](unsigned m) {
       std::vector<std::string> n;
       for (size_t k = 0; k < K; ++k)
         if (m & (1u << k)) n.push_back(spaces[k]);
       return fmt::format("{}", fmt::join(n, "+"));
     };
+    const unsigned all = (1u << K) - 1;
     if (jobs.size() != all)
       throw DataError(fmt::format("plan.json: partition {} (subject {}, hrf_delay {}, stimulus_window {}) has {} of its "
                                   "{} subset models", family, subject, hrf, win, jobs.size(), all));
+    // R(S) per eval set and parcel for both measures, each job file read once: the set's R²
+    // (eval/<set>/r2) and the signed r² of its r
     std::vector<std::string> parcels;
-    for (const auto& e : p.eval) {
-      // R(S) per parcel for both measures: the set's R² (eval/<set>/r2) and the signed r² of its r
-      std::map<unsigned, std::vector<double>> r2, rsq;
-      for (const auto& [m, job] : jobs) {
-        const h5::File f = open_job_file(p, *job, run_dir);
-        if (parcels.empty()) parcels = f.read_string_attr("/", "parcel_names");
-        r2[m] = f.read_f64("eval/" + e.name + "/r2");
-        const auto r = f.read_f64("eval/" + e.name + "/r");
-        for (double v : r) rsq[m].push_back(v * std::abs(v));
+    std::vector<std::map<unsigned, std::vector<double>>> r2_of(p.eval.size()), rsq_of(p.eval.size());
+    for (const auto& [m, job] : jobs) {
+      const h5::File f = open_job_file(p, *job, run_dir);
+      if (parcels.empty()) parcels = f.read_string_attr("/", "parcel_names");
+      for (size_t ei = 0; ei < p.eval.size(); ++ei) {
+        r2_of[ei][m] = f.read_f64("eval/" + p.eval[ei].name + "/r2");
+        for (double v : f.read_f64("eval/" + p.eval[ei].name + "/r")) rsq_of[ei][m].push_back(v * std::abs(v));
       }
+    }
+    for (size_t ei = 0; ei < p.eval.size(); ++ei) {
+      const EvalSet& e = p.eval[ei];
+      const auto& r2 = r2_of[ei];
+      const auto& rsq = rsq_of[ei];
       for (size_t c = 0; c < parcels.size(); ++c) {
         for (const auto& [measure, values] : {std::pair{"r2", &r2}, std::pair{"rsq", &rsq}}) {
           auto R = [&](unsigned m) { return m == 0 ? 0.0 : values->at(m).at(c); };

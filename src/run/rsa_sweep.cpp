@@ -196,6 +196,25 @@ Rdm rdm_of(const RsaDesign& d, const std::vector<MatrixD>& patterns, const std::
   return d.distance == "crossnobis" ? rdm_crossnobis(sel) : rdm_from_patterns(sel.front(), d.distance);
 }
 
+/// `--roi NAME=REGEX` options as (name, regex). @throw ConfigError naming a malformed one
+std::vector<std::pair<std::string, std::string>> parse_roi_specs(const std::vector<std::string>& rois) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& spec : rois) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      throw ConfigError("--roi '" + spec + "': expected NAME=REGEX (a regular expression over the parcel names)");
+    out.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
+  }
+  return out;
+}
+
+std::vector<std::string> split_commas(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  for (std::string name; std::getline(ss, name, ',');) out.push_back(name);
+  return out;
+}
+
 RsaOptions options_of(const RsaSpec& spec) {
   RsaOptions o;
   o.bootstrap = spec.bootstrap;
@@ -440,10 +459,7 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
       throw ConfigError("--save-rdms " + c.save_rdms + ": exists; refusing to overwrite it");
     fs::check_output_parent(c.save_rdms, "--save-rdms");
   }
-  std::vector<Comparison> comps;
-  for (const auto& name : c.comparisons) comps.push_back(parse_comparison(name));
-  if (comps.empty())  // '' wrote a header-only CSV with exit 0
-    throw ConfigError("--comparison: expected at least one of corr, spearman, tau-a, cosine, cka, cka-debiased (comma-separated), found none");
+  const std::vector<Comparison> comps = parse_comparisons(c.comparisons);
   if (c.distance != "correlation" && c.distance != "euclidean" && c.distance != "standardized-euclidean" &&
       c.distance != "crossnobis")
     throw ConfigError("--distance: expected correlation, euclidean, standardized-euclidean or crossnobis, found '" + c.distance + "'");
@@ -469,18 +485,8 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
   if (hrf_delays.size() != 1)
     throw ConfigError(fmt::format("{}: the grid has {} hrf_delay values; rsa --sweep compares one at a time (use "
                                   "grid.include{} to keep one)", c.sweep, hrf_delays.size(), with_models ? "" : " or grid.hrf_delay"));
-  std::vector<std::pair<std::string, std::string>> roi_specs;
-  for (const auto& spec : c.rois) {
-    const auto eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-      throw ConfigError("--roi '" + spec + "': expected NAME=REGEX (a regular expression over the parcel names)");
-    roi_specs.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
-  }
-  std::vector<std::string> sets;
-  {
-    std::stringstream ss(c.set);
-    for (std::string name; std::getline(ss, name, ',');) sets.push_back(name);
-  }
+  const auto roi_specs = parse_roi_specs(c.rois);
+  const std::vector<std::string> sets = split_commas(c.set);
   const RsaDesign d = rsa_design(p, RsaSource{c.sweep, false}, c.events, sets, c.distance, roi_specs, hrf_delays.front());
   const std::vector<RsaRoi> rois = rsa_brain_rdms(p, d);
   std::vector<NamedRdm> models;
@@ -495,10 +501,7 @@ void run_rsa_sweep_command(const RsaSweepCommand& c, std::ostream& report) {
 void run_versa_command(const RsaSweepCommand& c, const std::string& run_dir, int hrf_delay, std::ostream& report) {
   if (std::filesystem::exists(c.out)) throw ConfigError("--out " + c.out + ": exists; refusing to overwrite it");
   fs::check_output_parent(c.out, "--out");
-  std::vector<Comparison> comps;
-  for (const auto& name : c.comparisons) comps.push_back(parse_comparison(name));
-  if (comps.empty())
-    throw ConfigError("--comparison: expected at least one of corr, spearman, tau-a, cosine, cka, cka-debiased (comma-separated), found none");
+  const std::vector<Comparison> comps = parse_comparisons(c.comparisons);
   if (c.distance == "crossnobis")
     throw ConfigError("--distance crossnobis: not with --predictions (a job's predictions are one estimate per sample, "
                       "not independent runs' patterns); use correlation, euclidean or standardized-euclidean");
@@ -506,11 +509,7 @@ void run_versa_command(const RsaSweepCommand& c, const std::string& run_dir, int
     throw ConfigError("--events '" + c.events + "': expected a path template holding {episode} (and optionally {subject})");
   const Plan p = Plan::load(run_dir);
   if (p.rsa) throw ConfigError("--predictions " + run_dir + ": an RSA plan; veRSA needs an encoding run's predictions");
-  std::vector<std::string> sets;
-  {
-    std::stringstream ss(c.set);
-    for (std::string name; std::getline(ss, name, ',');) sets.push_back(name);
-  }
+  const std::vector<std::string> sets = split_commas(c.set);
   for (const auto& name : sets)
     if (std::none_of(p.eval.begin(), p.eval.end(), [&](const EvalSet& e) { return e.name == name; }))
       throw ConfigError(fmt::format("--set {}: '{}' is not an eval set of {} (its job files hold predictions of the eval "
@@ -524,13 +523,7 @@ void run_versa_command(const RsaSweepCommand& c, const std::string& run_dir, int
                                     "samples that belong to an event", run_dir, lags.size()));
     hrf_delay = *lags.begin();
   }
-  std::vector<std::pair<std::string, std::string>> roi_specs;
-  for (const auto& spec : c.rois) {
-    const auto eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-      throw ConfigError("--roi '" + spec + "': expected NAME=REGEX (a regular expression over the parcel names)");
-    roi_specs.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
-  }
+  const auto roi_specs = parse_roi_specs(c.rois);
   const RsaDesign d = rsa_design(p, RsaSource{run_dir + "/plan.json", false}, c.events, sets, c.distance, roi_specs, hrf_delay);
   const std::vector<RsaRoi> rois = rsa_brain_rdms(p, d);
   // Every job file first: a missing one fails before any comparison
@@ -540,14 +533,35 @@ void run_versa_command(const RsaSweepCommand& c, const std::string& run_dir, int
   report << fmt::format("veRSA: {} conditions from {} events of {} ({} episodes of set {}), {} subjects, {} units' "
                         "predictions, distance {}, hrf_delay {}\n", d.conditions.size(), d.labelled, c.events,
                         d.episodes.size(), c.set, p.subjects.size(), p.units.size(), c.distance, hrf_delay);
+  // The model RDMs, once: each job file read and its condition patterns made once, an RDM per ROI
+  // (model_rdm[unit][k][subject index of the ROI]).
+  std::vector<std::vector<std::vector<Rdm>>> model_rdm(p.units.size(), std::vector<std::vector<Rdm>>(rois.size()));
+  for (size_t ui = 0; ui < p.units.size(); ++ui) {
+    const Unit& u = p.units[ui];
+    for (const auto& sub : rois.front().subjects) {  // every ROI has the plan's subjects, in order
+      const auto it = std::find(u.subjects.begin(), u.subjects.end(), sub);
+      if (it == u.subjects.end()) throw DataError(fmt::format("unit {} has no job of subject {}", u.unit_id, sub));
+      const std::string& job_id = u.job_ids[static_cast<size_t>(it - u.subjects.begin())];
+      const Job& job = *std::find_if(p.jobs.begin(), p.jobs.end(), [&](const Job& j) { return j.job_id == job_id; });
+      const h5::File f = open_job_file(p, job, run_dir);
+      std::map<std::string, MatrixF> pred;
+      for (const auto& ep : d.episodes) {
+        const std::string name = "predictions/" + ep;
+        if (!f.has(name)) throw DataError(fmt::format("{}: no dataset '{}'", f.path(), name));
+        pred[ep] = f.read_f32(name);
+      }
+      const std::vector<MatrixD> patterns = patterns_of(d, pred, p.tr);
+      for (size_t k = 0; k < rois.size(); ++k) model_rdm[ui][k].push_back(rdm_of(d, patterns, &d.rois[k].second));
+    }
+  }
   std::vector<RsaEntry> entries;
   const double kNan = std::numeric_limits<double>::quiet_NaN();
   for (size_t k = 0; k < rois.size(); ++k) {
     const RsaRoi& roi = rois[k];
     for (const Comparison cmp : comps) {
       const auto ceil = c.ceiling ? rsa_noise_ceiling(roi, cmp) : std::pair<double, double>{kNan, kNan};
-      for (const auto& u : p.units) {
-        RsaEntry e{rsa_model_name(u), roi.name, cmp, roi.subjects, roi.rdms.front().n, {}, ceil, ""};
+      for (size_t ui = 0; ui < p.units.size(); ++ui) {
+        RsaEntry e{rsa_model_name(p.units[ui]), roi.name, cmp, roi.subjects, roi.rdms.front().n, {}, ceil, ""};
         RsaResult& r = e.result;
         const size_t ns = roi.subjects.size();
         r.similarity.assign(ns + 1, 0.0);
@@ -555,19 +569,7 @@ void run_versa_command(const RsaSweepCommand& c, const std::string& run_dir, int
         r.bootstrap_n.assign(ns + 1, 0);
         std::vector<std::string> undefined;
         for (size_t s = 0; s < ns; ++s) {
-          const auto it = std::find(u.subjects.begin(), u.subjects.end(), roi.subjects[s]);
-          if (it == u.subjects.end()) throw DataError(fmt::format("unit {} has no job of subject {}", u.unit_id, roi.subjects[s]));
-          const Job& job = *std::find_if(p.jobs.begin(), p.jobs.end(), [&](const Job& j) {
-            return j.job_id == u.job_ids[static_cast<size_t>(it - u.subjects.begin())];
-          });
-          const h5::File f = open_job_file(p, job, run_dir);
-          std::map<std::string, MatrixF> pred;
-          for (const auto& ep : d.episodes) {
-            const std::string name = "predictions/" + ep;
-            if (!f.has(name)) throw DataError(fmt::format("{}: no dataset '{}'", f.path(), name));
-            pred[ep] = f.read_f32(name);
-          }
-          const Rdm model = rdm_of(d, patterns_of(d, pred, p.tr), &d.rois[k].second);
+          const Rdm& model = model_rdm[ui][k][s];
           if (!model.undefined.empty()) undefined.push_back(roi.subjects[s] + ": " + model.undefined);
           const RsaResult one = rsa_compare(model, {roi.rdms[s]}, cmp, c.options);
           r.similarity[s] = one.similarity[0];

@@ -190,32 +190,32 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
     }
   }
 
-  // Predictions of the first n_samples samples of an episode, intercept added back.
-  auto predict_episode = [&](const std::string& ep, long n_samples) {
+  // The standardised design of the first n_samples samples of an episode, and its predictions with
+  // the intercept added back.
+  auto episode_x = [&](const std::string& ep, long n_samples) {
     MatrixF xe_ep = episode_design(p, u, ep, n_samples);
     standardize(xe_ep, stats);
+    return xe_ep;
+  };
+  auto predict_x = [&](const MatrixF& xe_ep) {
     MatrixF out = predict(be, xe_ep, fit.weights);
     add_intercept(out, y_mean);
     return out;
   };
-  // Every eval episode (all samples).
+  // Every eval episode (all samples); a banded unit's prediction also split per band (issue #26 §2):
+  // band k's standardised, √γ_k-scaled columns times their rows of the weights, no intercept
+  // (himalaya's predict(split=True)).
   std::map<std::string, MatrixF> pred;
-  for (const auto& ep : eval_eps) pred[ep] = predict_episode(ep, first.at(ep).n_tr);
-  // A banded unit's prediction split per band (issue #26 §2): band k's standardised, √γ_k-scaled
-  // columns times their rows of the weights, no intercept (himalaya's predict(split=True)).
-  std::vector<std::map<std::string, MatrixF>> band_pred;
-  if (!u.bands.empty() && !p.eval.empty()) {
-    band_pred.resize(band_widths.size());
-    for (const auto& ep : eval_eps) {
-      MatrixF xe_ep = episode_design(p, u, ep, first.at(ep).n_tr);
-      standardize(xe_ep, stats);
-      long at = 0;
-      for (size_t k = 0; k < band_widths.size(); ++k) {
-        const MatrixF xk = xe_ep.middleCols(at, band_widths[k]);
-        const MatrixF wk = fit.weights.middleRows(at, band_widths[k]);
-        band_pred[k][ep] = predict(be, xk, wk);
-        at += band_widths[k];
-      }
+  std::vector<std::map<std::string, MatrixF>> band_pred(!u.bands.empty() && !p.eval.empty() ? band_widths.size() : 0);
+  for (const auto& ep : eval_eps) {
+    const MatrixF xe_ep = episode_x(ep, first.at(ep).n_tr);
+    pred[ep] = predict_x(xe_ep);
+    long at = 0;
+    for (size_t k = 0; k < band_pred.size(); ++k) {
+      const MatrixF xk = xe_ep.middleCols(at, band_widths[k]);
+      const MatrixF wk = fit.weights.middleRows(at, band_widths[k]);
+      band_pred[k][ep] = predict(be, xk, wk);
+      at += band_widths[k];
     }
   }
   ph_eval_pred = lap();
@@ -227,7 +227,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       long n_max = 0;
       for (const auto& sub : u.subjects) n_max = std::max(n_max, t.count(sub, ep));
       if (n_max == 0) continue;
-      test_pred[t.name][ep] = predict_episode(ep, n_max);
+      test_pred[t.name][ep] = predict_x(episode_x(ep, n_max));
     }
   }
   ph_test_pred = lap();
