@@ -182,6 +182,16 @@ inline constexpr const char* kRsaColumns =
     "model,roi,subject,comparison,similarity,bootstrap_sd,ci_low,ci_high,p_permutation,ceiling_lower,ceiling_upper,"
     "n_conditions,n_subjects,n_bootstrap,n_permutations,seed";
 
+/// The models and ROIs of an `rsa --rdms` command, read and checked (what run_rsa_command compares;
+/// `wrsa` reads its RDMs through it too). A `--model` group contributes every dataset below it,
+/// nested groups included; a subject group's session datasets are averaged.
+/// @throw ConfigError, DataError  as run_rsa_command
+struct RsaInputs {
+  std::vector<NamedRdm> models;
+  std::vector<RsaRoi> rois;
+};
+RsaInputs read_rsa_inputs(const RsaCommand& c);
+
 /// Read, compare, write the CSV atomically, and print per ROI × comparison the models ranked by
 /// their mean similarity against the noise ceiling.
 /// @throw ConfigError, DataError  naming the file and dataset: a path that is neither, an RDM that

@@ -34,6 +34,7 @@
 #include "brainsweep/ridge_command.hpp"
 #include "brainsweep/rsa.hpp"
 #include "brainsweep/rsa_sweep.hpp"
+#include "brainsweep/weighted_rsa.hpp"
 #include "brainsweep/run.hpp"
 #include "brainsweep/status.hpp"
 #include "brainsweep/stitch.hpp"
@@ -444,6 +445,25 @@ int main(int argc, char** argv) {
   rs->add_option("--out", rsa.out, "output CSV (refused if it exists); required, except for a sweep without features "
                  "(brain RDMs only, to --save-rdms)");
 
+  bs::WrsaCommand wr;
+  std::string wr_fits = "ols,nnls";
+  auto* wrc = app.add_subcommand("wrsa", "Weighted RSA: a mixture of model RDMs fitted on some subjects and conditions, "
+                                         "scored by Pearson r on others beside the noise ceiling of the same folds");
+  wrc->add_option("--rdms", wr.input.rdms, "HDF5 file holding the RDMs (as rsa --rdms)")->required();
+  wrc->add_option("--brain", wr.input.brain, "a group of subjects (each a dataset, or a group of session datasets); "
+                                             "repeatable")->required();
+  wrc->add_option("--model", wr.input.models, "a model RDM dataset, or a group of them (nested groups included); "
+                                              "repeatable")->required();
+  wrc->add_option("--fit", wr_fits, "comma-separated: ols (rsatoolbox fit_regress, 'corr'), nnls (non-negative)")
+      ->capture_default_str();
+  wrc->add_option("--cv", wr.cv, "subjects, stimuli or both (every subject fold × condition fold)")->capture_default_str();
+  wrc->add_option("--subject-folds", wr.subject_folds, "folds of subjects (default: leave one subject out)");
+  wrc->add_option("--stimulus-folds", wr.stimulus_folds, "folds of conditions (each at least 3 conditions)")
+      ->capture_default_str();
+  wrc->add_option("--ridge-weight", wr.ridge_weight, "λ added to the models' Gram matrix")->capture_default_str();
+  wrc->add_option("--seed", wr.seed, "seed of the fold assignment")->capture_default_str()->check(check_seed);
+  wrc->add_option("--out", wr.out, "output CSV (refused if it exists)")->required();
+
   bs::OddOneOutCommand oo;
   std::string oo_similarity = "dot", oo_rule = "odd-one-out";
   auto* ooc = app.add_subcommand("odd-one-out", "Accuracy of an embedding on odd-one-out triplets (THINGS), with a "
@@ -581,6 +601,13 @@ int main(int argc, char** argv) {
         rsw.save_rdms = rsa.save_rdms;
         bs::run_rsa_sweep_command(rsw, std::cout);
       }
+      return 0;
+    }
+    if (*wrc) {
+      wr.fits.clear();
+      std::stringstream ss(wr_fits);
+      for (std::string item; std::getline(ss, item, ',');) wr.fits.push_back(item);
+      bs::run_wrsa_command(wr, std::cout);
       return 0;
     }
     if (*cc) {

@@ -137,15 +137,7 @@ std::pair<double, double> rsa_noise_ceiling(const RsaRoi& roi, Comparison c) {
   return noise_ceiling(vecs, c);
 }
 
-void run_rsa_command(const RsaCommand& c, std::ostream& report) {
-  if (std::filesystem::exists(c.out)) throw ConfigError("--out " + c.out + ": exists; refusing to overwrite it");
-  fs::check_output_parent(c.out, "--out");
-  if (!c.save_rdms.empty()) {
-    if (std::filesystem::exists(c.save_rdms))
-      throw ConfigError("--save-rdms " + c.save_rdms + ": exists; refusing to overwrite it");
-    fs::check_output_parent(c.save_rdms, "--save-rdms");
-  }
-  const std::vector<Comparison> comps = parse_comparisons(c.comparisons);
+RsaInputs read_rsa_inputs(const RsaCommand& c) {
   if (c.brain.empty()) throw ConfigError("--brain: give at least one group of subject RDMs");
   if (c.models.empty() && c.features.empty())
     throw ConfigError("--model: give at least one model RDM (a dataset or a group of them), or --features");
@@ -193,12 +185,15 @@ void run_rsa_command(const RsaCommand& c, std::ostream& report) {
   }
   for (const auto& m : c.models) {
     if (!f.has(m)) throw DataError(fmt::format("{}: --model '{}' not found", c.rdms, m));
-    if (f.is_group(m)) {
-      for (const auto& child : f.list(m))
-        if (!f.is_group(join(m, child))) models.push_back({join(m, child), read_rdm(f, join(m, child))});
-    } else {
-      models.push_back({m, read_rdm(f, m)});
-    }
+    // a group: every dataset below it, nested groups included (rsa --save-rdms writes models/<set>/<layer>)
+    auto add = [&](auto&& self, const std::string& path) -> void {
+      if (!f.is_group(path)) {
+        models.push_back({path, read_rdm(f, path)});
+        return;
+      }
+      for (const auto& child : f.list(path)) self(self, join(path, child));
+    };
+    add(add, m);
   }
   if (models.empty()) throw DataError(fmt::format("{}: --model: no dataset in {}", c.rdms, fmt::join(c.models, ", ")));
   for (size_t i = 0; i < models.size(); ++i)
@@ -251,7 +246,20 @@ void run_rsa_command(const RsaCommand& c, std::ostream& report) {
     if (r.rdms.empty()) throw DataError(fmt::format("{}: --brain '{}' holds no subject", c.rdms, roi));
     rois.push_back(std::move(r));
   }
-  compare_and_report(models, rois, comps, c.options, c.ceiling, c.out, report, c.save_rdms);
+  return {std::move(models), std::move(rois)};
+}
+
+void run_rsa_command(const RsaCommand& c, std::ostream& report) {
+  if (std::filesystem::exists(c.out)) throw ConfigError("--out " + c.out + ": exists; refusing to overwrite it");
+  fs::check_output_parent(c.out, "--out");
+  if (!c.save_rdms.empty()) {
+    if (std::filesystem::exists(c.save_rdms))
+      throw ConfigError("--save-rdms " + c.save_rdms + ": exists; refusing to overwrite it");
+    fs::check_output_parent(c.save_rdms, "--save-rdms");
+  }
+  const std::vector<Comparison> comps = parse_comparisons(c.comparisons);
+  const RsaInputs in = read_rsa_inputs(c);
+  compare_and_report(in.models, in.rois, comps, c.options, c.ceiling, c.out, report, c.save_rdms);
 }
 
 }  // namespace brainsweep

@@ -21,7 +21,7 @@ FLOORS = [
     ("backends", ["src/backends/cpu", "src/backends/cuda"], ["backend", "blas_core"]),
     ("ridge", ["src/ridge"], ["ridge", "ridge_command"]),
     ("encoder", ["src/encoder", "src/encoder/torch"], ["encoder"]),
-    ("metrics", ["src/metrics"], ["odd_one_out", "noise_ceiling", "rsa"]),
+    ("metrics", ["src/metrics"], ["odd_one_out", "noise_ceiling", "rsa", "weighted_rsa"]),
     ("sweep", ["src/sweep"], ["plan", "grid", "scoring", "ceiling"]),
     ("run", ["src/run"], ["run", "cost", "scheduler", "status", "gather", "rsa_sweep", "job_files", "unit_kind",
                                 "design"]),
