@@ -104,6 +104,16 @@ struct FeatureSet {
   /// feature spaces, `<model>/<layer+layer>` joined by `|`; the subset is `bands` (γ all 1: plain
   /// concatenation), `model` "partition". Empty otherwise.
   std::string partition;
+  /// "pls" for a PLS encoder of a plain feature set (issue #26 §6, `pls:` in the sweep): `model` "pls",
+  /// `layers` one label `<model>/<layer+layer>`, `bands` the set itself (γ 1). Empty: ridge.
+  std::string estimator;
+};
+
+/// The sweep's `pls:` (docs/ridge-engine.md#pls-encoding): a PLS encoder beside the ridge one for
+/// every plain feature set, its number of components chosen per parcel by the sweep's CV.
+struct PlsSpec {
+  std::vector<long> components{5, 10, 15, 20, 25, 30, 35, 40, 45, 50};  ///< ascending, each ≥ 1 (BBScore's grid)
+  bool scale = true;  ///< scikit-learn's `scale`: X and Y divided by their SDs (ddof 1) before PLS
 };
 
 /// The most feature spaces a `partition:` may list (2^K − 1 subset models per grid point).
@@ -201,6 +211,7 @@ struct Sweep {
   std::optional<std::string> sample_counts;
   std::optional<RsaSpec> rsa;  ///< `rsa:`: an RSA sweep (docs/metrics.md)
   std::optional<EncoderSpec> encoder;  ///< `encoder:`: trained encoders (docs/trained-encoders.md)
+  std::optional<PlsSpec> pls;          ///< `pls:`: PLS encoders beside the ridge ones (FeatureSet::estimator)
 
   /// @throw ConfigError  naming the file, key path and line for unknown keys, wrong types, empty
   ///        grids, alphas <= 0, stimulus_window < 1, hrf_delay < 0, folds < 2, a test set named like

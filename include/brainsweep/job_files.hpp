@@ -58,6 +58,12 @@ void write_results_split_csv(const Plan& plan, const std::string& run_dir);
 /// @throw DataError  if a job file is missing or a family lacks a subset model
 void write_partition_csv(const Plan& plan, const std::string& run_dir);
 
+/// Write RUN_DIR/results_pls.csv (removed for a plan without `pls:`): one row per PLS job × parcel,
+/// `job_id,feature_set,hrf_delay,stimulus_window,subject,parcel,n_components,cv_r` (the components
+/// chosen by CV and their CV score; the job files hold every option's, `pls_cv_scores`). Called by
+/// write_results_csv.
+void write_results_pls_csv(const Plan& plan, const std::string& run_dir);
+
 /// Write RUN_DIR/results.csv (and results_split.csv, partition.csv) from the job files: one row per job × parcel × eval set, in plan order.
 /// With `ceiling` (subject → parcel → ceiling on eval set `ceiling_set`), two more columns:
 /// `ceiling` and `r_normalized` = eval_r / ceiling, filled on the rows of that set whose ceiling is at

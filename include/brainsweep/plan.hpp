@@ -50,6 +50,7 @@ struct Job {
   /// streams' labels (model/layer+layer), hrf_delay 0 and stimulus_window 1 (features start-aligned).
   std::optional<EncoderConfig> encoder;
   std::string partition;  ///< a variance partition's subset model: its family (FeatureSet::partition)
+  std::string estimator;  ///< "pls" for a PLS encoder (FeatureSet::estimator), empty for ridge
 };
 
 /// Jobs that share one design matrix and one set of training rows: fitted together.
@@ -68,6 +69,7 @@ struct Unit {
   /// `train` (the training episodes every subject has), early-stopped on Plan::encoder's eval set.
   std::optional<EncoderConfig> encoder;
   std::string partition;  ///< a variance partition's subset model: its family (FeatureSet::partition)
+  std::string estimator;  ///< "pls" for a PLS encoder (FeatureSet::estimator), empty for ridge
 };
 
 /// What the trained encoders of a plan share (the sweep's `encoder:` beyond its grid).
@@ -104,6 +106,8 @@ struct Plan {
   std::optional<RsaSpec> rsa;
   /// Trained encoders: units with Unit::encoder (docs/trained-encoders.md).
   std::optional<EncoderRun> encoder;
+  /// PLS encoders: units with Unit::estimator "pls" (the sweep's `pls:`).
+  std::optional<PlsSpec> pls;
   /// plan_checksum of RUN_DIR/plan.json (set by `load`; empty for a plan not read from a file).
   /// Every job file carries it (attribute `plan_checksum`), so a file of another plan is never
   /// taken for this one's.

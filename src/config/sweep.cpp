@@ -189,7 +189,7 @@ Sweep Sweep::load(const std::string& path) {
   const YAML::Node doc = yaml::load_file(path);
   yaml::check_keys(path, doc, "",
                    {"dataset", "dataset_root", "atlas", "subjects", "features", "grid", "ridge", "train", "eval",
-                    "description", "test", "sample_counts", "episodes", "sample", "rsa", "encoder"});
+                    "description", "test", "sample_counts", "episodes", "sample", "rsa", "encoder", "pls"});
   Sweep s;
   s.path = fs::absolute(path);
   // Relative paths are resolved against the working directory; make_plan checks that they exist.
@@ -334,6 +334,39 @@ Sweep Sweep::load(const std::string& path) {
         throw ConfigError(yaml::at(path, feats[i], key) + ": the same feature set as features[" + std::to_string(j) +
                           "] (" + f.model + "); list each once");
     s.features.push_back(std::move(f));
+  }
+
+  if (const auto pn = doc["pls"]) {  // a PLS encoder beside the ridge one of every plain feature set
+    yaml::check_keys(path, pn, "pls", {"components", "scale"});
+    PlsSpec spec;
+    if (pn["components"]) {
+      spec.components = yaml::list<long>(path, pn["components"], "pls.components", "counts >= 1");
+      if (spec.components.empty())
+        throw ConfigError(yaml::at(path, pn["components"], "pls.components") + ": empty list (expected counts >= 1)");
+      for (long k : spec.components)
+        if (k < 1)
+          throw ConfigError(fmt::format("{}: expected counts >= 1, found {}", yaml::at(path, pn["components"], "pls.components"), k));
+      std::sort(spec.components.begin(), spec.components.end());
+      if (std::adjacent_find(spec.components.begin(), spec.components.end()) != spec.components.end())
+        throw ConfigError(yaml::at(path, pn["components"], "pls.components") + ": a count listed twice");
+    }
+    if (pn["scale"]) spec.scale = yaml::scalar<bool>(path, pn["scale"], "pls.scale", "true or false");
+    std::vector<FeatureSet> pls_sets;
+    for (const auto& f : s.features)
+      if (f.bands.empty() && f.partition.empty()) {
+        FeatureSet g;
+        g.model = "pls";
+        g.layers = {fmt::format("{}/{}", f.model, fmt::join(f.layers, "+"))};
+        g.bands = {{f.model, f.layers}};
+        g.gamma = {1.0};
+        g.estimator = "pls";
+        pls_sets.push_back(std::move(g));
+      }
+    if (pls_sets.empty())
+      throw ConfigError(yaml::at(path, pn, "pls") + ": no plain feature set {model, layers} in 'features' to fit PLS "
+                        "encoders of (banded sets and partitions are ridge's)");
+    s.features.insert(s.features.end(), pls_sets.begin(), pls_sets.end());
+    s.pls = spec;
   }
 
   if (const auto grid = doc["grid"]) {

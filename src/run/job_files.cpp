@@ -3,6 +3,7 @@
 #include "brainsweep/job_files.hpp"
 
 #include <bit>
+#include <cmath>
 #include <tuple>
 
 #include <spdlog/spdlog.h>
@@ -90,7 +91,7 @@ std::string unit_record_problem(const Plan& p, const Unit& u, const std::string&
   std::error_code ec;
   if (!sfs::exists(unit_marker_path(run_dir, u.unit_id), ec)) return "";
   for (size_t k = 0; k < u.job_ids.size(); ++k) {  // job k of a unit is the job of its subject k
-    const Job job{u.job_ids[k], u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, u.subjects[k], u.bands, u.gamma, u.encoder, u.partition};
+    const Job job{u.job_ids[k], u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, u.subjects[k], u.bands, u.gamma, u.encoder, u.partition, u.estimator};
     const std::string problem = job_file_problem(p, job, run_dir);
     if (!problem.empty()) return problem;
   }
@@ -102,9 +103,33 @@ bool unit_done(const Plan& p, const Unit& u, const std::string& run_dir) {
   return sfs::exists(unit_marker_path(run_dir, u.unit_id), ec) && unit_record_problem(p, u, run_dir).empty();
 }
 
+void write_results_pls_csv(const Plan& p, const std::string& run_dir) {
+  const auto path = sfs::path(run_dir) / "results_pls.csv";
+  if (!p.pls) {
+    std::error_code ec;
+    sfs::remove(path, ec);  // an earlier plan's would not be this one's
+    return;
+  }
+  std::ostringstream out;
+  out << "job_id,feature_set,hrf_delay,stimulus_window,subject,parcel,n_components,cv_r\n";
+  for (const auto& job : p.jobs) {
+    if (job.estimator != "pls") continue;
+    const h5::File f = open_job_file(p, job, run_dir);
+    const auto names = f.read_string_attr("/", "parcel_names");
+    const auto k = f.read_f64("n_components"), cv = f.read_f64("cv_r");
+    for (size_t j = 0; j < names.size(); ++j)
+      out << fmt::format("{},{},{},{},{},{},{},{}\n", job.job_id, csv_text(job.layers.front()), job.hrf_delay,
+                         job.stimulus_window, csv_text(job.subject), csv_text(names[j]), static_cast<long>(k.at(j)),
+                         std::isnan(cv.at(j)) ? std::string() : fmt::format("{:.9g}", cv.at(j)));
+  }
+  fs::write_text_atomic(path.string(), out.str());
+}
+
 void write_results_split_csv(const Plan& p, const std::string& run_dir) {
   const auto path = sfs::path(run_dir) / "results_split.csv";
-  const bool any_banded = std::any_of(p.jobs.begin(), p.jobs.end(), [](const Job& j) { return !j.bands.empty(); });
+  // banded jobs and partitions' subset models; a PLS job's one band is its feature set (no split)
+  auto banded = [](const Job& j) { return !j.bands.empty() && j.estimator.empty(); };
+  const bool any_banded = std::any_of(p.jobs.begin(), p.jobs.end(), banded);
   if (!any_banded || p.eval.empty()) {
     std::error_code ec;
     sfs::remove(path, ec);  // an earlier plan's would not be this one's
@@ -113,7 +138,7 @@ void write_results_split_csv(const Plan& p, const std::string& run_dir) {
   std::ostringstream out;
   out << "job_id,subject,parcel,eval_set,band,gamma,r_split,r2_split,r2_alone,r2\n";
   for (const auto& job : p.jobs) {
-    if (job.bands.empty()) continue;
+    if (!banded(job)) continue;
     const h5::File f = open_job_file(p, job, run_dir);
     const auto names = f.read_string_attr("/", "parcel_names");
     const long P = static_cast<long>(names.size()), B = static_cast<long>(job.bands.size());
@@ -260,7 +285,9 @@ void write_results_csv(const Plan& p, const std::string& run_dir, const std::map
     };
     for (size_t j = 0; j < alpha.size(); ++j) {
       // A trained encoder has no alpha and no CV score: empty cells (NaN in its job file).
-      const std::string a = job.encoder ? "" : fmt::format("{:.9g}", alpha[j]), cv = job.encoder ? "" : fmt::format("{:.9g}", cv_r[j]);
+      // A PLS job has no alpha (its components: results_pls.csv).
+      const std::string a = job.encoder || !job.estimator.empty() ? "" : fmt::format("{:.9g}", alpha[j]),
+                        cv = job.encoder ? "" : fmt::format("{:.9g}", cv_r[j]);
       if (p.eval.empty()) out << prefix << fmt::format("{},{},{},,\n", csv_text(names.at(j)), a, cv);
       for (size_t e = 0; e < p.eval.size(); ++e)
         out << prefix
@@ -271,6 +298,7 @@ void write_results_csv(const Plan& p, const std::string& run_dir, const std::map
   fs::write_text_atomic((sfs::path(run_dir) / "results.csv").string(), out.str());
   write_results_split_csv(p, run_dir);
   write_partition_csv(p, run_dir);
+  write_results_pls_csv(p, run_dir);
   if (at_top + at_bottom > 0 && p.alphas.size() > 1)
     spdlog::warn("{} of {} job × parcel fits chose an alpha at an edge of the grid ({} at the top, {:g}: their "
                  "predictions are close to the training mean; {} at the bottom, {:g}); a wider ridge.alphas may fit "

@@ -395,7 +395,7 @@ void write_rsa_results(const Plan& p, const std::string& run_dir, std::ostream& 
     const Unit& u = p.units[i];
     rows[i].subject.resize(p.subjects.size());
     for (size_t j = 0; j < u.job_ids.size(); ++j) {
-      const Job job{u.job_ids[j], u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, u.subjects[j], u.bands, u.gamma, u.encoder, u.partition};
+      const Job job{u.job_ids[j], u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, u.subjects[j], u.bands, u.gamma, u.encoder, u.partition, u.estimator};
       const h5::File f = open_job_file(p, job, run_dir);
       const auto rois = f.read_string_attr("/", "rois"), comps = f.read_string_attr("/", "comparisons");
       if (roi_names.empty()) roi_names = rois, comparison_names = comps;

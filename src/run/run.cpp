@@ -20,6 +20,7 @@
 #include "brainsweep/blas_core.hpp"
 #include "brainsweep/build_config.hpp"
 #include "brainsweep/module.hpp"
+#include "brainsweep/pls.hpp"
 #include "brainsweep/data.hpp"
 #include "brainsweep/cost.hpp"
 #include "brainsweep/csv.hpp"
@@ -154,14 +155,42 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
     for (const auto& ep : eval_eps) truth[s][ep] = *read_run(p.fmri.at(u.subjects[s]).at(ep));
   ph_eval_fmri = lap();
 
-  const VectorD y_mean = center_targets(y);
+  VectorD y_mean = center_targets(y);
   ph_center = lap();
 
   const auto t0 = std::chrono::steady_clock::now();
-  RidgeOptions options;
-  options.alphas = p.alphas;
-  options.precision = parse_precision(p.precision);
-  const RidgeCvResult fit = ridge_cv(be, x, y, fold_assignment(run_lengths, p.folds), p.folds, options);
+  const bool pls = u.estimator == "pls";
+  RidgeCvResult fit;
+  PlsCvResult pls_fit;  // a PLS unit's: its components per parcel and their CV scores
+  if (pls) {
+    // PLS (issue #26 §6): the number of components chosen per parcel by the same folds; what the
+    // rest of the unit reads (weights, cv_r) in ridge's shape, alpha and ridge's cv_scores NaN. PLS2's
+    // components depend on every target fitted together: one fit per subject, on its own parcels.
+    const auto folds = fold_assignment(run_lengths, p.folds);
+    pls_fit.cv_scores.resize(static_cast<long>(p.pls->components.size()), y.cols());
+    pls_fit.weights.resize(x.cols(), y.cols());
+    pls_fit.intercept.resize(y.cols());
+    for (size_t s = 0; s < u.subjects.size(); ++s) {
+      const long c0 = offset[s], np = offset[s + 1] - offset[s];
+      const PlsCvResult one = pls_cv(x, y.middleCols(c0, np), folds, p.folds, p.pls->components, p.pls->scale);
+      pls_fit.cv_scores.middleCols(c0, np) = one.cv_scores;
+      pls_fit.weights.middleCols(c0, np) = one.weights;
+      pls_fit.intercept.segment(c0, np) = one.intercept;
+      pls_fit.n_components.insert(pls_fit.n_components.end(), one.n_components.begin(), one.n_components.end());
+      pls_fit.cv_r.insert(pls_fit.cv_r.end(), one.cv_r.begin(), one.cv_r.end());
+    }
+    fit.weights = pls_fit.weights;
+    fit.cv_r = pls_fit.cv_r;
+    fit.alpha.assign(static_cast<size_t>(y.cols()), std::nan(""));
+    fit.cv_scores = MatrixD::Constant(static_cast<long>(p.alphas.size()), y.cols(), std::nan(""));
+    fit.solver = "pls";
+    y_mean += pls_fit.intercept;  // about 0: y is centred, x standardised
+  } else {
+    RidgeOptions options;
+    options.alphas = p.alphas;
+    options.precision = parse_precision(p.precision);
+    fit = ridge_cv(be, x, y, fold_assignment(run_lengths, p.folds), p.folds, options);
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   lap();
 
@@ -206,7 +235,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   // band k's standardised, √γ_k-scaled columns times their rows of the weights, no intercept
   // (himalaya's predict(split=True)).
   std::map<std::string, MatrixF> pred;
-  std::vector<std::map<std::string, MatrixF>> band_pred(!u.bands.empty() && !p.eval.empty() ? band_widths.size() : 0);
+  std::vector<std::map<std::string, MatrixF>> band_pred(!u.bands.empty() && !pls && !p.eval.empty() ? band_widths.size() : 0);
   for (const auto& ep : eval_eps) {
     const MatrixF xe_ep = episode_x(ep, first.at(ep).n_tr);
     pred[ep] = predict_x(xe_ep);
@@ -249,6 +278,14 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       f.write_f64("cv_scores", scores.data(), n_alphas, np);
       f.write_f64("train_pred_mean", train_mean.data() + c0, np);
       f.write_f64("train_pred_sd", train_sd.data() + c0, np);
+      if (pls) {
+        std::vector<double> k(pls_fit.n_components.begin() + c0, pls_fit.n_components.begin() + c0 + np);
+        f.write_f64("n_components", k.data(), np);
+        const MatrixD ps = pls_fit.cv_scores.middleCols(c0, np);
+        f.write_f64("pls_cv_scores", ps.data(), ps.rows(), np);
+        std::vector<double> options(p.pls->components.begin(), p.pls->components.end());
+        f.write_f64("pls_components", options.data(), static_cast<long>(options.size()));
+      }
       std::map<std::string, MatrixF> sub_pred;
       ph_write += lap();
       for (const auto& [ep, m] : pred) {
@@ -282,7 +319,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       f.write_string_attr("parcel_names", parcel_names(ref.file, ref.n_parcels));
       write_job_identity(f, p, u, u.job_ids[s], sub);
       f.write_string_attr1("solver", fit.solver);
-      if (!u.bands.empty()) {
+      if (!u.bands.empty() && !pls) {
         std::vector<std::string> band_names;
         for (const auto& b : u.bands) band_names.push_back(fmt::format("{}/{}", b.model, fmt::join(b.layers, "+")));
         f.write_string_attr("bands", band_names);

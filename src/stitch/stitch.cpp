@@ -192,7 +192,7 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
         if (names.empty()) names = f.read_string_attr("/", "parcel_names");
         // a banded job's scores split per band on the eval set (issue #26 §2; absent from job files of
         // an earlier brainsweep: empty cells)
-        if (with_eval && !j->bands.empty() && f.has("eval/" + opt.eval + "/r_split"))
+        if (with_eval && !j->bands.empty() && j->estimator.empty() && f.has("eval/" + opt.eval + "/r_split"))
           split_of[j] = {f.read_f64("eval/" + opt.eval + "/r_split"), f.read_f64("eval/" + opt.eval + "/r2_split")};
         if (opt.zscore) {
           if (!f.has("train_pred_sd") || !f.has("train_pred_mean"))
@@ -386,7 +386,8 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
         const Job& best = *jobs[top[0][c].front()];
         const std::string label = fmt::format("{}/{} w{} d{}", best.model, fmt::join(best.layers, "+"),
                                               best.stimulus_window, best.hrf_delay);
-        if (!best.bands.empty() && best.partition.empty()) {  // (a partition's subset model is not scaled)
+        // (a partition's subset model is not scaled; a PLS job's one band is its feature set)
+        if (!best.bands.empty() && best.partition.empty() && best.estimator.empty()) {
           any_banded = true;
           if (banded_winners.size() < n_parcels) banded_winners.resize(n_parcels, 0);
           ++banded_winners[c];
@@ -495,7 +496,7 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
   {  // winners whose alpha sits at an edge of the grid (himalaya and scikit-learn users expect the warning)
     long edge = 0, winners = 0;
     for (const auto& w : winner_rows)
-      if (w.rank == 1 && w.episodes == "*" && !w.job->encoder && !p.alphas.empty()) {
+      if (w.rank == 1 && w.episodes == "*" && !w.job->encoder && w.job->estimator.empty() && !p.alphas.empty()) {
         ++winners;
         edge += w.alpha == p.alphas.front() || w.alpha == p.alphas.back();
       }

@@ -3,6 +3,7 @@
 #include "brainsweep/csv.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -66,8 +67,10 @@ void write_winner_reports(const Plan& plan, const WinnerReport& rows, const std:
     std::string layers;
     for (const auto& l : r.job->layers) layers += (layers.empty() ? "" : "+") + l;
     std::string net = r.network;
-    w << fmt::format("{},{},{},{},{},{},{},{},{},{:.9g},{:.9g},{:.9g},{}\n", csv_text(r.subject), csv_text(r.parcel),
-                     csv_text(net), r.rank, r.job->job_id, csv_text(r.job->model), csv_text(layers), r.job->hrf_delay, r.job->stimulus_window, r.alpha,
+    // no alpha (a trained encoder, a PLS job): an empty cell
+    w << fmt::format("{},{},{},{},{},{},{},{},{},{},{:.9g},{:.9g},{}\n", csv_text(r.subject), csv_text(r.parcel),
+                     csv_text(net), r.rank, r.job->job_id, csv_text(r.job->model), csv_text(layers), r.job->hrf_delay,
+                     r.job->stimulus_window, std::isnan(r.alpha) ? std::string() : fmt::format("{:.9g}", r.alpha),
                      r.select_score, r.weight, r.episodes);
     if (r.rank != 1 || r.episodes != "*") continue;
     if (net.empty()) net = "all";

@@ -160,7 +160,7 @@ void add_unit(Plan& p, Unit u, const json& base) {
     json jj = base;
     jj["subject"] = sub;
     Job job{stable_id(jj.dump()), u.unit_id, u.model, u.layers, u.hrf_delay, u.stimulus_window, sub, u.bands, u.gamma,
-            u.encoder, u.partition};
+            u.encoder, u.partition, u.estimator};
     u.job_ids.push_back(job.job_id);
     p.jobs.push_back(std::move(job));
   }
@@ -243,6 +243,8 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
   if (s.rsa && s.encoder)
     throw ConfigError(s.path + ": keys 'rsa' and 'encoder': an RSA sweep compares RDMs and fits no encoder; "
                       "use two sweeps");
+  if (s.rsa && s.pls)
+    throw ConfigError(s.path + ": keys 'rsa' and 'pls': an RSA sweep compares RDMs and fits no encoder; use two sweeps");
   {  // a missing path named with its key and the directory a relative one was resolved against
     namespace sfs = std::filesystem;
     const std::string cwd = " (a relative path is resolved against the working directory, " + sfs::current_path().string() + ")";
@@ -278,6 +280,7 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
   p.precision = s.precision;
   p.prediction_dtype = s.prediction_dtype;
   p.rsa = s.rsa;
+  p.pls = s.pls;
 
   // Which episodes each subject has (Algonauts sub-02 and sub-05 lack some runs, DATA.md).
   // Evaluation episodes must exist for every subject; training episodes may be missing:
@@ -447,7 +450,7 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
           groups[sig].push_back(sub);
         }
         for (const auto& sig : order) {
-          Unit u{"", fs.model, fs.layers, hrf, win, groups[sig], {}, {}, fs.bands, fs.gamma, {}, fs.partition};
+          Unit u{"", fs.model, fs.layers, hrf, win, groups[sig], {}, {}, fs.bands, fs.gamma, {}, fs.partition, fs.estimator};
           json base = ident;
           if (sig.first != p.train) {
             u.train = sig.first;
@@ -456,6 +459,8 @@ Plan make_plan(const Sweep& s, PlanScope scope) {
           base.update({{"model", fs.model}, {"layers", fs.layers}, {"hrf_delay", hrf}, {"stimulus_window", win}});
           if (!fs.bands.empty()) base["bands"] = bands_json(fs.bands, fs.gamma);
           if (!fs.partition.empty()) base["partition"] = fs.partition;
+          if (!fs.estimator.empty())  // the components and scaling give other numbers: other job ids
+            base["pls"] = {{"components", s.pls->components}, {"scale", s.pls->scale}};
           add_unit(p, std::move(u), base);
         }
       }
@@ -519,6 +524,7 @@ json Plan::to_json() const {
     if (!u.train.empty()) j["units"].back()["train"] = u.train;
     if (!u.bands.empty()) j["units"].back()["bands"] = bands_json(u.bands, u.gamma);
     if (!u.partition.empty()) j["units"].back()["partition"] = u.partition;
+    if (!u.estimator.empty()) j["units"].back()["estimator"] = u.estimator;
     if (u.encoder) j["units"].back()["encoder"] = encoder_json(*u.encoder);
   }
   j["jobs"] = json::array();
@@ -527,8 +533,10 @@ json Plan::to_json() const {
                          {"hrf_delay", b.hrf_delay}, {"stimulus_window", b.stimulus_window}, {"subject", b.subject}});
     if (!b.bands.empty()) j["jobs"].back()["bands"] = bands_json(b.bands, b.gamma);
     if (!b.partition.empty()) j["jobs"].back()["partition"] = b.partition;
+    if (!b.estimator.empty()) j["jobs"].back()["estimator"] = b.estimator;
     if (b.encoder) j["jobs"].back()["encoder"] = encoder_json(*b.encoder);
   }
+  if (pls) j["pls"] = {{"components", pls->components}, {"scale", pls->scale}};
   if (encoder)
     j["encoder"] = {{"early_stopping", encoder->early_stopping}, {"holdout", encoder->holdout},
                     {"device", encoder->device}, {"threads", encoder->threads}};
@@ -582,16 +590,23 @@ Plan Plan::from_json(const json& j, const std::string& where) {
       p.units.push_back({u.at("unit_id"), u.at("model"), u.at("layers").get<std::vector<std::string>>(),
                          u.at("hrf_delay"), u.at("stimulus_window"), u.at("subjects").get<std::vector<std::string>>(),
                          u.at("jobs").get<std::vector<std::string>>(),
-                         u.value("train", std::vector<std::string>{}), {}, {}, {}, u.value("partition", std::string{})});
+                         u.value("train", std::vector<std::string>{}), {}, {}, {}, u.value("partition", std::string{}),
+                         u.value("estimator", std::string{})});
       if (u.contains("bands")) bands_from_json(u.at("bands"), p.units.back().bands, p.units.back().gamma);
       if (u.contains("encoder")) p.units.back().encoder = encoder_from_json(u.at("encoder"));
     }
     for (const auto& b : j.at("jobs")) {
       p.jobs.push_back({b.at("job_id"), b.at("unit_id"), b.at("model"), b.at("layers").get<std::vector<std::string>>(),
                         b.at("hrf_delay"), b.at("stimulus_window"), b.at("subject"), {}, {}, {},
-                        b.value("partition", std::string{})});
+                        b.value("partition", std::string{}), b.value("estimator", std::string{})});
       if (b.contains("bands")) bands_from_json(b.at("bands"), p.jobs.back().bands, p.jobs.back().gamma);
       if (b.contains("encoder")) p.jobs.back().encoder = encoder_from_json(b.at("encoder"));
+    }
+    if (j.contains("pls")) {
+      PlsSpec spec;
+      spec.components = j.at("pls").at("components").get<std::vector<long>>();
+      spec.scale = j.at("pls").at("scale");
+      p.pls = spec;
     }
     if (j.contains("encoder")) {
       const auto& e = j.at("encoder");

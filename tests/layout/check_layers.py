@@ -19,7 +19,7 @@ FLOORS = [
     ("config", ["src/config"], ["config"]),
     ("data", ["src/data"], ["data", "npy", "sample_counts", "events"]),
     ("backends", ["src/backends/cpu", "src/backends/cuda"], ["backend", "blas_core"]),
-    ("ridge", ["src/ridge"], ["ridge", "ridge_command"]),
+    ("ridge", ["src/ridge"], ["ridge", "ridge_command", "pls"]),
     ("encoder", ["src/encoder", "src/encoder/torch"], ["encoder"]),
     ("metrics", ["src/metrics"], ["odd_one_out", "noise_ceiling", "rsa", "weighted_rsa"]),
     ("sweep", ["src/sweep"], ["plan", "grid", "scoring", "ceiling"]),
