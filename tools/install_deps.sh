@@ -9,6 +9,7 @@ PACKAGES=(
   libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libxxhash-dev libzip-dev
   libdeflate-dev  # gzip HDF5 chunks inflated by libdeflate (src/util/hdf5_io.cpp)
   libgtest-dev libgmock-dev
+  libboost-dev  # Boost.Math's Student t (header-only): the t-test of `vpa` (src/metrics/vpa.cpp)
   python3-numpy python3-h5py
   pybind11-dev python3-dev python3-pandas  # the Python module (src/python, python/brainsweep) and its readers
   python3-matplotlib  # tools/plot_results.py

@@ -34,6 +34,7 @@
 #include "brainsweep/ridge_command.hpp"
 #include "brainsweep/rsa.hpp"
 #include "brainsweep/rsa_sweep.hpp"
+#include "brainsweep/vpa.hpp"
 #include "brainsweep/weighted_rsa.hpp"
 #include "brainsweep/run.hpp"
 #include "brainsweep/status.hpp"
@@ -464,6 +465,17 @@ int main(int argc, char** argv) {
   wrc->add_option("--seed", wr.seed, "seed of the fold assignment")->capture_default_str()->check(check_seed);
   wrc->add_option("--out", wr.out, "output CSV (refused if it exists)")->required();
 
+  bs::VpaCommand vp;
+  auto* vpc = app.add_subcommand("vpa", "Net2Brain's variance partitioning of RDMs: in-sample R² of every subset of 2-4 "
+                                        "spaces of model RDMs per subject, unique and shared parts, t-test and BH-FDR");
+  vpc->add_option("--rdms", vp.rdms, "HDF5 file holding the RDMs (as rsa --rdms)")->required();
+  vpc->add_option("--brain", vp.brain, "a group of subjects (each a dataset, or a group of session datasets); "
+                                       "repeatable")->required();
+  vpc->add_option("--space", vp.spaces, "NAME=DATASET[,DATASET...]: a feature space's model RDMs (datasets or groups); "
+                                        "2 to 4 times")->required();
+  vpc->add_flag("--average-models", vp.average_models, "each space's RDMs averaged into one regressor");
+  vpc->add_option("--out", vp.out, "output CSV (refused if it exists)")->required();
+
   bs::OddOneOutCommand oo;
   std::string oo_similarity = "dot", oo_rule = "odd-one-out";
   auto* ooc = app.add_subcommand("odd-one-out", "Accuracy of an embedding on odd-one-out triplets (THINGS), with a "
@@ -601,6 +613,10 @@ int main(int argc, char** argv) {
         rsw.save_rdms = rsa.save_rdms;
         bs::run_rsa_sweep_command(rsw, std::cout);
       }
+      return 0;
+    }
+    if (*vpc) {
+      bs::run_vpa_command(vp, std::cout);
       return 0;
     }
     if (*wrc) {

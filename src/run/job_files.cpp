@@ -19,6 +19,7 @@
 #include "brainsweep/csv.hpp"
 #include "brainsweep/errors.hpp"
 #include "brainsweep/fs.hpp"
+#include "brainsweep/partition.hpp"
 
 namespace brainsweep {
 namespace sfs = std::filesystem;
@@ -241,12 +242,9 @@ void write_partition_csv(const Plan& p, const std::string& run_dir) {
           const std::string prefix = fmt::format("{},{},{},{},{},{},{},", csv_text(family), hrf, win, csv_text(subject),
                                                  csv_text(parcels[c]), csv_text(e.name), measure);
           for (const auto& [m, job] : jobs) out << prefix << fmt::format("model,{},{:.9g},\n", csv_text(names_of(m)), R(m));
-          // Möbius inversion over the subset lattice: with f(S) = R(all) − R(all \ S), the variance
-          // shared by exactly the spaces of T is v(T) = Σ_{∅ ≠ S ⊆ T} (−1)^{|T|−|S|} f(S).
+          // Möbius inversion over the subset lattice (partition.hpp)
           for (const auto& [t, job] : jobs) {
-            double v = 0;
-            for (unsigned sm = t; sm; sm = (sm - 1) & t)
-              v += ((std::popcount(t) - std::popcount(sm)) % 2 ? -1.0 : 1.0) * (R(all) - R(all & ~sm));
+            const double v = shared_exactly(t, all, R);
             out << prefix << fmt::format("{},{},{:.9g},{}\n", std::popcount(t) == 1 ? "unique" : "shared",
                                          csv_text(names_of(t)), v, v < 0 ? 1 : 0);
           }

@@ -163,6 +163,42 @@ class Partition(e2e.TempDirTest):
                 self.assertIn(message, r.stderr)
                 self.assertFalse(os.path.exists(os.path.join(out, "plan.json")))
 
+    def test_space_with_zero_columns(self):
+        """#26's bad input: a feature space whose layer has zero columns is refused by `generate`,
+        naming the file and the dataset (exit 2), before any unit is planned."""
+        import h5py
+        import numpy as np
+        root = os.path.join(self.d, "zero")
+        rng = np.random.default_rng(3)
+        episodes = ["run1", "run2", "run3"]
+        feats = {ep: {"good": rng.standard_normal((60, 4)), "empty": np.zeros((60, 0))} for ep in episodes}
+        os.makedirs(os.path.join(root, "fmri", "sub-01"))
+        with h5py.File(os.path.join(root, "fmri", "sub-01", "sub-01_bold.h5"), "w") as f:
+            for ep in episodes:
+                f[f"ses-001_task-{ep}"] = rng.standard_normal((60, 3)).astype("f4")
+        e2e.write_flat_features(root, feats)
+        desc = e2e.flat_descriptor(root, "zero", 1.0)
+        sweep = os.path.join(self.d, "zero.yaml")
+        with open(sweep, "w") as f:
+            f.write(f"""dataset: {desc}
+atlas: none
+subjects: [sub-01]
+features:
+  - partition:
+      - {{model: good, layers: [x]}}
+      - {{model: empty, layers: [x]}}
+grid: {{hrf_delay: [0], stimulus_window: [1]}}
+ridge: {{folds: 2}}
+train: [run1, run2]
+eval: {{test: [run3]}}
+""")
+        out = os.path.join(self.d, "zero_run")
+        r = bs("generate", sweep, "--out", out)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("s_run1.h5: dataset 'x': expected a non-empty 2-D (n_chunks, C) array", r.stderr)
+        self.assertIn("empty", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "plan.json")))
+
 
 if __name__ == "__main__":
     BIN, SHERLOCK = os.path.abspath(sys.argv.pop(1)), sys.argv.pop(1)

@@ -15,13 +15,13 @@ from pathlib import Path
 # (module, source folders, headers it owns), bottom floor first
 FLOORS = [
     ("util", ["src/util"], ["errors", "fs", "hdf5_io", "matrix", "module", "build_config", "random", "tsv", "path_template",
-                            "csv", "local_rank"]),
+                            "csv", "local_rank", "partition"]),
     ("config", ["src/config"], ["config"]),
     ("data", ["src/data"], ["data", "npy", "sample_counts", "events"]),
     ("backends", ["src/backends/cpu", "src/backends/cuda"], ["backend", "blas_core"]),
     ("ridge", ["src/ridge"], ["ridge", "ridge_command", "pls"]),
     ("encoder", ["src/encoder", "src/encoder/torch"], ["encoder"]),
-    ("metrics", ["src/metrics"], ["odd_one_out", "noise_ceiling", "rsa", "weighted_rsa"]),
+    ("metrics", ["src/metrics"], ["odd_one_out", "noise_ceiling", "rsa", "weighted_rsa", "vpa"]),
     ("sweep", ["src/sweep"], ["plan", "grid", "scoring", "ceiling"]),
     ("run", ["src/run"], ["run", "cost", "scheduler", "status", "gather", "rsa_sweep", "job_files", "unit_kind",
                                 "design"]),
