@@ -42,12 +42,16 @@ RidgeOptions ridge_options(std::vector<double> alphas, const std::string& precis
 /// Fit: z-score `x` with its column statistics and centre `y` with its mean (both in place: they are
 /// the engine's copies), contiguous K-fold CV over the rows (one run, fold_assignment; or `fold_of_row`
 /// when given: the fold of every row, each fold one contiguous block, as `run` makes them over several
-/// runs), refit.
+/// runs), refit. With `column_scale` (p factors), column j's standardised values are multiplied by
+/// column_scale[j] (folded into the statistics, as a banded unit scales band k by √γ_k: himalaya's
+/// GroupRidgeCV scaling), so that predictions and coefficients carry it too.
 /// @param x  n × p training design (float32, row-major); @param y  n × t training targets
-/// @throw DimensionMismatch  if x and y differ in rows; DataError if n < folds or a fold is not one
-///        contiguous block; ConfigError if folds < 2 or a fold index is outside [0, folds)
+/// @throw DimensionMismatch  if x and y differ in rows (or column_scale has not p entries); DataError if
+///        n < folds or a fold is not one contiguous block; ConfigError if folds < 2 or a fold index is
+///        outside [0, folds)
 RidgeModel fit_ridge_model(const Backend& backend, MatrixF x, MatrixF y, int folds, const RidgeOptions& options,
-                           const std::vector<int>* fold_of_row = nullptr);
+                           const std::vector<int>* fold_of_row = nullptr,
+                           const std::vector<double>* column_scale = nullptr);
 
 /// Predictions of a fitted model for `x` (m × p, standardised here, in place, with the training
 /// statistics), intercept added: m × t float32.

@@ -47,7 +47,7 @@ except ImportError:  # the same estimator without scikit-learn's base classes an
         _estimator_type = "regressor"
 
 __version__ = _engine.__version__
-__all__ = ["RidgeCV", "pearson_r", "read_results", "read_split", "read_partition", "read_stitched", "Stitched", "default_alphas", "blas_info",
+__all__ = ["RidgeCV", "BandedRidgeCV", "score_split", "pearson_r", "read_results", "read_split", "read_partition", "read_stitched", "Stitched", "default_alphas", "blas_info",
            "rdm", "compare", "cka", "noise_ceiling"]
 
 blas_info = _engine.blas_info  # "OpenBLAS 0.3.21, core Cooperlake, 2 threads": the kernels this process runs
@@ -367,6 +367,172 @@ class RidgeCV(_RegressorMixin, _BaseEstimator):
         Y = (_check_array(Y, ensure_2d=False, dtype=[_np.float64, _np.float32], force_all_finite=False, input_name="Y")
              if _SKLEARN else _np.asarray(Y, dtype=_np.float64))
         _check_finite(Y, "Y")  # a Pearson r over NaN or infinity is not defined: refused, never scored 0
+        if pred.ndim == 1:
+            pred, Y = pred[:, None], Y.reshape(-1, 1)
+        if Y.shape != pred.shape:
+            raise ValueError(f"Y: expected shape {pred.shape} (X's samples × the fitted targets), found {Y.shape}")
+        return float(pearson_r(pred, Y).mean())
+
+
+def score_split(Y, parts):
+    """A banded model's scores split per feature space (himalaya's ``correlation_score_split`` and
+    ``r2_score_split``; docs/ridge-engine.md#split-scores-per-band), computed by the engine that
+    writes ``eval/<set>/r_split`` in job files. ``Y``: (n, t) measurements; ``parts``: per band the
+    (n, t) part of the prediction without intercept (``BandedRidgeCV.predict(X, split=True)``).
+    Returns a dict of float64 arrays: ``r`` and ``r2`` (bands, t), which sum over bands to the Pearson
+    r of the summed prediction and to ``r2_joint`` (t), the R² of the summed prediction against the
+    centred Y; ``r2_alone`` (bands, t), each part's own R² (``include_correlation=False``). Y is
+    centred here (himalaya asks its user to); R² is NaN for a constant target. Raises ValueError for
+    shapes that differ."""
+    parts = [_np.asarray(p) for p in parts]
+    if len(parts) < 1:
+        raise ValueError("parts: expected at least one band's part of the prediction")
+    return dict(_engine.split_scores(Y, parts))
+
+
+class BandedRidgeCV(_RegressorMixin, _BaseEstimator):
+    """Banded ridge: one scaling γ of the feature spaces (bands) and one alpha per target, chosen by
+    K-fold CV, as a sweep's ``bands:`` feature set and ``stitch`` choose them (docs/ridge-engine.md#banded-ridge;
+    himalaya's ``BandedRidgeCV(solver="random_search")``, whose kernel weights are the γ).
+
+    For every candidate γ on the simplex (the uniform point, the one-hot corners, then ``n_samples``
+    Dirichlet draws, draw i with concentration ``concentrations[i mod len]`` from the counter-based
+    stream of ``seed``: the same scalings a sweep draws), band k's standardised columns are multiplied
+    by √γ_k and ``RidgeCV``'s engine fits every alpha; each target keeps the (γ, alpha) of its highest
+    CV score (ties: the earlier γ, then as RidgeCV the larger alpha).
+
+    Parameters
+    ----------
+    bands : sequence of int
+        Widths of the bands, in column order (at least 2, each ≥ 1, summing to n_features).
+    n_samples : int, default 20; concentrations : sequence of float > 0, default (0.1, 1.0); seed : int, default 0
+    alphas, cv, backend, precision, threads : as RidgeCV
+
+    Fitted attributes
+    -----------------
+    scalings_ : (n_scalings, n_bands) float64, the candidate γ
+    gammas_ : (n_targets, n_bands) float64, the chosen γ of each target
+    alphas_ : (n_targets,) float64, the chosen alpha
+    cv_scores_ : (n_scalings, n_targets) float64, the best CV score over alphas of each γ
+    coef_ : (n_targets, n_features), intercept_ : (n_targets,), on the original features
+    x_mean_ : (n_features,), the training column means (what ``predict(split=True)`` centres by)
+
+    ``predict(X)`` is ``X @ coef_.T + intercept_``; ``predict(X, split=True)`` returns (n_bands,
+    n_samples, n_targets), band k's part (X_k − x_mean_k) @ coef_k.T without intercept, whose sum
+    plus the training mean of Y is the prediction (himalaya's ``predict(split=True)``); ``score_split``
+    scores those parts. ``score`` is the mean Pearson r (as RidgeCV).
+    """
+
+    _PARAMS = ("bands", "n_samples", "concentrations", "seed", "alphas", "cv", "backend", "precision", "threads")
+
+    def __init__(self, bands=(1, 1), n_samples=20, concentrations=(0.1, 1.0), seed=0, alphas=None, cv=5,
+                 backend="cpu", precision="mixed", threads=0):
+        self.bands = bands
+        self.n_samples = n_samples
+        self.concentrations = concentrations
+        self.seed = seed
+        self.alphas = alphas
+        self.cv = cv
+        self.backend = backend
+        self.precision = precision
+        self.threads = threads
+
+    def _more_tags(self):
+        return {"multioutput": True}
+
+    def _widths(self, p):
+        try:
+            w = [int(b) for b in self.bands]
+        except TypeError:
+            raise ValueError(f"bands: expected a sequence of band widths, found {self.bands!r}") from None
+        if len(w) < 2 or min(w) < 1:
+            raise ValueError(f"bands: expected at least 2 widths >= 1, found {list(self.bands)!r}")
+        if sum(w) != p:
+            raise ValueError(f"bands: the widths sum to {sum(w)}, X has {p} features")
+        return w
+
+    def fit(self, X, Y, groups=None):
+        """Fit on X (n_samples, n_features) and Y (n_samples, n_targets) or (n_samples,); ``groups`` as
+        RidgeCV. Returns self. Raises ValueError for shapes, bands and options."""
+        base = RidgeCV(alphas=self.alphas, cv=self.cv, backend=self.backend, precision=self.precision,
+                       threads=self.threads)
+        if _SKLEARN:
+            X, Y = _check_X_y(X, Y, dtype=[_np.float32, _np.float64], multi_output=True, y_numeric=True,
+                              ensure_min_samples=2, force_all_finite=False, estimator=self)
+        X, Y = _np.asarray(X), _np.asarray(Y)
+        _check_finite(X, "X")
+        _check_finite(Y, "Y")
+        y_1d = Y.ndim == 1
+        if y_1d:
+            Y = Y[:, None]
+        widths = self._widths(X.shape[1])
+        n_bands = len(widths)
+        if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, (int, _np.integer)) or self.n_samples < 0:
+            raise ValueError(f"n_samples: expected an integer >= 0, found {self.n_samples!r}")
+        conc = [float(c) for c in self.concentrations]
+        if not conc or any(not (c > 0) or not _math.isfinite(c) for c in conc):
+            raise ValueError(f"concentrations: expected finite values > 0, found {list(self.concentrations)!r}")
+        scalings = [[1.0 / n_bands] * n_bands] + [[float(i == k) for i in range(n_bands)] for k in range(n_bands)]
+        scalings += [list(g) for g in _engine.dirichlet_samples(int(self.n_samples), n_bands, conc, int(self.seed))]
+        k, folds = base._folds(X, Y, groups)
+        t = Y.shape[1]
+        best = _np.full(t, -_np.inf)
+        choice = _np.zeros(t, dtype=_np.int64)
+        coef = _np.zeros((t, X.shape[1]))
+        intercept = _np.zeros(t)
+        alphas = _np.full(t, _np.nan)
+        scores = _np.full((len(scalings), t), _np.nan)
+        for i, g in enumerate(scalings):
+            scale = _np.repeat(_np.sqrt(g), widths).tolist()
+            f = _engine.fit(X, Y, base._checked_alphas(), k, self.backend, int(self.threads), self.precision, "auto",
+                            4096, folds, scale)
+            s = _np.nanmax(f.cv_scores, axis=0) if _np.isfinite(f.cv_scores).any() else _np.full(t, _np.nan)
+            scores[i] = s
+            better = s > best  # strictly: ties keep the earlier γ
+            if better.any():
+                w = f.weights.astype(_np.float64) * f.x_inv_std[:, None]  # (p, t) on the original features
+                coef[better] = w[:, better].T
+                intercept[better] = (f.y_mean - f.x_mean @ w)[better]
+                alphas[better] = f.alphas[better]
+                best[better] = s[better]
+                choice[better] = i
+                self.x_mean_ = _np.asarray(f.x_mean, dtype=_np.float64)
+        self.scalings_ = _np.asarray(scalings, dtype=_np.float64)
+        self.gammas_ = self.scalings_[choice]
+        self.alphas_ = alphas
+        self.cv_scores_ = scores
+        self.coef_, self.intercept_ = coef, intercept
+        self.n_features_in_ = int(X.shape[1])
+        self._widths_ = widths
+        self._y_1d = y_1d
+        return self
+
+    def predict(self, X, split=False):
+        """Predictions (n_samples, n_targets) float64, or with ``split=True`` the bands' parts
+        (n_bands, n_samples, n_targets) without intercept (see the class doc)."""
+        if _SKLEARN:
+            _check_is_fitted(self, "coef_")
+            X = _check_array(X, dtype=[_np.float64, _np.float32], force_all_finite=False, estimator=self)
+        elif not hasattr(self, "coef_"):
+            raise ValueError("this BandedRidgeCV is not fitted yet: call fit(X, Y) first")
+        X = _np.asarray(X, dtype=_np.float64)
+        _check_finite(X, "X")
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but BandedRidgeCV is expecting {self.n_features_in_} "
+                             "features as input.")
+        if split:
+            edges = _np.cumsum([0] + self._widths_)
+            parts = _np.stack([(X[:, a:b] - self.x_mean_[a:b]) @ self.coef_[:, a:b].T
+                               for a, b in zip(edges[:-1], edges[1:])])
+            return parts[..., 0] if self._y_1d else parts
+        pred = X @ self.coef_.T + self.intercept_
+        return pred[:, 0] if self._y_1d else pred
+
+    def score(self, X, Y):
+        """Mean over targets of the Pearson r between predict(X) and Y (as RidgeCV.score)."""
+        pred = _np.asarray(self.predict(X))
+        Y = _np.asarray(Y, dtype=_np.float64)
+        _check_finite(Y, "Y")
         if pred.ndim == 1:
             pred, Y = pred[:, None], Y.reshape(-1, 1)
         if Y.shape != pred.shape:

@@ -15,11 +15,14 @@
 #include "brainsweep/backend.hpp"
 #include "brainsweep/blas_core.hpp"
 #include "brainsweep/build_config.hpp"
+#include "brainsweep/config.hpp"
 #include "brainsweep/data.hpp"
 #include "brainsweep/errors.hpp"
+#include "brainsweep/plan.hpp"
 #include "brainsweep/ridge.hpp"
 #include "brainsweep/ridge_command.hpp"
 #include "brainsweep/rsa.hpp"
+#include "brainsweep/scoring.hpp"
 
 namespace py = pybind11;
 namespace bs = brainsweep;
@@ -79,7 +82,8 @@ struct Fitted {
 
 std::shared_ptr<Fitted> fit(const py::handle& x_obj, const py::handle& y_obj, std::vector<double> alphas, int cv,
                             const std::string& backend, int threads, const std::string& precision,
-                            const std::string& solver, long target_batch, std::optional<std::vector<int>> folds) {
+                            const std::string& solver, long target_batch, std::optional<std::vector<int>> folds,
+                            std::optional<std::vector<double>> column_scale) {
   bs::MatrixF x = to_matrix(x_obj, "X");
   bs::MatrixF y = to_matrix(y_obj, "Y");
   if (x.rows() != y.rows())
@@ -98,7 +102,8 @@ std::shared_ptr<Fitted> fit(const py::handle& x_obj, const py::handle& y_obj, st
   {
     py::gil_scoped_release release;  // the fit holds no Python object
     const auto t0 = std::chrono::steady_clock::now();
-    out->model = bs::fit_ridge_model(*out->backend, std::move(x), std::move(y), cv, opt, folds ? &*folds : nullptr);
+    out->model = bs::fit_ridge_model(*out->backend, std::move(x), std::move(y), cv, opt, folds ? &*folds : nullptr,
+                                     column_scale ? &*column_scale : nullptr);
     out->fit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return out;
@@ -196,10 +201,33 @@ PYBIND11_MODULE(_engine, m) {
       py::arg("y_mean"), py::arg("solver"), "A fitted model from its arrays (RidgeCV's unpickling).");
   m.def("fit", &fit, py::arg("X"), py::arg("Y"), py::arg("alphas"), py::arg("cv"), py::arg("backend"),
         py::arg("threads"), py::arg("precision"), py::arg("solver"), py::arg("target_batch"),
-        py::arg("folds") = py::none(),
+        py::arg("folds") = py::none(), py::arg("column_scale") = py::none(),
         "Fit ridge with one alpha per target chosen by contiguous K-fold CV (ENCODING.md §2-4), as "
         "`brainsweep ridge`; `folds`: the fold of every row (contiguous blocks), else K blocks. Empty alphas: "
-        "ENCODING.md's grid.");
+        "ENCODING.md's grid. `column_scale`: factors multiplying the standardised columns (a banded fit's √γ_k).");
+  m.def("dirichlet_samples", &bs::dirichlet_samples, py::arg("n"), py::arg("b"), py::arg("concentrations"),
+        py::arg("seed"),
+        "The scalings a sweep's banded set draws (config.hpp): n points of the b-simplex, sample i from "
+        "Dirichlet(concentrations[i mod len]), a counter-based stream (the same on every platform).");
+  m.def(
+      "split_scores",
+      [](const py::handle& y_obj, const std::vector<py::handle>& parts) {
+        bs::EvalSet set{"split", {"x"}, {{"x", "x"}}};
+        std::map<std::string, bs::MatrixF> truth{{"x", to_matrix(y_obj, "Y")}};
+        std::vector<std::map<std::string, bs::MatrixF>> band_pred;
+        for (size_t k = 0; k < parts.size(); ++k)
+          band_pred.push_back({{"x", to_matrix(parts[k], ("Y_split[" + std::to_string(k) + "]").c_str())}});
+        const bs::SplitScores s = bs::split_eval_set(set, band_pred, truth, 0, 0);
+        py::dict d;
+        d["r"] = to_numpy(s.r);
+        d["r2"] = to_numpy(s.r2);
+        d["r2_alone"] = to_numpy(s.r2_alone);
+        d["r2_joint"] = to_numpy(s.r2_joint);
+        return d;
+      },
+      py::arg("Y"), py::arg("parts"),
+      "himalaya's correlation_score_split and r2_score_split (scoring.hpp's split_eval_set on one movie): "
+      "Y (n, t) and each band's part of the prediction (n, t), no intercept.");
   m.def("fold_assignment", &bs::fold_assignment, py::arg("run_lengths"), py::arg("k"),
         "The fold of every row over runs of these lengths, as `brainsweep run` assigns them (ENCODING.md §4): "
         "whole runs per fold when there are at least k runs, else k contiguous blocks.");

@@ -86,7 +86,7 @@ RidgeOptions ridge_options(std::vector<double> alphas, const std::string& precis
 }
 
 RidgeModel fit_ridge_model(const Backend& backend, MatrixF x, MatrixF y, int folds, const RidgeOptions& options,
-                           const std::vector<int>* fold_of_row) {
+                           const std::vector<int>* fold_of_row, const std::vector<double>* column_scale) {
   if (folds < 2) throw ConfigError("folds: expected >= 2, found " + std::to_string(folds));
   if (x.rows() != y.rows())
     throw DimensionMismatch("X has " + std::to_string(x.rows()) + " rows, Y has " + std::to_string(y.rows()) +
@@ -94,6 +94,12 @@ RidgeModel fit_ridge_model(const Backend& backend, MatrixF x, MatrixF y, int fol
   // ENCODING.md §2: z-score X with training statistics, centre Y with the training mean.
   RidgeModel m;
   m.x_stats = column_stats(x);
+  if (column_scale) {
+    if (static_cast<long>(column_scale->size()) != x.cols())
+      throw DimensionMismatch("column_scale: " + std::to_string(column_scale->size()) + " factors for " +
+                              std::to_string(x.cols()) + " columns");
+    for (long j = 0; j < x.cols(); ++j) m.x_stats.inv_std(j) *= (*column_scale)[static_cast<size_t>(j)];
+  }
   standardize(x, m.x_stats);
   m.y_mean = center_targets(y);
   m.alphas = options.alphas;

@@ -6,6 +6,7 @@ read_results / read_stitched against the files the CLI writes, on the real Sherl
 Usage: PYTHONPATH=build/python test_python_module.py BRAINSWEEP_BINARY
 """
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -572,6 +573,91 @@ class RunWiseFolds(unittest.TestCase):
             from sklearn.model_selection import GroupKFold
             with self.assertRaisesRegex(ValueError, r"^cv: fold 0's test rows are not one contiguous block"):
                 brainsweep.RidgeCV(cv=GroupKFold(2)).fit(X, Y, groups=np.arange(len(X)) % 7)
+
+
+class Banded(unittest.TestCase):
+    """brainsweep.BandedRidgeCV and score_split (issue #26 §2): the scalings, alphas, CV scores and
+    predictions of a sweep's banded set as `run` + `stitch --select cv` choose them, and himalaya's
+    split identities."""
+
+    def test_against_the_sweep_and_stitch(self):
+        with tempfile.TemporaryDirectory() as d:
+            sweep = os.path.join(d, "band.yaml")
+            with open(sweep, "w") as f:
+                f.write(f"""dataset: {SOURCE}/configs/datasets/sherlock.yaml
+dataset_root: {SHERLOCK}
+atlas: roi6
+subjects: [sub-01]
+features:
+  - bands:
+      - {{model: annotations, layers: [all]}}
+      - {{model: description_lsa, layers: [lsa64]}}
+    scalings: {{samples: 3, seed: 4}}
+grid: {{hrf_delay: [0], stimulus_window: [1]}}
+ridge: {{folds: 5}}
+train: [sherlock01]
+eval: {{test: [sherlock02]}}
+""")
+            run = os.path.join(d, "run")
+            for cmd in ([BIN, "generate", sweep, "--out", run], [BIN, "run", run],
+                        [BIN, "stitch", run, "--select", "cv", "--top-k", "1", "--eval", "test"]):
+                r = subprocess.run(cmd, capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0, r.stderr)
+            ann, names = sherlock_design(model="annotations", layer="all")
+            lsa, _ = sherlock_design(model="description_lsa", layer="lsa64")
+            X = np.hstack([ann["sherlock01"][0], lsa["sherlock01"][0]])
+            Xt = np.hstack([ann["sherlock02"][0], lsa["sherlock02"][0]])
+            Y, Yt = ann["sherlock01"][1], ann["sherlock02"][1]
+            widths = [ann["sherlock01"][0].shape[1], lsa["sherlock01"][0].shape[1]]
+            m = brainsweep.BandedRidgeCV(bands=widths, n_samples=3, seed=4, cv=5, threads=1).fit(X, Y)
+            self.assertEqual(m.scalings_.shape, (1 + 2 + 3, 2))
+            with open(os.path.join(run, "plan.json")) as f:
+                plan = json.load(f)
+            # the candidate scalings are the plan's units' (uniform, corners, the seeded draws)
+            plan_g = sorted(tuple(round(b["gamma"], 12) for b in j["bands"]) for j in plan["jobs"])
+            self.assertEqual(sorted(tuple(round(x, 12) for x in g) for g in m.scalings_), plan_g)
+            # per parcel the scaling and alpha stitch chose, the CV score and scan 2's prediction
+            sc = {}
+            with open(os.path.join(run, "stitched", "scalings.csv")) as f:
+                for row in csv.DictReader(f):
+                    sc.setdefault(row["parcel"], {})[row["band"]] = float(row["gamma"])
+            with open(os.path.join(run, "stitched", "winners.csv")) as f:
+                winners = {row["parcel"]: row for row in csv.DictReader(f)}
+            pred = m.predict(Xt)
+            for j, name in enumerate(names):
+                want = sc[name]
+                np.testing.assert_allclose(m.gammas_[j], [want["annotations/all"], want["description_lsa/lsa64"]],
+                                           atol=1e-6)
+                self.assertAlmostEqual(m.alphas_[j], float(winners[name]["alpha"]), delta=1e-8 * m.alphas_[j])  # 9 digits
+                self.assertAlmostEqual(m.cv_scores_.max(axis=0)[j], float(winners[name]["select_score"]), delta=1e-6)
+                with h5py.File(os.path.join(run, "jobs", winners[name]["job_id"] + ".h5"), "r") as f:
+                    np.testing.assert_allclose(pred[:, j], f["predictions/sherlock02"][:, j], rtol=1e-4,
+                                               atol=1e-4 * np.abs(pred[:, j]).max())
+                    job_split = f["eval/test/r_split"][:, j]
+                parts = m.predict(Xt, split=True)
+                s = brainsweep.score_split(Yt, list(parts))
+                np.testing.assert_allclose(s["r"][:, j], job_split, atol=1e-4)
+            # himalaya's identities: the parts sum to the prediction less the training mean of Y,
+            # the r split to the Pearson r of the prediction, the R² split to the joint R²
+            np.testing.assert_allclose(parts.sum(0) + Y.astype(np.float64).mean(0), pred, rtol=1e-7, atol=1e-7)
+            np.testing.assert_allclose(s["r"].sum(0), brainsweep.pearson_r(pred, Yt), atol=1e-6)
+            np.testing.assert_allclose(s["r2"].sum(0), s["r2_joint"], atol=1e-9)
+            yc = Yt - Yt.mean(0)
+            for k in range(2):  # include_correlation=False: each part's own R² against the centred Y
+                own = 1 - ((yc - parts[k]) ** 2).sum(0) / (yc ** 2).sum(0)
+                np.testing.assert_allclose(s["r2_alone"][k], own, rtol=1e-5, atol=1e-6)
+            print("BandedRidgeCV on Sherlock sub-01: chosen γ(annotations)", np.round(m.gammas_[:, 0], 3).tolist())
+
+    def test_bad_input(self):
+        X, Y, _, _ = synthetic(60, 6, 2, 10, 3)
+        with self.assertRaisesRegex(ValueError, r"^bands: the widths sum to 5, X has 6 features"):
+            brainsweep.BandedRidgeCV(bands=[2, 3]).fit(X, Y)
+        with self.assertRaisesRegex(ValueError, r"^bands: expected at least 2 widths >= 1"):
+            brainsweep.BandedRidgeCV(bands=[6]).fit(X, Y)
+        with self.assertRaisesRegex(ValueError, r"^concentrations: expected finite values > 0"):
+            brainsweep.BandedRidgeCV(bands=[3, 3], concentrations=[0]).fit(X, Y)
+        with self.assertRaisesRegex(ValueError, r"Y_split\[1\]: expected a 2-D array"):
+            brainsweep.score_split(Y, [Y, Y[:, 0]])
 
 
 class ScikitLearn(unittest.TestCase):
