@@ -44,4 +44,22 @@ struct SplitScores {
 SplitScores split_eval_set(const EvalSet& set, const std::vector<std::map<std::string, MatrixF>>& band_pred,
                            const std::map<std::string, MatrixF>& truth, int exclude_start, int exclude_end);
 
+/// The raw sums of one pass over rows that split_eval_set's scores need, per target: Σy, Σy², Σŷ_k,
+/// Σ y ŷ_k and Σ ŷ_k ŷ_k' (k ≤ k'), in float64 from float32 rows; the centred sums follow from them
+/// (Σ (y − ȳ)² = Σy² − n ȳ², …). One pass, no temporary: the memory is read once.
+struct SplitMoments {
+  explicit SplitMoments(long targets) : t(targets) {}
+  /// Add `rows` rows of y and of every band's part (row-major, `stride` floats apart).
+  void add(const float* y, const std::vector<const float*>& parts, long rows, long stride);
+  /// Add `weight` × this movie's scores to `out` (sized bands × t).
+  void add_to(SplitScores& out, double weight) const;
+  long t, n = 0;
+  Eigen::RowVectorXd sy, syy;
+  MatrixD sp, syp, spp;  ///< bands × t, bands × t, bands(bands + 1)/2 × t (k ≤ k', row by row)
+};
+
+/// split_eval_set's scores of one movie held in memory: y and the bands' parts, each n × t row-major
+/// float32 (no exclusion; the Python module's score_split, without copying the arrays).
+SplitScores split_scores(const float* y, const std::vector<const float*>& parts, long n, long t);
+
 }  // namespace brainsweep

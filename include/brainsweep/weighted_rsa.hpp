@@ -26,12 +26,12 @@ enum class WrsaCv { subjects, stimuli, both };
 Eigen::VectorXd nnls_normal(const MatrixD& a, const Eigen::VectorXd& b);
 
 /// The weights of a mixture of models fitted to a target RDM vector (rsatoolbox fit_regress(method='corr')
-/// for ols, fit_regress_nn for nnls): the models' columns centred, θ = (XᵀX + λI)⁻¹Xᵀy (λ = 0: the
-/// minimum-norm least-squares solution, so collinear models do not fail) or its non-negative version;
-/// then θ / ‖θ‖₂ (an all-zero θ stays zero).
-/// @param x  pairs × models (the models' RDM vectors as columns); @param y  pairs
-/// @throw DimensionMismatch  if the lengths differ
-Eigen::VectorXd wrsa_weights(const MatrixD& x, const Eigen::VectorXd& y, WrsaFit fit, double ridge_weight);
+/// for ols, fit_regress_nn for nnls) from the normal equations of the models' centred columns X:
+/// θ = (XᵀX + λI)⁻¹Xᵀy (λ = 0: the minimum-norm solution, that of least squares, so collinear models
+/// do not fail) or its non-negative version (nnls_normal); then θ / ‖θ‖₂ (an all-zero θ stays zero).
+/// @param gram  XᵀX of the centred columns (models × models); @param b  Xᵀy (models)
+/// @throw DimensionMismatch  if the sizes differ
+Eigen::VectorXd wrsa_weights(const MatrixD& gram, const Eigen::VectorXd& b, WrsaFit fit, double ridge_weight);
 
 /// One fold: training and test subjects (indices into the ROI's subjects) and conditions, sorted.
 struct WrsaFold {

@@ -644,23 +644,24 @@ std::vector<double> pool_rdms(const std::vector<const std::vector<double>*>& rdm
     return out;
   }
   for (const auto* v : rdms) {
-    std::vector<double> t = *v;
-    if (c == Comparison::corr) {
+    if (c == Comparison::corr) {  // z-scored (ddof 0) into the sum, without a copy of the vector
       double mean = 0, ss = 0;
-      for (double a : t) mean += a;
+      for (double a : *v) mean += a;
       mean /= static_cast<double>(m);
-      for (double a : t) ss += (a - mean) * (a - mean);
+      for (double a : *v) ss += (a - mean) * (a - mean);
       const double sd = std::sqrt(ss / static_cast<double>(m));
-      for (double& a : t) a = sd > 0 ? (a - mean) / sd : 0.0;
+      if (sd > 0)
+        for (size_t k = 0; k < m; ++k) out[k] += ((*v)[k] - mean) / sd;
     } else if (c == Comparison::cosine) {
       double ss = 0;
-      for (double a : t) ss += a * a;
+      for (double a : *v) ss += a * a;
       const double rms = std::sqrt(ss / static_cast<double>(m));
-      for (double& a : t) a = rms > 0 ? a / rms : 0.0;
+      if (rms > 0)
+        for (size_t k = 0; k < m; ++k) out[k] += (*v)[k] / rms;
     } else {
-      t = ranks(t, nullptr);
+      const std::vector<double> t = ranks(*v, nullptr);
+      for (size_t k = 0; k < m; ++k) out[k] += t[k];
     }
-    for (size_t k = 0; k < m; ++k) out[k] += t[k];
   }
   // Divide once: sums of ranks (multiples of ½) are exact, so equal mean ranks stay equal (ties)
   for (double& a : out) a /= static_cast<double>(rdms.size());

@@ -2,6 +2,7 @@
 #include "brainsweep/vpa.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -25,14 +26,23 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 }  // namespace
 
-double ols_r2(const MatrixD& x, const Eigen::VectorXd& y) {
-  if (x.rows() != y.size()) throw DimensionMismatch(fmt::format("ols_r2: x has {} rows, y {}", x.rows(), y.size()));
+std::vector<double> ols_r2_subsets(const MatrixD& x, const Eigen::VectorXd& y,
+                                   const std::vector<std::vector<long>>& subsets) {
+  if (x.rows() != y.size()) throw DimensionMismatch(fmt::format("ols_r2_subsets: x has {} rows, y {}", x.rows(), y.size()));
   const Eigen::VectorXd yc = y.array() - y.mean();
   const double tss = yc.squaredNorm();
-  if (!(tss > 0)) return kNaN;
+  std::vector<double> out(subsets.size(), kNaN);
+  if (!(tss > 0)) return out;
   const MatrixD xc = x.rowwise() - x.colwise().mean();  // the intercept: centred columns and target
-  const Eigen::VectorXd beta = xc.completeOrthogonalDecomposition().solve(yc);
-  return 1.0 - (yc - xc * beta).squaredNorm() / tss;
+  const MatrixD g = xc.transpose() * xc;
+  const Eigen::VectorXd b = xc.transpose() * yc;
+  for (size_t s = 0; s < subsets.size(); ++s) {
+    const auto& idx = subsets[s];
+    const MatrixD gs = g(idx, idx);
+    const Eigen::VectorXd bs = b(idx);
+    out[s] = bs.dot(gs.completeOrthogonalDecomposition().solve(bs)) / tss;
+  }
+  return out;
 }
 
 std::vector<double> bh_adjust(const std::vector<double>& p) {
@@ -108,20 +118,27 @@ void run_vpa_command(const VpaCommand& c, std::ostream& report) {
                                     roi.rdms.size(), roi.subjects.front()));
   const unsigned k = static_cast<unsigned>(spaces.size()), all = (1u << k) - 1;
   const long pairs = static_cast<long>(spaces.front().front().rdm.v.size());
-  // the regressors of each space: its RDMs, or their mean
-  std::vector<MatrixD> cols(k);
+  // the regressors side by side: each space's RDMs, or their mean; a subset is its spaces' columns
+  std::vector<long> first{0};
+  for (unsigned s = 0; s < k; ++s) first.push_back(first.back() + (c.average_models ? 1 : static_cast<long>(spaces[s].size())));
+  MatrixD x = MatrixD::Zero(pairs, first.back());
   for (unsigned s = 0; s < k; ++s) {
     const auto& ms = spaces[s];
-    cols[s] = MatrixD(pairs, c.average_models ? 1 : static_cast<long>(ms.size()));
-    if (c.average_models) cols[s].setZero();
     for (size_t m = 0; m < ms.size(); ++m)
       for (long q = 0; q < pairs; ++q) {
         const double v = ms[m].rdm.v[static_cast<size_t>(q)];
-        if (c.average_models) cols[s](q, 0) += v / static_cast<double>(ms.size());
-        else cols[s](q, static_cast<long>(m)) = v;
+        if (c.average_models) x(q, first[s]) += v / static_cast<double>(ms.size());
+        else x(q, first[s] + static_cast<long>(m)) = v;
       }
   }
   const std::vector<unsigned> order = subsets_by_size(k);
+  std::vector<std::vector<long>> columns_of;
+  for (unsigned m : order) {
+    columns_of.emplace_back();
+    for (unsigned s = 0; s < k; ++s)
+      if (m & (1u << s))
+        for (long j = first[s]; j < first[s + 1]; ++j) columns_of.back().push_back(j);
+  }
   auto label = [&](unsigned m) {
     std::vector<std::string> n;
     for (unsigned s = 0; s < k; ++s)
@@ -130,6 +147,7 @@ void run_vpa_command(const VpaCommand& c, std::ostream& report) {
   };
   using metrics::csv_number;
   using metrics::csv_text;
+  const auto t0 = std::chrono::steady_clock::now();  // the RDMs are read: the fits and tests from here
   std::ostringstream csv;
   csv << kVpaColumns << "\n";
   for (const auto& roi : rois) {
@@ -137,16 +155,8 @@ void run_vpa_command(const VpaCommand& c, std::ostream& report) {
     std::vector<std::map<unsigned, double>> r2(roi.rdms.size()), part(roi.rdms.size());
     for (size_t sub = 0; sub < roi.rdms.size(); ++sub) {
       const Eigen::VectorXd y = Eigen::Map<const Eigen::VectorXd>(roi.rdms[sub].v.data(), pairs);
-      for (unsigned m : order) {
-        long width = 0;
-        for (unsigned s = 0; s < k; ++s)
-          if (m & (1u << s)) width += cols[s].cols();
-        MatrixD x(pairs, width);
-        long at = 0;
-        for (unsigned s = 0; s < k; ++s)
-          if (m & (1u << s)) x.middleCols(at, cols[s].cols()) = cols[s], at += cols[s].cols();
-        r2[sub][m] = ols_r2(x, y);
-      }
+      const std::vector<double> values = ols_r2_subsets(x, y, columns_of);
+      for (size_t i = 0; i < order.size(); ++i) r2[sub][order[i]] = values[i];
       for (unsigned t : order) part[sub][t] = shared_exactly(t, all, [&](unsigned m) { return r2[sub].at(m); });
     }
     const long ns = static_cast<long>(roi.rdms.size());
@@ -188,8 +198,9 @@ void run_vpa_command(const VpaCommand& c, std::ostream& report) {
                             v < 0 ? "  (negative)" : "");
     }
   }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fs::write_text_atomic(c.out, csv.str());
-  report << fmt::format("wrote {}\n", c.out);
+  report << fmt::format("wrote {} (subset models fitted and tested in {:.4f} s)\n", c.out, seconds);
 }
 
 }  // namespace brainsweep

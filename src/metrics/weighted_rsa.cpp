@@ -2,6 +2,7 @@
 #include "brainsweep/weighted_rsa.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -73,6 +74,23 @@ double sem_of(const std::vector<double>& v) {
   return std::sqrt(ss / static_cast<double>(v.size() - 1)) / std::sqrt(static_cast<double>(v.size()));
 }
 
+// The centred Gram matrix of vectors (k × k, Σ (x_a − x̄_a)(x_b − x̄_b)) and their means.
+std::pair<MatrixD, Eigen::VectorXd> centred_gram(const std::vector<const std::vector<double>*>& v) {
+  const long k = static_cast<long>(v.size());
+  Eigen::VectorXd mean(k);
+  for (long a = 0; a < k; ++a) mean(a) = mean_of(*v[static_cast<size_t>(a)]);
+  MatrixD g(k, k);
+  for (long a = 0; a < k; ++a)
+    for (long b = a; b < k; ++b) {
+      const auto& x = *v[static_cast<size_t>(a)];
+      const auto& y = *v[static_cast<size_t>(b)];
+      double s = 0;
+      for (size_t q = 0; q < x.size(); ++q) s += (x[q] - mean(a)) * (y[q] - mean(b));
+      g(a, b) = g(b, a) = s;
+    }
+  return {g, mean};
+}
+
 // A row's values per fold (similarity, its square, ceiling bounds) or a weight per fold.
 struct Series {
   std::vector<double> similarity, squared, lower, upper, weight;
@@ -134,19 +152,15 @@ Eigen::VectorXd nnls_normal(const MatrixD& a, const Eigen::VectorXd& b) {
   return x;
 }
 
-Eigen::VectorXd wrsa_weights(const MatrixD& x, const Eigen::VectorXd& y, WrsaFit fit, double ridge_weight) {
-  if (x.rows() != y.size())
-    throw DimensionMismatch(fmt::format("wrsa_weights: {} pairs of models, {} of the target", x.rows(), y.size()));
-  const MatrixD xc = x.rowwise() - x.colwise().mean();
-  Eigen::VectorXd theta;
-  if (fit == WrsaFit::ols && ridge_weight == 0) {
-    theta = xc.completeOrthogonalDecomposition().solve(y);  // minimum norm where models are collinear
-  } else {
-    MatrixD a = xc.transpose() * xc;
-    a.diagonal().array() += ridge_weight;
-    const Eigen::VectorXd b = xc.transpose() * y;
-    theta = fit == WrsaFit::ols ? Eigen::VectorXd(a.ldlt().solve(b)) : nnls_normal(a, b);
-  }
+Eigen::VectorXd wrsa_weights(const MatrixD& gram, const Eigen::VectorXd& b, WrsaFit fit, double ridge_weight) {
+  if (gram.rows() != b.size() || gram.cols() != b.size())
+    throw DimensionMismatch(fmt::format("wrsa_weights: a {} × {} Gram matrix, {} entries of Xᵀy", gram.rows(), gram.cols(), b.size()));
+  MatrixD a = gram;
+  a.diagonal().array() += ridge_weight;
+  // ols: the minimum-norm solution of the normal equations (that of least squares) where models are
+  // collinear; nnls: Lawson–Hanson on the same normal equations
+  Eigen::VectorXd theta = fit == WrsaFit::ols ? Eigen::VectorXd(a.completeOrthogonalDecomposition().solve(b))
+                                              : nnls_normal(a, b);
   const double norm = theta.norm();
   return norm > 0 ? Eigen::VectorXd(theta / norm) : theta;
 }
@@ -214,6 +228,7 @@ void run_wrsa_command(const WrsaCommand& c, std::ostream& report) {
 
   using metrics::csv_number;
   using metrics::csv_text;
+  const auto t0 = std::chrono::steady_clock::now();  // the RDMs are read: the fits and scores from here
   std::ostringstream csv;
   csv << kWrsaColumns << "\n";
   for (size_t r = 0; r < in.rois.size(); ++r) {
@@ -222,25 +237,100 @@ void run_wrsa_command(const WrsaCommand& c, std::ostream& report) {
     std::vector<Series> mixture(fits.size()), single(static_cast<size_t>(k));
     std::vector<std::vector<Series>> weights(fits.size(), std::vector<Series>(static_cast<size_t>(k)));
     Series ceiling;
+    std::vector<double> pred;  // a fold's mixture on its test pairs (reused)
+    std::vector<double> full_upper, fold_upper;  // the upper bound's pool of every subject
+    MatrixD single_r = MatrixD::Constant(k, static_cast<long>(roi.rdms.size()), kNaN);  // models × subjects, full pairs
+    std::vector<const std::vector<double>*> all_models;
+    for (const auto& m : models) all_models.push_back(&m.rdm.v);
+    const auto full_gram = centred_gram(all_models);
+    // every subject's RDM z-scored (ddof 0) and their sum: pools on the full pairs without re-z-scoring
+    std::vector<std::vector<double>> z;
+    std::vector<double> z_sum(roi.rdms.front().v.size(), 0.0);
+    for (const auto& r : roi.rdms) {
+      const double mean = mean_of(r.v);
+      double ss = 0;
+      for (double v : r.v) ss += (v - mean) * (v - mean);
+      const double sd = std::sqrt(ss / static_cast<double>(r.v.size()));
+      z.emplace_back(r.v.size());
+      for (size_t q = 0; q < r.v.size(); ++q) z_sum[q] += z.back()[q] = sd > 0 ? (r.v[q] - mean) / sd : 0.0;
+    }
     for (const WrsaFold& fold : folds) {
-      const auto train = pairs_within(fold.train_conditions, n), test = pairs_within(fold.test_conditions, n);
-      std::vector<std::vector<double>> train_subj, test_subj;
-      for (const auto& s : roi.rdms) train_subj.push_back(gather(s.v, train)), test_subj.push_back(gather(s.v, test));
-      std::vector<const std::vector<double>*> pool_train;
-      for (long s : fold.train_subjects) pool_train.push_back(&train_subj[static_cast<size_t>(s)]);
-      const std::vector<double> target = pool_rdms(pool_train, Comparison::corr);
-      MatrixD x(static_cast<long>(train.size()), k), xt(static_cast<long>(test.size()), k);
-      for (long m = 0; m < k; ++m) {
-        const auto& v = models[static_cast<size_t>(m)].rdm.v;
-        for (size_t q = 0; q < train.size(); ++q) x(static_cast<long>(q), m) = v[train[q]];
-        for (size_t q = 0; q < test.size(); ++q) xt(static_cast<long>(q), m) = v[test[q]];
+      const bool every_train = static_cast<long>(fold.train_conditions.size()) == n;
+      const bool every_test = static_cast<long>(fold.test_conditions.size()) == n;
+      // the pairs within the fold's conditions (not listed where the fold keeps every condition)
+      const auto train = every_train ? std::vector<size_t>{} : pairs_within(fold.train_conditions, n);
+      const auto test = every_test ? std::vector<size_t>{} : pairs_within(fold.test_conditions, n);
+      // the subjects' vectors on the fold's pairs: the RDMs themselves where the fold keeps every
+      // condition (no copy), else gathered once per fold
+      const bool all_train = every_train, all_test = every_test;
+      std::vector<std::vector<double>> train_store, test_store;
+      std::vector<const std::vector<double>*> train_subj, test_subj;
+      for (const auto& s : roi.rdms) {
+        if (!all_train) train_store.push_back(gather(s.v, train));
+        if (!all_test) test_store.push_back(gather(s.v, test));
       }
-      const Eigen::VectorXd y = Eigen::Map<const Eigen::VectorXd>(target.data(), static_cast<long>(target.size()));
+      for (size_t s = 0; s < roi.rdms.size(); ++s) {
+        train_subj.push_back(all_train ? &roi.rdms[s].v : &train_store[s]);
+        test_subj.push_back(all_test ? &roi.rdms[s].v : &test_store[s]);
+      }
+      // pools of subjects (rsatoolbox pool_rdm 'corr': the mean of the z-scored vectors, minus its
+      // minimum); on the full pairs from the subjects' z-scored vectors and their sum, computed once
+      auto pool_of = [&](const std::vector<long>& set, bool on_train) {
+        if (on_train ? all_train : all_test) {
+          std::vector<double> out(z_sum.size());
+          const bool complement = set.size() * 2 > roi.rdms.size();  // Σ over the set, or the total less the others
+          if (complement) out = z_sum;
+          else std::fill(out.begin(), out.end(), 0.0);
+          std::vector<bool> in(roi.rdms.size(), false);
+          for (long s : set) in[static_cast<size_t>(s)] = true;
+          for (size_t s = 0; s < roi.rdms.size(); ++s)
+            if (in[s] != complement)
+              for (size_t q = 0; q < out.size(); ++q) out[q] += (complement ? -1.0 : 1.0) * z[s][q];
+          const double lo = *std::min_element(out.begin(), out.end()) / static_cast<double>(set.size());
+          for (double& v : out) v = v / static_cast<double>(set.size()) - lo;
+          return out;
+        }
+        std::vector<const std::vector<double>*> vs;
+        for (long s : set) vs.push_back((on_train ? train_subj : test_subj)[static_cast<size_t>(s)]);
+        return pool_rdms(vs, Comparison::corr);
+      };
+      const std::vector<double> target = pool_of(fold.train_subjects, true);
+      // the models on the fold's pairs, as for the subjects
+      std::vector<std::vector<double>> train_mstore, test_mstore;
+      std::vector<const std::vector<double>*> train_m, test_m;
+      for (const auto& m : models) {
+        if (!all_train) train_mstore.push_back(gather(m.rdm.v, train));
+        if (!all_test) test_mstore.push_back(gather(m.rdm.v, test));
+      }
+      for (size_t m = 0; m < models.size(); ++m) {
+        train_m.push_back(all_train ? &models[m].rdm.v : &train_mstore[m]);
+        test_m.push_back(all_test ? &models[m].rdm.v : &test_mstore[m]);
+      }
+      // Xᵀy and the centred Gram of the models (the full-pair one computed once for every fold)
+      const auto [gram, mean] = all_train ? full_gram : centred_gram(train_m);
+      Eigen::VectorXd b(k);
+      double y_mean = 0;
+      for (double v : target) y_mean += v;
+      y_mean /= static_cast<double>(target.size());
+      for (long m = 0; m < k; ++m) {
+        const auto& v = *train_m[static_cast<size_t>(m)];
+        double dot = 0;
+        for (size_t q = 0; q < v.size(); ++q) dot += (v[q] - mean(m)) * (target[q] - y_mean);
+        b(m) = dot;
+      }
       // mean r and r² over the test subjects of a predicted test vector
-      auto score = [&](const std::vector<double>& pred, Series& out) {
+      // `single` ≥ 0: model `single` alone, whose r on the full pairs is the same in every fold (cached)
+      auto score = [&](const std::vector<double>& pred, Series& out, long single_model = -1) {
         double sr = 0, sr2 = 0;
         for (long s : fold.test_subjects) {
-          const double rr = compare_rdms(pred, test_subj[static_cast<size_t>(s)], Comparison::corr);
+          double rr;
+          if (single_model >= 0 && all_test) {
+            double& cached = single_r(single_model, s);
+            if (std::isnan(cached)) cached = compare_rdms(pred, *test_subj[static_cast<size_t>(s)], Comparison::corr);
+            rr = cached;
+          } else {
+            rr = compare_rdms(pred, *test_subj[static_cast<size_t>(s)], Comparison::corr);
+          }
           sr += rr, sr2 += rr * rr;
         }
         const double nt = static_cast<double>(fold.test_subjects.size());
@@ -248,26 +338,34 @@ void run_wrsa_command(const WrsaCommand& c, std::ostream& report) {
         out.squared.push_back(sr2 / nt);
       };
       for (size_t f = 0; f < fits.size(); ++f) {
-        const Eigen::VectorXd theta = wrsa_weights(x, y, fits[f], c.ridge_weight);
-        const Eigen::VectorXd pred = xt * theta;
-        score(std::vector<double>(pred.data(), pred.data() + pred.size()), mixture[f]);
+        const Eigen::VectorXd theta = wrsa_weights(gram, b, fits[f], c.ridge_weight);
+        pred.assign(test_m.front()->size(), 0.0);
+        for (long m = 0; m < k; ++m) {
+          const auto& v = *test_m[static_cast<size_t>(m)];
+          for (size_t q = 0; q < v.size(); ++q) pred[q] += theta(m) * v[q];
+        }
+        score(pred, mixture[f]);
         for (long m = 0; m < k; ++m) weights[f][static_cast<size_t>(m)].weight.push_back(theta(m));
       }
-      for (long m = 0; m < k; ++m) {
-        const Eigen::VectorXd col = xt.col(m);
-        score(std::vector<double>(col.data(), col.data() + col.size()), single[static_cast<size_t>(m)]);
-      }
+      for (long m = 0; m < k; ++m) score(*test_m[static_cast<size_t>(m)], single[static_cast<size_t>(m)], m);
       // the ceiling on the same test pairs: lower pools the training subjects other than s, upper all
-      std::vector<const std::vector<double>*> pool_all;
-      for (const auto& v : test_subj) pool_all.push_back(&v);
-      const std::vector<double> upper_pool = pool_rdms(pool_all, Comparison::corr);
+      std::vector<long> everyone(roi.rdms.size());
+      std::iota(everyone.begin(), everyone.end(), 0L);
+      if (!all_test || full_upper.empty()) {  // on the full pairs the same in every fold
+        std::vector<double> u = pool_of(everyone, false);
+        if (all_test) full_upper = std::move(u);
+        else fold_upper = std::move(u);
+      }
+      const std::vector<double>& upper_pool = all_test ? full_upper : fold_upper;
       double lo = 0, hi = 0;
       for (long s : fold.test_subjects) {
-        std::vector<const std::vector<double>*> others;
+        std::vector<long> others;
         for (long t : fold.train_subjects)
-          if (t != s) others.push_back(&test_subj[static_cast<size_t>(t)]);
-        lo += compare_rdms(pool_rdms(others, Comparison::corr), test_subj[static_cast<size_t>(s)], Comparison::corr);
-        hi += compare_rdms(upper_pool, test_subj[static_cast<size_t>(s)], Comparison::corr);
+          if (t != s) others.push_back(t);
+        // (folds of subjects: the training pool itself, which holds no test subject)
+        const bool same = all_train && all_test && others.size() == fold.train_subjects.size();
+        lo += compare_rdms(same ? target : pool_of(others, false), *test_subj[static_cast<size_t>(s)], Comparison::corr);
+        hi += compare_rdms(upper_pool, *test_subj[static_cast<size_t>(s)], Comparison::corr);
       }
       ceiling.lower.push_back(lo / static_cast<double>(fold.test_subjects.size()));
       ceiling.upper.push_back(hi / static_cast<double>(fold.test_subjects.size()));
@@ -328,8 +426,9 @@ void run_wrsa_command(const WrsaCommand& c, std::ostream& report) {
       report << fmt::format("  mean weights ({}): {}\n", to_string(fits[f]), fmt::join(parts, ", "));
     }
   }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fs::write_text_atomic(c.out, csv.str());
-  report << fmt::format("wrote {}\n", c.out);
+  report << fmt::format("wrote {} (folds fitted and scored in {:.4f} s)\n", c.out, seconds);
 }
 
 }  // namespace brainsweep

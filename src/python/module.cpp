@@ -7,7 +7,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -212,12 +214,45 @@ PYBIND11_MODULE(_engine, m) {
   m.def(
       "split_scores",
       [](const py::handle& y_obj, const std::vector<py::handle>& parts) {
-        bs::EvalSet set{"split", {"x"}, {{"x", "x"}}};
-        std::map<std::string, bs::MatrixF> truth{{"x", to_matrix(y_obj, "Y")}};
-        std::vector<std::map<std::string, bs::MatrixF>> band_pred;
-        for (size_t k = 0; k < parts.size(); ++k)
-          band_pred.push_back({{"x", to_matrix(parts[k], ("Y_split[" + std::to_string(k) + "]").c_str())}});
-        const bs::SplitScores s = bs::split_eval_set(set, band_pred, truth, 0, 0);
+        // float32 C-ordered views (a copy only where numpy must convert), checked, then one pass
+        using F = py::array_t<float, py::array::c_style | py::array::forcecast>;
+        auto view = [](const py::handle& obj, const std::string& name) {
+          py::array any = py::array::ensure(obj);
+          if (!any || any.ndim() != 2)
+            throw py::value_error(name + ": expected a 2-D array (samples × targets)" +
+                                  (any ? ", found " + std::to_string(any.ndim()) + "-D" : std::string()));
+          F a = F::ensure(any);
+          if (!a) throw py::value_error(name + ": cannot be converted to float32");
+          return a;
+        };
+        // NaN/Inf reach the sums: only then is the input scanned, to name the first bad entry
+        auto check_finite = [](const F& a, const std::string& name) {
+          const float* d = a.data();
+          for (py::ssize_t i = 0; i < a.size(); ++i)
+            if (!std::isfinite(d[i]))
+              throw py::value_error(name + ": contains a non-finite value at row " + std::to_string(i / a.shape(1)) +
+                                    ", column " + std::to_string(i % a.shape(1)));
+        };
+        const F y = view(y_obj, "Y");
+        std::vector<F> keep;
+        std::vector<const float*> ptrs;
+        for (size_t k = 0; k < parts.size(); ++k) {
+          keep.push_back(view(parts[k], "Y_split[" + std::to_string(k) + "]"));
+          if (keep.back().shape(0) != y.shape(0) || keep.back().shape(1) != y.shape(1))
+            throw py::value_error("Y_split[" + std::to_string(k) + "]: shape (" + std::to_string(keep.back().shape(0)) +
+                                  ", " + std::to_string(keep.back().shape(1)) + "), Y (" + std::to_string(y.shape(0)) +
+                                  ", " + std::to_string(y.shape(1)) + ")");
+          ptrs.push_back(keep.back().data());
+        }
+        bs::SplitScores s;
+        {
+          py::gil_scoped_release release;
+          s = bs::split_scores(y.data(), ptrs, y.shape(0), y.shape(1));
+        }
+        if (!s.r.allFinite() || !std::all_of(s.r2_joint.begin(), s.r2_joint.end(), [](double v) { return !std::isinf(v); })) {
+          check_finite(y, "Y");
+          for (size_t k = 0; k < keep.size(); ++k) check_finite(keep[k], "Y_split[" + std::to_string(k) + "]");
+        }
         py::dict d;
         d["r"] = to_numpy(s.r);
         d["r2"] = to_numpy(s.r2);

@@ -44,6 +44,88 @@ std::vector<double> score_eval_set(const EvalSet& set, const std::map<std::strin
   return mean;
 }
 
+void SplitMoments::add(const float* y, const std::vector<const float*>& parts, long rows, long stride) {
+  const long K = static_cast<long>(parts.size());
+  if (sp.rows() == 0) {
+    sy = syy = Eigen::RowVectorXd::Zero(t);
+    sp = syp = MatrixD::Zero(K, t);
+    spp = MatrixD::Zero(K * (K + 1) / 2, t);
+  }
+  double* const a_sy = sy.data();
+  double* const a_syy = syy.data();
+  for (long i = 0; i < rows; ++i) {  // row by row: each input row is read once, contiguously
+    const float* const yr = y + i * stride;
+    for (long j = 0; j < t; ++j) {
+      const double v = yr[j];
+      a_sy[j] += v;
+      a_syy[j] += v * v;
+    }
+    long q = 0;
+    for (long k = 0; k < K; ++k) {
+      const float* const pk = parts[static_cast<size_t>(k)] + i * stride;
+      double* const a_sp = sp.row(k).data();
+      double* const a_syp = syp.row(k).data();
+      for (long j = 0; j < t; ++j) {
+        const double v = pk[j];
+        a_sp[j] += v;
+        a_syp[j] += v * static_cast<double>(yr[j]);
+      }
+      for (long k2 = k; k2 < K; ++k2, ++q) {  // the upper triangle of Σ ŷ_k ŷ_k2, row by row
+        const float* const pk2 = parts[static_cast<size_t>(k2)] + i * stride;
+        double* const a_spp = spp.row(q).data();
+        for (long j = 0; j < t; ++j) a_spp[j] += static_cast<double>(pk[j]) * static_cast<double>(pk2[j]);
+      }
+    }
+  }
+  n += rows;
+}
+
+void SplitMoments::add_to(SplitScores& out, double weight) const {
+  const long K = sp.rows();
+  const double nn = static_cast<double>(std::max(n, 1L));
+  auto pp = [&](long k, long k2, long j) {  // Σ ŷ_k ŷ_k2 from the packed upper triangle
+    if (k > k2) std::swap(k, k2);
+    return spp(k * K - k * (k - 1) / 2 + (k2 - k), j);
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (long j = 0; j < t; ++j) {
+    // centred sums from the raw ones (y centred on the movie; ŷ_k as given, ŝ = Σ_k ŷ_k)
+    const double my = sy[j] / nn;
+    double m_sum = 0, s_ss = 0;
+    for (long k = 0; k < K; ++k) m_sum += sp(k, j) / nn;
+    for (long k = 0; k < K; ++k)
+      for (long k2 = 0; k2 < K; ++k2) s_ss += pp(k, k2, j);
+    const double syy_c = std::max(0.0, syy[j] - nn * my * my), sss_c = std::max(0.0, s_ss - nn * m_sum * m_sum);
+    // himalaya's correlation_score_split: population SDs, an SD of 0 replaced by 1 (so a constant
+    // y gives 0, as a constant column's Pearson r is scored).
+    const double sd_y = syy_c > 0 ? std::sqrt(syy_c / nn) : 1.0, sd_s = sss_c > 0 ? std::sqrt(sss_c / nn) : 1.0;
+    double joint = 0;
+    for (long k = 0; k < K; ++k) {
+      const double syk = syp(k, j) - nn * my * (sp(k, j) / nn);  // Σ (y − ȳ) ŷ_k
+      double sks = 0;
+      for (long k2 = 0; k2 < K; ++k2) sks += pp(k, k2, j);
+      const double skk = pp(k, k, j);
+      out.r(k, j) += weight * (syk / nn) / (sd_y * sd_s);
+      const double r2 = syy_c > 0 ? (2 * syk - sks) / syy_c : nan;
+      out.r2(k, j) += weight * r2;
+      out.r2_alone(k, j) += weight * (syy_c > 0 ? (2 * syk - skk) / syy_c : nan);
+      joint += r2;
+    }
+    out.r2_joint[static_cast<size_t>(j)] += weight * joint;
+  }
+}
+
+SplitScores split_scores(const float* y, const std::vector<const float*>& parts, long n, long t) {
+  SplitScores out;
+  const long K = static_cast<long>(parts.size());
+  out.r = MatrixD::Zero(K, t), out.r2 = MatrixD::Zero(K, t), out.r2_alone = MatrixD::Zero(K, t);
+  out.r2_joint.assign(static_cast<size_t>(t), 0.0);
+  SplitMoments m(t);
+  m.add(y, parts, n, t);
+  m.add_to(out, 1.0);
+  return out;
+}
+
 SplitScores split_eval_set(const EvalSet& set, const std::vector<std::map<std::string, MatrixF>>& band_pred,
                            const std::map<std::string, MatrixF>& truth, int exclude_start, int exclude_end) {
   const long K = static_cast<long>(band_pred.size());
@@ -70,58 +152,17 @@ SplitScores split_eval_set(const EvalSet& set, const std::vector<std::map<std::s
   out.r2_joint.assign(static_cast<size_t>(t), 0.0);
   const double w = 1.0 / static_cast<double>(movies.size());
   for (const auto& mv : movies) {
-    std::vector<std::pair<const std::string*, long>> blocks;  // episode, first kept row
-    long n = 0;
+    // one pass over the kept rows of the movie's episodes (concatenated, as r is scored)
+    SplitMoments m(t);
     for (const auto& ep : set.episodes) {
       if (set.movies.at(ep) != mv) continue;
-      blocks.emplace_back(&ep, std::min<long>(exclude_start, truth.at(ep).rows()));
-      n += std::max(0L, truth.at(ep).rows() - exclude_start - exclude_end);
+      const MatrixF& y = truth.at(ep);
+      const long row0 = std::min<long>(exclude_start, y.rows()), rows = std::max(0L, y.rows() - exclude_start - exclude_end);
+      std::vector<const float*> parts;
+      for (long k = 0; k < K; ++k) parts.push_back(band_pred[static_cast<size_t>(k)].at(ep).data() + row0 * t);
+      m.add(y.data() + row0 * t, parts, rows, t);
     }
-    auto rows_of = [&](const std::string& ep) { return std::max(0L, truth.at(ep).rows() - exclude_start - exclude_end); };
-    // Pass 1: means of y, of every ŷ_k and of ŝ.
-    MatrixD mean = MatrixD::Zero(K + 1, t);  // rows 0..K-1: ŷ_k; row K: y
-    for (const auto& [ep, row0] : blocks)
-      for (long i = row0; i < row0 + rows_of(*ep); ++i) {
-        for (long k = 0; k < K; ++k) mean.row(k) += band_pred[static_cast<size_t>(k)].at(*ep).row(i).cast<double>();
-        mean.row(K) += truth.at(*ep).row(i).cast<double>();
-      }
-    if (n > 0) mean /= static_cast<double>(n);
-    Eigen::RowVectorXd m_sum = mean.topRows(K).colwise().sum();
-    // Pass 2: Σ y², Σ (ŝ − mean ŝ)², and per band Σ y ŷ_k, Σ y (ŷ_k − mean ŷ_k) (equal: y is centred),
-    // Σ ŷ_k ŝ, Σ ŷ_k².
-    Eigen::RowVectorXd syy = Eigen::RowVectorXd::Zero(t), sss = Eigen::RowVectorXd::Zero(t);
-    MatrixD syk = MatrixD::Zero(K, t), sks = MatrixD::Zero(K, t), skk = MatrixD::Zero(K, t);
-    Eigen::RowVectorXd yc(t), s(t), yk(t);
-    for (const auto& [ep, row0] : blocks)
-      for (long i = row0; i < row0 + rows_of(*ep); ++i) {
-        yc = truth.at(*ep).row(i).cast<double>() - mean.row(K);
-        s.setZero();
-        for (long k = 0; k < K; ++k) s += band_pred[static_cast<size_t>(k)].at(*ep).row(i).cast<double>();
-        syy += yc.cwiseProduct(yc);
-        sss += (s - m_sum).cwiseProduct(s - m_sum);
-        for (long k = 0; k < K; ++k) {
-          yk = band_pred[static_cast<size_t>(k)].at(*ep).row(i).cast<double>();
-          syk.row(k) += yc.cwiseProduct(yk);
-          sks.row(k) += yk.cwiseProduct(s);
-          skk.row(k) += yk.cwiseProduct(yk);
-        }
-      }
-    for (long j = 0; j < t; ++j) {
-      // himalaya's correlation_score_split: population SDs, an SD of 0 replaced by 1 (so a constant
-      // y gives 0, as a constant column's Pearson r is scored).
-      const double nn = static_cast<double>(std::max(n, 1L));
-      const double sd_y = syy[j] > 0 ? std::sqrt(syy[j] / nn) : 1.0, sd_s = sss[j] > 0 ? std::sqrt(sss[j] / nn) : 1.0;
-      const double nan = std::numeric_limits<double>::quiet_NaN();
-      double joint = 0;
-      for (long k = 0; k < K; ++k) {
-        out.r(k, j) += w * (syk(k, j) / nn) / (sd_y * sd_s);
-        const double r2 = syy[j] > 0 ? (2 * syk(k, j) - sks(k, j)) / syy[j] : nan;
-        out.r2(k, j) += w * r2;
-        out.r2_alone(k, j) += w * (syy[j] > 0 ? (2 * syk(k, j) - skk(k, j)) / syy[j] : nan);
-        joint += r2;
-      }
-      out.r2_joint[static_cast<size_t>(j)] += w * joint;
-    }
+    m.add_to(out, w);
   }
   return out;
 }
