@@ -47,7 +47,7 @@ except ImportError:  # the same estimator without scikit-learn's base classes an
         _estimator_type = "regressor"
 
 __version__ = _engine.__version__
-__all__ = ["RidgeCV", "BandedRidgeCV", "score_split", "pearson_r", "read_results", "read_split", "read_partition", "read_stitched", "Stitched", "default_alphas", "blas_info",
+__all__ = ["RidgeCV", "BandedRidgeCV", "score_split", "pearson_r", "read_results", "read_split", "read_partition", "read_pls", "read_stitched", "Stitched", "default_alphas", "blas_info",
            "rdm", "compare", "cka", "noise_ceiling"]
 
 blas_info = _engine.blas_info  # "OpenBLAS 0.3.21, core Cooperlake, 2 threads": the kernels this process runs
@@ -616,6 +616,24 @@ def read_split(run_dir):
     return pd.read_csv(path, dtype={"job_id": str, "parcel": str, "eval_set": str, "subject": str, "band": str},
                        keep_default_na=False, na_values={k: ["", "nan"] for k in ("r_split", "r2_split", "r2_alone", "r2")})
 
+
+def read_pls(run_dir):
+    """PLS jobs' numbers of components, as a pandas DataFrame in the order of RUN_DIR/results_pls.csv
+    (written by ``brainsweep run``/``gather`` when the sweep has a ``pls:`` section;
+    docs/ridge-engine.md "PLS encoding").
+
+    Columns: job_id, feature_set ('model/layer+layer'), hrf_delay, stimulus_window, subject, parcel,
+    n_components (chosen per parcel by the CV score), cv_r (that score; join with read_results on
+    job_id and parcel for the eval r). Raises ValueError if RUN_DIR holds no plan or no results_pls.csv.
+    """
+    pd = _pandas()
+    d = _run_dir(run_dir)
+    path = d / "results_pls.csv"
+    if not path.is_file():
+        raise ValueError(f"{path}: missing; it is written for sweeps with a `pls:` section when the run is complete "
+                         f"(see `brainsweep status {d}`)")
+    return pd.read_csv(path, dtype={"job_id": str, "parcel": str, "subject": str, "feature_set": str},
+                       keep_default_na=False, na_values={"cv_r": ["", "nan"]})
 
 def read_partition(run_dir):
     """Variance partitions of a run (sweeps with ``partition:`` feature sets; docs/ridge-engine.md

@@ -165,6 +165,18 @@ class Pls(e2e.TempDirTest):
                 eval_r = ref.pearson(pred, Ye)
                 np.testing.assert_allclose([float(r["eval_r"]) for r in rows], eval_r, atol=1e-6)
 
+    def test_python_reader(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(BIN), "python"))
+        import brainsweep
+        df = brainsweep.read_pls(self.run_dir)
+        self.assertEqual(list(df.columns), ["job_id", "feature_set", "hrf_delay", "stimulus_window", "subject", "parcel",
+                                            "n_components", "cv_r"])
+        self.assertEqual(len(df), 12 * 6)
+        self.assertTrue(set(df.n_components) <= {1, 2, 5, 10, 20})
+        self.assertEqual(df.cv_r.dtype, np.float64)
+        with self.assertRaisesRegex(ValueError, "not a brainsweep run directory"):
+            brainsweep.read_pls(self.d)
+
     def test_stitch_chooses_among_ridge_and_pls(self):
         r = bs("stitch", self.run_dir, "--select", "cv", "--top-k", "1", "--eval", "test")
         self.assertEqual(r.returncode, 0, r.stderr)
