@@ -20,9 +20,11 @@ struct PlsModel {
 };
 
 /// Fit K components by NIPALS (Wold; scikit-learn's `_PLS.fit`): X and Y centred (and, with `scale`,
-/// divided by their SDs, ddof 1); per component the first pair of singular vectors of XₖᵀYₖ by the
-/// power method (x weights ∝ Xₖᵀu, x scores Xₖw, y weights Yₖᵀt / tᵀt, u = Yₖc / cᵀc; until ‖Δw‖² <
-/// tol, at most max_iter; one pass when Y has one column), signs so that the largest |w| is positive,
+/// divided by their SDs, ddof 1); per component the first left singular vector w of XₖᵀYₖ: exactly,
+/// from the top eigenvector of the smaller of MᵀM and MMᵀ (M = XₖᵀYₖ), when p·t ≤ 64 (p + t) (few
+/// parcels: cheaper than iterating), else by scikit-learn's power method (x weights ∝ Xₖᵀu, x scores
+/// Xₖw, y weights Yₖᵀt / tᵀt, u = Yₖc / cᵀc; until ‖Δw‖² < tol, at most max_iter; one pass when Y has
+/// one column), which converges to the same vector; signs so that the largest |w| is positive,
 /// then X and Y deflated by the x scores (regression mode). Y columns whose residual is below 10 ε are
 /// zeroed first, as scikit-learn does; K is cut where Y's residual is all zero or X's is below 1e-10 of its
 /// squared norm (the design's numerical rank). Unlike scikit-learn, a column whose SD is at most 1e-7 of
