@@ -19,19 +19,20 @@ struct PlsModel {
   MatrixD coefficients(long k) const;
 };
 
-/// Fit K components by NIPALS (Wold; scikit-learn's `_PLS.fit`): X and Y centred (and, with `scale`,
-/// divided by their SDs, ddof 1); per component the first left singular vector w of XₖᵀYₖ: exactly,
-/// from the top eigenvector of the smaller of MᵀM and MMᵀ (M = XₖᵀYₖ), when p·t ≤ 64 (p + t) (few
-/// parcels: cheaper than iterating), else by scikit-learn's power method (x weights ∝ Xₖᵀu, x scores
-/// Xₖw, y weights Yₖᵀt / tᵀt, u = Yₖc / cᵀc; until ‖Δw‖² < tol, at most max_iter; one pass when Y has
-/// one column), which converges to the same vector; signs so that the largest |w| is positive,
-/// then X and Y deflated by the x scores (regression mode). Y columns whose residual is below 10 ε are
-/// zeroed first, as scikit-learn does; K is cut where Y's residual is all zero or X's is below 1e-10 of its
-/// squared norm (the design's numerical rank). Unlike scikit-learn, a column whose SD is at most 1e-7 of
-/// its largest |value| counts as constant (zeroed; scikit-learn divides its rounding residue by it).
+/// Fit K components by NIPALS (Wold; scikit-learn's `_PLS.fit`, mode A, regression deflation): X and Y
+/// centred (and, with `scale`, divided by their SDs, ddof 1); per component w, the first left singular
+/// vector of M = XₖᵀYₖ (what scikit-learn's power method converges to; here exactly, from the top
+/// eigenvector of the smaller of MᵀM and MMᵀ), its sign so that the largest |w| is positive, the x
+/// scores Xₖw, then X and Y deflated by them; M is formed once (n·p·t) and updated by rank one per
+/// component (X₊ᵀY₊ = M − ‖Xₖw‖² p qᵀ). Y columns whose residual is below 10 ε are zeroed first, as
+/// scikit-learn does; K is cut where Y's residual is all zero or X's is below 1e-10 of its squared
+/// norm (the design's numerical rank). Unlike scikit-learn, a column whose SD is at most 1e-7 of its
+/// largest |value| counts as constant (zeroed; scikit-learn divides its rounding residue by it).
+/// Cost per component: min(p, t)² · max(p, t) for the Gram matrix and its eigendecomposition, 4n(p + t)
+/// for the scores and the deflation.
 /// @param x  n × p; @param y  n × t (n ≥ 2)
 /// @throw DimensionMismatch  if the rows differ; ConfigError if k < 1
-PlsModel pls_fit(const MatrixD& x, const MatrixD& y, long k, bool scale, double tol = 1e-12, int max_iter = 1000);
+PlsModel pls_fit(const MatrixD& x, const MatrixD& y, long k, bool scale);
 
 /// The result of pls_cv: what ridge_cv gives for alpha, for the number of components.
 struct PlsCvResult {

@@ -51,7 +51,7 @@ MatrixD PlsModel::coefficients(long k) const {
   return b;
 }
 
-PlsModel pls_fit(const MatrixD& x_in, const MatrixD& y_in, long k, bool scale, double tol, int max_iter) {
+PlsModel pls_fit(const MatrixD& x_in, const MatrixD& y_in, long k, bool scale) {
   if (x_in.rows() != y_in.rows())
     throw DimensionMismatch(fmt::format("pls_fit: x has {} rows, y {}", x_in.rows(), y_in.rows()));
   if (k < 1) throw ConfigError(fmt::format("pls_fit: expected at least 1 component, found {}", k));
@@ -60,58 +60,42 @@ PlsModel pls_fit(const MatrixD& x_in, const MatrixD& y_in, long k, bool scale, d
   center_scale(xk, m.x_mean, m.x_std, scale);
   center_scale(yk, m.y_mean, m.y_std, scale);
   const long p = xk.cols(), t = yk.cols();
-  m.x_weights.resize(p, 0);
-  m.x_loadings.resize(p, 0);
-  m.y_loadings.resize(t, 0);
   std::vector<Eigen::VectorXd> ws, ps, qs;
   const double x0 = xk.squaredNorm();
+  MatrixD cross = xk.transpose() * yk;  // M = XₖᵀYₖ, then updated by rank one per component
   for (long c = 0; c < k; ++c) {
     // X's residual numerically zero: the design's rank is reached (a further component would divide
     // rounding residue by its own tiny norm: coefficients of 1e13 where scikit-learn has no guard)
     if (!(xk.squaredNorm() > 1e-10 * x0)) break;
     // Y columns whose residual is numerically zero are zeroed (scikit-learn: 10 ε)
-    for (long j = 0; j < t; ++j)
-      if (yk.col(j).cwiseAbs().maxCoeff() < 10 * kEps) yk.col(j).setZero();
-    long first = -1;  // the power method starts from the first column of Y that is not ~0
-    for (long j = 0; j < t && first < 0; ++j)
-      if ((yk.col(j).array().abs() > kEps).any()) first = j;
-    if (first < 0) break;  // Y's residual is all zero: no further component
-    Eigen::VectorXd w, xs;
-    if (p * t <= 64 * (p + t)) {
-      // Few targets (or columns): the first left singular vector of M = XₖᵀYₖ exactly, from the
-      // eigenvector of the smaller of MᵀM (t × t) and MMᵀ (p × p), where the power method converges
-      // (forming M, n·p·t, costs less than the ~100 iterations of 2n(p + t) the power method needs).
-      const MatrixD mm = xk.transpose() * yk;
-      if (t <= p) {
-        Eigen::SelfAdjointEigenSolver<MatrixD> es(mm.transpose() * mm);
-        w = mm * es.eigenvectors().col(t - 1);
-      } else {
-        Eigen::SelfAdjointEigenSolver<MatrixD> es(mm * mm.transpose());
-        w = es.eigenvectors().col(p - 1);
-      }
-      const double nw = w.norm();
-      if (!(nw > 0)) break;  // XₖᵀYₖ = 0: nothing left for a component to explain
-      w /= nw;
-    } else {
-      Eigen::VectorXd u = yk.col(first), w_old, cw;
-      for (int it = 0; it < max_iter; ++it) {
-        w = xk.transpose() * u / u.squaredNorm();
-        w /= std::sqrt(w.squaredNorm()) + kEps;
-        xs = xk * w;
-        cw = yk.transpose() * xs / xs.squaredNorm();
-        u = yk * cw / (cw.squaredNorm() + kEps);
-        if (t == 1 || (it > 0 && (w - w_old).squaredNorm() < tol)) break;
-        w_old = w;
-      }
+    bool any = false;
+    for (long j = 0; j < t; ++j) {
+      if (yk.col(j).cwiseAbs().maxCoeff() < 10 * kEps) yk.col(j).setZero(), cross.col(j).setZero();
+      else any = true;
     }
+    if (!any) break;  // Y's residual is all zero: no further component
+    // w: the first left singular vector of M, from the top eigenvector of the smaller of MᵀM and MMᵀ
+    Eigen::VectorXd w;
+    if (t <= p) {
+      Eigen::SelfAdjointEigenSolver<MatrixD> es(cross.transpose() * cross);
+      w = cross * es.eigenvectors().col(t - 1);
+    } else {
+      Eigen::SelfAdjointEigenSolver<MatrixD> es(cross * cross.transpose());
+      w = es.eigenvectors().col(p - 1);
+    }
+    const double nw = w.norm();
+    if (!(nw > 0)) break;  // XₖᵀYₖ = 0: nothing left for a component to explain
+    w /= nw;
     long big = 0;  // _svd_flip_1d: the largest |w| positive
     w.cwiseAbs().maxCoeff(&big);
     if (w(big) < 0) w = -w;
-    xs = xk * w;
+    const Eigen::VectorXd xs = xk * w;
     const double ss = xs.squaredNorm();
     const Eigen::VectorXd pl = xk.transpose() * xs / ss, ql = yk.transpose() * xs / ss;
     xk.noalias() -= xs * pl.transpose();
     yk.noalias() -= xs * ql.transpose();
+    // X₊ᵀxs = 0, so X₊ᵀY₊ = X₊ᵀYₖ = M − p (xsᵀYₖ) = M − ss · p qᵀ
+    cross.noalias() -= ss * pl * ql.transpose();
     ws.push_back(w), ps.push_back(pl), qs.push_back(ql);
   }
   const long kk = static_cast<long>(ws.size());

@@ -191,6 +191,36 @@ class Pls(e2e.TempDirTest):
         self.assertIn("pls/", r.stdout + open(os.path.join(self.run_dir, "stitched", "winners.csv")).read()
                       if os.path.exists(os.path.join(self.run_dir, "stitched", "winners.csv")) else r.stdout)
 
+    def test_many_parcels_power_method(self):
+        """481 parcels × 192 columns (LSA at window 3): the power-method route (p·t > 64 (p + t)), against
+        scikit-learn as the few-parcel route above."""
+        sweep = os.path.join(self.d, "pmc.yaml")
+        with open(sweep, "w") as f:
+            f.write(sweep_text("[2, 5]", "  - {model: description_lsa, layers: [lsa64]}", "[sub-03]", "[3]")
+                    .replace("atlas: roi6", "atlas: pmc481"))
+        run = os.path.join(self.d, "run")
+        for cmd in (("generate", sweep, "--out", run), ("run", run)):
+            r = bs(*cmd)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(run, "plan.json")) as f:
+            plan = json.load(f)
+        job = [j for j in plan["jobs"] if j.get("estimator") == "pls"][0]
+        X, Y, ymu, lengths, Xe, _ = design_of(plan, job)
+        self.assertGreater(X.shape[1] * Y.shape[1], 64 * (X.shape[1] + Y.shape[1]))
+        scores = np.zeros((2, Y.shape[1]))
+        for test in ref.cv_folds(lengths, 5):
+            fit = np.setdiff1d(np.arange(len(X)), test)
+            for o, k in enumerate([2, 5]):
+                scores[o] += ref.pearson(sk_pls(k, X[fit], Y[fit]).predict(X[test]), Y[test]) / 5
+        with h5py.File(os.path.join(run, "jobs", job["job_id"] + ".h5"), "r") as f:
+            np.testing.assert_allclose(f["pls_cv_scores"][()], scores, atol=1e-4)
+            pred = f["predictions"]["sherlock02"][()]
+            chosen = f["n_components"][()].astype(int)
+        for k in (2, 5):
+            cols = chosen == k
+            want = sk_pls(k, X, Y).predict(Xe)[:, cols] + ymu[cols]
+            np.testing.assert_allclose(pred[:, cols], want, rtol=1e-3, atol=1e-3 * np.abs(want).max())
+
     def test_fixed_25_components(self):
         sweep = os.path.join(self.d, "p25.yaml")
         with open(sweep, "w") as f:
