@@ -170,25 +170,25 @@ std::vector<WrsaFold> wrsa_folds(long subjects, long conditions, WrsaCv cv, long
   if (subjects < 2)
     throw ConfigError(fmt::format("wrsa: {} subject; the cross-validation and its noise ceiling need at least 2", subjects));
   const bool by_subject = cv != WrsaCv::stimuli, by_condition = cv != WrsaCv::subjects;
-  const long fs_ = by_subject ? (subject_folds == 0 ? subjects : subject_folds) : 1;
+  const long n_subject_folds = by_subject ? (subject_folds == 0 ? subjects : subject_folds) : 1;
   const long fc = by_condition ? stimulus_folds : 1;
-  if (by_subject && (fs_ < 2 || fs_ > subjects))
-    throw ConfigError(fmt::format("--subject-folds: expected 2 … {} (the ROI's subjects), found {}", subjects, fs_));
+  if (by_subject && (n_subject_folds < 2 || n_subject_folds > subjects))
+    throw ConfigError(fmt::format("--subject-folds: expected 2 … {} (the ROI's subjects), found {}", subjects, n_subject_folds));
   if (by_condition && fc < 2) throw ConfigError(fmt::format("--stimulus-folds: expected at least 2, found {}", fc));
   if (by_condition && conditions / fc < 3)
     throw ConfigError(fmt::format("--stimulus-folds {}: {} conditions leave a fold {} (expected at least 3 conditions "
                                   "per fold: at most {} folds)", fc, conditions, conditions / fc, conditions / 3));
   std::vector<long> sfold(static_cast<size_t>(subjects), 0), cfold(static_cast<size_t>(conditions), 0);
   if (by_subject) {
-    if (fs_ == subjects) std::iota(sfold.begin(), sfold.end(), 0L);
-    else sfold = deal(subjects, fs_, seed ^ kSubjectStream);
+    if (n_subject_folds == subjects) std::iota(sfold.begin(), sfold.end(), 0L);
+    else sfold = deal(subjects, n_subject_folds, seed ^ kSubjectStream);
   }
   if (by_condition) cfold = deal(conditions, fc, seed ^ kConditionStream);
   std::vector<long> all_s(static_cast<size_t>(subjects)), all_c(static_cast<size_t>(conditions));
   std::iota(all_s.begin(), all_s.end(), 0L);
   std::iota(all_c.begin(), all_c.end(), 0L);
   std::vector<WrsaFold> folds;
-  for (long a = 0; a < fs_; ++a)
+  for (long a = 0; a < n_subject_folds; ++a)
     for (long b = 0; b < fc; ++b)
       folds.push_back({by_subject ? members(sfold, a, false) : all_s, by_subject ? members(sfold, a, true) : all_s,
                        by_condition ? members(cfold, b, false) : all_c, by_condition ? members(cfold, b, true) : all_c});
@@ -255,14 +255,13 @@ void run_wrsa_command(const WrsaCommand& c, std::ostream& report) {
       for (size_t q = 0; q < r.v.size(); ++q) z_sum[q] += z.back()[q] = sd > 0 ? (r.v[q] - mean) / sd : 0.0;
     }
     for (const WrsaFold& fold : folds) {
-      const bool every_train = static_cast<long>(fold.train_conditions.size()) == n;
-      const bool every_test = static_cast<long>(fold.test_conditions.size()) == n;
+      const bool all_train = static_cast<long>(fold.train_conditions.size()) == n;
+      const bool all_test = static_cast<long>(fold.test_conditions.size()) == n;
       // the pairs within the fold's conditions (not listed where the fold keeps every condition)
-      const auto train = every_train ? std::vector<size_t>{} : pairs_within(fold.train_conditions, n);
-      const auto test = every_test ? std::vector<size_t>{} : pairs_within(fold.test_conditions, n);
+      const auto train = all_train ? std::vector<size_t>{} : pairs_within(fold.train_conditions, n);
+      const auto test = all_test ? std::vector<size_t>{} : pairs_within(fold.test_conditions, n);
       // the subjects' vectors on the fold's pairs: the RDMs themselves where the fold keeps every
       // condition (no copy), else gathered once per fold
-      const bool all_train = every_train, all_test = every_test;
       std::vector<std::vector<double>> train_store, test_store;
       std::vector<const std::vector<double>*> train_subj, test_subj;
       for (const auto& s : roi.rdms) {
