@@ -14,6 +14,7 @@ the design that tests/reference/encoding_reference.py builds (ENCODING.md §1-2)
   predictions equal PLSRegression(25);
 - a closed form: with as many components as the design's rank (< rows), PLS predicts what ordinary
   least squares does (and a count above the rank stops there: no blow-up);
+- `mpirun -n 2 run` writes the same results.csv and results_pls.csv as one rank;
 - bad input: counts < 1 or listed twice, `pls:` without a plain feature set, a count no fold can fit
   (exit 2 naming the key).
 
@@ -164,6 +165,20 @@ class Pls(e2e.TempDirTest):
                 self.assertEqual({r["alpha"] for r in rows}, {""})
                 eval_r = ref.pearson(pred, Ye)
                 np.testing.assert_allclose([float(r["eval_r"]) for r in rows], eval_r, atol=1e-6)
+
+    def test_identical_on_2_ranks(self):
+        """The PLS sweep through `mpirun -n 2 run`: results.csv and results_pls.csv byte for byte those of
+        one rank (a PLS unit is a plan unit: scheduled, fitted and written like ridge's)."""
+        run = os.path.join(self.d, "run2")
+        self.assertEqual(bs("generate", self.sweep, "--out", run).returncode, 0)
+        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_btl="self,vader",
+                   OPENBLAS_NUM_THREADS="1")
+        r = subprocess.run(["mpirun", "--oversubscribe", "-n", "2", BIN, "run", run], capture_output=True, text=True,
+                           cwd=SOURCE, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for name in ("results.csv", "results_pls.csv"):
+            with open(os.path.join(run, name)) as a, open(os.path.join(self.run_dir, name)) as b:
+                self.assertEqual(a.read(), b.read(), name)
 
     def test_python_reader(self):
         sys.path.insert(0, os.path.join(os.path.dirname(BIN), "python"))
