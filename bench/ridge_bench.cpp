@@ -16,6 +16,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "brainsweep/backend.hpp"
 #include "brainsweep/blas_core.hpp"
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/ridge.hpp"
@@ -81,14 +82,82 @@ bs::RidgeCvResult timed_fit(const bs::Backend& be, const bs::MatrixF& x, const b
   return res;
 }
 
+/// The backend's own rates, measured in this run (issue #24: every phase's rate beside the limit):
+/// SGEMM and DGEMM of n × n matrices, dsyevd (eigenvectors) of an m × m symmetric matrix counted as
+/// ridge_cv counts a decomposition (9m³), each the best of 3 after a warm-up, in the backend's memory.
+struct Peaks {
+  double sgemm = 0, dgemm = 0, syevd = 0;  // GFLOP/s
+  long n = 0, m = 0;
+};
+
+template <class T>
+double gemm_rate(const bs::Backend& be, long n) {
+  std::mt19937_64 rng(1);
+  std::normal_distribution<double> nd;
+  std::vector<T> host(static_cast<size_t>(n * n));
+  for (auto& v : host) v = static_cast<T>(nd(rng));
+  bs::Array<T> a(be, n, n), c(be, n, n);
+  be.copy(a.view().data, be.space(), host.data(), bs::Space::host, host.size() * sizeof(T));
+  double best = 1e300;
+  for (int r = 0; r < 4; ++r) {  // the first is a warm-up
+    be.synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    be.gemm(bs::Op::none, bs::Op::trans, T(1), a, a, T(0), c);
+    be.synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r > 0) best = std::min(best, s);
+  }
+  return 2.0 * n * n * n * 1e-9 / best;
+}
+
+double syevd_rate(const bs::Backend& be, long m) {
+  std::mt19937_64 rng(2);
+  std::normal_distribution<double> nd;
+  bs::MatrixD r(m, m);
+  for (long i = 0; i < m; ++i)
+    for (long j = 0; j < m; ++j) r(i, j) = nd(rng);
+  const bs::MatrixD host = r * r.transpose() / static_cast<double>(m) + bs::MatrixD::Identity(m, m);
+  bs::Array<double> a(be, m, m), w(be, 1, m);
+  double best = 1e300;
+  for (int k = 0; k < 4; ++k) {
+    be.copy(a.view().data, be.space(), host.data(), bs::Space::host, static_cast<size_t>(m * m) * sizeof(double));
+    be.synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    be.syevd(a.view(), w.view());
+    be.synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (k > 0) best = std::min(best, s);
+  }
+  return 9.0 * m * m * m * 1e-9 / best;
+}
+
+Peaks measure_peaks(const bs::Backend& be, long n, long m) {
+  Peaks p;
+  p.n = n, p.m = m;
+  p.sgemm = gemm_rate<float>(be, n);
+  p.dgemm = gemm_rate<double>(be, n);
+  p.syevd = syevd_rate(be, m);
+  fmt::print("peak (measured in this run on {}): SGEMM {:.0f} GFLOP/s, DGEMM {:.0f} GFLOP/s (n {}), dsyevd {:.0f} "
+             "GFLOP/s (m {}, 9m³ flops)\n", be.name(), p.sgemm, p.dgemm, n, p.syevd, m);
+  return p;
+}
+
+Peaks g_peaks;           // zero: not measured (--no-peak)
+bool g_float64 = false;  // the timed fits' products in float64 (else float32, mixed precision)
+
 void print_phases(const std::string& label, const bs::RidgeCvResult& r, double median_s) {
   const auto& t = r.timings;
-  auto ph = [](const char* name, double s, double gf) {
-    return fmt::format("{} {:.3f} s ({:.0f} GFLOP/s)", name, s, s > 0 ? gf / s : 0.0);
+  // Gram matrices in float64; decompositions against dsyevd; the CV's and refit's products in the
+  // precision of the fit (mixed: float32 with the targets)
+  auto ph = [](const char* name, double s, double gf, double peak) {
+    const double rate = s > 0 ? gf / s : 0.0;
+    return peak > 0 ? fmt::format("{} {:.3f} s ({:.0f} GFLOP/s, {:.0f} % of peak)", name, s, rate, 100 * rate / peak)
+                    : fmt::format("{} {:.3f} s ({:.0f} GFLOP/s)", name, s, rate);
   };
+  const double products = g_float64 ? g_peaks.dgemm : g_peaks.sgemm;
   fmt::print("  {:<26} fit {:.3f} s median | {} | {} | {} | {} | solver {}\n", label, median_s,
-             ph("gram", t.gram_s, t.gram_gflop), ph("decompose", t.decompose_s, t.decompose_gflop),
-             ph("cv", t.cv_s, t.cv_gflop), ph("refit", t.refit_s, t.refit_gflop), r.solver);
+             ph("gram", t.gram_s, t.gram_gflop, g_peaks.dgemm), ph("decompose", t.decompose_s, t.decompose_gflop, g_peaks.syevd),
+             ph("cv", t.cv_s, t.cv_gflop, products), ph("refit", t.refit_s, t.refit_gflop, products), r.solver);
 }
 
 }  // namespace
@@ -102,6 +171,8 @@ int main(int argc, char** argv) {
   bool primal_too = false, no_reference = false;
   std::string save_dir, precision = "mixed";
   int decompositions = 0;
+  bool no_peak = false;
+  long peak_n = 0, peak_m = 0;
   app.add_option("--workload", which, "W1, W2, W3, all, or S (subjects sharing a unit)")->capture_default_str();
   app.add_option("--threads", threads, "BLAS threads")->capture_default_str();
   app.add_option("--repeats", repeats, "fits per workload (median reported)")->capture_default_str();
@@ -114,6 +185,9 @@ int main(int argc, char** argv) {
   app.add_option("--decompositions", decompositions,
                  "eigendecompositions run at once (0: one per BLAS thread; 1: one at a time on all threads)")
       ->capture_default_str();
+  app.add_flag("--no-peak", no_peak, "skip measuring the backend's SGEMM, DGEMM and dsyevd rates (each phase's % of peak)");
+  app.add_option("--peak-n", peak_n, "size of the peak GEMMs (default 8192 on cuda, 2048 on cpu, divided by --scale)");
+  app.add_option("--peak-m", peak_m, "size of the peak dsyevd (default 4096 on cuda, 768 on cpu, divided by --scale)");
   std::vector<long> share_p{1024, 2048, 3072};
   long share_n = 20000, share_t = 1000;
   app.add_option("--share-p", share_p, "S: design widths to run")->delimiter(',')->capture_default_str();
@@ -139,6 +213,10 @@ int main(int argc, char** argv) {
   fmt::print("brainsweep_bench: backend {}, {} BLAS threads, 5 contiguous folds, 13 alphas logspace(0, 6)\n",
              be->name(), threads);
   if (backend == "cpu") fmt::print("BLAS: {}\n", brainsweep::blas_description());
+  g_float64 = precision == "float64";
+  if (!no_peak)
+    g_peaks = measure_peaks(*be, sz(peak_n > 0 ? peak_n : backend == "cuda" ? 8192 : 2048),
+                            sz(peak_m > 0 ? peak_m : backend == "cuda" ? 4096 : 768));
   if (which == "S") {
     // Subjects sharing a unit (issue #4): one design, the parcels of 1 and of 4 subjects fitted
     // together, with the sweep's default grid (17 alphas 10^-1 … 10^7); the ratio of fit times.
@@ -208,7 +286,9 @@ int main(int argc, char** argv) {
       o.precision = bs::Precision::float64;
       double med64 = 0;
       const auto ref = timed_fit(*be, x, y, o, 1, med64);
+      g_float64 = true;  // its products in float64
       print_phases("float64 reference", ref, med64);
+      g_float64 = precision == "float64";
       long same = 0;
       for (size_t j = 0; j < res.alpha.size(); ++j) same += res.alpha[j] == ref.alpha[j];
       const auto r = bs::column_pearson(bs::predict(*be, xt, res.weights), yt);

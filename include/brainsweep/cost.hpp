@@ -59,7 +59,18 @@ struct MachineRates {
   double stream_per_s = 4.2e8;        ///< elements/s of the non-BLAS passes (incl. HDF5 reads and writes)
   double unit_overhead_s = 0.0052;    ///< fixed seconds per unit (opening files, writing results)
   double run_overhead_s = 0.5;       ///< fixed seconds per run (start-up, plan, results.csv), not per unit
+  /// Where the rates come from, for plan-cost's output: empty for these built-in CPU rates, else the
+  /// rates file's `source` (e.g. "fitted by bench/fit_cost_rates.py to 20 units on an H200, cuda").
+  std::string source;
+  std::string backend = "cpu";  ///< the backend the rates were measured on (a rates file's `backend`)
 };
+
+/// Rates from a JSON file written by `bench/fit_cost_rates.py --json` (the unit times of a sweep on the
+/// machine and backend to predict, e.g. a GPU node with `ridge.backend: cuda`): keys gemm_flops_per_s,
+/// eig_cubes_per_s, stream_per_s, unit_overhead_s (required, > 0 and finite or +inf for a rate whose
+/// work the fit found free), run_overhead_s (default 0.5), backend (cpu | cuda), source (text).
+/// @throw DataError  naming the file and the key that is missing or out of range
+MachineRates rates_from_json(const std::string& path);
 
 /// Floating-point work of RidgeCV on a unit of this shape, counted as `ridge_cv` does it: primal
 /// (eig of XᵀX) when p <= rows, else dual (eig of XXᵀ), for each of the K folds (n(K−1)/K rows) and

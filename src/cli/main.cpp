@@ -93,10 +93,10 @@ void print_plan_cost(const bs::Plan& plan, const std::vector<int>& ranks, const 
                "counted as rsa_compare works (resamples, permutations; not the ridge model)\n", r.conditions, r.rois,
                r.rois == 1 ? "" : "s", r.subjects, fmt::join(plan.rsa->comparisons, ","), r.bootstrap, r.permutations);
   }
-  fmt::print("cost model: {} units, {:.3g} s of work on one rank with one BLAS thread (rates: dgemm {:.2g} "
-             "flop/s, dsyevd {:.2g} n³/s, {:.2g} elements/s, {:.3f} s per unit, {:.1f} s per run)\n",
-             seconds.size(), total, rates.gemm_flops_per_s, rates.eig_cubes_per_s, rates.stream_per_s,
-             rates.unit_overhead_s, rates.run_overhead_s);
+  fmt::print("cost model: {} units, {:.3g} s of work on one rank with one BLAS thread (rates on {}: dgemm {:.2g} "
+             "flop/s, dsyevd {:.2g} n³/s, {:.2g} elements/s, {:.3f} s per unit, {:.1f} s per run; {})\n",
+             seconds.size(), total, rates.backend, rates.gemm_flops_per_s, rates.eig_cubes_per_s, rates.stream_per_s,
+             rates.unit_overhead_s, rates.run_overhead_s, rates.source.empty() ? "built in" : rates.source);
   fmt::print("predicted run time (units + {:.1f} s start-up and results.csv; gather not included):\n",
              rates.run_overhead_s);
   fmt::print("{:>7} {:>14} {:>11} {:>14} {:>11}\n", "ranks", "dynamic", "efficiency", "static", "efficiency");
@@ -294,6 +294,9 @@ int main(int argc, char** argv) {
   bool per_unit = false;
   pc->add_flag("--per-unit", per_unit, "also print each unit's shape and predicted seconds (CSV)");
   pc->add_flag("--calibrate", calibrate, "measure this machine's rates first (about 1 s) instead of the built-in ones");
+  std::string rates_file;
+  pc->add_option("--rates", rates_file, "rates fitted to a sweep's unit times on the machine to predict (JSON of "
+                 "bench/fit_cost_rates.py --json; e.g. a GPU node for ridge.backend: cuda)")->check(CLI::ExistingFile);
 
   std::string extract_path;
   std::string dump_inputs;
@@ -545,7 +548,15 @@ int main(int argc, char** argv) {
     }
     if (*pc) {
       const auto plan = bs::Plan::load(run_dir);
-      print_plan_cost(plan, cost_ranks, calibrate ? bs::calibrate_rates() : bs::MachineRates{}, per_unit);
+      if (calibrate && !rates_file.empty()) throw bs::ConfigError("plan-cost: --calibrate or --rates, not both");
+      const bs::MachineRates rates = !rates_file.empty() ? bs::rates_from_json(rates_file)
+                                     : calibrate         ? bs::calibrate_rates()
+                                                         : bs::MachineRates{};
+      if (plan.backend != rates.backend)
+        fmt::print("warning: the plan fits on {} (ridge.backend) but these rates are {}'s ({}): give --rates with rates "
+                   "fitted on the machine that will run it (bench/sweep_bench.py --backends {} writes them)\n",
+                   plan.backend, rates.backend, rates.source.empty() ? "built in" : rates.source, plan.backend);
+      print_plan_cost(plan, cost_ranks, rates, per_unit);
       return 0;
     }
     if (*st) {

@@ -11,8 +11,10 @@
 
 #include <cblas.h>
 #include <lapacke.h>
+#include <nlohmann/json.hpp>
 
 #include "brainsweep/errors.hpp"
+#include "brainsweep/fs.hpp"
 #include "brainsweep/hdf5_io.hpp"
 #include "brainsweep/ridge.hpp"
 #include "brainsweep/rsa_sweep.hpp"
@@ -195,6 +197,38 @@ Makespan predict_makespan(const std::vector<double>& seconds, int ranks, bool dy
   return m;
 }
 
+MachineRates rates_from_json(const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(fs::read_text(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(path + ": not a rates file (JSON: " + std::string(e.what()) + ")");
+  }
+  if (!j.is_object()) throw DataError(path + ": expected a JSON object of rates");
+  MachineRates r;
+  auto num = [&](const char* key, double& out, bool required) {
+    if (!j.contains(key)) {
+      if (required) throw DataError(path + ": key '" + key + "' missing (bench/fit_cost_rates.py --json writes it)");
+      return;
+    }
+    const auto& v = j.at(key);
+    const double x = v.is_number() ? v.get<double>() : v.is_string() && v.get<std::string>() == "inf" ? INFINITY : NAN;
+    if (!(x > 0) && !(std::string(key) == "unit_overhead_s" && x == 0))
+      throw DataError(path + ": key '" + key + "': expected a number > 0 (or \"inf\"), found " + v.dump());
+    out = x;
+  };
+  num("gemm_flops_per_s", r.gemm_flops_per_s, true);
+  num("eig_cubes_per_s", r.eig_cubes_per_s, true);
+  num("stream_per_s", r.stream_per_s, true);
+  num("unit_overhead_s", r.unit_overhead_s, true);
+  num("run_overhead_s", r.run_overhead_s, false);
+  r.backend = j.value("backend", std::string("cpu"));
+  if (r.backend != "cpu" && r.backend != "cuda")
+    throw DataError(path + ": key 'backend': expected cpu or cuda, found '" + r.backend + "'");
+  r.source = j.value("source", path);
+  return r;
+}
+
 MachineRates calibrate_rates(long size) {
   using clock = std::chrono::steady_clock;
   // OpenBLAS and LAPACKE directly (what the CPU backend runs), so that calibration does not depend
@@ -234,6 +268,7 @@ MachineRates calibrate_rates(long size) {
                      for (long i = 0; i < y.rows(); ++i) y.row(i) *= 0.5;
                      x = y.cast<float>();
                    });
+  r.source = "measured by plan-cost --calibrate on this machine";
   return r;
 }
 

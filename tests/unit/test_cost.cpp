@@ -1,5 +1,12 @@
 // Cost model of a work unit and makespan prediction (cost.hpp).
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "brainsweep/cost.hpp"
 #include "brainsweep/errors.hpp"
@@ -76,4 +83,51 @@ TEST(Schedule, DynamicBeatsStaticOnSortedHeterogeneousUnits) {
   const std::vector<double> c{8, 1, 8, 1, 8, 1, 8, 1};
   EXPECT_DOUBLE_EQ(bs::predict_makespan(c, 2, false).makespan_s, 32);
   EXPECT_DOUBLE_EQ(bs::predict_makespan(c, 2, true).makespan_s, 18);
+}
+
+namespace {
+std::string write_temp(const std::string& text) {
+  char name[] = "/tmp/brainsweep-rates-XXXXXX";
+  const int fd = mkstemp(name);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  return name;
+}
+}  // namespace
+
+TEST(Rates, ReadFromTheJsonOfFitCostRatesAndRefuseBadKeys) {
+  // what bench/fit_cost_rates.py --json writes: a rate the fit found free is "inf"
+  const std::string ok = write_temp(R"({"gemm_flops_per_s": 5e12, "eig_cubes_per_s": "inf", "stream_per_s": 2e10,
+      "unit_overhead_s": 0.05, "backend": "cuda", "source": "fitted to 20 units on an H200"})");
+  const bs::MachineRates r = bs::rates_from_json(ok);
+  EXPECT_DOUBLE_EQ(r.gemm_flops_per_s, 5e12);
+  EXPECT_TRUE(std::isinf(r.eig_cubes_per_s));
+  EXPECT_DOUBLE_EQ(r.stream_per_s, 2e10);
+  EXPECT_DOUBLE_EQ(r.unit_overhead_s, 0.05);
+  EXPECT_DOUBLE_EQ(r.run_overhead_s, 0.5);  // default
+  EXPECT_EQ(r.backend, "cuda");
+  EXPECT_EQ(r.source, "fitted to 20 units on an H200");
+  // the prediction uses them: a unit's seconds are the overhead plus its work over the rates
+  const bs::UnitShape s{10000, 1000, 500, 5, 17, 1000};
+  const auto w = bs::unit_work(s);
+  EXPECT_NEAR(bs::unit_seconds(s, r), 0.05 + w.gemm_flops / 5e12 + w.stream / 2e10, 1e-12);
+  std::remove(ok.c_str());
+  for (const auto& [text, message] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"gemm_flops_per_s": 1e9, "stream_per_s": 1e8, "unit_overhead_s": 0.1})", "key 'eig_cubes_per_s' missing"},
+           {R"({"gemm_flops_per_s": -1, "eig_cubes_per_s": 1, "stream_per_s": 1, "unit_overhead_s": 0})",
+            "key 'gemm_flops_per_s': expected a number > 0"},
+           {R"({"gemm_flops_per_s": 1, "eig_cubes_per_s": 1, "stream_per_s": 1, "unit_overhead_s": 0, "backend": "tpu"})",
+            "key 'backend': expected cpu or cuda"},
+           {"not json", "not a rates file"}}) {
+    const std::string path = write_temp(text);
+    try {
+      bs::rates_from_json(path);
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const bs::DataError& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    }
+    std::remove(path.c_str());
+  }
 }
