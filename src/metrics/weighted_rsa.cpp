@@ -8,6 +8,7 @@
 #include <limits>
 #include <numeric>
 #include <sstream>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -237,137 +238,132 @@ void run_wrsa_command(const WrsaCommand& c, std::ostream& report) {
     std::vector<Series> mixture(fits.size()), single(static_cast<size_t>(k));
     std::vector<std::vector<Series>> weights(fits.size(), std::vector<Series>(static_cast<size_t>(k)));
     Series ceiling;
-    std::vector<double> pred;  // a fold's mixture on its test pairs (reused)
-    std::vector<double> full_upper, fold_upper;  // the upper bound's pool of every subject
-    MatrixD single_r = MatrixD::Constant(k, static_cast<long>(roi.rdms.size()), kNaN);  // models × subjects, full pairs
-    std::vector<const std::vector<double>*> all_models;
-    for (const auto& m : models) all_models.push_back(&m.rdm.v);
-    const auto full_gram = centred_gram(all_models);
-    // every subject's RDM z-scored (ddof 0) and their sum: pools on the full pairs without re-z-scoring
-    std::vector<std::vector<double>> z;
-    std::vector<double> z_sum(roi.rdms.front().v.size(), 0.0);
-    for (const auto& r : roi.rdms) {
-      const double mean = mean_of(r.v);
-      double ss = 0;
-      for (double v : r.v) ss += (v - mean) * (v - mean);
-      const double sd = std::sqrt(ss / static_cast<double>(r.v.size()));
-      z.emplace_back(r.v.size());
-      for (size_t q = 0; q < r.v.size(); ++q) z_sum[q] += z.back()[q] = sd > 0 ? (r.v[q] - mean) / sd : 0.0;
+    // Folds of subjects keep every pair: their fits and scores come from moments computed once, the
+    // models' centred Gram G, Dz = Σ (d_k − d̄_k) z_s and Zz = Σ z_s z_t over the pairs (z_s the subject's
+    // RDM z-scored, ddof 0, as pool_rdm 'corr' takes it). A pool of a set of subjects is Σ z_t (its
+    // mean's shift and scale do not change a centred fit or a Pearson r), so b = Σ_{t∈train} Dz[:, t],
+    // r(mixture θ, s) = θᵀDz[:, s] / √(θᵀGθ · Zz[s, s]), r(pool L, s) = Σ_{t∈L} Zz[t, s] /
+    // √(Σ_{t,u∈L} Zz[t, u] · Zz[s, s]): O(k² + S²) per fold instead of passes over the pairs.
+    const long ns = static_cast<long>(roi.rdms.size());
+    MatrixD gram_full, dz, zz;
+    if (cv == WrsaCv::subjects) {
+      std::vector<const std::vector<double>*> all_models;
+      for (const auto& m : models) all_models.push_back(&m.rdm.v);
+      Eigen::VectorXd mean;
+      std::tie(gram_full, mean) = centred_gram(all_models);
+      const size_t np = roi.rdms.front().v.size();
+      MatrixD z(ns, static_cast<long>(np)), dc(k, static_cast<long>(np));
+      for (long s = 0; s < ns; ++s) {
+        const auto& v = roi.rdms[static_cast<size_t>(s)].v;
+        const double mu = mean_of(v);
+        double ss = 0;
+        for (double a : v) ss += (a - mu) * (a - mu);
+        const double sd = std::sqrt(ss / static_cast<double>(np));
+        for (size_t q = 0; q < np; ++q) z(s, static_cast<long>(q)) = sd > 0 ? (v[q] - mu) / sd : 0.0;
+      }
+      for (long m = 0; m < k; ++m)
+        for (size_t q = 0; q < np; ++q) dc(m, static_cast<long>(q)) = models[static_cast<size_t>(m)].rdm.v[q] - mean(m);
+      dz = dc * z.transpose();
+      zz = z * z.transpose();
     }
+    auto pearson_of = [](double cov, double var_a, double var_b) {
+      return var_a > 0 && var_b > 0 ? cov / std::sqrt(var_a * var_b) : kNaN;
+    };
+    auto pool_r = [&](const std::vector<long>& set, long s) {  // r(pool of `set`, subject s) from Zz
+      double num = 0, var = 0;
+      for (long t : set) {
+        num += zz(t, s);
+        for (long u : set) var += zz(t, u);
+      }
+      return pearson_of(num, var, zz(s, s));
+    };
+    std::vector<long> everyone(static_cast<size_t>(ns));
+    std::iota(everyone.begin(), everyone.end(), 0L);
     for (const WrsaFold& fold : folds) {
-      const bool all_train = static_cast<long>(fold.train_conditions.size()) == n;
-      const bool all_test = static_cast<long>(fold.test_conditions.size()) == n;
-      // the pairs within the fold's conditions (not listed where the fold keeps every condition)
-      const auto train = all_train ? std::vector<size_t>{} : pairs_within(fold.train_conditions, n);
-      const auto test = all_test ? std::vector<size_t>{} : pairs_within(fold.test_conditions, n);
-      // the subjects' vectors on the fold's pairs: the RDMs themselves where the fold keeps every
-      // condition (no copy), else gathered once per fold
-      std::vector<std::vector<double>> train_store, test_store;
-      std::vector<const std::vector<double>*> train_subj, test_subj;
-      for (const auto& s : roi.rdms) {
-        if (!all_train) train_store.push_back(gather(s.v, train));
-        if (!all_test) test_store.push_back(gather(s.v, test));
-      }
-      for (size_t s = 0; s < roi.rdms.size(); ++s) {
-        train_subj.push_back(all_train ? &roi.rdms[s].v : &train_store[s]);
-        test_subj.push_back(all_test ? &roi.rdms[s].v : &test_store[s]);
-      }
-      // pools of subjects (rsatoolbox pool_rdm 'corr': the mean of the z-scored vectors, minus its
-      // minimum); on the full pairs from the subjects' z-scored vectors and their sum, computed once
-      auto pool_of = [&](const std::vector<long>& set, bool on_train) {
-        if (on_train ? all_train : all_test) {
-          std::vector<double> out(z_sum.size());
-          const bool complement = set.size() * 2 > roi.rdms.size();  // Σ over the set, or the total less the others
-          if (complement) out = z_sum;
-          else std::fill(out.begin(), out.end(), 0.0);
-          std::vector<bool> in(roi.rdms.size(), false);
-          for (long s : set) in[static_cast<size_t>(s)] = true;
-          for (size_t s = 0; s < roi.rdms.size(); ++s)
-            if (in[s] != complement)
-              for (size_t q = 0; q < out.size(); ++q) out[q] += (complement ? -1.0 : 1.0) * z[s][q];
-          const double lo = *std::min_element(out.begin(), out.end()) / static_cast<double>(set.size());
-          for (double& v : out) v = v / static_cast<double>(set.size()) - lo;
-          return out;
+      const double nt = static_cast<double>(fold.test_subjects.size());
+      auto add_scores = [&](Series& out, const std::vector<double>& r_of_test) {
+        double sr = 0, sr2 = 0;
+        for (double r : r_of_test) sr += r, sr2 += r * r;
+        out.similarity.push_back(sr / nt);
+        out.squared.push_back(sr2 / nt);
+      };
+      if (cv == WrsaCv::subjects) {
+        Eigen::VectorXd b = Eigen::VectorXd::Zero(k);
+        for (long t : fold.train_subjects) b += dz.col(t);
+        for (size_t f = 0; f < fits.size(); ++f) {
+          const Eigen::VectorXd theta = wrsa_weights(gram_full, b, fits[f], c.ridge_weight);
+          const double var = theta.dot(gram_full * theta);
+          std::vector<double> r;
+          for (long s : fold.test_subjects) r.push_back(pearson_of(theta.dot(dz.col(s)), var, zz(s, s)));
+          add_scores(mixture[f], r);
+          for (long m = 0; m < k; ++m) weights[f][static_cast<size_t>(m)].weight.push_back(theta(m));
         }
+        for (long m = 0; m < k; ++m) {
+          std::vector<double> r;
+          for (long s : fold.test_subjects) r.push_back(pearson_of(dz(m, s), gram_full(m, m), zz(s, s)));
+          add_scores(single[static_cast<size_t>(m)], r);
+        }
+        double lo = 0, hi = 0;
+        for (long s : fold.test_subjects) {
+          std::vector<long> others;
+          for (long t : fold.train_subjects)
+            if (t != s) others.push_back(t);
+          lo += pool_r(others, s);
+          hi += pool_r(everyone, s);
+        }
+        ceiling.lower.push_back(lo / nt);
+        ceiling.upper.push_back(hi / nt);
+        continue;
+      }
+      // Folds of conditions: every vector on the fold's training and test pairs
+      const auto train = pairs_within(fold.train_conditions, n), test = pairs_within(fold.test_conditions, n);
+      std::vector<std::vector<double>> train_subj, test_subj, train_m, test_m;
+      for (const auto& s : roi.rdms) train_subj.push_back(gather(s.v, train)), test_subj.push_back(gather(s.v, test));
+      for (const auto& m : models) train_m.push_back(gather(m.rdm.v, train)), test_m.push_back(gather(m.rdm.v, test));
+      auto pool_of = [&](const std::vector<long>& set, const std::vector<std::vector<double>>& vectors) {
         std::vector<const std::vector<double>*> vs;
-        for (long s : set) vs.push_back((on_train ? train_subj : test_subj)[static_cast<size_t>(s)]);
+        for (long s : set) vs.push_back(&vectors[static_cast<size_t>(s)]);
         return pool_rdms(vs, Comparison::corr);
       };
-      const std::vector<double> target = pool_of(fold.train_subjects, true);
-      // the models on the fold's pairs, as for the subjects
-      std::vector<std::vector<double>> train_mstore, test_mstore;
-      std::vector<const std::vector<double>*> train_m, test_m;
-      for (const auto& m : models) {
-        if (!all_train) train_mstore.push_back(gather(m.rdm.v, train));
-        if (!all_test) test_mstore.push_back(gather(m.rdm.v, test));
-      }
-      for (size_t m = 0; m < models.size(); ++m) {
-        train_m.push_back(all_train ? &models[m].rdm.v : &train_mstore[m]);
-        test_m.push_back(all_test ? &models[m].rdm.v : &test_mstore[m]);
-      }
-      // Xᵀy and the centred Gram of the models (the full-pair one computed once for every fold)
-      const auto [gram, mean] = all_train ? full_gram : centred_gram(train_m);
+      const std::vector<double> target = pool_of(fold.train_subjects, train_subj);
+      std::vector<const std::vector<double>*> train_ptr;
+      for (const auto& v : train_m) train_ptr.push_back(&v);
+      const auto [gram, mean] = centred_gram(train_ptr);
+      const double y_mean = mean_of(target);
       Eigen::VectorXd b(k);
-      double y_mean = 0;
-      for (double v : target) y_mean += v;
-      y_mean /= static_cast<double>(target.size());
       for (long m = 0; m < k; ++m) {
-        const auto& v = *train_m[static_cast<size_t>(m)];
+        const auto& v = train_m[static_cast<size_t>(m)];
         double dot = 0;
         for (size_t q = 0; q < v.size(); ++q) dot += (v[q] - mean(m)) * (target[q] - y_mean);
         b(m) = dot;
       }
-      // mean r and r² over the test subjects of a predicted test vector
-      // `single` ≥ 0: model `single` alone, whose r on the full pairs is the same in every fold (cached)
-      auto score = [&](const std::vector<double>& pred, Series& out, long single_model = -1) {
-        double sr = 0, sr2 = 0;
-        for (long s : fold.test_subjects) {
-          double rr;
-          if (single_model >= 0 && all_test) {
-            double& cached = single_r(single_model, s);
-            if (std::isnan(cached)) cached = compare_rdms(pred, *test_subj[static_cast<size_t>(s)], Comparison::corr);
-            rr = cached;
-          } else {
-            rr = compare_rdms(pred, *test_subj[static_cast<size_t>(s)], Comparison::corr);
-          }
-          sr += rr, sr2 += rr * rr;
-        }
-        const double nt = static_cast<double>(fold.test_subjects.size());
-        out.similarity.push_back(sr / nt);
-        out.squared.push_back(sr2 / nt);
+      auto r_with_test = [&](const std::vector<double>& pred) {
+        std::vector<double> r;
+        for (long s : fold.test_subjects) r.push_back(compare_rdms(pred, test_subj[static_cast<size_t>(s)], Comparison::corr));
+        return r;
       };
+      std::vector<double> pred(test.size());
       for (size_t f = 0; f < fits.size(); ++f) {
         const Eigen::VectorXd theta = wrsa_weights(gram, b, fits[f], c.ridge_weight);
-        pred.assign(test_m.front()->size(), 0.0);
-        for (long m = 0; m < k; ++m) {
-          const auto& v = *test_m[static_cast<size_t>(m)];
-          for (size_t q = 0; q < v.size(); ++q) pred[q] += theta(m) * v[q];
-        }
-        score(pred, mixture[f]);
+        std::fill(pred.begin(), pred.end(), 0.0);
+        for (long m = 0; m < k; ++m)
+          for (size_t q = 0; q < pred.size(); ++q) pred[q] += theta(m) * test_m[static_cast<size_t>(m)][q];
+        add_scores(mixture[f], r_with_test(pred));
         for (long m = 0; m < k; ++m) weights[f][static_cast<size_t>(m)].weight.push_back(theta(m));
       }
-      for (long m = 0; m < k; ++m) score(*test_m[static_cast<size_t>(m)], single[static_cast<size_t>(m)], m);
+      for (long m = 0; m < k; ++m) add_scores(single[static_cast<size_t>(m)], r_with_test(test_m[static_cast<size_t>(m)]));
       // the ceiling on the same test pairs: lower pools the training subjects other than s, upper all
-      std::vector<long> everyone(roi.rdms.size());
-      std::iota(everyone.begin(), everyone.end(), 0L);
-      if (!all_test || full_upper.empty()) {  // on the full pairs the same in every fold
-        std::vector<double> u = pool_of(everyone, false);
-        if (all_test) full_upper = std::move(u);
-        else fold_upper = std::move(u);
-      }
-      const std::vector<double>& upper_pool = all_test ? full_upper : fold_upper;
+      const std::vector<double> upper_pool = pool_of(everyone, test_subj);
       double lo = 0, hi = 0;
       for (long s : fold.test_subjects) {
         std::vector<long> others;
         for (long t : fold.train_subjects)
           if (t != s) others.push_back(t);
-        // (folds of subjects: the training pool itself, which holds no test subject)
-        const bool same = all_train && all_test && others.size() == fold.train_subjects.size();
-        lo += compare_rdms(same ? target : pool_of(others, false), *test_subj[static_cast<size_t>(s)], Comparison::corr);
-        hi += compare_rdms(upper_pool, *test_subj[static_cast<size_t>(s)], Comparison::corr);
+        lo += compare_rdms(pool_of(others, test_subj), test_subj[static_cast<size_t>(s)], Comparison::corr);
+        hi += compare_rdms(upper_pool, test_subj[static_cast<size_t>(s)], Comparison::corr);
       }
-      ceiling.lower.push_back(lo / static_cast<double>(fold.test_subjects.size()));
-      ceiling.upper.push_back(hi / static_cast<double>(fold.test_subjects.size()));
+      ceiling.lower.push_back(lo / nt);
+      ceiling.upper.push_back(hi / nt);
     }
 
     // rows: per fold, then the mean over folds
