@@ -35,6 +35,8 @@ import h5py
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests" / "e2e"))
+import e2e_util as e2e  # noqa: E402  (the flat synthetic layout's descriptor)
 SUBJECTS = ["sub-01", "sub-02", "sub-03", "sub-05"]
 PHASES = ["design", "fmri_train", "fmri_eval", "center", "ridge", "eval_pred", "test_pred", "slice", "eval_score",
           "h5_write"]
@@ -44,7 +46,7 @@ PHASE_RE = re.compile(r"phases \(s\): design (\S+) fmri_train (\S+) fmri_eval (\
 
 
 def make_dataset(root, n_train, width, parcels, layers, episode_len=480):
-    """Flat layout (tests/e2e/e2e_util.py): features/<model>/s/g/s_<episode>.h5 with `layers` datasets of
+    """Flat layout (tests/e2e/e2e_util.py's flat_descriptor): features/<model>/s/g/s_<episode>.h5 with `layers` datasets of
     `width` float16 columns, fmri/<subject>/<subject>_bold.h5 with float32 (T, parcels) runs."""
     rng = np.random.default_rng(24)
     n_ep = max(2, -(-n_train // episode_len))
@@ -68,20 +70,7 @@ def make_dataset(root, n_train, width, parcels, layers, episode_len=480):
     for f in files.values():
         f.attrs["parcel_names"] = np.array([f"parcel{i}" for i in range(parcels)], dtype="S")
         f.close()
-    desc = root / "synthetic.yaml"
-    desc.write_text(f"""name: synthetic
-root: {root}
-tr: 1.49
-fmri:
-  - file: "fmri/{{subject}}/{{subject}}_bold.h5"
-    episodes: '.*'
-features: "features/{{model}}/{{stimset}}/{{group}}/{{stimset}}_{{episode}}.h5"
-stimuli:
-  - episodes: '(.*)'
-    stimset: s
-    group: g
-    movie: '{{1}}'
-""")
+    desc = e2e.flat_descriptor(str(root), "synthetic", 1.49)
     return desc, episodes
 
 
