@@ -33,6 +33,14 @@ struct UnitShape {
     int tau = 0;     ///< tau-a (inversion counts per resample and permutation)
   };
   std::optional<Rsa> rsa;
+  /// A PLS unit (`pls:` in the sweep; pls.hpp): the largest count of components and the subjects
+  /// fitted one by one (t / pls_subjects parcels each); replace the ridge terms. Per subject and fit
+  /// (K folds and the refit): the design in float64 and centred, M = XᵀY, and per component the Gram
+  /// of M (min(p, t_s)² · max(p, t_s)), its eigendecomposition (min(p, t_s)³) and the scores and
+  /// deflation (passes over X and Y); then every count's held-out predictions.
+  long pls_components = 0;
+  long pls_subjects = 1;
+  int pls_options = 1;  ///< counts in pls.components
 };
 
 /// Floating-point work of one unit, split by kind.

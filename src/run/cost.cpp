@@ -46,6 +46,24 @@ UnitWork unit_work(const UnitShape& s) {
     return w;
   }
   constexpr double f32 = 0.5;
+  if (s.pls_components > 0) {  // pls.cpp's pls_cv, per subject: K fold fits and the refit
+    const double n = static_cast<double>(s.n), p = static_cast<double>(s.p), ne = static_cast<double>(s.n_eval);
+    const double subjects = static_cast<double>(std::max(1L, s.pls_subjects)), ts = static_cast<double>(s.t) / subjects;
+    const double kc = static_cast<double>(std::min(s.pls_components, std::min(s.p, s.n - 1)));
+    const double lo = std::min(p, ts), hi = std::max(p, ts), folds = std::max(1, s.folds);
+    const double fits = folds + 1;
+    w.stream += 4 * (n + ne) * p + 3 * (n + ne) * static_cast<double>(s.t);  // reading, standardising, casting
+    w.stream += subjects * fits * (3 * n * p + 3 * n * ts);                   // float64 copies, centring, scaling
+    w.gemm_flops += subjects * fits * 2 * n * p * ts;                        // M = XᵀY
+    w.gemm_flops += subjects * fits * kc * 2 * lo * lo * hi;                 // each component's Gram of M
+    w.eig_cubes += subjects * fits * kc * lo * lo * lo;                      // and its eigendecomposition
+    // scores, deflation and M's update: vectorised float64 passes in cache, measured about 6× the
+    // model's stream rate (which includes HDF5 reads and casts): Sherlock's PLS units, 10 shapes, 2026-12-05
+    w.stream += subjects * fits * kc * (3 * n * p + 2 * n * ts + p * ts) / 6;
+    w.gemm_flops += subjects * s.pls_options * 2 * n * p * ts;               // every count's held-out predictions
+    w.gemm_flops += f32 * 2 * ne * p * static_cast<double>(s.t);            // eval predictions
+    return w;
+  }
   const double n = static_cast<double>(s.n), p = static_cast<double>(s.p), t = static_cast<double>(s.t);
   const double ne = static_cast<double>(s.n_eval), na = static_cast<double>(s.n_alphas);
   const int k = std::max(1, s.folds);
@@ -149,6 +167,11 @@ std::vector<UnitShape> unit_shapes(const Plan& plan) {
       }
       s.n += s.n_eval;
       s.rsa = r;
+    }
+    if (u.estimator == "pls" && plan.pls) {
+      s.pls_components = *std::max_element(plan.pls->components.begin(), plan.pls->components.end());
+      s.pls_subjects = static_cast<long>(u.subjects.size());
+      s.pls_options = static_cast<int>(plan.pls->components.size());
     }
     if (u.encoder) {
       const EncoderConfig& e = *u.encoder;

@@ -131,3 +131,23 @@ TEST(Rates, ReadFromTheJsonOfFitCostRatesAndRefuseBadKeys) {
     std::remove(path.c_str());
   }
 }
+
+TEST(UnitWork, CountsAPlsUnitByHand) {
+  // n 10, p 3, t 4 parcels of 2 subjects (2 each: PLS fits a subject at a time), K 2 (3 fits with the
+  // refit), counts up to 5 (at most p = 3 components), 2 options, 6 eval samples. lo = min(p, 2) = 2,
+  // hi = 3. Stream: reading 4·16·3 + 3·16·4 = 384; copies 2·3·(3·10·3 + 3·10·2) = 900; components
+  // 2·3·3·(3·10·3 + 2·10·2 + 3·2)/6 = 408. Products: M 2·3·2·10·3·2 = 720; Grams of M 2·3·3·2·2²·3 = 432;
+  // held-out predictions 2·2·2·10·3·2 = 480; eval predictions (float32, half) 0.5·2·6·3·4 = 72.
+  // Eigendecompositions 2·3·3·2³ = 144.
+  bs::UnitShape s{10, 3, 4, 2, 17, 6};
+  s.pls_components = 5;
+  s.pls_subjects = 2;
+  s.pls_options = 2;
+  const auto w = bs::unit_work(s);
+  EXPECT_DOUBLE_EQ(w.stream, 384 + 900 + 408);
+  EXPECT_DOUBLE_EQ(w.gemm_flops, 720 + 432 + 480 + 72);
+  EXPECT_DOUBLE_EQ(w.eig_cubes, 144);
+  // and not the ridge count of the same shape
+  s.pls_components = 0;
+  EXPECT_NE(bs::unit_work(s).gemm_flops, 720 + 432 + 480 + 72);
+}
