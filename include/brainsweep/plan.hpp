@@ -51,6 +51,9 @@ struct Job {
   std::optional<EncoderConfig> encoder;
   std::string partition;  ///< a variance partition's subset model: its family (FeatureSet::partition)
   std::string estimator;  ///< "pls" for a PLS encoder (FeatureSet::estimator), empty for ridge
+  /// Whether `bands` are bands of the design (a banded set, a partition's subset model), whose scores
+  /// split per band; a PLS job's one band is its feature set.
+  bool split_by_band() const { return !bands.empty() && estimator.empty(); }
 };
 
 /// Jobs that share one design matrix and one set of training rows: fitted together.
@@ -70,6 +73,9 @@ struct Unit {
   std::optional<EncoderConfig> encoder;
   std::string partition;  ///< a variance partition's subset model: its family (FeatureSet::partition)
   std::string estimator;  ///< "pls" for a PLS encoder (FeatureSet::estimator), empty for ridge
+  /// Whether `bands` are bands of the design (a banded set, a partition's subset model), whose scores
+  /// split per band; a PLS job's one band is its feature set.
+  bool split_by_band() const { return !bands.empty() && estimator.empty(); }
 };
 
 /// What the trained encoders of a plan share (the sweep's `encoder:` beyond its grid).

@@ -128,9 +128,7 @@ void write_results_pls_csv(const Plan& p, const std::string& run_dir) {
 
 void write_results_split_csv(const Plan& p, const std::string& run_dir) {
   const auto path = sfs::path(run_dir) / "results_split.csv";
-  // banded jobs and partitions' subset models; a PLS job's one band is its feature set (no split)
-  auto banded = [](const Job& j) { return !j.bands.empty() && j.estimator.empty(); };
-  const bool any_banded = std::any_of(p.jobs.begin(), p.jobs.end(), banded);
+  const bool any_banded = std::any_of(p.jobs.begin(), p.jobs.end(), [](const Job& j) { return j.split_by_band(); });
   if (!any_banded || p.eval.empty()) {
     std::error_code ec;
     sfs::remove(path, ec);  // an earlier plan's would not be this one's
@@ -139,7 +137,7 @@ void write_results_split_csv(const Plan& p, const std::string& run_dir) {
   std::ostringstream out;
   out << "job_id,subject,parcel,eval_set,band,gamma,r_split,r2_split,r2_alone,r2\n";
   for (const auto& job : p.jobs) {
-    if (!banded(job)) continue;
+    if (!job.split_by_band()) continue;
     const h5::File f = open_job_file(p, job, run_dir);
     const auto names = f.read_string_attr("/", "parcel_names");
     const long P = static_cast<long>(names.size()), B = static_cast<long>(job.bands.size());

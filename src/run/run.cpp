@@ -235,7 +235,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
   // band k's standardised, √γ_k-scaled columns times their rows of the weights, no intercept
   // (himalaya's predict(split=True)).
   std::map<std::string, MatrixF> pred;
-  std::vector<std::map<std::string, MatrixF>> band_pred(!u.bands.empty() && !pls && !p.eval.empty() ? band_widths.size() : 0);
+  std::vector<std::map<std::string, MatrixF>> band_pred(u.split_by_band() && !p.eval.empty() ? band_widths.size() : 0);
   for (const auto& ep : eval_eps) {
     const MatrixF xe_ep = episode_x(ep, first.at(ep).n_tr);
     pred[ep] = predict_x(xe_ep);
@@ -319,7 +319,7 @@ void fit_unit(const Plan& p, const Unit& u, const Backend& be, const std::string
       f.write_string_attr("parcel_names", parcel_names(ref.file, ref.n_parcels));
       write_job_identity(f, p, u, u.job_ids[s], sub);
       f.write_string_attr1("solver", fit.solver);
-      if (!u.bands.empty() && !pls) {
+      if (u.split_by_band()) {
         std::vector<std::string> band_names;
         for (const auto& b : u.bands) band_names.push_back(fmt::format("{}/{}", b.model, fmt::join(b.layers, "+")));
         f.write_string_attr("bands", band_names);

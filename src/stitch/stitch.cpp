@@ -192,7 +192,7 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
         if (names.empty()) names = f.read_string_attr("/", "parcel_names");
         // a banded job's scores split per band on the eval set (issue #26 §2; absent from job files of
         // an earlier brainsweep: empty cells)
-        if (with_eval && !j->bands.empty() && j->estimator.empty() && f.has("eval/" + opt.eval + "/r_split"))
+        if (with_eval && j->split_by_band() && f.has("eval/" + opt.eval + "/r_split"))
           split_of[j] = {f.read_f64("eval/" + opt.eval + "/r_split"), f.read_f64("eval/" + opt.eval + "/r2_split")};
         if (opt.zscore) {
           if (!f.has("train_pred_sd") || !f.has("train_pred_mean"))
@@ -386,8 +386,7 @@ void stitch(const std::string& run_dir, const StitchOptions& opt, std::ostream& 
         const Job& best = *jobs[top[0][c].front()];
         const std::string label = fmt::format("{}/{} w{} d{}", best.model, fmt::join(best.layers, "+"),
                                               best.stimulus_window, best.hrf_delay);
-        // (a partition's subset model is not scaled; a PLS job's one band is its feature set)
-        if (!best.bands.empty() && best.partition.empty() && best.estimator.empty()) {
+        if (best.split_by_band() && best.partition.empty()) {  // (a partition's subset model is not scaled)
           any_banded = true;
           if (banded_winners.size() < n_parcels) banded_winners.resize(n_parcels, 0);
           ++banded_winners[c];
