@@ -13,15 +13,16 @@
 namespace brainsweep {
 
 /// In-sample R² of ordinary least squares with an intercept (scikit-learn's
-/// LinearRegression().fit(x_S, y).score(x_S, y)) for every column subset S of `x`: 1 − Σ(y − ŷ)² /
-/// Σ(y − ȳ)². The columns and y are centred and G = XᵀX, b = Xᵀy formed once (one pass over the n
-/// rows); per subset β = G_SS⁺ b_S (complete orthogonal decomposition: the minimum-norm solution where
-/// columns are collinear, whose fit is the same) and R² = b_Sᵀβ / Σ(y − ȳ)², since the residual is
-/// orthogonal to the fit. NaN for a constant y.
-/// @param x  n × k regressors; @param y  n; @param subsets  per subset, its column indices
+/// LinearRegression().fit(x_S, y).score(x_S, y)) for every column subset S of `x` and every target y
+/// (a column of `y`): 1 − Σ(y − ŷ)² / Σ(y − ȳ)². The columns and targets are
+/// centred and G = XᵀX, B = XᵀY formed once; per subset G_SS is decomposed once (complete orthogonal
+/// decomposition: the minimum-norm solution where columns are collinear, whose fit is the same) and
+/// β = G_SS⁺ B_S solved for every target, R² = b_Sᵀβ / Σ(y − ȳ)² (the residual is orthogonal to the
+/// fit). NaN for a constant target.
+/// @param x  n × k regressors; @param y  n × targets; @param subsets  per subset, its column indices
+/// @return targets × subsets
 /// @throw DimensionMismatch  if the rows differ
-std::vector<double> ols_r2_subsets(const MatrixD& x, const Eigen::VectorXd& y,
-                                   const std::vector<std::vector<long>>& subsets);
+MatrixD ols_r2_subsets(const MatrixD& x, const MatrixD& y, const std::vector<std::vector<long>>& subsets);
 
 /// Benjamini–Hochberg adjusted p-values (statsmodels' fdrcorrection, method 'indep'):
 /// p_adj(i) = min over j with p_(j) ≥ p_(i) of m·p_(j)/rank(j), at most 1; NaN entries are left out of

@@ -26,21 +26,19 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 }  // namespace
 
-std::vector<double> ols_r2_subsets(const MatrixD& x, const Eigen::VectorXd& y,
-                                   const std::vector<std::vector<long>>& subsets) {
-  if (x.rows() != y.size()) throw DimensionMismatch(fmt::format("ols_r2_subsets: x has {} rows, y {}", x.rows(), y.size()));
-  const Eigen::VectorXd yc = y.array() - y.mean();
-  const double tss = yc.squaredNorm();
-  std::vector<double> out(subsets.size(), kNaN);
-  if (!(tss > 0)) return out;
-  const MatrixD xc = x.rowwise() - x.colwise().mean();  // the intercept: centred columns and target
-  const MatrixD g = xc.transpose() * xc;
-  const Eigen::VectorXd b = xc.transpose() * yc;
+MatrixD ols_r2_subsets(const MatrixD& x, const MatrixD& y, const std::vector<std::vector<long>>& subsets) {
+  if (x.rows() != y.rows()) throw DimensionMismatch(fmt::format("ols_r2_subsets: x has {} rows, y {}", x.rows(), y.rows()));
+  const MatrixD xc = x.rowwise() - x.colwise().mean();  // the intercept: centred columns and targets
+  const MatrixD yc = y.rowwise() - y.colwise().mean();
+  const Eigen::RowVectorXd tss = yc.colwise().squaredNorm();
+  const MatrixD g = xc.transpose() * xc, b = xc.transpose() * yc;  // k × k, k × targets
+  MatrixD out(y.cols(), static_cast<long>(subsets.size()));
   for (size_t s = 0; s < subsets.size(); ++s) {
     const auto& idx = subsets[s];
-    const MatrixD gs = g(idx, idx);
-    const Eigen::VectorXd bs = b(idx);
-    out[s] = bs.dot(gs.completeOrthogonalDecomposition().solve(bs)) / tss;
+    const MatrixD gs = g(idx, idx), bs = b(idx, Eigen::all);
+    const MatrixD beta = gs.completeOrthogonalDecomposition().solve(bs);
+    for (long j = 0; j < y.cols(); ++j)
+      out(j, static_cast<long>(s)) = tss(j) > 0 ? bs.col(j).dot(beta.col(j)) / tss(j) : kNaN;
   }
   return out;
 }
@@ -153,10 +151,12 @@ void run_vpa_command(const VpaCommand& c, std::ostream& report) {
   for (const auto& roi : rois) {
     // per subject: R²(S) of every subset and the partitions
     std::vector<std::map<unsigned, double>> r2(roi.rdms.size()), part(roi.rdms.size());
+    MatrixD y(pairs, static_cast<long>(roi.rdms.size()));  // the subjects' RDMs as columns
+    for (size_t sub = 0; sub < roi.rdms.size(); ++sub)
+      y.col(static_cast<long>(sub)) = Eigen::Map<const Eigen::VectorXd>(roi.rdms[sub].v.data(), pairs);
+    const MatrixD r2_of = ols_r2_subsets(x, y, columns_of);  // subjects × subsets
     for (size_t sub = 0; sub < roi.rdms.size(); ++sub) {
-      const Eigen::VectorXd y = Eigen::Map<const Eigen::VectorXd>(roi.rdms[sub].v.data(), pairs);
-      const std::vector<double> values = ols_r2_subsets(x, y, columns_of);
-      for (size_t i = 0; i < order.size(); ++i) r2[sub][order[i]] = values[i];
+      for (size_t i = 0; i < order.size(); ++i) r2[sub][order[i]] = r2_of(static_cast<long>(sub), static_cast<long>(i));
       for (unsigned t : order) part[sub][t] = shared_exactly(t, all, [&](unsigned m) { return r2[sub].at(m); });
     }
     const long ns = static_cast<long>(roi.rdms.size());
